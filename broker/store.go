@@ -1,0 +1,262 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/agentcom/agentcom/domain"
+)
+
+// ErrConflict means another append changed an aggregate after the
+// caller read it: the expected last sequence no longer holds. Reload the
+// aggregate and decide again.
+var ErrConflict = errors.New("append conflict")
+
+// Append is one command's events for one aggregate subject.
+//
+// ExpectedSeq is the stream sequence of the last event on Subject that the
+// caller decided against (0 when the subject must be empty). When several
+// Appends in one call share a subject, only the first one's ExpectedSeq is
+// checked; the rest follow it inside the same atomic batch.
+type Append struct {
+	Subject     string
+	ExpectedSeq uint64
+	Events      []domain.Envelope
+}
+
+// Header names used on event messages.
+const (
+	hdrMsgID       = "Nats-Msg-Id"
+	hdrExpectedSeq = "Nats-Expected-Last-Subject-Sequence"
+	hdrBatchID     = "Nats-Batch-Id"
+	hdrBatchSeq    = "Nats-Batch-Sequence"
+	hdrBatchCommit = "Nats-Batch-Commit"
+)
+
+// JetStream error codes the append path handles.
+const (
+	errCodeWrongLastSeq      = 10071
+	errCodeWrongLastSeqConst = 10164
+	errCodeDuplicateConflict = 10158
+	errCodeBatchDuplicate    = 10201
+)
+
+// appendAttempts bounds retries of an append whose answer was lost.
+const appendAttempts = 3
+
+// defaultTimeout applies to store calls whose ctx has no deadline.
+const defaultTimeout = 10 * time.Second
+
+// EventStore appends domain events to the EVENTS stream and reads them back.
+type EventStore struct {
+	nc     *nats.Conn
+	stream jetstream.Stream
+}
+
+// OpenEventStore creates or updates the EVENTS stream and returns a store
+// on it. Safe to call at every start.
+func OpenEventStore(ctx context.Context, nc *nats.Conn) (*EventStore, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open jetstream: %w", err)
+	}
+	st, err := js.CreateOrUpdateStream(ctx, eventsStreamConfig())
+	if err != nil {
+		return nil, fmt.Errorf("create events stream: %w", err)
+	}
+	return &EventStore{nc: nc, stream: st}, nil
+}
+
+// ExistingEventStore opens the EVENTS stream without creating it, for
+// offline readers such as replay.
+func ExistingEventStore(ctx context.Context, nc *nats.Conn) (*EventStore, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open jetstream: %w", err)
+	}
+	st, err := js.Stream(ctx, EventsStream)
+	if err != nil {
+		return nil, fmt.Errorf("open events stream: %w", err)
+	}
+	return &EventStore{nc: nc, stream: st}, nil
+}
+
+// eventsStreamConfig keeps every event forever: no limits, no deletes, no
+// purges, no rollups; a full store refuses new events rather than dropping
+// old ones. Atomic batches carry multi-event commands and group commits.
+func eventsStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:               EventsStream,
+		Description:        "AgentCom domain events: the source of truth",
+		Subjects:           []string{EventsAll},
+		Storage:            jetstream.FileStorage,
+		Retention:          jetstream.LimitsPolicy,
+		Discard:            jetstream.DiscardNew,
+		MaxMsgs:            -1,
+		MaxBytes:           -1,
+		Duplicates:         10 * time.Minute,
+		DenyDelete:         true,
+		DenyPurge:          true,
+		AllowAtomicPublish: true,
+		Replicas:           1,
+	}
+}
+
+// Append writes the events of all appends as one atomic unit: all are
+// stored or none. It returns each event's stream sequence, in order. A
+// retry after a lost answer does not store anything twice (every event's
+// id is its Nats-Msg-Id). A failed expected-sequence check is ErrConflict.
+func (s *EventStore) Append(ctx context.Context, appends []Append) ([]uint64, error) {
+	msgs, err := buildMessages(appends)
+	if err != nil {
+		return nil, err
+	}
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	var last error
+	for attempt := 0; attempt < appendAttempts; attempt++ {
+		first, err := s.publish(ctx, msgs)
+		if err == nil {
+			return sequences(first, len(msgs)), nil
+		}
+		if first, ok := s.resolve(ctx, msgs, err); ok {
+			return sequences(first, len(msgs)), nil
+		}
+		if isConflict(err) {
+			return nil, fmt.Errorf("append events: %w: %w", ErrConflict, err)
+		}
+		last = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("append events: %w", last)
+}
+
+func buildMessages(appends []Append) ([]*nats.Msg, error) {
+	var msgs []*nats.Msg
+	seen := map[string]bool{}
+	for _, a := range appends {
+		for i, env := range a.Events {
+			data, err := domain.EncodeEnvelope(env)
+			if err != nil {
+				return nil, err
+			}
+			m := nats.NewMsg(a.Subject)
+			m.Data = data
+			m.Header.Set(hdrMsgID, env.ID)
+			if i == 0 && !seen[a.Subject] {
+				m.Header.Set(hdrExpectedSeq, strconv.FormatUint(a.ExpectedSeq, 10))
+			}
+			seen[a.Subject] = true
+			msgs = append(msgs, m)
+		}
+	}
+	return msgs, nil
+}
+
+// publish sends one message as a plain publish, several as an atomic
+// batch, and returns the sequence of the first one.
+func (s *EventStore) publish(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
+	if len(msgs) == 1 {
+		ack, err := s.request(ctx, msgs[0])
+		if err != nil {
+			return 0, err
+		}
+		return ack.Sequence, nil
+	}
+	id := nuid.Next()
+	for i, m := range msgs {
+		m.Header.Set(hdrBatchID, id)
+		m.Header.Set(hdrBatchSeq, strconv.Itoa(i+1))
+		if i < len(msgs)-1 {
+			if err := s.nc.PublishMsg(m); err != nil {
+				return 0, fmt.Errorf("publish batch message: %w", err)
+			}
+		}
+	}
+	last := msgs[len(msgs)-1]
+	last.Header.Set(hdrBatchCommit, "1")
+	ack, err := s.request(ctx, last)
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence - uint64(len(msgs)) + 1, nil
+}
+
+type pubAck struct {
+	Error     *jetstream.APIError `json:"error,omitempty"`
+	Sequence  uint64              `json:"seq"`
+	Duplicate bool                `json:"duplicate,omitempty"`
+	Count     uint64              `json:"count,omitempty"`
+}
+
+func (s *EventStore) request(ctx context.Context, m *nats.Msg) (pubAck, error) {
+	resp, err := s.nc.RequestMsgWithContext(ctx, m)
+	if err != nil {
+		return pubAck{}, fmt.Errorf("publish event: %w", err)
+	}
+	var ack pubAck
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return pubAck{}, fmt.Errorf("decode publish ack: %w", err)
+	}
+	if ack.Error != nil {
+		return pubAck{}, ack.Error
+	}
+	return ack, nil
+}
+
+// resolve decides whether a failed append was in fact stored by an earlier
+// attempt whose answer was lost. On a single server the expected-sequence
+// check runs before the duplicate check, so such a retry comes back as
+// "wrong last sequence" (or, for a batch, "duplicate message"): the append
+// is ours if the last message on its subject carries our last event's id.
+func (s *EventStore) resolve(ctx context.Context, msgs []*nats.Msg, err error) (uint64, bool) {
+	if !isConflict(err) {
+		return 0, false
+	}
+	last := msgs[len(msgs)-1]
+	stored, gerr := s.stream.GetLastMsgForSubject(ctx, last.Subject)
+	if gerr != nil || stored.Header.Get(hdrMsgID) != last.Header.Get(hdrMsgID) {
+		return 0, false
+	}
+	return stored.Sequence - uint64(len(msgs)) + 1, true
+}
+
+func isConflict(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode {
+	case errCodeWrongLastSeq, errCodeWrongLastSeqConst, errCodeDuplicateConflict, errCodeBatchDuplicate:
+		return true
+	}
+	return false
+}
+
+func sequences(first uint64, n int) []uint64 {
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = first + uint64(i)
+	}
+	return out
+}
+
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, defaultTimeout)
+}

@@ -1,0 +1,146 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// AdminTokenFile is the name, under the data directory, of the file that
+// holds the admin token (mode 0600).
+const AdminTokenFile = "admin.token"
+
+const adminKey = "admin"
+
+// TokenRecord is what the hub keeps of a token: its hash, never the token.
+type TokenRecord struct {
+	Hash      string    `json:"hash"`
+	Prefix    string    `json:"prefix"`
+	Name      string    `json:"name"`
+	Role      Role      `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// TokenStore keeps token hashes in a KV bucket and feeds them to the
+// Authenticator.
+type TokenStore struct {
+	kv   jetstream.KeyValue
+	auth *Authenticator
+}
+
+// OpenTokens opens (creating if needed) the token bucket and loads every
+// stored hash into auth.
+func OpenTokens(ctx context.Context, nc *nats.Conn, auth *Authenticator) (*TokenStore, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open jetstream: %w", err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      TokensBucket,
+		Description: "AgentCom token hashes",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create token bucket: %w", err)
+	}
+	ts := &TokenStore{kv: kv, auth: auth}
+	return ts, ts.load(ctx)
+}
+
+func (ts *TokenStore) load(ctx context.Context) error {
+	keys, err := ts.kv.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list tokens: %w", err)
+	}
+	for key := range keys.Keys() {
+		rec, err := ts.get(ctx, key)
+		if err != nil {
+			return err
+		}
+		ts.auth.Set(rec.Hash, Identity{Name: rec.Name, Role: rec.Role})
+	}
+	return nil
+}
+
+func (ts *TokenStore) get(ctx context.Context, key string) (TokenRecord, error) {
+	e, err := ts.kv.Get(ctx, key)
+	if err != nil {
+		return TokenRecord{}, fmt.Errorf("get token %s: %w", key, err)
+	}
+	var rec TokenRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return TokenRecord{}, fmt.Errorf("decode token %s: %w", key, err)
+	}
+	return rec, nil
+}
+
+// EnsureAdmin makes sure an admin token exists and that dataDir/admin.token
+// holds it. At first start it creates one. If the file is missing or holds
+// another token, it rotates the admin token: deleting the file and
+// restarting the hub is how an operator replaces a leaked admin token.
+// It reports whether a new token was written.
+func (ts *TokenStore) EnsureAdmin(ctx context.Context, dataDir string) (bool, error) {
+	path := filepath.Join(dataDir, AdminTokenFile)
+	current, err := ts.get(ctx, adminKey)
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, err
+	}
+	if err == nil {
+		if b, rerr := os.ReadFile(path); rerr == nil && HashToken(strings.TrimSpace(string(b))) == current.Hash {
+			return false, nil
+		}
+		ts.auth.Remove(current.Hash)
+	}
+	token := NewToken()
+	if err := writeFileAtomic(path, []byte(token+"\n"), 0o600); err != nil {
+		return false, err
+	}
+	rec := TokenRecord{Hash: HashToken(token), Prefix: token[:8], Name: "admin", Role: RoleAdmin, CreatedAt: time.Now().UTC()}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return false, fmt.Errorf("encode admin token: %w", err)
+	}
+	if _, err := ts.kv.Put(ctx, adminKey, b); err != nil {
+		return false, fmt.Errorf("store admin token: %w", err)
+	}
+	ts.auth.Set(rec.Hash, Identity{Name: rec.Name, Role: rec.Role})
+	return true, nil
+}
+
+// writeFileAtomic writes data to a temporary file, syncs it and renames it
+// over path, so a crash leaves either the old file or the new one.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return fmt.Errorf("create temp file: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return fmt.Errorf("chmod temp file: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write temp file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync temp file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close temp file: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("rename %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/hub"
+	"github.com/agentcom/agentcom/logsink"
+)
+
+func newHubCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "hub",
+		Short: "Run the hub: embedded NATS JetStream, task queue, HTTP and NATS APIs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.LoadHub(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			return runHub(cmd.Context(), cfg)
+		},
+	}
+	config.HubFlags(cmd.Flags())
+	return cmd
+}
+
+// runHub runs until SIGINT or SIGTERM, then shuts down in order.
+func runHub(ctx context.Context, cfg config.Hub) error {
+	level, _ := logsink.ParseLevel(cfg.Log.Level)
+	log := logsink.New(os.Stdout, nodeName(), level)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	h := hub.New(cfg, log)
+	if err := h.Start(ctx); err != nil {
+		log.Module("main").Error().Err(err).Msg("hub failed to start")
+		return err
+	}
+	<-ctx.Done()
+	log.Module("main").Info().Msg("shutting down")
+	h.Stop()
+	return nil
+}
+
+func nodeName() string {
+	name, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return name
+}

@@ -1,0 +1,36 @@
+// Command agentcom is AgentCom's single binary: the hub, its client
+// commands and offline replay. This package only wires the other packages
+// together.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentcom/agentcom/hub"
+)
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "agentcom:", err)
+		var ce *hub.CallError
+		if errors.As(err, &ce) && ce.Status >= 400 && ce.Status < 500 {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "agentcom",
+		Short:         "AgentCom coordinates AI agents: a task queue and agent hub on embedded NATS JetStream",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newHubCmd(), newTaskCmd(), newReplayCmd())
+	return root
+}

@@ -1,0 +1,292 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Command is a request to change one task. Decide returns the events that
+// carry it out against the task's current state (nil if the task does not
+// exist), or a typed error; it never changes t.
+type Command interface {
+	TaskID() string
+	Decide(t *Task, now time.Time) ([]Event, error)
+}
+
+// SubmitTask creates a task with a caller-chosen id.
+type SubmitTask struct {
+	ID                 string
+	Description        string
+	Priority           Priority
+	Metadata           json.RawMessage
+	NeededCapabilities []string
+	MaxRetries         *int
+	CompleteBy         *time.Time
+	SubmittedBy        string
+}
+
+// TaskID implements Command.
+func (c SubmitTask) TaskID() string { return c.ID }
+
+// Validate checks every field and reports all problems at once.
+func (c SubmitTask) Validate(now time.Time) error {
+	v := &ValidationError{}
+	desc := strings.TrimSpace(c.Description)
+	switch {
+	case desc == "":
+		v.Add("description", "required", "description is required and must not be blank")
+	case !utf8.ValidString(c.Description):
+		v.Add("description", "invalid", "description must be valid UTF-8")
+	case utf8.RuneCountInString(c.Description) > MaxDescriptionLength:
+		v.Add("description", "too_long", fmt.Sprintf("description must be at most %d characters", MaxDescriptionLength))
+	}
+	if !c.Priority.Valid() {
+		v.Add("priority", "invalid", "priority must be one of urgent, high, normal, low")
+	}
+	if c.MaxRetries != nil && (*c.MaxRetries < 0 || *c.MaxRetries > MaxRetriesLimit) {
+		v.Add("max_retries", "out_of_range", fmt.Sprintf("max_retries must be between 0 and %d", MaxRetriesLimit))
+	}
+	if c.CompleteBy != nil && !c.CompleteBy.After(now) {
+		v.Add("complete_by", "invalid", "complete_by must be in the future")
+	}
+	if len(c.Metadata) > MaxMetadataBytes {
+		v.Add("metadata", "too_long", fmt.Sprintf("metadata must be at most %d bytes of JSON", MaxMetadataBytes))
+	}
+	validateCapabilities(v, c.NeededCapabilities)
+	return v.Err()
+}
+
+func validateCapabilities(v *ValidationError, caps []string) {
+	if len(caps) > MaxCapabilities {
+		v.Add("needed_capabilities", "too_long", fmt.Sprintf("at most %d capabilities", MaxCapabilities))
+		return
+	}
+	for i, c := range caps {
+		field := fmt.Sprintf("needed_capabilities[%d]", i)
+		switch {
+		case strings.TrimSpace(c) == "":
+			v.Add(field, "required", "a capability must not be blank")
+		case len(c) > MaxCapabilityLength:
+			v.Add(field, "too_long", fmt.Sprintf("a capability must be at most %d bytes", MaxCapabilityLength))
+		}
+	}
+}
+
+// Decide implements Command.
+func (c SubmitTask) Decide(t *Task, now time.Time) ([]Event, error) {
+	if t != nil {
+		return nil, &StateError{TaskID: c.ID, Status: t.Status, Command: "submit"}
+	}
+	if err := c.Validate(now); err != nil {
+		return nil, err
+	}
+	maxRetries := DefaultMaxRetries
+	if c.MaxRetries != nil {
+		maxRetries = *c.MaxRetries
+	}
+	caps := slices.Clone(c.NeededCapabilities)
+	slices.Sort(caps)
+	return []Event{TaskSubmitted{
+		Description:        c.Description,
+		Priority:           c.Priority,
+		Metadata:           c.Metadata,
+		NeededCapabilities: slices.Compact(caps),
+		MaxRetries:         maxRetries,
+		MaxReclaims:        DefaultMaxReclaims,
+		CompleteBy:         c.CompleteBy,
+		SubmittedBy:        c.SubmittedBy,
+	}}, nil
+}
+
+// AssignTask gives a queued task to an agent.
+type AssignTask struct{ ID, AgentID string }
+
+// TaskID implements Command.
+func (c AssignTask) TaskID() string { return c.ID }
+
+// Decide implements Command.
+func (c AssignTask) Decide(t *Task, _ time.Time) ([]Event, error) {
+	if err := need(t, c.ID, "assign", StatusQueued); err != nil {
+		return nil, err
+	}
+	if c.AgentID == "" {
+		return nil, fieldError("agent_id", "required", "agent_id is required")
+	}
+	return []Event{TaskAssigned{AgentID: c.AgentID, Generation: t.Generation + 1}}, nil
+}
+
+// AcceptTask records that the assigned agent started work.
+type AcceptTask struct {
+	ID, AgentID string
+	Generation  uint64
+}
+
+// TaskID implements Command.
+func (c AcceptTask) TaskID() string { return c.ID }
+
+// Decide implements Command.
+func (c AcceptTask) Decide(t *Task, _ time.Time) ([]Event, error) {
+	if err := fence(t, c.ID, c.AgentID, c.Generation, "accept", StatusAssigned); err != nil {
+		return nil, err
+	}
+	return []Event{TaskAccepted{AgentID: c.AgentID, Generation: c.Generation}}, nil
+}
+
+// ReportProgress is an agent's heartbeat for a task it works on.
+type ReportProgress struct {
+	ID, AgentID string
+	Generation  uint64
+	Message     string
+}
+
+// TaskID implements Command.
+func (c ReportProgress) TaskID() string { return c.ID }
+
+// Decide implements Command.
+func (c ReportProgress) Decide(t *Task, _ time.Time) ([]Event, error) {
+	if err := fence(t, c.ID, c.AgentID, c.Generation, "report progress on", StatusAssigned, StatusWorking); err != nil {
+		return nil, err
+	}
+	return []Event{TaskProgressed{AgentID: c.AgentID, Generation: c.Generation, Message: truncate(c.Message)}}, nil
+}
+
+// CompleteTask finishes a task with its result.
+type CompleteTask struct {
+	ID, AgentID string
+	Generation  uint64
+	Result      json.RawMessage
+}
+
+// TaskID implements Command.
+func (c CompleteTask) TaskID() string { return c.ID }
+
+// Decide implements Command.
+func (c CompleteTask) Decide(t *Task, _ time.Time) ([]Event, error) {
+	if err := fence(t, c.ID, c.AgentID, c.Generation, "complete", StatusAssigned, StatusWorking); err != nil {
+		return nil, err
+	}
+	return []Event{TaskCompleted{AgentID: c.AgentID, Generation: c.Generation, Result: c.Result}}, nil
+}
+
+// FailTask records a failed attempt. The task is queued again while
+// retries remain (retry_count < max_retries), else dead-lettered.
+type FailTask struct {
+	ID, AgentID string
+	Generation  uint64
+	Error       string
+}
+
+// TaskID implements Command.
+func (c FailTask) TaskID() string { return c.ID }
+
+// Decide implements Command.
+func (c FailTask) Decide(t *Task, _ time.Time) ([]Event, error) {
+	if err := fence(t, c.ID, c.AgentID, c.Generation, "fail", StatusAssigned, StatusWorking); err != nil {
+		return nil, err
+	}
+	msg := truncate(c.Error)
+	count := t.RetryCount + 1
+	failed := TaskFailed{AgentID: c.AgentID, Generation: c.Generation, Error: msg, RetryCount: count}
+	if count >= t.MaxRetries {
+		return []Event{failed, TaskDeadLettered{Reason: "max_retries"}}, nil
+	}
+	return []Event{failed, TaskRetried{Generation: t.Generation + 1}}, nil
+}
+
+// ReclaimTask takes a task back from its agent (agent gone, acceptance
+// timeout, no heartbeat, overdue). Reclaims count against max_reclaims so a
+// task cannot bounce between dead agents forever.
+type ReclaimTask struct{ ID, Reason string }
+
+// TaskID implements Command.
+func (c ReclaimTask) TaskID() string { return c.ID }
+
+// Decide implements Command.
+func (c ReclaimTask) Decide(t *Task, _ time.Time) ([]Event, error) {
+	if err := need(t, c.ID, "reclaim", StatusAssigned, StatusWorking); err != nil {
+		return nil, err
+	}
+	count := t.ReclaimCount + 1
+	ev := TaskReclaimed{AgentID: t.AssignedTo, Reason: c.Reason, Generation: t.Generation + 1, ReclaimCount: count}
+	if count > t.MaxReclaims {
+		return []Event{ev, TaskDeadLettered{Reason: "max_reclaims"}}, nil
+	}
+	return []Event{ev}, nil
+}
+
+// CancelTask ends a task that is not completed or cancelled yet.
+type CancelTask struct{ ID, By, Reason string }
+
+// TaskID implements Command.
+func (c CancelTask) TaskID() string { return c.ID }
+
+// Decide implements Command.
+func (c CancelTask) Decide(t *Task, _ time.Time) ([]Event, error) {
+	if err := need(t, c.ID, "cancel", StatusQueued, StatusAssigned, StatusWorking, StatusDeadLetter); err != nil {
+		return nil, err
+	}
+	return []Event{TaskCancelled{By: c.By, Reason: truncate(c.Reason)}}, nil
+}
+
+// RetryTask brings a dead-lettered task back to the queue.
+type RetryTask struct{ ID, By string }
+
+// TaskID implements Command.
+func (c RetryTask) TaskID() string { return c.ID }
+
+// Decide implements Command.
+func (c RetryTask) Decide(t *Task, _ time.Time) ([]Event, error) {
+	if err := need(t, c.ID, "retry", StatusDeadLetter); err != nil {
+		return nil, err
+	}
+	return []Event{TaskRequeued{By: c.By, Generation: t.Generation + 1}}, nil
+}
+
+// need checks that the task exists and has one of the allowed statuses.
+func need(t *Task, id, command string, allowed ...Status) error {
+	if t == nil {
+		return &NotFoundError{TaskID: id}
+	}
+	if !slices.Contains(allowed, t.Status) {
+		return &StateError{TaskID: id, Status: t.Status, Command: command}
+	}
+	return nil
+}
+
+// fence checks need, then that the report names the current generation
+// and comes from the agent that holds the task.
+func fence(t *Task, id, agentID string, gen uint64, command string, allowed ...Status) error {
+	if err := need(t, id, command, allowed...); err != nil {
+		return err
+	}
+	if gen != t.Generation {
+		return &StaleGenerationError{TaskID: id, Got: gen, Current: t.Generation}
+	}
+	if agentID != t.AssignedTo {
+		return &WrongAgentError{TaskID: id, Got: agentID, Holder: t.AssignedTo}
+	}
+	return nil
+}
+
+func fieldError(field, code, detail string) error {
+	v := &ValidationError{}
+	v.Add(field, code, detail)
+	return v
+}
+
+// truncate keeps an agent-supplied message within MaxErrorLength bytes,
+// cutting on a rune boundary.
+func truncate(s string) string {
+	if len(s) <= MaxErrorLength {
+		return s
+	}
+	cut := MaxErrorLength
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}

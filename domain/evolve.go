@@ -1,0 +1,85 @@
+package domain
+
+import "time"
+
+// Evolve applies one event to a task and returns the new state. It never
+// changes t (the result is a copy), so callers can apply events to a
+// speculative state and throw it away. t is nil before TaskSubmitted.
+// Events are facts: Evolve does not re-check them.
+func Evolve(t *Task, env Envelope) *Task {
+	if s, ok := env.Data.(TaskSubmitted); ok {
+		return submitted(env, s)
+	}
+	if t == nil {
+		return nil
+	}
+	n := t.clone()
+	n.UpdatedAt = env.Time
+	entry := HistoryEntry{Event: env.Type, At: env.Time, RequestID: env.RequestID}
+	switch e := env.Data.(type) {
+	case TaskAssigned:
+		n.Status, n.Generation, n.AssignedTo = StatusAssigned, e.Generation, e.AgentID
+		n.AssignedAt = timePtr(env.Time)
+		entry.AgentID = e.AgentID
+	case TaskAccepted:
+		n.Status = StatusWorking
+		entry.AgentID = e.AgentID
+	case TaskProgressed:
+		return n // heartbeats refresh UpdatedAt only: they would flood the history
+	case TaskCompleted:
+		n.Status, n.Result = StatusCompleted, e.Result
+		entry.AgentID = e.AgentID
+	case TaskFailed:
+		n.RetryCount, n.LastError = e.RetryCount, e.Error
+		entry.AgentID, entry.Detail = e.AgentID, e.Error
+	case TaskRetried:
+		requeue(n, e.Generation)
+	case TaskDeadLettered:
+		n.Status, n.AssignedTo, n.AssignedAt = StatusDeadLetter, "", nil
+		entry.Detail = e.Reason
+	case TaskReclaimed:
+		requeue(n, e.Generation)
+		n.ReclaimCount = e.ReclaimCount
+		entry.AgentID, entry.Detail = e.AgentID, e.Reason
+	case TaskCancelled:
+		n.Status, n.AssignedTo, n.AssignedAt = StatusCancelled, "", nil
+		entry.Detail = e.Reason
+	case TaskRequeued:
+		requeue(n, e.Generation)
+		n.RetryCount, n.ReclaimCount, n.LastError = 0, 0, ""
+	}
+	n.History = appendHistory(n.History, entry)
+	return n
+}
+
+func submitted(env Envelope, s TaskSubmitted) *Task {
+	return &Task{
+		ID:                 env.Aggregate,
+		Description:        s.Description,
+		Priority:           s.Priority,
+		Metadata:           s.Metadata,
+		NeededCapabilities: s.NeededCapabilities,
+		MaxRetries:         s.MaxRetries,
+		MaxReclaims:        s.MaxReclaims,
+		CompleteBy:         s.CompleteBy,
+		Status:             StatusQueued,
+		SubmittedBy:        s.SubmittedBy,
+		CreatedAt:          env.Time,
+		UpdatedAt:          env.Time,
+		History:            []HistoryEntry{{Event: env.Type, At: env.Time, RequestID: env.RequestID}},
+	}
+}
+
+func requeue(n *Task, gen uint64) {
+	n.Status, n.Generation, n.AssignedTo, n.AssignedAt = StatusQueued, gen, "", nil
+}
+
+func appendHistory(h []HistoryEntry, e HistoryEntry) []HistoryEntry {
+	h = append(h, e)
+	if len(h) > MaxHistory {
+		h = h[len(h)-MaxHistory:]
+	}
+	return h
+}
+
+func timePtr(t time.Time) *time.Time { return &t }

@@ -1,0 +1,151 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Priority orders the queue: urgent before high before normal before low.
+type Priority int
+
+// The four priorities, in queue order.
+const (
+	PriorityUrgent Priority = iota
+	PriorityHigh
+	PriorityNormal
+	PriorityLow
+)
+
+// PriorityCount is the number of priorities.
+const PriorityCount = 4
+
+// Priorities lists every priority in queue order.
+var Priorities = [PriorityCount]Priority{PriorityUrgent, PriorityHigh, PriorityNormal, PriorityLow}
+
+var priorityNames = [...]string{"urgent", "high", "normal", "low"}
+
+// String returns the priority's name.
+func (p Priority) String() string {
+	if p < PriorityUrgent || p > PriorityLow {
+		return fmt.Sprintf("priority(%d)", int(p))
+	}
+	return priorityNames[p]
+}
+
+// Valid reports whether p is one of the four priorities.
+func (p Priority) Valid() bool { return p >= PriorityUrgent && p <= PriorityLow }
+
+// ParsePriority turns a name (urgent, high, normal, low) into a Priority.
+func ParsePriority(s string) (Priority, bool) {
+	for i, name := range priorityNames {
+		if name == s {
+			return Priority(i), true
+		}
+	}
+	return 0, false
+}
+
+// MarshalJSON writes the priority's name.
+func (p Priority) MarshalJSON() ([]byte, error) { return json.Marshal(p.String()) }
+
+// UnmarshalJSON reads a priority name.
+func (p *Priority) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("decode priority: %w", err)
+	}
+	v, ok := ParsePriority(s)
+	if !ok {
+		return fmt.Errorf("decode priority: unknown priority %q", s)
+	}
+	*p = v
+	return nil
+}
+
+// Status is where a task is in its life cycle.
+type Status string
+
+// The task statuses.
+const (
+	StatusQueued     Status = "queued"
+	StatusAssigned   Status = "assigned"
+	StatusWorking    Status = "working"
+	StatusCompleted  Status = "completed"
+	StatusDeadLetter Status = "dead_letter"
+	StatusCancelled  Status = "cancelled"
+)
+
+// Statuses lists every status.
+var Statuses = []Status{StatusQueued, StatusAssigned, StatusWorking, StatusCompleted, StatusDeadLetter, StatusCancelled}
+
+// ParseStatus reports whether s names a status.
+func ParseStatus(s string) (Status, bool) {
+	for _, st := range Statuses {
+		if string(st) == s {
+			return st, true
+		}
+	}
+	return "", false
+}
+
+// Active reports whether an agent holds the task (assigned or working).
+func (s Status) Active() bool { return s == StatusAssigned || s == StatusWorking }
+
+// Final reports whether nothing more can happen to the task.
+func (s Status) Final() bool { return s == StatusCompleted || s == StatusCancelled }
+
+// Defaults and limits for tasks.
+const (
+	DefaultMaxRetries    = 3
+	DefaultMaxReclaims   = 5
+	MaxDescriptionLength = 10000
+	MaxCapabilityLength  = 128
+	MaxCapabilities      = 32
+	MaxMetadataBytes     = 64 << 10
+	MaxRetriesLimit      = 100
+	MaxHistory           = 50
+	MaxErrorLength       = 2000
+)
+
+// Task is the state of one task, built by applying its events in order.
+type Task struct {
+	ID                 string          `json:"id"`
+	Description        string          `json:"description"`
+	Priority           Priority        `json:"priority"`
+	Metadata           json.RawMessage `json:"metadata,omitempty"`
+	NeededCapabilities []string        `json:"needed_capabilities"`
+	MaxRetries         int             `json:"max_retries"`
+	MaxReclaims        int             `json:"max_reclaims"`
+	CompleteBy         *time.Time      `json:"complete_by,omitempty"`
+	Status             Status          `json:"status"`
+	Generation         uint64          `json:"generation"`
+	RetryCount         int             `json:"retry_count"`
+	ReclaimCount       int             `json:"reclaim_count"`
+	AssignedTo         string          `json:"assigned_to,omitempty"`
+	AssignedAt         *time.Time      `json:"assigned_at,omitempty"`
+	Result             json.RawMessage `json:"result,omitempty"`
+	LastError          string          `json:"last_error,omitempty"`
+	SubmittedBy        string          `json:"submitted_by,omitempty"`
+	CreatedAt          time.Time       `json:"created_at"`
+	UpdatedAt          time.Time       `json:"updated_at"`
+	History            []HistoryEntry  `json:"history"`
+}
+
+// HistoryEntry is one line of a task's recent history, oldest first. The
+// projection keeps the last MaxHistory entries; the full timeline is the
+// event stream itself (agentcom replay --task).
+type HistoryEntry struct {
+	Event     string    `json:"event"`
+	At        time.Time `json:"at"`
+	AgentID   string    `json:"agent_id,omitempty"`
+	Detail    string    `json:"detail,omitempty"`
+	RequestID string    `json:"request_id,omitempty"`
+}
+
+// clone returns a copy that shares no mutable slice with t.
+func (t *Task) clone() *Task {
+	c := *t
+	c.History = append(make([]HistoryEntry, 0, len(t.History)+1), t.History...)
+	return &c
+}

@@ -1,0 +1,193 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/projections"
+)
+
+// Reply is an API answer: an HTTP status code and a JSON body. NATS
+// replies carry the same body, with the code in the Agentcom-Status header.
+type Reply struct {
+	Status int
+	Body   any
+}
+
+// ErrorBody is the body of every error reply.
+type ErrorBody struct {
+	Error  string              `json:"error"`
+	Detail string              `json:"detail,omitempty"`
+	Errors []domain.FieldError `json:"errors,omitempty"`
+	TaskID string              `json:"task_id,omitempty"`
+	Hint   string              `json:"hint,omitempty"`
+}
+
+// ListQuery filters a task list; empty fields match everything.
+type ListQuery struct {
+	Status     string `json:"status,omitempty"`
+	Priority   string `json:"priority,omitempty"`
+	AssignedTo string `json:"assigned_to,omitempty"`
+}
+
+// API implements every hub request once, for both transports.
+type API struct {
+	svc   *Service
+	tasks *projections.Tasks
+	now   func() time.Time
+	log   logsink.Logger
+}
+
+// NewAPI returns the API over a service and its projection.
+func NewAPI(svc *Service, tasks *projections.Tasks, log logsink.Logger) *API {
+	return &API{svc: svc, tasks: tasks, now: time.Now, log: log.Module("api")}
+}
+
+// Submit creates a task from a JSON body.
+func (a *API) Submit(ctx context.Context, who string, body []byte) Reply {
+	cmd, err := decodeSubmit(body, a.now())
+	if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	cmd.ID, cmd.SubmittedBy = NewTaskID(), who
+	t, err := a.svc.Execute(ctx, cmd)
+	if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	return Reply{http.StatusCreated, map[string]any{
+		"status": t.Status, "task_id": t.ID, "priority": t.Priority, "created_at": t.CreatedAt,
+	}}
+}
+
+// List returns tasks in queue order (priority, then age).
+func (a *API) List(ctx context.Context, q ListQuery) Reply {
+	f, err := parseFilter(q)
+	if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	return taskList(a.tasks.List(f))
+}
+
+func parseFilter(q ListQuery) (projections.Filter, error) {
+	v := &domain.ValidationError{}
+	f := projections.Filter{AssignedTo: q.AssignedTo}
+	if q.Status != "" {
+		st, ok := domain.ParseStatus(q.Status)
+		if !ok {
+			v.Add("status", "invalid", fmt.Sprintf("unknown status %q: use one of %v", q.Status, domain.Statuses))
+		}
+		f.Status = st
+	}
+	if q.Priority != "" {
+		p, ok := domain.ParsePriority(q.Priority)
+		if !ok {
+			v.Add("priority", "invalid", fmt.Sprintf("unknown priority %q: use urgent, high, normal or low", q.Priority))
+		}
+		f.Priority = &p
+	}
+	return f, v.Err()
+}
+
+func taskList(ts []*domain.Task) Reply {
+	if ts == nil {
+		ts = []*domain.Task{}
+	}
+	return Reply{http.StatusOK, map[string]any{"tasks": ts, "count": len(ts)}}
+}
+
+// Get returns one task.
+func (a *API) Get(ctx context.Context, id string) Reply {
+	t, _, ok := a.tasks.Get(id)
+	if !ok {
+		return a.errorReply(ctx, &domain.NotFoundError{TaskID: id})
+	}
+	return Reply{http.StatusOK, t}
+}
+
+// Stats returns task counts.
+func (a *API) Stats() Reply { return Reply{http.StatusOK, a.tasks.Stats()} }
+
+// DeadLetter lists dead-lettered tasks.
+func (a *API) DeadLetter() Reply { return taskList(a.tasks.DeadLetter()) }
+
+// Retry brings a dead-lettered task back to the queue.
+func (a *API) Retry(ctx context.Context, who, id string) Reply {
+	t, err := a.run(ctx, domain.RetryTask{ID: id, By: who})
+	if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	return Reply{http.StatusOK, map[string]any{"status": "requeued", "task_id": t.ID, "priority": t.Priority}}
+}
+
+// Cancel ends a task; the body may give {"reason": "..."}.
+func (a *API) Cancel(ctx context.Context, who, id string, body []byte) Reply {
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			return a.errorReply(ctx, badBody("reason must be a string in a JSON object"))
+		}
+	}
+	t, err := a.run(ctx, domain.CancelTask{ID: id, By: who, Reason: req.Reason})
+	if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	return Reply{http.StatusOK, map[string]any{"status": t.Status, "task_id": t.ID}}
+}
+
+func (a *API) run(ctx context.Context, cmd domain.Command) (*domain.Task, error) {
+	if !validTaskID(cmd.TaskID()) {
+		return nil, &domain.NotFoundError{TaskID: cmd.TaskID()}
+	}
+	return a.svc.Execute(ctx, cmd)
+}
+
+// validTaskID accepts ids that are one safe subject token; nothing else
+// can name a stored task.
+func validTaskID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		ok := c == '-' || c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func badBody(detail string) error {
+	v := &domain.ValidationError{}
+	v.Add("body", "invalid_json", detail)
+	return v
+}
+
+// errorReply maps an error to its status code and body.
+func (a *API) errorReply(ctx context.Context, err error) Reply {
+	var ve *domain.ValidationError
+	var nf *domain.NotFoundError
+	switch {
+	case errors.As(err, &ve):
+		return Reply{http.StatusUnprocessableEntity, ErrorBody{Error: "validation_failed", Errors: ve.Fields}}
+	case errors.As(err, &nf):
+		return Reply{http.StatusNotFound, ErrorBody{Error: "task_not_found", TaskID: nf.TaskID}}
+	case errors.Is(err, domain.ErrInvalidState):
+		return Reply{http.StatusConflict, ErrorBody{Error: "invalid_state", Detail: err.Error()}}
+	case errors.Is(err, domain.ErrStaleGeneration):
+		return Reply{http.StatusConflict, ErrorBody{Error: "stale_generation", Detail: err.Error()}}
+	case errors.Is(err, domain.ErrWrongAgent):
+		return Reply{http.StatusConflict, ErrorBody{Error: "wrong_agent", Detail: err.Error()}}
+	case errors.Is(err, ErrStopped):
+		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: "shutting_down", Detail: err.Error()}}
+	}
+	a.log.Ctx(ctx).Error().Err(err).Msg("request failed")
+	return Reply{http.StatusInternalServerError, ErrorBody{Error: "internal", Detail: "the hub could not complete the request; see its log"}}
+}

@@ -1,0 +1,93 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/config"
+)
+
+// Client calls hub commands over NATS, as the CLI does.
+type Client struct {
+	nc  *nats.Conn
+	url string
+}
+
+// Dial connects to the hub with a token.
+func Dial(cfg config.Client) (*Client, error) {
+	nc, err := nats.Connect(cfg.Hub, nats.Token(cfg.Token), nats.Name("agentcom-cli"),
+		nats.Timeout(5*time.Second), nats.NoReconnect())
+	if err != nil {
+		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization") {
+			return nil, fmt.Errorf("connect to hub at %s: the token was refused", cfg.Hub)
+		}
+		return nil, fmt.Errorf("connect to hub at %s (is it running?): %w", cfg.Hub, err)
+	}
+	return &Client{nc: nc, url: cfg.Hub}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() { c.nc.Close() }
+
+// CallError is a hub reply with a non-2xx status.
+type CallError struct {
+	Status int
+	Body   ErrorBody
+}
+
+func (e *CallError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Body.Error)
+	if e.Body.Detail != "" {
+		b.WriteString(": " + e.Body.Detail)
+	}
+	if e.Body.TaskID != "" {
+		b.WriteString(": " + e.Body.TaskID)
+	}
+	for _, f := range e.Body.Errors {
+		fmt.Fprintf(&b, "\n  %s: %s", f.Field, f.Detail)
+	}
+	return b.String()
+}
+
+// Call sends a command with a JSON body and decodes a 2xx reply into out
+// (which may be nil). Other replies are a *CallError.
+func (c *Client) Call(ctx context.Context, command string, req, out any) error {
+	m := nats.NewMsg(broker.Command(command))
+	if req != nil {
+		b, err := json.Marshal(req)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		m.Data = b
+	}
+	resp, err := c.nc.RequestMsgWithContext(ctx, m)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return fmt.Errorf("call %s: no hub answers at %s", command, c.url)
+	} else if err != nil {
+		return fmt.Errorf("call %s: %w", command, err)
+	}
+	status, _ := strconv.Atoi(resp.Header.Get(HeaderStatus))
+	if status < 200 || status > 299 {
+		ce := &CallError{Status: status}
+		if err := json.Unmarshal(resp.Data, &ce.Body); err != nil {
+			return fmt.Errorf("decode %s reply: %w", command, err)
+		}
+		return ce
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(resp.Data, out); err != nil {
+		return fmt.Errorf("decode %s reply: %w", command, err)
+	}
+	return nil
+}

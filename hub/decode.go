@@ -1,0 +1,182 @@
+package hub
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agentcom/agentcom/domain"
+)
+
+// decodeSubmit reads a submit body strictly: each known field must have
+// its JSON type (no coercion); unknown fields are ignored. Every problem,
+// type or value, is reported with its field name.
+func decodeSubmit(body []byte, now time.Time) (domain.SubmitTask, error) {
+	v := &domain.ValidationError{}
+	raw, ok := decodeObject(body, v)
+	if !ok {
+		return domain.SubmitTask{}, v
+	}
+	cmd := domain.SubmitTask{Priority: domain.PriorityNormal}
+	if !has(raw, "description") {
+		v.Add("description", "required", "description is required")
+	}
+	decodeString(raw, "description", v, &cmd.Description)
+	var prio string
+	if decodeString(raw, "priority", v, &prio) {
+		p, ok := domain.ParsePriority(prio)
+		if !ok {
+			v.Add("priority", "invalid", fmt.Sprintf("unknown priority %q: use urgent, high, normal or low", prio))
+		}
+		cmd.Priority = p
+	}
+	cmd.Metadata = decodeMetadata(raw, v)
+	cmd.NeededCapabilities = decodeStrings(raw, "needed_capabilities", v)
+	cmd.MaxRetries = decodeInt(raw, "max_retries", v)
+	cmd.CompleteBy = decodeTime(raw, "complete_by", v)
+	mergeValidation(v, cmd, now)
+	if err := v.Err(); err != nil {
+		return domain.SubmitTask{}, err
+	}
+	return cmd, nil
+}
+
+// mergeValidation adds the domain's own checks for fields that decoded.
+func mergeValidation(v *domain.ValidationError, cmd domain.SubmitTask, now time.Time) {
+	err := cmd.Validate(now)
+	ve, ok := err.(*domain.ValidationError)
+	if !ok {
+		return
+	}
+	for _, f := range ve.Fields {
+		if !hasField(v, f.Field) {
+			v.Fields = append(v.Fields, f)
+		}
+	}
+}
+
+func hasField(v *domain.ValidationError, field string) bool {
+	for _, f := range v.Fields {
+		if f.Field == field || strings.HasPrefix(f.Field, field+"[") || strings.HasPrefix(field, f.Field+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeObject parses body as a JSON object of raw fields.
+func decodeObject(body []byte, v *domain.ValidationError) (map[string]json.RawMessage, bool) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		v.Add("body", "invalid_json", "the body must be a JSON object: "+jsonProblem(err))
+		return nil, false
+	}
+	if raw == nil {
+		v.Add("body", "invalid_json", "the body must be a JSON object, not null")
+		return nil, false
+	}
+	return raw, true
+}
+
+func jsonProblem(err error) string {
+	switch e := err.(type) {
+	case *json.SyntaxError:
+		return fmt.Sprintf("syntax error at byte %d", e.Offset)
+	case *json.UnmarshalTypeError:
+		return "found " + e.Value
+	}
+	return err.Error()
+}
+
+// has reports whether a field is present and not null (null counts as
+// missing, as in the original).
+func has(raw map[string]json.RawMessage, field string) bool {
+	b, ok := raw[field]
+	return ok && !bytes.Equal(bytes.TrimSpace(b), []byte("null"))
+}
+
+func decodeString(raw map[string]json.RawMessage, field string, v *domain.ValidationError, dst *string) bool {
+	if !has(raw, field) {
+		return false
+	}
+	if err := json.Unmarshal(raw[field], dst); err != nil {
+		v.Add(field, "wrong_type", field+" must be a string")
+		return false
+	}
+	return true
+}
+
+func decodeMetadata(raw map[string]json.RawMessage, v *domain.ValidationError) json.RawMessage {
+	if !has(raw, "metadata") {
+		return nil
+	}
+	b := bytes.TrimSpace(raw["metadata"])
+	if len(b) == 0 || b[0] != '{' {
+		v.Add("metadata", "wrong_type", "metadata must be a JSON object")
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		v.Add("metadata", "wrong_type", "metadata must be a JSON object")
+		return nil
+	}
+	return buf.Bytes()
+}
+
+func decodeStrings(raw map[string]json.RawMessage, field string, v *domain.ValidationError) []string {
+	if !has(raw, field) {
+		return nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw[field], &items); err != nil {
+		v.Add(field, "wrong_type", field+" must be a list of strings")
+		return nil
+	}
+	out := make([]string, 0, len(items))
+	for i, item := range items {
+		var s string
+		if err := json.Unmarshal(item, &s); err != nil {
+			v.Add(fmt.Sprintf("%s[%d]", field, i), "wrong_type", "each item must be a string")
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func decodeInt(raw map[string]json.RawMessage, field string, v *domain.ValidationError) *int {
+	if !has(raw, field) {
+		return nil
+	}
+	n, err := strconv.Atoi(string(bytes.TrimSpace(raw[field])))
+	if err != nil {
+		v.Add(field, "wrong_type", field+" must be an integer")
+		return nil
+	}
+	return &n
+}
+
+// decodeTime accepts epoch milliseconds (the original's form) or an
+// RFC 3339 string.
+func decodeTime(raw map[string]json.RawMessage, field string, v *domain.ValidationError) *time.Time {
+	if !has(raw, field) {
+		return nil
+	}
+	b := bytes.TrimSpace(raw[field])
+	if ms, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+		t := time.UnixMilli(ms).UTC()
+		return &t
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			t = t.UTC()
+			return &t
+		}
+	}
+	v.Add(field, "wrong_type", field+" must be epoch milliseconds or an RFC 3339 time")
+	return nil
+}

@@ -1,0 +1,117 @@
+package hub
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/logsink"
+)
+
+// maxBody bounds request bodies; a description is at most 10,000
+// characters and metadata at most 64 KiB.
+const maxBody = 1 << 20
+
+// HTTPHandler serves the HTTP API. Reads are open; writes need an admin
+// bearer token.
+func (a *API) HTTPHandler(auth *broker.Authenticator) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, Reply{http.StatusOK, map[string]any{
+			"status": "ok", "service": "agentcom", "last_seq": a.tasks.LastSeq(),
+		}})
+	})
+	mux.HandleFunc("GET /api/tasks", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		writeJSON(w, a.List(r.Context(), ListQuery{Status: q.Get("status"), Priority: q.Get("priority"), AssignedTo: q.Get("assigned_to")}))
+	})
+	mux.HandleFunc("GET /api/tasks/stats", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.Stats()) })
+	mux.HandleFunc("GET /api/tasks/dead-letter", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.DeadLetter()) })
+	mux.HandleFunc("GET /api/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, a.Get(r.Context(), r.PathValue("id")))
+	})
+	mux.HandleFunc("POST /api/tasks", a.admin(auth, func(r *http.Request, who string, body []byte) Reply {
+		return a.Submit(r.Context(), who, body)
+	}))
+	mux.HandleFunc("POST /api/tasks/{id}/retry", a.admin(auth, func(r *http.Request, who string, _ []byte) Reply {
+		return a.Retry(r.Context(), who, r.PathValue("id"))
+	}))
+	mux.HandleFunc("POST /api/tasks/{id}/cancel", a.admin(auth, func(r *http.Request, who string, body []byte) Reply {
+		return a.Cancel(r.Context(), who, r.PathValue("id"), body)
+	}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, Reply{http.StatusNotFound, ErrorBody{Error: "not_found"}})
+	})
+	return a.withRequest(mux)
+}
+
+type adminFunc func(r *http.Request, who string, body []byte) Reply
+
+// admin checks the bearer token before reading the body, so a refused
+// request does nothing at all.
+func (a *API) admin(auth *broker.Authenticator, fn adminFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		id, ok := auth.Lookup(strings.TrimSpace(token))
+		if !ok {
+			writeJSON(w, Reply{http.StatusUnauthorized, ErrorBody{Error: "unauthorized", Hint: "provide Authorization: Bearer <token>"}})
+			return
+		}
+		if id.Role != broker.RoleAdmin && id.Role != broker.RoleHub {
+			writeJSON(w, Reply{http.StatusForbidden, ErrorBody{Error: "admin_only"}})
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeJSON(w, Reply{http.StatusRequestEntityTooLarge, ErrorBody{Error: "body_too_large", Detail: "the body must be at most 1 MiB"}})
+			return
+		}
+		if err != nil {
+			writeJSON(w, Reply{http.StatusBadRequest, ErrorBody{Error: "bad_request", Detail: "could not read the body"}})
+			return
+		}
+		writeJSON(w, fn(r, id.Name, body))
+	}
+}
+
+// withRequest gives every request an id (the caller's X-Request-Id when it
+// is sane), returns it in the response, and logs the request.
+func (a *API) withRequest(next http.Handler) http.Handler {
+	log := a.log.Module("http")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = logsink.NewRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r.WithContext(logsink.WithRequestID(r.Context(), id)))
+		log.Debug().Str("request_id", id).Str("method", r.Method).Str("path", r.URL.Path).
+			Int("status", rec.status).Dur("duration_ms", time.Since(start)).Msg("http request")
+	})
+}
+
+func validRequestID(id string) bool { return id != "" && len(id) <= 64 && validTaskID(id) }
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func writeJSON(w http.ResponseWriter, r Reply) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(r.Status)
+	_ = json.NewEncoder(w).Encode(r.Body)
+}
+

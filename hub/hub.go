@@ -1,0 +1,173 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/projections"
+)
+
+// shutdownTimeout bounds how long Stop waits for HTTP requests in flight.
+const shutdownTimeout = 15 * time.Second
+
+// Hub is a running AgentCom hub: broker, projections, command service and
+// both APIs.
+type Hub struct {
+	cfg config.Hub
+	log logsink.Logger
+
+	unlock  func()
+	auth    *broker.Authenticator
+	srv     *broker.Server
+	nc      *nats.Conn
+	store   *broker.EventStore
+	tasks   *projections.Tasks
+	svc     *Service
+	api     *API
+	natsAPI *NATSServer
+	http    *http.Server
+	httpURL string
+
+	stopOnce sync.Once
+}
+
+// New returns a hub that Start will run.
+func New(cfg config.Hub, log logsink.Logger) *Hub {
+	return &Hub{cfg: cfg, log: log.Module("hub")}
+}
+
+// Start brings the hub up in order: lock the data directory, start NATS,
+// open the store and tokens, rebuild projections from the stream, then
+// take commands over NATS and HTTP. On error everything started is
+// stopped again.
+func (h *Hub) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			h.Stop()
+		}
+	}()
+	if h.unlock, err = broker.LockDataDir(h.cfg.DataDir); err != nil {
+		return err
+	}
+	if err = h.startBroker(ctx); err != nil {
+		return err
+	}
+	start := time.Now()
+	h.tasks = projections.NewTasks()
+	h.svc = NewService(ServiceParams{Store: h.store, Tasks: h.tasks, Log: h.log})
+	if err = h.svc.Start(ctx); err != nil {
+		return err
+	}
+	h.log.Info().Uint64("last_seq", h.tasks.LastSeq()).Int("tasks", h.tasks.Stats().Total).
+		Dur("duration_ms", time.Since(start)).Msg("projections rebuilt")
+	h.api = NewAPI(h.svc, h.tasks, h.log)
+	if h.natsAPI, err = h.api.ServeNATS(h.nc); err != nil {
+		return err
+	}
+	if err = h.serveHTTP(); err != nil {
+		return err
+	}
+	h.log.Info().Str("nats_url", h.NATSURL()).Str("http_url", h.httpURL).
+		Str("data_dir", h.cfg.DataDir).Str("sync", h.cfg.Store.Sync).Msg("hub ready")
+	return nil
+}
+
+func (h *Hub) startBroker(ctx context.Context) error {
+	h.auth = broker.NewAuthenticator()
+	srv, err := broker.StartServer(broker.ServerConfig{
+		Listen: h.cfg.NATS.Listen, DataDir: h.cfg.DataDir, SyncInterval: h.cfg.Store.SyncInterval,
+		Auth: h.auth, Log: h.log,
+	})
+	if err != nil {
+		return err
+	}
+	h.srv = srv
+	if h.nc, err = srv.ConnectInProcess(h.auth.HubSecret(), "agentcom-hub"); err != nil {
+		return err
+	}
+	if h.store, err = broker.OpenEventStore(ctx, h.nc); err != nil {
+		return err
+	}
+	tokens, err := broker.OpenTokens(ctx, h.nc, h.auth)
+	if err != nil {
+		return err
+	}
+	created, err := tokens.EnsureAdmin(ctx, h.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if created {
+		h.log.Notice().Str("path", h.AdminTokenPath()).Msg("admin token written")
+	}
+	return nil
+}
+
+func (h *Hub) serveHTTP() error {
+	l, err := net.Listen("tcp", h.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("listen http on %s: %w", h.cfg.HTTP.Listen, err)
+	}
+	h.httpURL = "http://" + l.Addr().String()
+	h.http = &http.Server{Handler: h.api.HTTPHandler(h.auth), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := h.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			h.log.Error().Err(err).Msg("http server stopped")
+		}
+	}()
+	return nil
+}
+
+// Stop shuts down in order: stop intake (HTTP, then the NATS command
+// subscription, waiting for requests in flight), finish the commands the
+// service already took, close the hub's connection, stop NATS last, and
+// release the data directory. Safe to call twice and after a failed Start.
+func (h *Hub) Stop() {
+	h.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		if h.http != nil {
+			_ = h.http.Shutdown(ctx)
+		}
+		if h.natsAPI != nil {
+			h.natsAPI.Stop(ctx)
+		}
+		if h.svc != nil {
+			h.svc.Stop()
+		}
+		if h.nc != nil {
+			h.nc.Close()
+		}
+		if h.srv != nil {
+			h.srv.Shutdown()
+		}
+		if h.unlock != nil {
+			h.unlock()
+		}
+		h.log.Info().Msg("hub stopped")
+	})
+}
+
+// NATSURL is the URL clients connect to.
+func (h *Hub) NATSURL() string { return h.srv.ClientURL() }
+
+// HTTPURL is the base URL of the HTTP API.
+func (h *Hub) HTTPURL() string { return h.httpURL }
+
+// AdminTokenPath is the file holding the admin token.
+func (h *Hub) AdminTokenPath() string { return h.cfg.DataDir + "/" + broker.AdminTokenFile }
+
+// Tasks is the task projection (read-only use).
+func (h *Hub) Tasks() *projections.Tasks { return h.tasks }
+
+// Store is the event store.
+func (h *Hub) Store() *broker.EventStore { return h.store }

@@ -1,0 +1,143 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/logsink"
+)
+
+// NATS headers of the command protocol (docs/protocol.md).
+const (
+	HeaderStatus    = "Agentcom-Status"
+	HeaderRequestID = "Agentcom-Request-Id"
+)
+
+// natsQueue is the queue group of the hub's command subscription.
+const natsQueue = "agentcom-hub"
+
+// maxInflight bounds the NATS requests handled at once; more wait in the
+// subscription's buffer. Handling them concurrently is what lets commands
+// that arrive together share one group commit.
+const maxInflight = 4096
+
+// natsRequestTimeout bounds one NATS request's handling.
+const natsRequestTimeout = 30 * time.Second
+
+// idRequest is the body of the commands that name one task.
+type idRequest struct {
+	ID string `json:"id"`
+}
+
+// NATSServer answers hub commands over NATS.
+type NATSServer struct {
+	sub      *nats.Subscription
+	inflight sync.WaitGroup
+}
+
+// ServeNATS subscribes to the hub commands on nc. Only admins (and the
+// hub) may publish on command subjects, so the requester is "admin".
+func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
+	s := &NATSServer{}
+	sem := make(chan struct{}, maxInflight)
+	sub, err := nc.QueueSubscribe(broker.CommandsAll, natsQueue, func(m *nats.Msg) {
+		sem <- struct{}{}
+		s.inflight.Add(1)
+		go func() {
+			defer func() { <-sem; s.inflight.Done() }()
+			a.handleNATS(m)
+		}()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to commands: %w", err)
+	}
+	if err := sub.SetPendingLimits(-1, 64<<20); err != nil {
+		return nil, fmt.Errorf("set command buffer: %w", err)
+	}
+	s.sub = sub
+	return s, nil
+}
+
+// Stop takes no new requests, and returns when those already received
+// have been answered (or ctx ends).
+func (s *NATSServer) Stop(ctx context.Context) {
+	_ = s.sub.Drain()
+	for s.sub.IsValid() && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.inflight.Wait()
+}
+
+func (a *API) handleNATS(m *nats.Msg) {
+	id := m.Header.Get(HeaderRequestID)
+	if !validRequestID(id) {
+		id = logsink.NewRequestID()
+	}
+	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), id), natsRequestTimeout)
+	defer cancel()
+	r := a.dispatch(ctx, strings.TrimPrefix(m.Subject, strings.TrimSuffix(broker.CommandsAll, ">")), m.Data)
+	body, err := json.Marshal(r.Body)
+	if err != nil {
+		a.log.Error().Err(err).Str("request_id", id).Msg("encode nats reply")
+		return
+	}
+	reply := nats.NewMsg(m.Reply)
+	reply.Header.Set(HeaderStatus, strconv.Itoa(r.Status))
+	reply.Header.Set(HeaderRequestID, id)
+	reply.Data = body
+	if err := m.RespondMsg(reply); err != nil {
+		a.log.Warning().Err(err).Str("request_id", id).Msg("send nats reply")
+	}
+}
+
+// dispatch maps a command name to its API call.
+func (a *API) dispatch(ctx context.Context, name string, data []byte) Reply {
+	const who = "admin"
+	switch name {
+	case broker.CmdTaskSubmit:
+		return a.Submit(ctx, who, data)
+	case broker.CmdTaskStats:
+		return a.Stats()
+	case broker.CmdTaskDeadLetter:
+		return a.DeadLetter()
+	case broker.CmdTaskList:
+		var q ListQuery
+		if err := unmarshalOptional(data, &q); err != nil {
+			return a.errorReply(ctx, badBody("the body must be a JSON object of status, priority, assigned_to strings"))
+		}
+		return a.List(ctx, q)
+	case broker.CmdTaskGet, broker.CmdTaskRetry, broker.CmdTaskCancel:
+		var req idRequest
+		if err := unmarshalOptional(data, &req); err != nil {
+			return a.errorReply(ctx, badBody(`the body must be a JSON object such as {"id": "task-..."}`))
+		}
+		return a.byID(ctx, name, req.ID, data)
+	}
+	return Reply{http.StatusNotFound, ErrorBody{Error: "unknown_command", Detail: "no hub command " + name}}
+}
+
+func (a *API) byID(ctx context.Context, name, id string, data []byte) Reply {
+	switch name {
+	case broker.CmdTaskRetry:
+		return a.Retry(ctx, "admin", id)
+	case broker.CmdTaskCancel:
+		return a.Cancel(ctx, "admin", id, data)
+	}
+	return a.Get(ctx, id)
+}
+
+func unmarshalOptional(data []byte, v any) error {
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return nil
+	}
+	return json.Unmarshal(data, v)
+}

@@ -1,0 +1,123 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/projections"
+)
+
+// ReplayOpts chooses what to rebuild. Zero limits mean the whole stream.
+type ReplayOpts struct {
+	DataDir  string
+	UntilSeq uint64
+	Until    time.Time
+	TaskID   string
+}
+
+// TimelineEntry is one event of a task's timeline.
+type TimelineEntry struct {
+	Seq       uint64          `json:"seq"`
+	Time      time.Time       `json:"time"`
+	Type      string          `json:"type"`
+	Version   int             `json:"v"`
+	ID        string          `json:"id"`
+	RequestID string          `json:"request_id,omitempty"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// ReplayResult is the rebuilt state: the projection's state and stats up
+// to the chosen point, or, with a task id, that task's timeline and state.
+type ReplayResult struct {
+	StreamLastSeq uint64            `json:"stream_last_seq"`
+	State         projections.State `json:"state"`
+	Stats         projections.Stats `json:"stats"`
+	Timeline      []TimelineEntry   `json:"timeline,omitempty"`
+	Task          *domain.Task      `json:"task,omitempty"`
+}
+
+// Replay rebuilds the projections offline from the store in opts.DataDir,
+// which must not be in use by a running hub (stop it, or replay a copy).
+func Replay(ctx context.Context, opts ReplayOpts, log logsink.Logger) (*ReplayResult, error) {
+	if _, err := os.Stat(filepath.Join(opts.DataDir, "jetstream")); err != nil {
+		return nil, fmt.Errorf("replay %s: no event store there (%w)", opts.DataDir, err)
+	}
+	unlock, err := broker.LockDataDir(opts.DataDir)
+	if errors.Is(err, broker.ErrLocked) {
+		return nil, fmt.Errorf("replay %s: a hub is running on it; stop it or replay a copy of the directory", opts.DataDir)
+	} else if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	auth := broker.NewAuthenticator()
+	srv, err := broker.StartServer(broker.ServerConfig{DataDir: opts.DataDir, Auth: auth, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Shutdown()
+	nc, err := srv.ConnectInProcess(auth.HubSecret(), "agentcom-replay")
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	store, err := broker.ExistingEventStore(ctx, nc)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("replay %s: no AgentCom events stored there", opts.DataDir)
+	} else if err != nil {
+		return nil, err
+	}
+	return rebuild(ctx, store, opts)
+}
+
+func rebuild(ctx context.Context, store *broker.EventStore, opts ReplayOpts) (*ReplayResult, error) {
+	last, err := store.LastSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res := &ReplayResult{StreamLastSeq: last}
+	tasks := projections.NewTasks()
+	err = store.Read(ctx, broker.ReadOpts{Until: opts.UntilSeq}, func(env domain.Envelope) error {
+		if !opts.Until.IsZero() && env.Time.After(opts.Until) {
+			return broker.ErrStop
+		}
+		if opts.TaskID != "" && env.Aggregate == opts.TaskID {
+			entry, err := timelineEntry(env)
+			if err != nil {
+				return err
+			}
+			res.Timeline = append(res.Timeline, entry)
+		}
+		return tasks.Apply(env)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replay events: %w", err)
+	}
+	res.State, res.Stats = tasks.State(), tasks.Stats()
+	if opts.TaskID != "" {
+		t, _, ok := tasks.Get(opts.TaskID)
+		if !ok {
+			return nil, fmt.Errorf("replay: task %s has no events up to that point", opts.TaskID)
+		}
+		res.Task = t
+	}
+	return res, nil
+}
+
+func timelineEntry(env domain.Envelope) (TimelineEntry, error) {
+	data, err := json.Marshal(env.Data)
+	if err != nil {
+		return TimelineEntry{}, fmt.Errorf("encode event %s: %w", env.ID, err)
+	}
+	return TimelineEntry{Seq: env.Seq, Time: env.Time, Type: env.Type, Version: env.Version,
+		ID: env.ID, RequestID: env.RequestID, Data: data}, nil
+}

@@ -1,0 +1,151 @@
+package logsink
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Level is one of the five log levels.
+type Level = zerolog.Level
+
+// The five levels, mapped onto zerolog's numeric levels so that zerolog's
+// level filtering orders them correctly.
+const (
+	LevelDebug   Level = zerolog.DebugLevel
+	LevelInfo    Level = zerolog.InfoLevel
+	LevelNotice  Level = zerolog.WarnLevel
+	LevelWarning Level = zerolog.ErrorLevel
+	LevelError   Level = zerolog.FatalLevel
+)
+
+var levelNames = map[Level]string{
+	LevelDebug: "debug", LevelInfo: "info", LevelNotice: "notice", LevelWarning: "warning", LevelError: "error",
+}
+
+// LevelNames lists the valid level names, lowest first.
+var LevelNames = []string{"debug", "info", "notice", "warning", "error"}
+
+// ParseLevel turns a level name into a Level.
+func ParseLevel(s string) (Level, bool) {
+	for l, name := range levelNames {
+		if name == s {
+			return l, true
+		}
+	}
+	return 0, false
+}
+
+func init() {
+	zerolog.TimestampFieldName = "time"
+	zerolog.LevelFieldName = "severity"
+	zerolog.MessageFieldName = "message"
+	zerolog.ErrorFieldName = "error"
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	zerolog.TimestampFunc = func() time.Time { return time.Now().UTC() }
+	zerolog.LevelFieldMarshalFunc = func(l zerolog.Level) string {
+		if name, ok := levelNames[l]; ok {
+			return name
+		}
+		return "error"
+	}
+}
+
+// Logger writes structured log lines. The zero value discards everything.
+type Logger struct {
+	root zerolog.Logger // pid and node only: what Module starts from
+	zl   zerolog.Logger
+}
+
+// New returns a logger writing JSON lines to w at the given minimum level.
+// Every line carries pid and node.
+func New(w io.Writer, node string, level Level) Logger {
+	zl := zerolog.New(w).Level(level).Hook(callerHook{}).With().
+		Timestamp().Int("pid", os.Getpid()).Str("node", node).Logger()
+	return Logger{root: zl, zl: zl}
+}
+
+// Nop returns a logger that writes nothing.
+func Nop() Logger { return Logger{root: zerolog.Nop(), zl: zerolog.Nop()} }
+
+// Module returns a logger for a component: its lines carry module=name.
+// It replaces any module set before and drops other With fields, so
+// components set it once, first.
+func (l Logger) Module(name string) Logger {
+	return Logger{root: l.root, zl: l.root.With().Str("module", name).Logger()}
+}
+
+// With returns a logger whose lines carry key=value.
+func (l Logger) With(key, value string) Logger {
+	return Logger{root: l.root, zl: l.zl.With().Str(key, value).Logger()}
+}
+
+// Ctx returns a logger whose lines carry the request id in ctx, if any.
+func (l Logger) Ctx(ctx context.Context) Logger {
+	if id := RequestID(ctx); id != "" {
+		return l.With("request_id", id)
+	}
+	return l
+}
+
+// Debug starts a debug line: internal state.
+func (l Logger) Debug() *zerolog.Event { return l.zl.WithLevel(LevelDebug) }
+
+// Info starts an info line: life-cycle events.
+func (l Logger) Info() *zerolog.Event { return l.zl.WithLevel(LevelInfo) }
+
+// Notice starts a notice line: operational completions.
+func (l Logger) Notice() *zerolog.Event { return l.zl.WithLevel(LevelNotice) }
+
+// Warning starts a warning line: recoverable problems.
+func (l Logger) Warning() *zerolog.Event { return l.zl.WithLevel(LevelWarning) }
+
+// Error starts an error line: failures needing attention.
+func (l Logger) Error() *zerolog.Event { return l.zl.WithLevel(LevelError) }
+
+// callerHook adds the calling function and line to every line.
+type callerHook struct{}
+
+// callerSkip is the number of frames between Run and the code that called
+// Msg: Run, zerolog's Event.msg, Event.Msg (or Msgf/Send).
+const callerSkip = 4
+
+func (callerHook) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	var pcs [1]uintptr
+	if runtime.Callers(callerSkip, pcs[:]) == 0 {
+		return
+	}
+	frame, _ := runtime.CallersFrames(pcs[:]).Next()
+	fn := frame.Function
+	if i := strings.LastIndexByte(fn, '/'); i >= 0 {
+		fn = fn[i+1:]
+	}
+	e.Str("function", fn).Int("line", frame.Line)
+}
+
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying a request id.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the request id in ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// NewRequestID returns a fresh random request id ("req-" and 16 hex digits).
+func NewRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "req-" + hex.EncodeToString(b[:])
+}

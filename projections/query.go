@@ -1,0 +1,115 @@
+package projections
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/agentcom/agentcom/domain"
+)
+
+// Filter selects tasks for List. Zero fields match everything.
+type Filter struct {
+	Status     domain.Status
+	Priority   *domain.Priority
+	AssignedTo string
+}
+
+func (f Filter) match(t *domain.Task) bool {
+	return (f.Status == "" || t.Status == f.Status) &&
+		(f.Priority == nil || t.Priority == *f.Priority) &&
+		(f.AssignedTo == "" || t.AssignedTo == f.AssignedTo)
+}
+
+// List returns the matching tasks in queue order: priority, then age.
+// Without a status filter, dead-lettered tasks are left out (they have
+// their own list), as in the original.
+func (p *Tasks) List(f Filter) []*domain.Task {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if f.Status == domain.StatusQueued {
+		return p.queued(f)
+	}
+	var out []*entry
+	for _, e := range p.tasks {
+		if f.match(e.task) && (f.Status != "" || e.task.Status != domain.StatusDeadLetter) {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b *entry) int {
+		return cmp.Or(cmp.Compare(a.task.Priority, b.task.Priority), cmp.Compare(a.order, b.order))
+	})
+	tasks := make([]*domain.Task, len(out))
+	for i, e := range out {
+		tasks[i] = e.task
+	}
+	return tasks
+}
+
+// queued walks the lanes, already in order. Lock held.
+func (p *Tasks) queued(f Filter) []*domain.Task {
+	var out []*domain.Task
+	for _, lane := range p.lanes {
+		for _, k := range lane {
+			if t := p.tasks[k.id].task; f.match(t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// Queue returns the queued tasks in the order they will be handed out.
+func (p *Tasks) Queue() []*domain.Task { return p.List(Filter{Status: domain.StatusQueued}) }
+
+// DeadLetter returns the dead-lettered tasks, oldest submission first.
+func (p *Tasks) DeadLetter() []*domain.Task { return p.List(Filter{Status: domain.StatusDeadLetter}) }
+
+// Stats counts tasks.
+type Stats struct {
+	Total            int            `json:"total"`
+	ByStatus         map[string]int `json:"by_status"`
+	ByPriority       map[string]int `json:"by_priority"`
+	QueuedByPriority map[string]int `json:"queued_by_priority"`
+	Queued           int            `json:"queued"`
+	DeadLetter       int            `json:"dead_letter"`
+	LastSeq          uint64         `json:"last_seq"`
+}
+
+// Stats returns counts by status and by priority, and queue depth per lane.
+func (p *Tasks) Stats() Stats {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	s := Stats{
+		Total: len(p.tasks), ByStatus: map[string]int{}, ByPriority: map[string]int{},
+		QueuedByPriority: map[string]int{}, LastSeq: p.lastSeq,
+	}
+	for _, st := range domain.Statuses {
+		s.ByStatus[string(st)] = len(p.byStatus[st])
+	}
+	for _, pr := range domain.Priorities {
+		s.ByPriority[pr.String()] = p.byPrio[pr]
+		s.QueuedByPriority[pr.String()] = len(p.lanes[pr])
+	}
+	s.Queued = len(p.byStatus[domain.StatusQueued])
+	s.DeadLetter = len(p.byStatus[domain.StatusDeadLetter])
+	return s
+}
+
+// State is a plain, comparable copy of the whole projection, for tests
+// and for replay output.
+type State struct {
+	LastSeq uint64         `json:"last_seq"`
+	Tasks   []*domain.Task `json:"tasks"`
+	Queue   []string       `json:"queue"`
+}
+
+// State returns every task (queue order) and the queue's task ids in order.
+func (p *Tasks) State() State {
+	all := p.List(Filter{})
+	all = append(all, p.DeadLetter()...)
+	var queue []string
+	for _, t := range p.Queue() {
+		queue = append(queue, t.ID)
+	}
+	return State{LastSeq: p.LastSeq(), Tasks: all, Queue: queue}
+}
