@@ -132,6 +132,8 @@ func (s *Service) commit(group []decided) error {
 	if err != nil {
 		return err
 	}
+	s.commits.Add(1)
+	s.commands.Add(uint64(len(group)))
 	all := make([]domain.Envelope, 0, len(seqs))
 	for _, d := range group {
 		for j := range d.envs {

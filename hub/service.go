@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentcom/agentcom/broker"
@@ -31,6 +32,9 @@ type Service struct {
 	log      logsink.Logger
 	now      func() time.Time
 	maxBatch int
+
+	commits  atomic.Uint64
+	commands atomic.Uint64
 
 	in       chan *pending
 	quit     chan struct{}
@@ -172,6 +176,19 @@ func (s *Service) drain() {
 			return
 		}
 	}
+}
+
+// ServiceStats counts what the command loop has done.
+type ServiceStats struct {
+	// Commits is the number of successful appends (group commits).
+	Commits uint64 `json:"commits"`
+	// Commands is the number of commands those appends carried.
+	Commands uint64 `json:"commands"`
+}
+
+// Stats returns the loop's counters.
+func (s *Service) Stats() ServiceStats {
+	return ServiceStats{Commits: s.commits.Load(), Commands: s.commands.Load()}
 }
 
 // NewTaskID returns a new task id: "task-" and 16 hex digits.

@@ -1,0 +1,93 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/logsink"
+)
+
+// lockedBuffer collects log output from many goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
+}
+
+type testHub struct {
+	*Hub
+	token string
+	logs  *lockedBuffer
+}
+
+// startHub runs a real hub (embedded NATS on a random port, temp store,
+// HTTP on a random port) and stops it when the test ends. Every log line
+// it wrote must be one JSON object.
+func startHub(t *testing.T, dataDir string) *testHub {
+	t.Helper()
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	cfg := config.Hub{
+		NATS: config.Listener{Listen: "127.0.0.1:0"}, HTTP: config.Listener{Listen: "127.0.0.1:0"},
+		DataDir: dataDir, Store: config.Store{Sync: "always"}, Log: config.Log{Level: "debug"},
+	}
+	logs := &lockedBuffer{}
+	h := New(cfg, logsink.New(logs, "test", logsink.LevelDebug))
+	require.NoError(t, h.Start(context.Background()))
+	t.Cleanup(func() {
+		h.Stop()
+		for _, line := range logs.lines() {
+			require.True(t, json.Valid([]byte(line)), "log line is not JSON: %s", line)
+		}
+	})
+	tok, err := config.LoadClient(clientFlags(t, h, dataDir), "admin.token")
+	require.NoError(t, err)
+	return &testHub{Hub: h, token: tok.Token, logs: logs}
+}
+
+// do sends an HTTP request; token "" sends none.
+func (h *testHub) do(t *testing.T, method, path, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, h.HTTPURL()+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var out map[string]any
+	require.NoError(t, json.Unmarshal(raw, &out), string(raw))
+	require.NotEmpty(t, resp.Header.Get("X-Request-Id"))
+	return resp.StatusCode, out
+}
+
+func (h *testHub) submit(t *testing.T, body string) string {
+	t.Helper()
+	code, out := h.do(t, http.MethodPost, "/api/tasks", h.token, body)
+	require.Equal(t, http.StatusCreated, code, out)
+	return out["task_id"].(string)
+}

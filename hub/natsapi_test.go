@@ -1,0 +1,87 @@
+package hub
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/config"
+)
+
+func dialHub(t *testing.T, h *testHub, token string) *Client {
+	t.Helper()
+	c, err := Dial(config.Client{Hub: h.NATSURL(), Token: token})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c
+}
+
+func TestNATSCommands(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, "")
+	c := dialHub(t, h, h.token)
+	ctx := context.Background()
+
+	var sub map[string]any
+	require.NoError(t, c.Call(ctx, broker.CmdTaskSubmit, map[string]any{"description": "over nats", "priority": "urgent"}, &sub))
+	id := sub["task_id"].(string)
+	require.Equal(t, "urgent", sub["priority"])
+
+	var got map[string]any
+	require.NoError(t, c.Call(ctx, broker.CmdTaskGet, map[string]string{"id": id}, &got))
+	require.Equal(t, "over nats", got["description"])
+
+	var list map[string]any
+	require.NoError(t, c.Call(ctx, broker.CmdTaskList, ListQuery{Priority: "urgent"}, &list))
+	require.Equal(t, []string{id}, ids(list))
+
+	err := c.Call(ctx, broker.CmdTaskSubmit, map[string]any{"description": 1}, nil)
+	var ce *CallError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, http.StatusUnprocessableEntity, ce.Status)
+	require.Equal(t, "description", ce.Body.Errors[0].Field)
+
+	err = c.Call(ctx, broker.CmdTaskGet, map[string]string{"id": "task-missing"}, nil)
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, http.StatusNotFound, ce.Status)
+
+	require.NoError(t, c.Call(ctx, broker.CmdTaskCancel, map[string]string{"id": id, "reason": "done"}, nil))
+	require.NoError(t, c.Call(ctx, broker.CmdTaskGet, map[string]string{"id": id}, &got))
+	require.Equal(t, "cancelled", got["status"])
+
+	err = c.Call(ctx, "task.explode", nil, nil)
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "unknown_command", ce.Body.Error)
+}
+
+func TestNATSRefusesBadTokens(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, "")
+	_, err := Dial(config.Client{Hub: h.NATSURL(), Token: "ac_not_a_token"})
+	require.ErrorContains(t, err, "token was refused")
+	_, err = nats.Connect(h.NATSURL(), nats.NoReconnect())
+	require.Error(t, err)
+}
+
+func TestNATSRequestIDReachesEvents(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, "")
+	nc, err := nats.Connect(h.NATSURL(), nats.Token(h.token))
+	require.NoError(t, err)
+	defer nc.Close()
+	m := nats.NewMsg(broker.Command(broker.CmdTaskSubmit))
+	m.Header.Set(HeaderRequestID, "req-trace-me")
+	m.Data = []byte(`{"description":"traced"}`)
+	resp, err := nc.RequestMsg(m, 5e9)
+	require.NoError(t, err)
+	require.Equal(t, "201", resp.Header.Get(HeaderStatus))
+	require.Equal(t, "req-trace-me", resp.Header.Get(HeaderRequestID))
+	res, err := rebuild(context.Background(), h.Store(), ReplayOpts{})
+	require.NoError(t, err)
+	require.Len(t, res.State.Tasks, 1)
+	require.Equal(t, "req-trace-me", res.State.Tasks[0].History[0].RequestID)
+}
