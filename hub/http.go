@@ -114,4 +114,3 @@ func writeJSON(w http.ResponseWriter, r Reply) {
 	w.WriteHeader(r.Status)
 	_ = json.NewEncoder(w).Encode(r.Body)
 }
-

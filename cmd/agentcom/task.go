@@ -218,5 +218,3 @@ func short(s string, n int) string {
 	}
 	return s
 }
-
-
