@@ -51,5 +51,8 @@ func LoadClient(fs *pflag.FlagSet, tokenFile string) (Client, error) {
 		return Client{}, fmt.Errorf("no token: pass --token, set AGENTCOM_TOKEN, or point --data-dir at the hub's data directory (%w)", err)
 	}
 	c.Token = strings.TrimSpace(string(b))
+	if c.Token == "" {
+		return Client{}, fmt.Errorf("no token: %s is empty; pass --token or set AGENTCOM_TOKEN", path)
+	}
 	return c, nil
 }

@@ -137,10 +137,10 @@ func decodeStrings(raw map[string]json.RawMessage, field string, v *domain.Valid
 	}
 	out := make([]string, 0, len(items))
 	for i, item := range items {
+		// A bad item keeps its place (as ""), so later items keep their index.
 		var s string
-		if err := json.Unmarshal(item, &s); err != nil {
+		if bytes.Equal(bytes.TrimSpace(item), []byte("null")) || json.Unmarshal(item, &s) != nil {
 			v.Add(fmt.Sprintf("%s[%d]", field, i), "wrong_type", "each item must be a string")
-			continue
 		}
 		out = append(out, s)
 	}

@@ -1,0 +1,542 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/stretchr/testify/require"
+)
+
+// agentcomEnv lists every variable the hub and client configs read.
+var agentcomEnv = []string{
+	"AGENTCOM_NATS_LISTEN", "AGENTCOM_HTTP_LISTEN", "AGENTCOM_DATA_DIR",
+	"AGENTCOM_STORE_SYNC", "AGENTCOM_LOG_LEVEL", "AGENTCOM_HUB", "AGENTCOM_TOKEN",
+}
+
+// clearEnv blanks every AGENTCOM_* variable for the test; viper ignores
+// empty variables, so the runner's own environment cannot leak in.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range agentcomEnv {
+		t.Setenv(k, "")
+	}
+}
+
+func setEnv(t *testing.T, env map[string]string) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+}
+
+func loadHub(t *testing.T, args ...string) (Hub, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("hub", pflag.ContinueOnError)
+	HubFlags(fs)
+	require.NoError(t, fs.Parse(args))
+	return LoadHub(fs)
+}
+
+func loadClient(t *testing.T, args ...string) (Client, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("client", pflag.ContinueOnError)
+	ClientFlags(fs)
+	require.NoError(t, fs.Parse(args))
+	return LoadClient(fs, "admin.token")
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+	return path
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	abs, err := filepath.Abs(p)
+	require.NoError(t, err)
+	return abs
+}
+
+func TestLoadHubDefaults(t *testing.T) {
+	clearEnv(t)
+	xdg := t.TempDir()
+	home := t.TempDir()
+
+	tests := []struct {
+		name    string
+		xdg     string
+		wantDir string
+	}{
+		{name: "xdg data home", xdg: xdg, wantDir: filepath.Join(xdg, "agentcom")},
+		{name: "home fallback", xdg: "", wantDir: filepath.Join(home, ".local", "share", "agentcom")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("XDG_DATA_HOME", tc.xdg)
+			t.Setenv("HOME", home)
+
+			h, err := loadHub(t)
+			require.NoError(t, err)
+			require.Equal(t, Hub{
+				NATS:    Listener{Listen: "127.0.0.1:4222"},
+				HTTP:    Listener{Listen: "127.0.0.1:4000"},
+				DataDir: tc.wantDir,
+				Store:   Store{Sync: "always", SyncInterval: 0},
+				Log:     Log{Level: "info"},
+			}, h)
+			require.True(t, filepath.IsAbs(h.DataDir), "data_dir %q is not absolute", h.DataDir)
+		})
+	}
+}
+
+func TestLoadHubRelativeDataDirBecomesAbsolute(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		dir  string
+	}{
+		{name: "plain", dir: "some-data"},
+		{name: "dotted", dir: "./a/../b"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+
+			h, err := loadHub(t, "--data-dir", tc.dir)
+			require.NoError(t, err)
+			require.Equal(t, mustAbs(t, tc.dir), h.DataDir)
+			require.True(t, filepath.IsAbs(h.DataDir))
+		})
+	}
+}
+
+const fullYAML = `nats:
+  listen: 127.0.0.1:5222
+http:
+  listen: 0.0.0.0:5000
+data_dir: %DIR%
+store:
+  sync: 250ms
+log:
+  level: debug
+`
+
+func TestLoadHubPrecedence(t *testing.T) {
+	clearEnv(t)
+	tmp := t.TempDir()
+	fileDir := filepath.Join(tmp, "from-file")
+	envDir := filepath.Join(tmp, "from-env")
+	flagDir := filepath.Join(tmp, "from-flag")
+	full := writeFile(t, tmp, "full.yaml", strings.ReplaceAll(fullYAML, "%DIR%", fileDir))
+	partial := writeFile(t, tmp, "partial.yaml", "nats:\n  listen: 127.0.0.1:5222\nlog:\n  level: notice\n")
+
+	allEnv := map[string]string{
+		"AGENTCOM_NATS_LISTEN": "127.0.0.1:6222",
+		"AGENTCOM_HTTP_LISTEN": "127.0.0.1:6000",
+		"AGENTCOM_DATA_DIR":    envDir,
+		"AGENTCOM_STORE_SYNC":  "2s",
+		"AGENTCOM_LOG_LEVEL":   "warning",
+	}
+	allFlags := []string{
+		"--nats-listen", "127.0.0.1:7222",
+		"--http-listen", "127.0.0.1:7000",
+		"--data-dir", flagDir,
+		"--sync", "5ms",
+		"--log-level", "error",
+	}
+	fileHub := Hub{
+		NATS:    Listener{Listen: "127.0.0.1:5222"},
+		HTTP:    Listener{Listen: "0.0.0.0:5000"},
+		DataDir: fileDir,
+		Store:   Store{Sync: "250ms", SyncInterval: 250 * time.Millisecond},
+		Log:     Log{Level: "debug"},
+	}
+	envHub := Hub{
+		NATS:    Listener{Listen: "127.0.0.1:6222"},
+		HTTP:    Listener{Listen: "127.0.0.1:6000"},
+		DataDir: envDir,
+		Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second},
+		Log:     Log{Level: "warning"},
+	}
+	flagHub := Hub{
+		NATS:    Listener{Listen: "127.0.0.1:7222"},
+		HTTP:    Listener{Listen: "127.0.0.1:7000"},
+		DataDir: flagDir,
+		Store:   Store{Sync: "5ms", SyncInterval: 5 * time.Millisecond},
+		Log:     Log{Level: "error"},
+	}
+
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want Hub
+	}{
+		{name: "file only", args: []string{"--config", full}, want: fileHub},
+		{name: "env only", env: allEnv, want: envHub},
+		{name: "flags only", args: allFlags, want: flagHub},
+		{name: "env overrides file", env: allEnv, args: []string{"--config", full}, want: envHub},
+		{name: "flags override env and file", env: allEnv, args: append([]string{"--config", full}, allFlags...), want: flagHub},
+		{name: "flags override env", env: allEnv, args: allFlags, want: flagHub},
+		{
+			name: "partial file keeps defaults for other keys",
+			args: []string{"--config", partial, "--data-dir", flagDir},
+			want: Hub{
+				NATS:    Listener{Listen: "127.0.0.1:5222"},
+				HTTP:    Listener{Listen: DefaultHTTPListen},
+				DataDir: flagDir,
+				Store:   Store{Sync: "always", SyncInterval: 0},
+				Log:     Log{Level: "notice"},
+			},
+		},
+		{
+			name: "per key: flag, env and file each win where set",
+			env:  map[string]string{"AGENTCOM_HTTP_LISTEN": "127.0.0.1:6000", "AGENTCOM_STORE_SYNC": "2s"},
+			args: []string{"--config", full, "--log-level", "error"},
+			want: Hub{
+				NATS:    Listener{Listen: "127.0.0.1:5222"},
+				HTTP:    Listener{Listen: "127.0.0.1:6000"},
+				DataDir: fileDir,
+				Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second},
+				Log:     Log{Level: "error"},
+			},
+		},
+		{
+			name: "flag set to its default still beats env",
+			env:  map[string]string{"AGENTCOM_LOG_LEVEL": "warning"},
+			args: []string{"--log-level", "info", "--data-dir", flagDir},
+			want: Hub{
+				NATS:    Listener{Listen: DefaultNATSListen},
+				HTTP:    Listener{Listen: DefaultHTTPListen},
+				DataDir: flagDir,
+				Store:   Store{Sync: "always"},
+				Log:     Log{Level: "info"},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			setEnv(t, tc.env)
+
+			h, err := loadHub(t, tc.args...)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, h)
+		})
+	}
+}
+
+const syncErr = `store.sync: must be "always" or an interval of at least 1ms such as "1s"`
+
+func TestLoadHubInvalidFlags(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{
+			name:    "nats.listen not host:port",
+			args:    []string{"--nats-listen", "abc"},
+			wantErr: `invalid config: nats.listen: "abc" is not host:port`,
+		},
+		{
+			name:    "nats.listen without host",
+			args:    []string{"--nats-listen", ":4222"},
+			wantErr: `invalid config: nats.listen: ":4222" has no host; use 127.0.0.1 or 0.0.0.0 explicitly`,
+		},
+		{
+			name:    "http.listen port out of range",
+			args:    []string{"--http-listen", "127.0.0.1:99999"},
+			wantErr: `invalid config: http.listen: port "99999" must be a number from 0 to 65535`,
+		},
+		{
+			name:    "http.listen port not a number",
+			args:    []string{"--http-listen", "127.0.0.1:http"},
+			wantErr: `invalid config: http.listen: port "http" must be a number from 0 to 65535`,
+		},
+		{
+			name:    "http.listen negative port",
+			args:    []string{"--http-listen", "127.0.0.1:-1"},
+			wantErr: `invalid config: http.listen: port "-1" must be a number from 0 to 65535`,
+		},
+		{
+			name:    "log.level unknown",
+			args:    []string{"--log-level", "loud"},
+			wantErr: `invalid config: log.level: "loud" is not one of debug, info, notice, warning, error`,
+		},
+		{
+			name:    "log.level is case sensitive",
+			args:    []string{"--log-level", "INFO"},
+			wantErr: `invalid config: log.level: "INFO" is not one of debug, info, notice, warning, error`,
+		},
+		{name: "store.sync word", args: []string{"--sync", "sometimes"}, wantErr: "invalid config: " + syncErr},
+		{name: "store.sync zero", args: []string{"--sync", "0s"}, wantErr: "invalid config: " + syncErr},
+		{name: "store.sync below 1ms", args: []string{"--sync", "500us"}, wantErr: "invalid config: " + syncErr},
+		{name: "store.sync negative", args: []string{"--sync", "-1s"}, wantErr: "invalid config: " + syncErr},
+		{name: "store.sync bare number", args: []string{"--sync", "5"}, wantErr: "invalid config: " + syncErr},
+		{
+			name:    "data_dir empty",
+			args:    []string{"--data-dir", ""},
+			wantErr: "invalid config: data_dir: must not be empty",
+		},
+		{
+			name: "every bad key is reported",
+			args: []string{"--nats-listen", "abc", "--http-listen", "127.0.0.1:99999", "--log-level", "loud", "--sync", "sometimes", "--data-dir", ""},
+			wantErr: "invalid config: " +
+				`nats.listen: "abc" is not host:port` + "\n" +
+				`http.listen: port "99999" must be a number from 0 to 65535` + "\n" +
+				`log.level: "loud" is not one of debug, info, notice, warning, error` + "\n" +
+				syncErr + "\n" +
+				"data_dir: must not be empty",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+
+			// Pin every key to a valid value first so the runner's
+			// environment cannot add or hide errors; later flags win.
+			args := append([]string{
+				"--nats-listen", DefaultNATSListen, "--http-listen", DefaultHTTPListen,
+				"--sync", "always", "--log-level", "info", "--data-dir", t.TempDir(),
+			}, tc.args...)
+			_, err := loadHub(t, args...)
+			require.EqualError(t, err, tc.wantErr)
+		})
+	}
+}
+
+func TestLoadHubValidEdgeValues(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name     string
+		args     []string
+		wantNATS string
+		wantHTTP string
+		wantSync time.Duration
+		wantLog  string
+	}{
+		{name: "port 0 picks a free port", args: []string{"--nats-listen", "127.0.0.1:0", "--http-listen", "0.0.0.0:0"}, wantNATS: "127.0.0.1:0", wantHTTP: "0.0.0.0:0", wantSync: 0, wantLog: "info"},
+		{name: "highest port and 1ms", args: []string{"--http-listen", "[::1]:65535", "--sync", "1ms"}, wantNATS: DefaultNATSListen, wantHTTP: "[::1]:65535", wantSync: time.Millisecond, wantLog: "info"},
+		{name: "sync always and level notice", args: []string{"--sync", "always", "--log-level", "notice"}, wantNATS: DefaultNATSListen, wantHTTP: DefaultHTTPListen, wantSync: 0, wantLog: "notice"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+
+			args := append([]string{
+				"--nats-listen", DefaultNATSListen, "--http-listen", DefaultHTTPListen,
+				"--sync", "always", "--log-level", "info", "--data-dir", t.TempDir(),
+			}, tc.args...)
+			h, err := loadHub(t, args...)
+			require.NoError(t, err)
+			require.Equal(t, tc.wantNATS, h.NATS.Listen)
+			require.Equal(t, tc.wantHTTP, h.HTTP.Listen)
+			require.Equal(t, tc.wantSync, h.Store.SyncInterval)
+			require.Equal(t, tc.wantLog, h.Log.Level)
+		})
+	}
+}
+
+func TestLoadHubInvalidFromFileAndEnv(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+
+	tests := []struct {
+		name    string
+		file    string
+		env     map[string]string
+		wantErr string
+	}{
+		{
+			name:    "file nats.listen",
+			file:    "nats:\n  listen: abc\n",
+			wantErr: `invalid config: nats.listen: "abc" is not host:port`,
+		},
+		{
+			name:    "file log.level",
+			file:    "log:\n  level: loud\n",
+			wantErr: `invalid config: log.level: "loud" is not one of debug, info, notice, warning, error`,
+		},
+		{
+			name:    "file store.sync",
+			file:    "store:\n  sync: sometimes\n",
+			wantErr: "invalid config: " + syncErr,
+		},
+		{
+			name:    "env http.listen",
+			env:     map[string]string{"AGENTCOM_HTTP_LISTEN": "127.0.0.1:99999"},
+			wantErr: `invalid config: http.listen: port "99999" must be a number from 0 to 65535`,
+		},
+		{
+			name:    "env log.level",
+			env:     map[string]string{"AGENTCOM_LOG_LEVEL": "loud"},
+			wantErr: `invalid config: log.level: "loud" is not one of debug, info, notice, warning, error`,
+		},
+		{
+			name:    "env store.sync zero",
+			env:     map[string]string{"AGENTCOM_STORE_SYNC": "0s"},
+			wantErr: "invalid config: " + syncErr,
+		},
+		{
+			name:    "bad env value overrides good file value",
+			file:    "store:\n  sync: 1s\n",
+			env:     map[string]string{"AGENTCOM_STORE_SYNC": "sometimes"},
+			wantErr: "invalid config: " + syncErr,
+		},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			setEnv(t, tc.env)
+			args := []string{"--data-dir", dir}
+			if tc.file != "" {
+				args = append(args, "--config", writeFile(t, dir, "c"+string(rune('a'+i))+".yaml", tc.file))
+			}
+
+			_, err := loadHub(t, args...)
+			require.EqualError(t, err, tc.wantErr)
+		})
+	}
+}
+
+func TestLoadHubUnknownKeyInFile(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name     string
+		file     string
+		wantKeys []string
+	}{
+		{name: "top level", file: "bogus: 1\n", wantKeys: []string{"invalid keys: bogus"}},
+		{name: "nested", file: "nats:\n  listen: 127.0.0.1:4222\n  lisen: x\n", wantKeys: []string{"'nats' has invalid keys: lisen"}},
+		{name: "dashed spelling of data_dir", file: "data-dir: /tmp/x\n", wantKeys: []string{"invalid keys: data-dir"}},
+		{name: "derived field is not a key", file: "store:\n  sync_interval: 1s\n", wantKeys: []string{"'store' has invalid keys: sync_interval"}},
+		{name: "two unknown keys", file: "bogus: 1\nhttp:\n  port: 4000\n", wantKeys: []string{"invalid keys: bogus", "'http' has invalid keys: port"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+
+			path := writeFile(t, t.TempDir(), "hub.yaml", tc.file)
+			_, err := loadHub(t, "--config", path)
+			require.Error(t, err)
+			require.True(t, strings.HasPrefix(err.Error(), "load config: "), "error %q", err)
+			for _, k := range tc.wantKeys {
+				require.ErrorContains(t, err, k)
+			}
+		})
+	}
+}
+
+func TestLoadHubConfigFileProblems(t *testing.T) {
+	t.Parallel()
+
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nope", "hub.yaml")
+	broken := writeFile(t, dir, "broken.yaml", "nats: [unclosed\n")
+
+	tests := []struct {
+		name       string
+		path       string
+		wantPrefix string
+		notExist   bool
+	}{
+		{name: "missing file", path: missing, wantPrefix: "read config file " + missing + ": ", notExist: true},
+		{name: "malformed yaml", path: broken, wantPrefix: "read config file " + broken + ": "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+
+			_, err := loadHub(t, "--config", tc.path)
+			require.Error(t, err)
+			require.True(t, strings.HasPrefix(err.Error(), tc.wantPrefix), "error %q does not start with %q", err, tc.wantPrefix)
+			require.Equal(t, tc.notExist, errors.Is(err, fs.ErrNotExist))
+		})
+	}
+}
+
+func TestLoadClient(t *testing.T) {
+	clearEnv(t)
+	tmp := t.TempDir()
+	withFile := filepath.Join(tmp, "with-file")
+	require.NoError(t, os.Mkdir(withFile, 0o700))
+	writeFile(t, withFile, "admin.token", "  tok-file \n\n")
+	envDir := filepath.Join(tmp, "env-dir")
+	require.NoError(t, os.Mkdir(envDir, 0o700))
+	writeFile(t, envDir, "admin.token", "tok-env-dir\n")
+	empty := filepath.Join(tmp, "empty")
+	require.NoError(t, os.Mkdir(empty, 0o700))
+
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want Client
+	}{
+		{
+			name: "flag token wins over env and file",
+			env:  map[string]string{"AGENTCOM_TOKEN": "tok-env"},
+			args: []string{"--token", "tok-flag", "--data-dir", withFile},
+			want: Client{Hub: DefaultHub, Token: "tok-flag", DataDir: withFile},
+		},
+		{
+			name: "env token wins over file",
+			env:  map[string]string{"AGENTCOM_TOKEN": "tok-env"},
+			args: []string{"--data-dir", withFile},
+			want: Client{Hub: DefaultHub, Token: "tok-env", DataDir: withFile},
+		},
+		{
+			name: "file token is trimmed",
+			args: []string{"--data-dir", withFile},
+			want: Client{Hub: DefaultHub, Token: "tok-file", DataDir: withFile},
+		},
+		{
+			name: "data dir and hub from env",
+			env:  map[string]string{"AGENTCOM_DATA_DIR": envDir, "AGENTCOM_HUB": "nats://10.0.0.1:4222"},
+			want: Client{Hub: "nats://10.0.0.1:4222", Token: "tok-env-dir", DataDir: envDir},
+		},
+		{
+			name: "flags beat env for hub and data dir",
+			env:  map[string]string{"AGENTCOM_DATA_DIR": envDir, "AGENTCOM_HUB": "nats://10.0.0.1:4222"},
+			args: []string{"--data-dir", withFile, "--hub", "nats://10.0.0.2:4222"},
+			want: Client{Hub: "nats://10.0.0.2:4222", Token: "tok-file", DataDir: withFile},
+		},
+		{
+			name: "flag token needs no file",
+			args: []string{"--token", "tok-flag", "--data-dir", empty},
+			want: Client{Hub: DefaultHub, Token: "tok-flag", DataDir: empty},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			setEnv(t, tc.env)
+
+			c, err := loadClient(t, tc.args...)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, c)
+		})
+	}
+}
+
+func TestLoadClientMissingTokenFile(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+
+	_, err := loadClient(t, "--data-dir", dir)
+	require.Error(t, err)
+	require.ErrorContains(t, err, "no token: pass --token, set AGENTCOM_TOKEN, or point --data-dir at the hub's data directory")
+	require.ErrorContains(t, err, filepath.Join(dir, "admin.token"))
+	require.True(t, errors.Is(err, fs.ErrNotExist), "want a not-exist cause, got %v", err)
+}
