@@ -58,6 +58,7 @@ const defaultTimeout = 10 * time.Second
 // EventStore appends domain events to the EVENTS stream and reads them back.
 type EventStore struct {
 	nc     *nats.Conn
+	js     jetstream.JetStream
 	stream jetstream.Stream
 }
 
@@ -72,7 +73,7 @@ func OpenEventStore(ctx context.Context, nc *nats.Conn) (*EventStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create events stream: %w", err)
 	}
-	return &EventStore{nc: nc, stream: st}, nil
+	return &EventStore{nc: nc, js: js, stream: st}, nil
 }
 
 // ExistingEventStore opens the EVENTS stream without creating it, for
@@ -86,7 +87,7 @@ func ExistingEventStore(ctx context.Context, nc *nats.Conn) (*EventStore, error)
 	if err != nil {
 		return nil, fmt.Errorf("open events stream: %w", err)
 	}
-	return &EventStore{nc: nc, stream: st}, nil
+	return &EventStore{nc: nc, js: js, stream: st}, nil
 }
 
 // eventsStreamConfig keeps every event forever: no limits, no deletes, no
@@ -110,11 +111,12 @@ func eventsStreamConfig() jetstream.StreamConfig {
 	}
 }
 
-// Append writes the events of all appends as one atomic unit: all are
-// stored or none. It returns each event's stream sequence, in order. A
-// retry after a lost answer does not store anything twice (every event's
-// id is its Nats-Msg-Id). A failed expected-sequence check is ErrConflict.
-func (s *EventStore) Append(ctx context.Context, appends []Append) ([]uint64, error) {
+// AppendAtomic writes the events of all appends as one atomic batch: all
+// are stored or none, and a server that syncs always syncs once for the
+// whole batch. It returns each event's stream sequence, in order. A retry
+// after a lost answer does not store anything twice (every event's id is
+// its Nats-Msg-Id). A failed expected-sequence check is ErrConflict.
+func (s *EventStore) AppendAtomic(ctx context.Context, appends []Append) ([]uint64, error) {
 	msgs, err := buildMessages(appends)
 	if err != nil {
 		return nil, err

@@ -58,7 +58,7 @@ func TestAppendTwoWritersSameExpectedSeqOneWins(t *testing.T) {
 				for w := range 2 {
 					wg.Go(func() {
 						a := broker.Append{Subject: subj, ExpectedSeq: expected, Events: events("task-1", size)}
-						results[w], errs[w] = store.Append(ctx, []broker.Append{a})
+						results[w], errs[w] = store.AppendAtomic(ctx, []broker.Append{a})
 					})
 				}
 				wg.Wait()
@@ -88,12 +88,12 @@ func TestAppendRetryDoesNotDuplicate(t *testing.T) {
 			store := openStore(t)
 			ctx := context.Background()
 			a := broker.Append{Subject: broker.TaskEvents("task-r"), ExpectedSeq: 0, Events: events("task-r", size)}
-			first, err := store.Append(ctx, []broker.Append{a})
+			first, err := store.AppendAtomic(ctx, []broker.Append{a})
 			require.NoError(t, err)
 			// The same append again, as after a lost ack: on a single server the
 			// expected-sequence check fails before dedupe; the store must see
 			// that the events are already there and answer as the first time.
-			again, err := store.Append(ctx, []broker.Append{a})
+			again, err := store.AppendAtomic(ctx, []broker.Append{a})
 			require.NoError(t, err)
 			require.Equal(t, first, again)
 			last, err := store.LastSeq(ctx)
@@ -114,11 +114,11 @@ func TestAppendStaleExpectationIsConflict(t *testing.T) {
 	store := openStore(t)
 	ctx := context.Background()
 	subj := broker.TaskEvents("task-c")
-	_, err := store.Append(ctx, []broker.Append{{Subject: subj, Events: events("task-c", 1)}})
+	_, err := store.AppendAtomic(ctx, []broker.Append{{Subject: subj, Events: events("task-c", 1)}})
 	require.NoError(t, err)
-	_, err = store.Append(ctx, []broker.Append{{Subject: subj, ExpectedSeq: 0, Events: events("task-c", 1)}})
+	_, err = store.AppendAtomic(ctx, []broker.Append{{Subject: subj, ExpectedSeq: 0, Events: events("task-c", 1)}})
 	require.ErrorIs(t, err, broker.ErrConflict)
-	_, err = store.Append(ctx, []broker.Append{{Subject: subj, ExpectedSeq: 1, Events: events("task-c", 2)}})
+	_, err = store.AppendAtomic(ctx, []broker.Append{{Subject: subj, ExpectedSeq: 1, Events: events("task-c", 2)}})
 	require.NoError(t, err)
 }
 
@@ -126,14 +126,14 @@ func TestAppendGroupIsAtomic(t *testing.T) {
 	t.Parallel()
 	store := openStore(t)
 	ctx := context.Background()
-	_, err := store.Append(ctx, []broker.Append{{Subject: broker.TaskEvents("b"), Events: events("b", 1)}})
+	_, err := store.AppendAtomic(ctx, []broker.Append{{Subject: broker.TaskEvents("b"), Events: events("b", 1)}})
 	require.NoError(t, err)
 	// One good append and one with a stale expectation: nothing is stored.
 	group := []broker.Append{
 		{Subject: broker.TaskEvents("a"), Events: events("a", 2)},
 		{Subject: broker.TaskEvents("b"), ExpectedSeq: 0, Events: events("b", 1)},
 	}
-	_, err = store.Append(ctx, group)
+	_, err = store.AppendAtomic(ctx, group)
 	require.ErrorIs(t, err, broker.ErrConflict)
 	last, err := store.LastSeq(ctx)
 	require.NoError(t, err)
@@ -145,7 +145,7 @@ func TestAppendGroupIsAtomic(t *testing.T) {
 		{Subject: broker.TaskEvents("a"), Events: events("a", 2)},
 		{Subject: broker.TaskEvents("b"), ExpectedSeq: 999, Events: events("b", 2)},
 	}
-	seqs, err := store.Append(ctx, group)
+	seqs, err := store.AppendAtomic(ctx, group)
 	require.NoError(t, err)
 	require.Equal(t, []uint64{2, 3, 4, 5, 6}, seqs)
 }
@@ -165,7 +165,7 @@ func TestReadRangesAndFilters(t *testing.T) {
 	require.Empty(t, read(broker.ReadOpts{}), "empty stream")
 	for i := range 5 {
 		task := fmt.Sprintf("t%d", i%2)
-		_, err := store.Append(ctx, []broker.Append{{Subject: broker.TaskEvents(task), ExpectedSeq: lastOn(t, store, task), Events: events(task, 2)}})
+		_, err := store.AppendAtomic(ctx, []broker.Append{{Subject: broker.TaskEvents(task), ExpectedSeq: lastOn(t, store, task), Events: events(task, 2)}})
 		require.NoError(t, err)
 	}
 	require.Equal(t, []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, read(broker.ReadOpts{}))

@@ -10,7 +10,7 @@ import (
 )
 
 // clientFlags are the CLI's client flags pointing at h.
-func clientFlags(t *testing.T, h *Hub, dataDir string) *pflag.FlagSet {
+func clientFlags(t testing.TB, h *Hub, dataDir string) *pflag.FlagSet {
 	t.Helper()
 	fs := pflag.NewFlagSet("client", pflag.ContinueOnError)
 	config.ClientFlags(fs)

@@ -64,7 +64,8 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	start := time.Now()
 	h.tasks = projections.NewTasks()
-	h.svc = NewService(ServiceParams{Store: h.store, Tasks: h.tasks, Log: h.log})
+	h.svc = NewService(ServiceParams{Store: h.store, Tasks: h.tasks, Log: h.log,
+		SyncAlways: h.cfg.Store.SyncInterval == 0})
 	if err = h.svc.Start(ctx); err != nil {
 		return err
 	}

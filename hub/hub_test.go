@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -43,17 +44,22 @@ type testHub struct {
 // startHub runs a real hub (embedded NATS on a random port, temp store,
 // HTTP on a random port) and stops it when the test ends. Every log line
 // it wrote must be one JSON object.
-func startHub(t *testing.T, dataDir string) *testHub {
+func startHub(t testing.TB, dataDir string) *testHub {
+	t.Helper()
+	return startHubWith(t, dataDir, 0, logsink.LevelDebug)
+}
+
+func startHubWith(t testing.TB, dataDir string, syncInterval time.Duration, level logsink.Level) *testHub {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
 	cfg := config.Hub{
 		NATS: config.Listener{Listen: "127.0.0.1:0"}, HTTP: config.Listener{Listen: "127.0.0.1:0"},
-		DataDir: dataDir, Store: config.Store{Sync: "always"}, Log: config.Log{Level: "debug"},
+		DataDir: dataDir, Store: config.Store{Sync: "always", SyncInterval: syncInterval}, Log: config.Log{Level: "debug"},
 	}
 	logs := &lockedBuffer{}
-	h := New(cfg, logsink.New(logs, "test", logsink.LevelDebug))
+	h := New(cfg, logsink.New(logs, "test", level))
 	require.NoError(t, h.Start(context.Background()))
 	t.Cleanup(func() {
 		h.Stop()

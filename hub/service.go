@@ -19,44 +19,79 @@ import (
 // ErrStopped means the service no longer takes commands (shutting down).
 var ErrStopped = errors.New("hub is shutting down")
 
-// DefaultMaxBatch is how many commands one group commit carries at most.
-// Each command makes at most two events, well under JetStream's limit of
-// 1000 messages per atomic batch.
-const DefaultMaxBatch = 256
+// Defaults of ServiceParams.
+const (
+	// DefaultMaxBatch is how many commands one group carries at most. Each
+	// command makes at most two events, well under JetStream's limit of
+	// 1000 messages per atomic batch.
+	DefaultMaxBatch = 256
+	// DefaultMinAtomic is the smallest group sent as one atomic batch when
+	// the server syncs always. Below it, pipelined appends cost less than
+	// a batch's fixed cost (see docs/durability.md).
+	DefaultMinAtomic = 8
+	// DefaultMaxInflight is how many groups may await their acks at once.
+	DefaultMaxInflight = 4
+)
 
 // Service is the only writer of domain events. Execute is safe for
-// concurrent use; commands are decided and appended by one loop.
+// concurrent use. Inside, two goroutines share the work: the decider
+// groups waiting commands, decides them and sends their events; the
+// applier reads the acks in send order, applies the events to the
+// projection and answers the callers. While one group awaits its acks the
+// next is decided and sent. A task with a command in flight takes no other
+// command until that one is applied, so every command is decided against
+// durable state.
 type Service struct {
-	store    *broker.EventStore
-	tasks    *projections.Tasks
-	log      logsink.Logger
-	now      func() time.Time
-	maxBatch int
+	store      *broker.EventStore
+	tasks      *projections.Tasks
+	log        logsink.Logger
+	now        func() time.Time
+	maxBatch   int
+	syncAlways bool
+	minAtomic  int
 
 	commits  atomic.Uint64
 	commands atomic.Uint64
 
-	in       chan *pending
-	quit     chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
+	in        chan *pending    // callers to decider
+	flights   chan *flight     // decider to applier, in send order
+	completed chan *completion // applier to decider
+	quit      chan struct{}
+	done      chan struct{}
+	stopOnce  sync.Once
+
+	// Owned by the decider goroutine.
+	inflight map[string]bool // tasks with a command in flight
+	held     []*pending      // commands put off to a later group
 }
 
-// ServiceParams are the parts a Service works with.
+// ServiceParams are the parts and settings of a Service.
 type ServiceParams struct {
 	Store *broker.EventStore
 	Tasks *projections.Tasks
 	Log   logsink.Logger
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
-	// MaxBatch bounds a group commit; defaults to DefaultMaxBatch.
+	// MaxBatch bounds a group; defaults to DefaultMaxBatch.
 	MaxBatch int
+	// SyncAlways says the server fsyncs every write (store.sync always):
+	// groups of at least MinAtomic commands then go as one atomic batch.
+	SyncAlways bool
+	// MinAtomic defaults to DefaultMinAtomic.
+	MinAtomic int
+	// MaxInflight defaults to DefaultMaxInflight.
+	MaxInflight int
 }
 
 type pending struct {
 	ctx    context.Context
 	cmd    domain.Command
 	result chan outcome
+	// conflicts met so far: a command is decided again once.
+	conflicts int
+	// single sends it in a group of its own kind: after an atomic batch
+	// failed, each of its commands is retried alone to find the culprit.
+	single bool
 }
 
 type outcome struct {
@@ -69,33 +104,64 @@ func NewService(p ServiceParams) *Service {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	if p.MaxBatch <= 0 {
-		p.MaxBatch = DefaultMaxBatch
-	}
+	p.MaxBatch = cmpOr(p.MaxBatch, DefaultMaxBatch)
+	p.MinAtomic = cmpOr(p.MinAtomic, DefaultMinAtomic)
+	p.MaxInflight = cmpOr(p.MaxInflight, DefaultMaxInflight)
 	return &Service{
-		store: p.Store, tasks: p.Tasks, log: p.Log.Module("command"), now: p.Now, maxBatch: p.MaxBatch,
-		in: make(chan *pending), quit: make(chan struct{}), done: make(chan struct{}),
+		store: p.Store, tasks: p.Tasks, log: p.Log.Module("command"), now: p.Now,
+		maxBatch: p.MaxBatch, syncAlways: p.SyncAlways, minAtomic: p.MinAtomic,
+		in: make(chan *pending), flights: make(chan *flight, inflightFor(p)),
+		completed: make(chan *completion, p.MaxInflight+2),
+		quit:      make(chan struct{}), done: make(chan struct{}), inflight: map[string]bool{},
 	}
 }
 
+// inflightFor is the applier's queue length. When the server syncs always
+// the batch's sync is the cost: the decider then waits for the applier to
+// be free, so that commands gather into larger groups meanwhile.
+func inflightFor(p ServiceParams) int {
+	if p.SyncAlways {
+		return 0
+	}
+	return p.MaxInflight
+}
+
+func cmpOr(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
 // Start brings the projections up to the end of the stream, then starts
-// the command loop. It returns once commands are accepted.
+// taking commands. It returns once commands are accepted.
 func (s *Service) Start(ctx context.Context) error {
 	if err := s.CatchUp(ctx); err != nil {
 		return err
 	}
-	go s.loop()
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		s.applier()
+	}()
+	go func() {
+		defer close(s.done)
+		s.decider()
+		close(s.flights)
+		<-applied
+	}()
 	return nil
 }
 
 // Stop refuses new commands, finishes those already taken, and returns
-// when the loop has ended. Safe to call twice.
+// when both goroutines have ended. Safe to call twice.
 func (s *Service) Stop() {
 	s.stopOnce.Do(func() { close(s.quit) })
 	<-s.done
 }
 
-// CatchUp applies every event after the projection's last one.
+// CatchUp applies every event after the projection's last one. Only the
+// applier calls it once the service runs.
 func (s *Service) CatchUp(ctx context.Context) error {
 	const chunk = 1024
 	buf := make([]domain.Envelope, 0, chunk)
@@ -139,54 +205,15 @@ func (s *Service) Execute(ctx context.Context, cmd domain.Command) (*domain.Task
 	}
 }
 
-func (s *Service) loop() {
-	defer close(s.done)
-	for {
-		select {
-		case p := <-s.in:
-			s.process(s.gather(p))
-		case <-s.quit:
-			s.drain()
-			return
-		}
-	}
-}
-
-// gather collects the commands already waiting behind the first one.
-func (s *Service) gather(first *pending) []*pending {
-	group := []*pending{first}
-	for len(group) < s.maxBatch {
-		select {
-		case p := <-s.in:
-			group = append(group, p)
-		default:
-			return group
-		}
-	}
-	return group
-}
-
-// drain finishes the commands whose senders got in before quit closed.
-func (s *Service) drain() {
-	for {
-		select {
-		case p := <-s.in:
-			s.process(s.gather(p))
-		default:
-			return
-		}
-	}
-}
-
-// ServiceStats counts what the command loop has done.
+// ServiceStats counts what the service has done.
 type ServiceStats struct {
-	// Commits is the number of successful appends (group commits).
+	// Commits is the number of groups whose events were stored.
 	Commits uint64 `json:"commits"`
-	// Commands is the number of commands those appends carried.
+	// Commands is the number of commands those groups carried.
 	Commands uint64 `json:"commands"`
 }
 
-// Stats returns the loop's counters.
+// Stats returns the service's counters.
 func (s *Service) Stats() ServiceStats {
 	return ServiceStats{Commits: s.commits.Load(), Commands: s.commands.Load()}
 }

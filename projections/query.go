@@ -26,6 +26,11 @@ func (f Filter) match(t *domain.Task) bool {
 func (p *Tasks) List(f Filter) []*domain.Task {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	return p.list(f)
+}
+
+// list is List with the lock held.
+func (p *Tasks) list(f Filter) []*domain.Task {
 	if f.Status == domain.StatusQueued {
 		return p.queued(f)
 	}
@@ -61,7 +66,8 @@ func (p *Tasks) queued(f Filter) []*domain.Task {
 // Queue returns the queued tasks in the order they will be handed out.
 func (p *Tasks) Queue() []*domain.Task { return p.List(Filter{Status: domain.StatusQueued}) }
 
-// DeadLetter returns the dead-lettered tasks, oldest submission first.
+// DeadLetter returns the dead-lettered tasks in queue order (priority,
+// then age), the order a retry would put them back in.
 func (p *Tasks) DeadLetter() []*domain.Task { return p.List(Filter{Status: domain.StatusDeadLetter}) }
 
 // Stats counts tasks.
@@ -103,13 +109,16 @@ type State struct {
 	Queue   []string       `json:"queue"`
 }
 
-// State returns every task (queue order) and the queue's task ids in order.
+// State returns every task (queue order) and the queue's task ids in
+// order, all read at one moment.
 func (p *Tasks) State() State {
-	all := p.List(Filter{})
-	all = append(all, p.DeadLetter()...)
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	all := p.list(Filter{})
+	all = append(all, p.list(Filter{Status: domain.StatusDeadLetter})...)
 	var queue []string
-	for _, t := range p.Queue() {
+	for _, t := range p.queued(Filter{}) {
 		queue = append(queue, t.ID)
 	}
-	return State{LastSeq: p.LastSeq(), Tasks: all, Queue: queue}
+	return State{LastSeq: p.lastSeq, Tasks: all, Queue: queue}
 }
