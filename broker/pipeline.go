@@ -97,25 +97,44 @@ func (p *Pending) Wait(ctx context.Context) []AppendResult {
 	return p.results
 }
 
-// await returns the unit's first sequence, or its error.
+// await returns the unit's sequences, or its error. An ack that has
+// arrived is taken even if ctx has ended; checking and retrying after a
+// failure get a fresh deadline of their own.
 func (s *EventStore) await(ctx context.Context, u *unit) ([]uint64, error) {
 	err := u.err
 	if err == nil {
-		select {
-		case ack := <-u.future.Ok():
+		var ack *jetstream.PubAck
+		if ack, err = wait(ctx, u.future); err == nil {
 			return sequences(ack.Sequence-uint64(len(u.msgs))+1, len(u.msgs)), nil
-		case err = <-u.future.Err():
-		case <-ctx.Done():
-			err = ctx.Err()
 		}
 	}
-	if first, ok := s.resolve(ctx, u.msgs, err); ok {
+	rctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	if first, ok := s.resolve(rctx, u.msgs, err); ok {
 		return sequences(first, len(u.msgs)), nil
 	}
 	if isConflict(err) {
 		return nil, fmt.Errorf("append events: %w: %w", ErrConflict, err)
 	}
-	return s.AppendAtomic(ctx, u.appends)
+	return s.AppendAtomic(rctx, u.appends)
+}
+
+func wait(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, err
+	default:
+	}
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("await ack: %w", ctx.Err())
+	}
 }
 
 // settle hands a unit's sequences (or error) out to its appends.

@@ -41,11 +41,11 @@ const (
 	hdrBatchCommit = "Nats-Batch-Commit"
 )
 
-// JetStream error codes the append path handles.
+// JetStream error codes the append path treats as conflicts. (10158, "a
+// message with this id is still being stored", is not one: it is retried.)
 const (
 	errCodeWrongLastSeq      = 10071
 	errCodeWrongLastSeqConst = 10164
-	errCodeDuplicateConflict = 10158
 	errCodeBatchDuplicate    = 10201
 )
 
@@ -242,7 +242,7 @@ func isConflict(err error) bool {
 		return false
 	}
 	switch apiErr.ErrorCode {
-	case errCodeWrongLastSeq, errCodeWrongLastSeqConst, errCodeDuplicateConflict, errCodeBatchDuplicate:
+	case errCodeWrongLastSeq, errCodeWrongLastSeqConst, errCodeBatchDuplicate:
 		return true
 	}
 	return false

@@ -19,6 +19,8 @@ const (
 	CommandsAll = "agentcom.cmd.>"
 	// CommandT is one hub command's subject: agentcom.cmd.<noun>.<verb>.
 	CommandT = "agentcom.cmd.%s"
+	// CommandPrefix is what precedes the command name in its subject.
+	CommandPrefix = "agentcom.cmd."
 
 	// TokensBucket is the KV bucket of token hashes.
 	TokensBucket = "agentcom_tokens"

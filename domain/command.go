@@ -52,6 +52,8 @@ func (c SubmitTask) Validate(now time.Time) error {
 	}
 	if c.CompleteBy != nil && !c.CompleteBy.After(now) {
 		v.Add("complete_by", "invalid", "complete_by must be in the future")
+	} else if c.CompleteBy != nil && c.CompleteBy.Year() > 9999 {
+		v.Add("complete_by", "out_of_range", "complete_by must be before the year 10000")
 	}
 	if len(c.Metadata) > MaxMetadataBytes {
 		v.Add("metadata", "too_long", fmt.Sprintf("metadata must be at most %d bytes of JSON", MaxMetadataBytes))

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
@@ -110,6 +111,16 @@ func (a *API) Get(ctx context.Context, id string) Reply {
 	return Reply{http.StatusOK, t}
 }
 
+// Health reports whether the hub takes commands.
+func (a *API) Health() Reply {
+	if err := a.svc.Err(); err != nil {
+		return Reply{http.StatusServiceUnavailable, map[string]any{
+			"status": "unhealthy", "service": "agentcom", "error": err.Error(), "last_seq": a.tasks.LastSeq(),
+		}}
+	}
+	return Reply{http.StatusOK, map[string]any{"status": "ok", "service": "agentcom", "last_seq": a.tasks.LastSeq()}}
+}
+
 // Stats returns task counts.
 func (a *API) Stats() Reply { return Reply{http.StatusOK, a.tasks.Stats()} }
 
@@ -185,8 +196,16 @@ func (a *API) errorReply(ctx context.Context, err error) Reply {
 		return Reply{http.StatusConflict, ErrorBody{Error: "stale_generation", Detail: err.Error()}}
 	case errors.Is(err, domain.ErrWrongAgent):
 		return Reply{http.StatusConflict, ErrorBody{Error: "wrong_agent", Detail: err.Error()}}
+	case errors.Is(err, broker.ErrConflict):
+		return Reply{http.StatusConflict, ErrorBody{Error: "conflict", Detail: "the task changed while the command was decided; read it and try again"}}
 	case errors.Is(err, ErrStopped):
 		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: "shutting_down", Detail: err.Error()}}
+	case errors.Is(err, ErrUnavailable):
+		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: "unavailable", Detail: err.Error()}}
+	case errors.Is(err, ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		a.log.Ctx(ctx).Warning().Err(err).Msg("command outcome unknown")
+		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: "outcome_unknown",
+			Detail: "the command may or may not have taken effect; read the task before sending it again"}}
 	}
 	a.log.Ctx(ctx).Error().Err(err).Msg("request failed")
 	return Reply{http.StatusInternalServerError, ErrorBody{Error: "internal", Detail: "the hub could not complete the request; see its log"}}

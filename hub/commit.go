@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -22,18 +23,32 @@ func (s *Service) applier() {
 	}
 }
 
-// land settles one flight. A conflict sends the command back to the
-// decider once; after a failed atomic batch every command goes back to be
-// sent alone; any other failure is the caller's answer.
+// land settles one flight and tells the decider its tasks are free.
 func (s *Service) land(f *flight) {
 	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
 	defer cancel()
 	results := f.sent.Wait(ctx)
+	if f.atomic && results[0].Err != nil {
+		// Send the same events again (same ids, so nothing can be stored
+		// twice), each command on its own, to find the one that failed.
+		s.log.Warning().Err(results[0].Err).Int("commands", len(f.group)).Msg("atomic group append failed, sending its commands alone")
+		results = s.store.Append(ctx, appendsOf(f.group))
+	}
+	stored, c, catchUp := s.settle(f.group, results)
+	s.apply(stored, catchUp)
+	s.completed <- c
+}
+
+// settle sets the sequences of stored events and decides what happens to
+// each other command: after a conflict it is decided once more (the
+// projection catches up with the stream first); after any other failure
+// its caller learns that the outcome is unknown.
+func (s *Service) settle(group []decided, results []broker.AppendResult) ([]decided, *completion, bool) {
 	c := &completion{}
 	var stored []decided
 	catchUp := false
 	for i, r := range results {
-		d := f.group[i]
+		d := group[i]
 		c.tasks = append(c.tasks, d.p.cmd.TaskID())
 		switch {
 		case r.Err == nil:
@@ -41,29 +56,25 @@ func (s *Service) land(f *flight) {
 				d.envs[j].Seq = r.Seqs[j]
 			}
 			stored = append(stored, d)
-		case f.atomic:
-			d.p.single = true
-			c.retry = append(c.retry, d.p)
 		case errors.Is(r.Err, broker.ErrConflict) && d.p.conflicts == 0:
+			s.log.Warning().Err(r.Err).Str("task_id", d.p.cmd.TaskID()).Msg("append conflict, deciding again")
 			d.p.conflicts++
 			catchUp = true
 			c.retry = append(c.retry, d.p)
-		default:
+		case errors.Is(r.Err, broker.ErrConflict):
 			answer(d.p, nil, r.Err)
+		default:
+			catchUp = true // it may have been stored after all
+			answer(d.p, nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, r.Err))
 		}
 	}
-	if f.atomic && len(stored) == 0 {
-		s.log.Warning().Err(results[0].Err).Int("commands", len(f.group)).Msg("atomic group append failed, sending its commands alone")
-	} else if catchUp {
-		s.log.Warning().Int("commands", len(c.retry)).Msg("append conflict, catching up and deciding again")
-	}
-	s.apply(stored, catchUp)
-	s.completed <- c
+	return stored, c, catchUp
 }
 
 // apply applies stored events in stream order and answers their callers.
-// When another writer's events may lie between (a conflict, or a gap in
-// the sequences), it reads the stream instead, which also brings in ours.
+// When other events may lie between (a conflict, an unclear failure, a
+// gap in the sequences), it reads the stream instead, which brings ours in
+// too. An event that cannot be applied stops the service taking commands.
 func (s *Service) apply(group []decided, catchUp bool) {
 	var all []domain.Envelope
 	for _, d := range group {
@@ -71,14 +82,16 @@ func (s *Service) apply(group []decided, catchUp bool) {
 	}
 	slices.SortFunc(all, func(a, b domain.Envelope) int { return cmp.Compare(a.Seq, b.Seq) })
 	all = slices.DeleteFunc(all, func(e domain.Envelope) bool { return e.Seq <= s.tasks.LastSeq() })
+	var err error
 	if catchUp || !contiguous(s.tasks.LastSeq(), all) {
 		ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
 		defer cancel()
-		if err := s.CatchUp(ctx); err != nil {
-			s.log.Error().Err(err).Msg("catch up after append")
-		}
-	} else if err := s.tasks.Apply(all...); err != nil {
-		s.log.Error().Err(err).Msg("apply appended events")
+		err = s.CatchUp(ctx)
+	} else {
+		err = s.tasks.Apply(all...)
+	}
+	if err != nil {
+		s.breakWith(err)
 	}
 	if len(group) > 0 {
 		s.commits.Add(1)
@@ -86,7 +99,7 @@ func (s *Service) apply(group []decided, catchUp bool) {
 	}
 	for _, d := range group {
 		s.logEvents(d)
-		answer(d.p, d.after, nil)
+		answer(d.p, d.after, nil) // stored, so done, even if not yet applied
 	}
 }
 

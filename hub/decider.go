@@ -87,14 +87,15 @@ func (s *Service) release(c *completion) {
 	for _, id := range c.tasks {
 		delete(s.inflight, id)
 	}
-	s.held = append(s.held, c.retry...)
+	s.held = append(c.retry, s.held...) // a retried command came first
 }
 
 // gather starts a group with the held commands, then first, then every
 // command already waiting, up to maxBatch.
 func (s *Service) gather(first *pending) []*pending {
-	group := s.held
-	s.held = nil
+	n := min(len(s.held), s.maxBatch)
+	group := append([]*pending(nil), s.held[:n]...)
+	s.held = s.held[n:]
 	if first != nil {
 		group = append(group, first)
 	}
@@ -113,7 +114,6 @@ func (s *Service) gather(first *pending) []*pending {
 // and sends it to the store and then to the applier.
 func (s *Service) dispatch(group []*pending) {
 	ready := make([]decided, 0, len(group))
-	single := false
 	for _, p := range group {
 		id := p.cmd.TaskID()
 		if s.inflight[id] {
@@ -122,7 +122,6 @@ func (s *Service) dispatch(group []*pending) {
 		}
 		if d, ok := s.decide(p); ok {
 			s.inflight[id] = true
-			single = single || p.single
 			ready = append(ready, d)
 		}
 	}
@@ -130,7 +129,7 @@ func (s *Service) dispatch(group []*pending) {
 		return
 	}
 	f := &flight{group: ready, started: time.Now()}
-	if f.atomic = s.syncAlways && !single && len(ready) >= s.minAtomic; f.atomic {
+	if f.atomic = s.syncAlways && len(ready) >= s.minAtomic; f.atomic {
 		f.sent = s.store.PublishAtomic(appendsOf(ready))
 	} else {
 		f.sent = s.store.Publish(appendsOf(ready))

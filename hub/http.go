@@ -20,11 +20,7 @@ const maxBody = 1 << 20
 // bearer token.
 func (a *API) HTTPHandler(auth *broker.Authenticator) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, Reply{http.StatusOK, map[string]any{
-			"status": "ok", "service": "agentcom", "last_seq": a.tasks.LastSeq(),
-		}})
-	})
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.Health()) })
 	mux.HandleFunc("GET /api/tasks", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		writeJSON(w, a.List(r.Context(), ListQuery{Status: q.Get("status"), Priority: q.Get("priority"), AssignedTo: q.Get("assigned_to")}))
@@ -55,8 +51,7 @@ type adminFunc func(r *http.Request, who string, body []byte) Reply
 // request does nothing at all.
 func (a *API) admin(auth *broker.Authenticator, fn adminFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		id, ok := auth.Lookup(strings.TrimSpace(token))
+		id, ok := auth.Lookup(bearer(r))
 		if !ok {
 			writeJSON(w, Reply{http.StatusUnauthorized, ErrorBody{Error: "unauthorized", Hint: "provide Authorization: Bearer <token>"}})
 			return
@@ -77,6 +72,16 @@ func (a *API) admin(auth *broker.Authenticator, fn adminFunc) http.HandlerFunc {
 		}
 		writeJSON(w, fn(r, id.Name, body))
 	}
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header
+// (the scheme in any case), or "".
+func bearer(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
 }
 
 // withRequest gives every request an id (the caller's X-Request-Id when it

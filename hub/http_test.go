@@ -80,6 +80,9 @@ func TestHTTPInvalidSubmitIsRefusedAndStoresNothing(t *testing.T) {
 		"metadata list":       {`{"description":"x","metadata":[1]}`, "metadata"},
 		"retries string":      {`{"description":"x","max_retries":"3"}`, "max_retries"},
 		"capabilities string": {`{"description":"x","needed_capabilities":"go"}`, "needed_capabilities"},
+		"complete_by year":    {`{"description":"x","complete_by":"9999-12-31T23:00:00-05:00"}`, "complete_by"},
+		"complete_by huge":    {`{"description":"x","complete_by":9223372036854775807}`, "complete_by"},
+		"complete_by past":    {`{"description":"x","complete_by":1000}`, "complete_by"},
 	}
 	before := h.Tasks().LastSeq()
 	for name, c := range cases {
@@ -105,6 +108,15 @@ func TestHTTPWritesNeedTheAdminToken(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, h.Tasks().Stats().Total, "nothing was done")
+	code, _ := h.do(t, http.MethodPost, "/api/tasks/"+id+"/cancel", "", "")
+	require.Equal(t, http.StatusUnauthorized, code)
+	req, err := http.NewRequest(http.MethodPost, h.HTTPURL()+"/api/tasks/"+id+"/cancel", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "bearer "+h.token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "the scheme is case-insensitive")
 }
 
 func TestHTTPCancelAndRetry(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -165,7 +166,7 @@ func (h *Hub) NATSURL() string { return h.srv.ClientURL() }
 func (h *Hub) HTTPURL() string { return h.httpURL }
 
 // AdminTokenPath is the file holding the admin token.
-func (h *Hub) AdminTokenPath() string { return h.cfg.DataDir + "/" + broker.AdminTokenFile }
+func (h *Hub) AdminTokenPath() string { return filepath.Join(h.cfg.DataDir, broker.AdminTokenFile) }
 
 // Tasks is the task projection (read-only use).
 func (h *Hub) Tasks() *projections.Tasks { return h.tasks }

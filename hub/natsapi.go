@@ -41,6 +41,8 @@ type idRequest struct {
 // NATSServer answers hub commands over NATS.
 type NATSServer struct {
 	sub      *nats.Subscription
+	mu       sync.Mutex // guards stopped and inflight.Add against Stop
+	stopped  bool
 	inflight sync.WaitGroup
 }
 
@@ -50,8 +52,10 @@ func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
 	s := &NATSServer{}
 	sem := make(chan struct{}, maxInflight)
 	sub, err := nc.QueueSubscribe(broker.CommandsAll, natsQueue, func(m *nats.Msg) {
+		if !s.begin() {
+			return
+		}
 		sem <- struct{}{}
-		s.inflight.Add(1)
 		go func() {
 			defer func() { <-sem; s.inflight.Done() }()
 			a.handleNATS(m)
@@ -67,13 +71,29 @@ func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
 	return s, nil
 }
 
+// begin counts a request in, unless Stop has begun.
+func (s *NATSServer) begin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return false
+	}
+	s.inflight.Add(1)
+	return true
+}
+
 // Stop takes no new requests, and returns when those already received
-// have been answered (or ctx ends).
+// have been answered. Requests still buffered when ctx ends are dropped
+// unanswered (their callers time out).
 func (s *NATSServer) Stop(ctx context.Context) {
 	_ = s.sub.Drain()
 	for s.sub.IsValid() && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	_ = s.sub.Unsubscribe()
 	s.inflight.Wait()
 }
 
@@ -84,7 +104,7 @@ func (a *API) handleNATS(m *nats.Msg) {
 	}
 	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), id), natsRequestTimeout)
 	defer cancel()
-	r := a.dispatch(ctx, strings.TrimPrefix(m.Subject, strings.TrimSuffix(broker.CommandsAll, ">")), m.Data)
+	r := a.dispatch(ctx, strings.TrimPrefix(m.Subject, broker.CommandPrefix), m.Data)
 	body, err := json.Marshal(r.Body)
 	if err != nil {
 		a.log.Error().Err(err).Str("request_id", id).Msg("encode nats reply")

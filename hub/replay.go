@@ -50,7 +50,7 @@ type ReplayResult struct {
 // which must not be in use by a running hub (stop it, or replay a copy).
 func Replay(ctx context.Context, opts ReplayOpts, log logsink.Logger) (*ReplayResult, error) {
 	if _, err := os.Stat(filepath.Join(opts.DataDir, "jetstream")); err != nil {
-		return nil, fmt.Errorf("replay %s: no event store there (%w)", opts.DataDir, err)
+		return nil, fmt.Errorf("replay %s: no event store there: %w", opts.DataDir, err)
 	}
 	unlock, err := broker.LockDataDir(opts.DataDir)
 	if errors.Is(err, broker.ErrLocked) {

@@ -16,8 +16,16 @@ import (
 	"github.com/agentcom/agentcom/projections"
 )
 
-// ErrStopped means the service no longer takes commands (shutting down).
-var ErrStopped = errors.New("hub is shutting down")
+// Errors of Execute besides the domain's.
+var (
+	// ErrStopped means the service no longer takes commands (shutting down).
+	ErrStopped = errors.New("hub is shutting down")
+	// ErrUnavailable means the service stopped taking commands (see Err).
+	ErrUnavailable = errors.New("hub cannot take commands")
+	// ErrUnknownOutcome means the store did not answer: the command may or
+	// may not have been stored. Check before sending it again.
+	ErrUnknownOutcome = errors.New("the store did not confirm the command")
+)
 
 // Defaults of ServiceParams.
 const (
@@ -58,7 +66,9 @@ type Service struct {
 	completed chan *completion // applier to decider
 	quit      chan struct{}
 	done      chan struct{}
+	started   atomic.Bool
 	stopOnce  sync.Once
+	broken    atomic.Pointer[error] // set when an event cannot be applied
 
 	// Owned by the decider goroutine.
 	inflight map[string]bool // tasks with a command in flight
@@ -89,9 +99,6 @@ type pending struct {
 	result chan outcome
 	// conflicts met so far: a command is decided again once.
 	conflicts int
-	// single sends it in a group of its own kind: after an atomic batch
-	// failed, each of its commands is retried alone to find the culprit.
-	single bool
 }
 
 type outcome struct {
@@ -139,6 +146,7 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.CatchUp(ctx); err != nil {
 		return err
 	}
+	s.started.Store(true)
 	applied := make(chan struct{})
 	go func() {
 		defer close(applied)
@@ -154,10 +162,28 @@ func (s *Service) Start(ctx context.Context) error {
 }
 
 // Stop refuses new commands, finishes those already taken, and returns
-// when both goroutines have ended. Safe to call twice.
+// when both goroutines have ended. Safe to call twice, and after a Start
+// that failed.
 func (s *Service) Stop() {
 	s.stopOnce.Do(func() { close(s.quit) })
-	<-s.done
+	if s.started.Load() {
+		<-s.done
+	}
+}
+
+// Err is why the service stopped taking commands: an event it stored could
+// not be applied to the projection, which would otherwise drift from the
+// stream. nil while healthy.
+func (s *Service) Err() error {
+	if p := s.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (s *Service) breakWith(err error) {
+	s.broken.CompareAndSwap(nil, &err)
+	s.log.Error().Err(err).Msg("projection cannot follow the stream; refusing commands")
 }
 
 // CatchUp applies every event after the projection's last one. Only the
@@ -189,6 +215,9 @@ func (s *Service) CatchUp(ctx context.Context) error {
 // Execute runs one command and returns the task's state after it. It
 // returns once the command's events are durable and applied.
 func (s *Service) Execute(ctx context.Context, cmd domain.Command) (*domain.Task, error) {
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	p := &pending{ctx: ctx, cmd: cmd, result: make(chan outcome, 1)}
 	select {
 	case s.in <- p:
