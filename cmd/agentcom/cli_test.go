@@ -106,6 +106,17 @@ func TestReplayUntilSeqAndTimeline(t *testing.T) {
 		require.NotEmpty(t, e.Time)
 	}
 
+	// --until takes a time: the state as of the first submit's event.
+	until := res.Timeline[0].Time
+	out, errOut, code = cli(t, h, "replay", "--data-dir", dir, "--until", until, "--json")
+	require.Equal(t, 0, code, errOut)
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	require.Equal(t, uint64(1), res.State.LastSeq)
+	require.Equal(t, []string{ids[0]}, res.State.Queue)
+	_, errOut, code = cli(t, h, "replay", "--data-dir", dir, "--until", "yesterday")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, errOut, "--until")
+
 	out, _, code = cli(t, h, "replay", "--data-dir", dir, "--task", ids[0])
 	require.Equal(t, 0, code)
 	require.Contains(t, out, "timeline of "+ids[0])
