@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"sync"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -19,6 +20,7 @@ type Role string
 const (
 	RoleHub   Role = "hub"
 	RoleAdmin Role = "admin"
+	RoleAgent Role = "agent"
 )
 
 // Identity is who a connection or an HTTP request authenticated as.
@@ -75,7 +77,8 @@ func (a *Authenticator) Lookup(token string) (Identity, bool) {
 }
 
 // Check implements server.Authentication. The hub and admins get full
-// permissions; every other connection is refused.
+// permissions; an agent gets only its own subjects (AgentPermissions);
+// every other connection is refused.
 func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 	opts := c.GetOpts()
 	token := opts.Token
@@ -86,8 +89,30 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 	if !ok {
 		return false
 	}
-	c.RegisterUser(&server.User{Username: id.Name})
+	switch id.Role {
+	case RoleHub, RoleAdmin:
+		c.RegisterUser(&server.User{Username: string(id.Role) + ":" + id.Name})
+	case RoleAgent:
+		c.RegisterUser(&server.User{Username: AgentUser(id.Name), Permissions: AgentPermissions(id.Name)})
+	default:
+		return false
+	}
 	return true
+}
+
+// AgentUser is the NATS user name of an agent's connection.
+func AgentUser(agentID string) string { return "agent:" + agentID }
+
+// AgentPermissions lets an agent publish only its own requests and
+// subscribe only to its own pushes and its own inbox. It cannot touch other
+// agents' subjects, the event stream, the JetStream API or telemetry.
+func AgentPermissions(agentID string) *server.Permissions {
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{fmt.Sprintf(AgentPublishT, agentID)}},
+		Subscribe: &server.SubjectPermission{Allow: []string{
+			fmt.Sprintf(PushAllT, agentID), AgentInbox(agentID) + ".>",
+		}},
+	}
 }
 
 // NewToken returns a new random token: "ac_" and 43 base64url characters

@@ -15,6 +15,24 @@ const (
 	// TaskEventsT is one task's event subject: agentcom.evt.task.<task id>.
 	TaskEventsT = "agentcom.evt.task.%s"
 
+	// AgentEventsT is one agent's event subject: agentcom.evt.agent.<agent id>.
+	AgentEventsT = "agentcom.evt.agent.%s"
+
+	// AgentRequestsAll matches every agent-to-hub request. An agent may
+	// publish only under its own id, so the hub reads the agent's identity
+	// from the subject, never from the payload.
+	AgentRequestsAll = "agentcom.agent.*.*"
+	// AgentRequestT is an agent-to-hub request: agentcom.agent.<agent id>.<verb>.
+	AgentRequestT = "agentcom.agent.%s.%s"
+	// AgentPublishT is what an agent may publish on: agentcom.agent.<agent id>.>.
+	AgentPublishT = "agentcom.agent.%s.>"
+	// PushT is a hub-to-agent push: agentcom.push.<agent id>.<kind>.
+	PushT = "agentcom.push.%s.%s"
+	// PushAllT is what an agent subscribes to: agentcom.push.<agent id>.>.
+	PushAllT = "agentcom.push.%s.>"
+	// AgentInboxT is an agent's reply inbox prefix: _INBOX.agent.<agent id>.
+	AgentInboxT = "_INBOX.agent.%s"
+
 	// CommandsAll matches every hub command (request/reply).
 	CommandsAll = "agentcom.cmd.>"
 	// CommandT is one hub command's subject: agentcom.cmd.<noun>.<verb>.
@@ -36,7 +54,42 @@ const (
 	CmdTaskDeadLetter = "task.dead_letter"
 	CmdTaskRetry      = "task.retry"
 	CmdTaskCancel     = "task.cancel"
+	CmdAgentList      = "agent.list"
+	CmdAgentGet       = "agent.get"
+	CmdTokenCreate    = "token.create"
+	CmdTokenList      = "token.list"
+	CmdTokenRevoke    = "token.revoke"
 )
+
+// Agent-to-hub request verbs.
+const (
+	VerbHello     = "hello"
+	VerbHeartbeat = "heartbeat"
+	VerbAccept    = "accept"
+	VerbDecline   = "decline"
+	VerbProgress  = "progress"
+	VerbComplete  = "complete"
+	VerbFail      = "fail"
+	VerbBye       = "bye"
+)
+
+// Hub-to-agent push kinds.
+const (
+	PushTask  = "task"
+	PushAbort = "abort"
+)
+
+// AgentEvents returns the event subject of one agent.
+func AgentEvents(agentID string) string { return fmt.Sprintf(AgentEventsT, agentID) }
+
+// AgentRequest returns the subject of an agent's request.
+func AgentRequest(agentID, verb string) string { return fmt.Sprintf(AgentRequestT, agentID, verb) }
+
+// Push returns the subject of a push to an agent.
+func Push(agentID, kind string) string { return fmt.Sprintf(PushT, agentID, kind) }
+
+// AgentInbox returns an agent's inbox prefix.
+func AgentInbox(agentID string) string { return fmt.Sprintf(AgentInboxT, agentID) }
 
 // TaskEvents returns the event subject of one task. The id must already be
 // validated as a single subject token.

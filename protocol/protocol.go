@@ -1,0 +1,113 @@
+// Package protocol holds the messages that the hub and a sidecar exchange
+// over NATS (subjects in broker/subjects.go; prose in docs/protocol.md).
+//
+// A sidecar sends requests on agentcom.agent.<agent id>.<verb> and waits
+// for the hub's reply. Every reply carries the Agentcom-Status header
+// (an HTTP status code); a non-2xx reply's body is an Error. The hub
+// pushes assignments and aborts on agentcom.push.<agent id>.<kind>.
+package protocol
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Headers.
+const (
+	HeaderStatus    = "Agentcom-Status"
+	HeaderRequestID = "Agentcom-Request-Id"
+)
+
+// Holding is what a sidecar says it holds when it says hello.
+type Holding struct {
+	TaskID     string `json:"task_id"`
+	Generation uint64 `json:"generation"`
+	// Status is "assigned" (not started) or "working".
+	Status string `json:"status"`
+}
+
+// Hello identifies a sidecar (verb hello). It is sent at every connect and
+// reconnect; a new Session replaces any earlier connection of the agent.
+type Hello struct {
+	Name         string   `json:"name,omitempty"`
+	Capabilities []string `json:"capabilities"`
+	Session      string   `json:"session"`
+	Holding      *Holding `json:"holding,omitempty"`
+}
+
+// Recovery actions for a held task.
+const (
+	ActionContinue = "continue"
+	ActionAbort    = "abort"
+)
+
+// HelloReply tells the sidecar how often to heartbeat, and what to do with
+// the task it holds, if any.
+type HelloReply struct {
+	HeartbeatIntervalMS int64  `json:"heartbeat_interval_ms"`
+	Action              string `json:"action,omitempty"`
+	Reason              string `json:"reason,omitempty"`
+}
+
+// Heartbeat keeps a session alive (verb heartbeat). Bye ends it (verb bye).
+type Heartbeat struct {
+	Session string `json:"session"`
+}
+
+// TaskRef names one assignment of a task (verbs accept and decline).
+type TaskRef struct {
+	TaskID     string `json:"task_id"`
+	Generation uint64 `json:"generation"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// Progress is a heartbeat for the task at work (verb progress): it extends
+// the task's lease.
+type Progress struct {
+	TaskID     string `json:"task_id"`
+	Generation uint64 `json:"generation"`
+	Message    string `json:"message,omitempty"`
+}
+
+// Complete finishes a task (verb complete).
+type Complete struct {
+	TaskID     string          `json:"task_id"`
+	Generation uint64          `json:"generation"`
+	Result     json.RawMessage `json:"result,omitempty"`
+}
+
+// Fail reports a failed attempt (verb fail).
+type Fail struct {
+	TaskID     string `json:"task_id"`
+	Generation uint64 `json:"generation"`
+	Error      string `json:"error"`
+}
+
+// Assignment is pushed to an agent (push kind task). The agent must accept
+// within the acceptance timeout, or decline.
+type Assignment struct {
+	TaskID             string          `json:"task_id"`
+	Generation         uint64          `json:"generation"`
+	Description        string          `json:"description"`
+	Priority           string          `json:"priority"`
+	Metadata           json.RawMessage `json:"metadata,omitempty"`
+	NeededCapabilities []string        `json:"needed_capabilities,omitempty"`
+	CompleteBy         *time.Time      `json:"complete_by,omitempty"`
+	RequestID          string          `json:"request_id,omitempty"`
+}
+
+// Abort is pushed when the hub takes a task back (push kind abort): the
+// sidecar stops working on that generation.
+type Abort struct {
+	TaskID     string `json:"task_id"`
+	Generation uint64 `json:"generation"`
+	Reason     string `json:"reason"`
+}
+
+// Error is the body of a non-2xx reply. Code is a stable word such as
+// stale_generation, wrong_agent, invalid_state, not_found,
+// validation_failed, unknown_session.
+type Error struct {
+	Error  string `json:"error"`
+	Detail string `json:"detail,omitempty"`
+}
