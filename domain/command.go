@@ -90,13 +90,11 @@ func (c SubmitTask) Decide(t *Task, now time.Time) ([]Event, error) {
 	if c.MaxRetries != nil {
 		maxRetries = *c.MaxRetries
 	}
-	caps := slices.Clone(c.NeededCapabilities)
-	slices.Sort(caps)
 	return []Event{TaskSubmitted{
 		Description:        c.Description,
 		Priority:           c.Priority,
 		Metadata:           c.Metadata,
-		NeededCapabilities: slices.Compact(caps),
+		NeededCapabilities: sortedSet(c.NeededCapabilities),
 		MaxRetries:         maxRetries,
 		MaxReclaims:        DefaultMaxReclaims,
 		CompleteBy:         c.CompleteBy,
@@ -292,3 +290,6 @@ func truncate(s string) string {
 	}
 	return s[:cut]
 }
+
+func sortStrings(s []string)      { slices.Sort(s) }
+func compact(s []string) []string { return slices.Compact(s) }

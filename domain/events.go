@@ -177,6 +177,14 @@ var registry = map[string]eventCodec{
 	TypeTaskReclaimed:    codecFor[TaskReclaimed](),
 	TypeTaskCancelled:    codecFor[TaskCancelled](),
 	TypeTaskRequeued:     codecFor[TaskRequeued](),
+
+	TypeAgentConnected:    codecFor[AgentConnected](),
+	TypeAgentDisconnected: codecFor[AgentDisconnected](),
+	TypeAgentEvicted:      codecFor[AgentEvicted](),
+	TypeAgentFlagged:      codecFor[AgentFlagged](),
+	TypeAgentUnflagged:    codecFor[AgentUnflagged](),
+	TypeAgentBlocked:      codecFor[AgentBlocked](),
+	TypeAgentUnblocked:    codecFor[AgentUnblocked](),
 }
 
 // EventTypes lists every registered event type string.

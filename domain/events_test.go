@@ -32,6 +32,14 @@ func samples() map[string]domain.Event {
 		domain.TypeTaskReclaimed:    domain.TaskReclaimed{AgentID: "a1", Reason: "agent_gone", Generation: 3, ReclaimCount: 1},
 		domain.TypeTaskCancelled:    domain.TaskCancelled{By: "ops", Reason: "stop"},
 		domain.TypeTaskRequeued:     domain.TaskRequeued{By: "ops", Generation: 4},
+
+		domain.TypeAgentConnected:    domain.AgentConnected{Name: "n", Capabilities: []string{"go"}, Session: "s1", TaskID: "task-1", Working: true},
+		domain.TypeAgentDisconnected: domain.AgentDisconnected{Session: "s1", Reason: "connection_closed"},
+		domain.TypeAgentEvicted:      domain.AgentEvicted{StaleMS: 61000},
+		domain.TypeAgentFlagged:      domain.AgentFlagged{Reason: "acceptance_timeout", TaskID: "task-1"},
+		domain.TypeAgentUnflagged:    domain.AgentUnflagged{},
+		domain.TypeAgentBlocked:      domain.AgentBlocked{TaskID: "task-1", Reason: "waiting for review"},
+		domain.TypeAgentUnblocked:    domain.AgentUnblocked{TaskID: "task-1"},
 	}
 }
 
@@ -40,6 +48,8 @@ func TestEventTypesAreTheStoredNames(t *testing.T) {
 	want := []string{
 		"task.submitted", "task.assigned", "task.accepted", "task.progressed", "task.completed", "task.failed",
 		"task.retried", "task.dead_lettered", "task.reclaimed", "task.cancelled", "task.requeued",
+		"agent.connected", "agent.disconnected", "agent.evicted", "agent.flagged_unresponsive",
+		"agent.unflagged", "agent.blocked", "agent.unblocked",
 	}
 	require.ElementsMatch(t, want, domain.EventTypes())
 	s := samples()

@@ -39,15 +39,16 @@ type ListQuery struct {
 
 // API implements every hub request once, for both transports.
 type API struct {
-	svc   *Service
-	tasks *projections.Tasks
+	svc    *Service
+	tasks  *projections.Tasks
+	agents *projections.Agents
 	now   func() time.Time
 	log   logsink.Logger
 }
 
 // NewAPI returns the API over a service and its projection.
-func NewAPI(svc *Service, tasks *projections.Tasks, log logsink.Logger) *API {
-	return &API{svc: svc, tasks: tasks, now: time.Now, log: log.Module("api")}
+func NewAPI(svc *Service, views *projections.Views, log logsink.Logger) *API {
+	return &API{svc: svc, tasks: views.Tasks, agents: views.Agents, now: time.Now, log: log.Module("api")}
 }
 
 // Submit creates a task from a JSON body.

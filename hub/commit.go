@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/agentcom/agentcom/broker"
@@ -49,7 +50,7 @@ func (s *Service) settle(group []decided, results []broker.AppendResult) ([]deci
 	catchUp := false
 	for i, r := range results {
 		d := group[i]
-		c.tasks = append(c.tasks, d.p.cmd.TaskID())
+		c.keys = append(c.keys, d.p.keys...)
 		switch {
 		case r.Err == nil:
 			for j := range d.envs {
@@ -57,7 +58,7 @@ func (s *Service) settle(group []decided, results []broker.AppendResult) ([]deci
 			}
 			stored = append(stored, d)
 		case errors.Is(r.Err, broker.ErrConflict) && d.p.conflicts == 0:
-			s.log.Warning().Err(r.Err).Str("task_id", d.p.cmd.TaskID()).Msg("append conflict, deciding again")
+			s.log.Warning().Err(r.Err).Str("aggregate", d.p.keys[0]).Msg("append conflict, deciding again")
 			d.p.conflicts++
 			catchUp = true
 			c.retry = append(c.retry, d.p)
@@ -81,14 +82,15 @@ func (s *Service) apply(group []decided, catchUp bool) {
 		all = append(all, d.envs...)
 	}
 	slices.SortFunc(all, func(a, b domain.Envelope) int { return cmp.Compare(a.Seq, b.Seq) })
-	all = slices.DeleteFunc(all, func(e domain.Envelope) bool { return e.Seq <= s.tasks.LastSeq() })
+	last := s.views.LastSeq()
+	all = slices.DeleteFunc(all, func(e domain.Envelope) bool { return e.Seq <= last })
 	var err error
-	if catchUp || !contiguous(s.tasks.LastSeq(), all) {
+	if catchUp || !contiguous(last, all) {
 		ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
 		defer cancel()
 		err = s.CatchUp(ctx)
 	} else {
-		err = s.tasks.Apply(all...)
+		err = s.views.Apply(all...)
 	}
 	if err != nil {
 		s.breakWith(err)
@@ -114,7 +116,15 @@ func contiguous(last uint64, envs []domain.Envelope) bool {
 
 func (s *Service) logEvents(d decided) {
 	for _, env := range d.envs {
-		s.log.Info().Str("task_id", env.Aggregate).Str("request_id", env.RequestID).
+		s.log.Info().Str(aggregateField(env), env.Aggregate).Str("request_id", env.RequestID).
 			Str("event", env.Type).Uint64("seq", env.Seq).Msg("event appended")
 	}
+}
+
+// aggregateField is the log field that names an event's aggregate.
+func aggregateField(env domain.Envelope) string {
+	if strings.HasPrefix(env.Type, "agent.") {
+		return "agent_id"
+	}
+	return "task_id"
 }

@@ -21,14 +21,14 @@ type flight struct {
 type decided struct {
 	p      *pending
 	envs   []domain.Envelope
-	after  *domain.Task
+	after  any // *domain.Task or *domain.Agent
 	append broker.Append
 }
 
-// completion tells the decider which tasks are free again, and which
+// completion tells the decider which aggregates are free again, and which
 // commands to decide once more.
 type completion struct {
-	tasks []string
+	keys  []string
 	retry []*pending
 }
 
@@ -73,19 +73,28 @@ func (s *Service) finishUp() {
 	}
 }
 
-// runnable reports whether a held command's task is free.
+// runnable reports whether a held command's aggregates are all free.
 func (s *Service) runnable() bool {
 	for _, p := range s.held {
-		if !s.inflight[p.cmd.TaskID()] {
+		if s.free(p) {
 			return true
 		}
 	}
 	return false
 }
 
+func (s *Service) free(p *pending) bool {
+	for _, k := range p.keys {
+		if s.inflight[k] {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Service) release(c *completion) {
-	for _, id := range c.tasks {
-		delete(s.inflight, id)
+	for _, k := range c.keys {
+		delete(s.inflight, k)
 	}
 	s.held = append(c.retry, s.held...) // a retried command came first
 }
@@ -115,13 +124,14 @@ func (s *Service) gather(first *pending) []*pending {
 func (s *Service) dispatch(group []*pending) {
 	ready := make([]decided, 0, len(group))
 	for _, p := range group {
-		id := p.cmd.TaskID()
-		if s.inflight[id] {
+		if !s.free(p) {
 			s.held = append(s.held, p)
 			continue
 		}
 		if d, ok := s.decide(p); ok {
-			s.inflight[id] = true
+			for _, k := range p.keys {
+				s.inflight[k] = true
+			}
 			ready = append(ready, d)
 		}
 	}
@@ -146,23 +156,60 @@ func (s *Service) dispatch(group []*pending) {
 	}
 }
 
-// decide runs one command against the task's durable state; a rejected
-// command is answered at once.
+// decide runs one command against durable state; a rejected command is
+// answered at once.
 func (s *Service) decide(p *pending) (decided, bool) {
-	id := p.cmd.TaskID()
-	t, seq, _ := s.tasks.Get(id)
 	now := s.now().UTC()
-	events, err := p.cmd.Decide(t, now)
+	var d decided
+	var err error
+	switch cmd := p.cmd.(type) {
+	case domain.AgentCommand:
+		d, err = s.decideAgent(p.ctx, cmd, now)
+	case domain.Command:
+		d, err = s.decideTask(p.ctx, cmd, now)
+	}
 	if err != nil {
 		answer(p, nil, err)
 		return decided{}, false
 	}
-	envs := envelopes(p.ctx, id, now, events)
+	d.p = p
+	return d, true
+}
+
+func (s *Service) decideTask(ctx context.Context, cmd domain.Command, now time.Time) (decided, error) {
+	id := cmd.TaskID()
+	t, seq, _ := s.views.Tasks.Get(id)
+	events, err := cmd.Decide(t, now)
+	if err != nil {
+		return decided{}, err
+	}
+	if as, ok := cmd.(domain.AssignTask); ok {
+		a, _, _ := s.views.Agents.Get(as.AgentID)
+		if err := domain.CanAssign(a, as.AgentID, t); err != nil {
+			return decided{}, err
+		}
+	}
+	envs := envelopes(ctx, id, now, events)
 	for _, env := range envs {
 		t = domain.Evolve(t, env)
 	}
-	return decided{p: p, envs: envs, after: t,
-		append: broker.Append{Subject: broker.TaskEvents(id), ExpectedSeq: seq, Events: envs}}, true
+	return decided{envs: envs, after: t,
+		append: broker.Append{Subject: broker.TaskEvents(id), ExpectedSeq: seq, Events: envs}}, nil
+}
+
+func (s *Service) decideAgent(ctx context.Context, cmd domain.AgentCommand, now time.Time) (decided, error) {
+	id := cmd.AgentID()
+	a, seq, _ := s.views.Agents.Get(id)
+	events, err := cmd.DecideAgent(a, now)
+	if err != nil {
+		return decided{}, err
+	}
+	envs := envelopes(ctx, id, now, events)
+	for _, env := range envs {
+		a = domain.EvolveAgent(a, env)
+	}
+	return decided{envs: envs, after: a,
+		append: broker.Append{Subject: broker.AgentEvents(id), ExpectedSeq: seq, Events: envs}}, nil
 }
 
 func envelopes(ctx context.Context, aggregate string, now time.Time, events []domain.Event) []domain.Envelope {
@@ -183,6 +230,6 @@ func appendsOf(group []decided) []broker.Append {
 	return out
 }
 
-func answer(p *pending, t *domain.Task, err error) {
-	p.result <- outcome{task: t, err: err}
+func answer(p *pending, after any, err error) {
+	p.result <- outcome{after: after, err: err}
 }

@@ -154,6 +154,7 @@ func TestHTTPCancelAndRetry(t *testing.T) {
 func deadLetter(t *testing.T, h *Hub, id string) {
 	t.Helper()
 	ctx := context.Background()
+	connectAgent(t, h, "agent-1")
 	for {
 		task, err := h.svc.Execute(ctx, domain.AssignTask{ID: id, AgentID: "agent-1"})
 		require.NoError(t, err)
@@ -176,4 +177,11 @@ func ids(out map[string]any) []string {
 func fieldOf(out map[string]any) string {
 	errs := out["errors"].([]any)
 	return errs[0].(map[string]any)["field"].(string)
+}
+
+// connectAgent says hello for an agent, as a sidecar would.
+func connectAgent(t testing.TB, h *Hub, id string, caps ...string) {
+	t.Helper()
+	_, err := h.svc.ExecuteAgent(context.Background(), domain.ConnectAgent{ID: id, Session: "s-" + id, Capabilities: caps})
+	require.NoError(t, err)
 }

@@ -32,7 +32,7 @@ type Hub struct {
 	srv     *broker.Server
 	nc      *nats.Conn
 	store   *broker.EventStore
-	tasks   *projections.Tasks
+	views   *projections.Views
 	svc     *Service
 	api     *API
 	natsAPI *NATSServer
@@ -64,15 +64,15 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return err
 	}
 	start := time.Now()
-	h.tasks = projections.NewTasks()
-	h.svc = NewService(ServiceParams{Store: h.store, Tasks: h.tasks, Log: h.log,
+	h.views = projections.NewViews()
+	h.svc = NewService(ServiceParams{Store: h.store, Views: h.views, Log: h.log,
 		SyncAlways: h.cfg.Store.SyncInterval == 0})
 	if err = h.svc.Start(ctx); err != nil {
 		return err
 	}
-	h.log.Info().Uint64("last_seq", h.tasks.LastSeq()).Int("tasks", h.tasks.Stats().Total).
+	h.log.Info().Uint64("last_seq", h.views.LastSeq()).Int("tasks", h.views.Tasks.Stats().Total).
 		Dur("duration_ms", time.Since(start)).Msg("projections rebuilt")
-	h.api = NewAPI(h.svc, h.tasks, h.log)
+	h.api = NewAPI(h.svc, h.views, h.log)
 	if h.natsAPI, err = h.api.ServeNATS(h.nc); err != nil {
 		return err
 	}
@@ -169,7 +169,10 @@ func (h *Hub) HTTPURL() string { return h.httpURL }
 func (h *Hub) AdminTokenPath() string { return filepath.Join(h.cfg.DataDir, broker.AdminTokenFile) }
 
 // Tasks is the task projection (read-only use).
-func (h *Hub) Tasks() *projections.Tasks { return h.tasks }
+func (h *Hub) Tasks() *projections.Tasks { return h.views.Tasks }
+
+// Agents is the agent projection (read-only use).
+func (h *Hub) Agents() *projections.Agents { return h.views.Agents }
 
 // Store is the event store.
 func (h *Hub) Store() *broker.EventStore { return h.store }

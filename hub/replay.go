@@ -44,6 +44,7 @@ type ReplayResult struct {
 	Stats         projections.Stats `json:"stats"`
 	Timeline      []TimelineEntry   `json:"timeline,omitempty"`
 	Task          *domain.Task      `json:"task,omitempty"`
+	Agents        []*domain.Agent   `json:"agents"`
 }
 
 // Replay rebuilds the projections offline from the store in opts.DataDir,
@@ -85,7 +86,8 @@ func rebuild(ctx context.Context, store *broker.EventStore, opts ReplayOpts) (*R
 		return nil, err
 	}
 	res := &ReplayResult{StreamLastSeq: last}
-	tasks := projections.NewTasks()
+	views := projections.NewViews()
+	tasks := views.Tasks
 	err = store.Read(ctx, broker.ReadOpts{Until: opts.UntilSeq}, func(env domain.Envelope) error {
 		if !opts.Until.IsZero() && env.Time.After(opts.Until) {
 			return broker.ErrStop
@@ -97,12 +99,12 @@ func rebuild(ctx context.Context, store *broker.EventStore, opts ReplayOpts) (*R
 			}
 			res.Timeline = append(res.Timeline, entry)
 		}
-		return tasks.Apply(env)
+		return views.Apply(env)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("replay events: %w", err)
 	}
-	res.State, res.Stats = tasks.State(), tasks.Stats()
+	res.State, res.Stats, res.Agents = tasks.State(), tasks.Stats(), views.Agents.List()
 	if opts.TaskID != "" {
 		t, _, ok := tasks.Get(opts.TaskID)
 		if !ok {

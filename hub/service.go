@@ -51,7 +51,7 @@ const (
 // durable state.
 type Service struct {
 	store      *broker.EventStore
-	tasks      *projections.Tasks
+	views      *projections.Views
 	log        logsink.Logger
 	now        func() time.Time
 	maxBatch   int
@@ -71,14 +71,14 @@ type Service struct {
 	broken    atomic.Pointer[error] // set when an event cannot be applied
 
 	// Owned by the decider goroutine.
-	inflight map[string]bool // tasks with a command in flight
+	inflight map[string]bool // aggregates (keyOf) with a command in flight
 	held     []*pending      // commands put off to a later group
 }
 
 // ServiceParams are the parts and settings of a Service.
 type ServiceParams struct {
 	Store *broker.EventStore
-	Tasks *projections.Tasks
+	Views *projections.Views
 	Log   logsink.Logger
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
@@ -93,17 +93,20 @@ type ServiceParams struct {
 	MaxInflight int
 }
 
+// pending is one command on its way: a domain.Command (a task's) or a
+// domain.AgentCommand.
 type pending struct {
 	ctx    context.Context
-	cmd    domain.Command
+	cmd    any
+	keys   []string // the aggregates it reads or writes (keysOf)
 	result chan outcome
 	// conflicts met so far: a command is decided again once.
 	conflicts int
 }
 
 type outcome struct {
-	task *domain.Task
-	err  error
+	after any // *domain.Task or *domain.Agent
+	err   error
 }
 
 // NewService returns a stopped service; call Start.
@@ -115,7 +118,7 @@ func NewService(p ServiceParams) *Service {
 	p.MinAtomic = cmpOr(p.MinAtomic, DefaultMinAtomic)
 	p.MaxInflight = cmpOr(p.MaxInflight, DefaultMaxInflight)
 	return &Service{
-		store: p.Store, tasks: p.Tasks, log: p.Log.Module("command"), now: p.Now,
+		store: p.Store, views: p.Views, log: p.Log.Module("command"), now: p.Now,
 		maxBatch: p.MaxBatch, syncAlways: p.SyncAlways, minAtomic: p.MinAtomic,
 		in: make(chan *pending), flights: make(chan *flight, inflightFor(p)),
 		completed: make(chan *completion, p.MaxInflight+2),
@@ -192,11 +195,11 @@ func (s *Service) CatchUp(ctx context.Context) error {
 	const chunk = 1024
 	buf := make([]domain.Envelope, 0, chunk)
 	flush := func() error {
-		err := s.tasks.Apply(buf...)
+		err := s.views.Apply(buf...)
 		buf = buf[:0]
 		return err
 	}
-	err := s.store.Read(ctx, broker.ReadOpts{From: s.tasks.LastSeq() + 1}, func(env domain.Envelope) error {
+	err := s.store.Read(ctx, broker.ReadOpts{From: s.views.LastSeq() + 1}, func(env domain.Envelope) error {
 		buf = append(buf, env)
 		if len(buf) == chunk {
 			return flush()
@@ -212,13 +215,26 @@ func (s *Service) CatchUp(ctx context.Context) error {
 	return nil
 }
 
-// Execute runs one command and returns the task's state after it. It
-// returns once the command's events are durable and applied.
+// Execute runs one task command and returns the task's state after it.
+// It returns once the command's events are durable and applied.
 func (s *Service) Execute(ctx context.Context, cmd domain.Command) (*domain.Task, error) {
+	after, err := s.execute(ctx, cmd)
+	t, _ := after.(*domain.Task)
+	return t, err
+}
+
+// ExecuteAgent runs one agent command and returns the agent's state after it.
+func (s *Service) ExecuteAgent(ctx context.Context, cmd domain.AgentCommand) (*domain.Agent, error) {
+	after, err := s.execute(ctx, cmd)
+	a, _ := after.(*domain.Agent)
+	return a, err
+}
+
+func (s *Service) execute(ctx context.Context, cmd any) (any, error) {
 	if err := s.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	p := &pending{ctx: ctx, cmd: cmd, result: make(chan outcome, 1)}
+	p := &pending{ctx: ctx, cmd: cmd, keys: keysOf(cmd), result: make(chan outcome, 1)}
 	select {
 	case s.in <- p:
 	case <-s.quit:
@@ -228,10 +244,24 @@ func (s *Service) Execute(ctx context.Context, cmd domain.Command) (*domain.Task
 	}
 	select {
 	case o := <-p.result:
-		return o.task, o.err
+		return o.after, o.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("await command: %w", ctx.Err())
 	}
+}
+
+// keysOf names the aggregates a command reads or writes; the first is the
+// one it writes. An assignment also reads its agent.
+func keysOf(cmd any) []string {
+	switch c := cmd.(type) {
+	case domain.AssignTask:
+		return []string{"task:" + c.ID, "agent:" + c.AgentID}
+	case domain.Command:
+		return []string{"task:" + c.TaskID()}
+	case domain.AgentCommand:
+		return []string{"agent:" + c.AgentID()}
+	}
+	panic(fmt.Sprintf("hub: %T is not a command", cmd))
 }
 
 // ServiceStats counts what the service has done.

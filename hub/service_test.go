@@ -21,12 +21,14 @@ func workload(t *testing.T, h *Hub, workers, perWorker int) {
 	for w := range workers {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			agent := fmt.Sprintf("agent-%d", w)
+			connectAgent(t, h, agent)
 			for i := range perWorker {
 				id := NewTaskID()
 				_, err := h.svc.Execute(ctx, domain.SubmitTask{ID: id, Description: fmt.Sprintf("w%d-%d", w, i),
 					Priority: domain.Priority(rng.IntN(4)), Metadata: []byte(`{"n":1}`)})
 				require.NoError(t, err)
-				lifecycle(t, h, id, rng.IntN(5))
+				lifecycle(t, h, id, agent, rng.IntN(5))
 			}
 		})
 	}
@@ -34,7 +36,7 @@ func workload(t *testing.T, h *Hub, workers, perWorker int) {
 }
 
 // lifecycle takes a task down one of several paths.
-func lifecycle(t *testing.T, h *Hub, id string, path int) {
+func lifecycle(t *testing.T, h *Hub, id, agent string, path int) {
 	ctx := context.Background()
 	switch path {
 	case 0: // stays queued
@@ -42,13 +44,13 @@ func lifecycle(t *testing.T, h *Hub, id string, path int) {
 		_, err := h.svc.Execute(ctx, domain.CancelTask{ID: id, By: "admin", Reason: "r"})
 		require.NoError(t, err)
 	default:
-		task, err := h.svc.Execute(ctx, domain.AssignTask{ID: id, AgentID: "agent"})
+		task, err := h.svc.Execute(ctx, domain.AssignTask{ID: id, AgentID: agent})
 		require.NoError(t, err)
-		_, err = h.svc.Execute(ctx, domain.AcceptTask{ID: id, AgentID: "agent", Generation: task.Generation})
+		_, err = h.svc.Execute(ctx, domain.AcceptTask{ID: id, AgentID: agent, Generation: task.Generation})
 		require.NoError(t, err)
-		var cmd domain.Command = domain.CompleteTask{ID: id, AgentID: "agent", Generation: task.Generation, Result: []byte(`"ok"`)}
+		var cmd domain.Command = domain.CompleteTask{ID: id, AgentID: agent, Generation: task.Generation, Result: []byte(`"ok"`)}
 		if path == 3 {
-			cmd = domain.FailTask{ID: id, AgentID: "agent", Generation: task.Generation, Error: "boom"}
+			cmd = domain.FailTask{ID: id, AgentID: agent, Generation: task.Generation, Error: "boom"}
 		} else if path == 4 {
 			cmd = domain.ReclaimTask{ID: id, Reason: "agent_disconnect"}
 		}
@@ -67,6 +69,11 @@ func TestLiveStateEqualsReplay(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, live, replayed.State)
 	require.Equal(t, h.Tasks().Stats(), replayed.Stats)
+	require.Equal(t, h.Agents().List(), replayed.Agents)
+	for _, a := range replayed.Agents {
+		require.Equal(t, domain.StateIdle, a.State, a.ID)
+		require.Zero(t, a.Invalid, a.ID)
+	}
 }
 
 func TestConcurrentSubmitsShareGroupCommits(t *testing.T) {

@@ -65,6 +65,10 @@ func (p *Tasks) apply(env domain.Envelope) error {
 	if env.Seq <= p.lastSeq {
 		return fmt.Errorf("apply event %s: sequence %d is not after %d", env.ID, env.Seq, p.lastSeq)
 	}
+	if isAgentEvent(env) {
+		p.lastSeq = env.Seq // not ours, but seen
+		return nil
+	}
 	old := p.tasks[env.Aggregate]
 	var prev *domain.Task
 	if old != nil {

@@ -1,0 +1,164 @@
+package domain
+
+import (
+	"fmt"
+	"time"
+)
+
+// AgentCommand is a request to change one agent. DecideAgent returns the
+// events that carry it out against the agent's state (nil if unknown), or
+// a typed error; it never changes a.
+type AgentCommand interface {
+	AgentID() string
+	DecideAgent(a *Agent, now time.Time) ([]Event, error)
+}
+
+// ErrStaleSession means an event names a connection the agent has since
+// replaced.
+var ErrStaleSession = fmt.Errorf("stale session")
+
+// AgentNotFoundError names the agent that does not exist.
+type AgentNotFoundError struct{ AgentID string }
+
+func (e *AgentNotFoundError) Error() string        { return fmt.Sprintf("agent %s not found", e.AgentID) }
+func (e *AgentNotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// AgentStateError says which command the agent's state refused.
+type AgentStateError struct {
+	AgentID string
+	State   AgentState
+	Command string
+}
+
+func (e *AgentStateError) Error() string {
+	return fmt.Sprintf("cannot %s agent %s: it is %s", e.Command, e.AgentID, e.State)
+}
+func (e *AgentStateError) Is(target error) bool { return target == ErrInvalidState }
+
+// CanAssign checks that an agent may take a task: it exists, is idle, is
+// not flagged unresponsive, and has every capability the task needs.
+func CanAssign(a *Agent, agentID string, t *Task) error {
+	switch {
+	case a == nil:
+		return &AgentNotFoundError{AgentID: agentID}
+	case a.State != StateIdle:
+		return &AgentStateError{AgentID: agentID, State: a.State, Command: "assign a task to"}
+	case a.Unresponsive:
+		return &AgentStateError{AgentID: agentID, State: "unresponsive", Command: "assign a task to"}
+	case t != nil && !a.CanRun(t):
+		return &AgentStateError{AgentID: agentID, State: "lacking capabilities", Command: "assign " + t.ID + " to"}
+	}
+	return nil
+}
+
+// ConnectAgent records a hello. TaskID names a task the agent resumes.
+type ConnectAgent struct {
+	ID, Name, Session string
+	Capabilities      []string
+	TaskID            string
+	Working           bool
+}
+
+// AgentID implements AgentCommand.
+func (c ConnectAgent) AgentID() string { return c.ID }
+
+// DecideAgent implements AgentCommand.
+func (c ConnectAgent) DecideAgent(_ *Agent, _ time.Time) ([]Event, error) {
+	v := &ValidationError{}
+	if c.Session == "" {
+		v.Add("session", "required", "session is required")
+	}
+	validateCapabilities(v, c.Capabilities)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return []Event{AgentConnected{Name: c.Name, Capabilities: sortedSet(c.Capabilities), Session: c.Session,
+		TaskID: c.TaskID, Working: c.Working}}, nil
+}
+
+// DisconnectAgent records a lost or closed connection. A Session that is
+// not the agent's current one is refused: a replaced connection's end
+// must not take the new one offline.
+type DisconnectAgent struct{ ID, Session, Reason string }
+
+// AgentID implements AgentCommand.
+func (c DisconnectAgent) AgentID() string { return c.ID }
+
+// DecideAgent implements AgentCommand.
+func (c DisconnectAgent) DecideAgent(a *Agent, _ time.Time) ([]Event, error) {
+	if err := needAgent(a, c.ID, "disconnect"); err != nil {
+		return nil, err
+	}
+	if c.Session != "" && c.Session != a.Session {
+		return nil, fmt.Errorf("disconnect agent %s: %w", c.ID, ErrStaleSession)
+	}
+	return []Event{AgentDisconnected{Session: a.Session, Reason: c.Reason}}, nil
+}
+
+// EvictAgent records the reaper removing an agent silent for StaleMS.
+type EvictAgent struct {
+	ID      string
+	StaleMS int64
+}
+
+// AgentID implements AgentCommand.
+func (c EvictAgent) AgentID() string { return c.ID }
+
+// DecideAgent implements AgentCommand.
+func (c EvictAgent) DecideAgent(a *Agent, _ time.Time) ([]Event, error) {
+	if err := needAgent(a, c.ID, "evict"); err != nil {
+		return nil, err
+	}
+	return []Event{AgentEvicted{StaleMS: c.StaleMS}}, nil
+}
+
+// FlagAgent marks an agent unresponsive.
+type FlagAgent struct{ ID, Reason, TaskID string }
+
+// AgentID implements AgentCommand.
+func (c FlagAgent) AgentID() string { return c.ID }
+
+// DecideAgent implements AgentCommand.
+func (c FlagAgent) DecideAgent(a *Agent, _ time.Time) ([]Event, error) {
+	if a == nil {
+		return nil, &AgentNotFoundError{AgentID: c.ID}
+	}
+	if a.Unresponsive {
+		return nil, &AgentStateError{AgentID: c.ID, State: "unresponsive", Command: "flag"}
+	}
+	return []Event{AgentFlagged{Reason: c.Reason, TaskID: c.TaskID}}, nil
+}
+
+// UnflagAgent clears the unresponsive flag once the agent proves alive.
+type UnflagAgent struct{ ID string }
+
+// AgentID implements AgentCommand.
+func (c UnflagAgent) AgentID() string { return c.ID }
+
+// DecideAgent implements AgentCommand.
+func (c UnflagAgent) DecideAgent(a *Agent, _ time.Time) ([]Event, error) {
+	if a == nil {
+		return nil, &AgentNotFoundError{AgentID: c.ID}
+	}
+	if !a.Unresponsive {
+		return nil, &AgentStateError{AgentID: c.ID, State: a.State, Command: "unflag"}
+	}
+	return []Event{AgentUnflagged{}}, nil
+}
+
+// needAgent checks that the agent exists and is online.
+func needAgent(a *Agent, id, command string) error {
+	if a == nil {
+		return &AgentNotFoundError{AgentID: id}
+	}
+	if a.State == StateOffline {
+		return &AgentStateError{AgentID: id, State: a.State, Command: command}
+	}
+	return nil
+}
+
+func sortedSet(in []string) []string {
+	out := append([]string(nil), in...)
+	sortStrings(out)
+	return compact(out)
+}

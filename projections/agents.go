@@ -1,0 +1,147 @@
+package projections
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/agentcom/agentcom/domain"
+)
+
+// agentEntry is one agent with the sequence of its newest own event (the
+// expected last sequence of its subject).
+type agentEntry struct {
+	agent *domain.Agent
+	seq   uint64
+}
+
+// Agents is the agent read model: each agent's state machine and
+// presence, built from agent events and from the events of the tasks the
+// agents hold. Agent pointers it returns must not be changed.
+type Agents struct {
+	mu      sync.RWMutex
+	agents  map[string]*agentEntry
+	holders map[string]string // task id -> agent holding it
+	lastSeq uint64
+}
+
+// NewAgents returns an empty agent projection.
+func NewAgents() *Agents {
+	return &Agents{agents: map[string]*agentEntry{}, holders: map[string]string{}}
+}
+
+// Apply applies events in stream order (see Tasks.Apply for the rules).
+func (p *Agents) Apply(envs ...domain.Envelope) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, env := range envs {
+		if env.Seq <= p.lastSeq {
+			return fmt.Errorf("apply event %s: sequence %d is not after %d", env.ID, env.Seq, p.lastSeq)
+		}
+		p.lastSeq = env.Seq
+		if err := p.apply(env); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Agents) apply(env domain.Envelope) error {
+	if isAgentEvent(env) {
+		e := p.agents[env.Aggregate]
+		var cur *domain.Agent
+		if e != nil {
+			cur = e.agent
+		}
+		next := domain.EvolveAgent(cur, env)
+		if next == nil {
+			return fmt.Errorf("apply event %s (%s, seq %d): agent %s is unknown", env.ID, env.Type, env.Seq, env.Aggregate)
+		}
+		p.set(env.Aggregate, cur, next, env.Seq)
+		return nil
+	}
+	id := agentOf(env)
+	if id == "" {
+		id = p.holders[env.Aggregate]
+	}
+	if e := p.agents[id]; e != nil {
+		p.set(id, e.agent, domain.EvolveAgent(e.agent, env), e.seq)
+	}
+	return nil
+}
+
+// set stores an agent's new state and keeps the task holders in step.
+func (p *Agents) set(id string, prev, next *domain.Agent, seq uint64) {
+	if prev != nil && prev.CurrentTask != "" && p.holders[prev.CurrentTask] == id {
+		delete(p.holders, prev.CurrentTask)
+	}
+	if next.CurrentTask != "" {
+		p.holders[next.CurrentTask] = id
+	}
+	p.agents[id] = &agentEntry{agent: next, seq: seq}
+}
+
+func isAgentEvent(env domain.Envelope) bool { return strings.HasPrefix(env.Type, "agent.") }
+
+// agentOf returns the agent a task event names, if it names one.
+func agentOf(env domain.Envelope) string {
+	switch e := env.Data.(type) {
+	case domain.TaskAssigned:
+		return e.AgentID
+	case domain.TaskAccepted:
+		return e.AgentID
+	case domain.TaskCompleted:
+		return e.AgentID
+	case domain.TaskFailed:
+		return e.AgentID
+	case domain.TaskReclaimed:
+		return e.AgentID
+	}
+	return ""
+}
+
+// Get returns an agent and the sequence of its newest own event.
+func (p *Agents) Get(id string) (*domain.Agent, uint64, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	e, ok := p.agents[id]
+	if !ok {
+		return nil, 0, false
+	}
+	return e.agent, e.seq, true
+}
+
+// LastSeq is the sequence of the newest applied event.
+func (p *Agents) LastSeq() uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.lastSeq
+}
+
+// List returns every agent, by id.
+func (p *Agents) List() []*domain.Agent {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]*domain.Agent, 0, len(p.agents))
+	for _, e := range p.agents {
+		out = append(out, e.agent)
+	}
+	slices.SortFunc(out, func(a, b *domain.Agent) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Available returns the agents that may take work (idle, not flagged),
+// longest idle first, so that work spreads across them.
+func (p *Agents) Available() []*domain.Agent {
+	all := p.List()
+	out := all[:0]
+	for _, a := range all {
+		if a.Available() {
+			out = append(out, a)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *domain.Agent) int { return a.LastStateChange.Compare(b.LastStateChange) })
+	return out
+}

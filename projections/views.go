@@ -1,0 +1,23 @@
+package projections
+
+import "github.com/agentcom/agentcom/domain"
+
+// Views are all the read models of a hub, fed from one stream.
+type Views struct {
+	Tasks  *Tasks
+	Agents *Agents
+}
+
+// NewViews returns empty views.
+func NewViews() *Views { return &Views{Tasks: NewTasks(), Agents: NewAgents()} }
+
+// Apply applies events in stream order to every view.
+func (v *Views) Apply(envs ...domain.Envelope) error {
+	if err := v.Tasks.Apply(envs...); err != nil {
+		return err
+	}
+	return v.Agents.Apply(envs...)
+}
+
+// LastSeq is the sequence of the newest applied event.
+func (v *Views) LastSeq() uint64 { return v.Tasks.LastSeq() }
