@@ -42,8 +42,8 @@ type API struct {
 	svc    *Service
 	tasks  *projections.Tasks
 	agents *projections.Agents
-	now   func() time.Time
-	log   logsink.Logger
+	now    func() time.Time
+	log    logsink.Logger
 }
 
 // NewAPI returns the API over a service and its projection.
