@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -34,6 +35,8 @@ type Identity struct {
 // connection uses a random secret that lives only in memory.
 type Authenticator struct {
 	hubSecret string
+	sysSecret string
+	sys       atomic.Pointer[server.Account]
 	mu        sync.RWMutex
 	byHash    map[string]Identity
 }
@@ -42,8 +45,12 @@ var _ server.Authentication = (*Authenticator)(nil)
 
 // NewAuthenticator returns an authenticator with a fresh hub secret.
 func NewAuthenticator() *Authenticator {
-	return &Authenticator{hubSecret: NewToken(), byHash: map[string]Identity{}}
+	return &Authenticator{hubSecret: NewToken(), sysSecret: NewToken(), byHash: map[string]Identity{}}
 }
+
+// setSystemAccount lets the hub's system connection into the server's
+// system account, where connection advisories are published.
+func (a *Authenticator) setSystemAccount(acc *server.Account) { a.sys.Store(acc) }
 
 // HubSecret is the token of the hub's own connection.
 func (a *Authenticator) HubSecret() string { return a.hubSecret }
@@ -84,6 +91,10 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 	token := opts.Token
 	if token == "" {
 		token = opts.Password
+	}
+	if sys := a.sys.Load(); sys != nil && token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.sysSecret)) == 1 {
+		c.RegisterUser(&server.User{Username: "hub:system", Account: sys})
+		return true
 	}
 	id, ok := a.Lookup(token)
 	if !ok {

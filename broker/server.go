@@ -25,14 +25,15 @@ type ServerConfig struct {
 	// write before acknowledging it (sync "always", the default).
 	SyncInterval time.Duration
 	// Auth authenticates every client connection.
-	Auth server.Authentication
+	Auth *Authenticator
 	// Log receives the server's own log lines.
 	Log logsink.Logger
 }
 
 // Server is a running embedded NATS server with JetStream.
 type Server struct {
-	ns *server.Server
+	ns   *server.Server
+	auth *Authenticator
 }
 
 // StartServer starts the embedded server and waits until it accepts
@@ -52,7 +53,8 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		ns.Shutdown()
 		return nil, errors.New("start nats server: not ready after 30s (is the port in use?)")
 	}
-	return &Server{ns: ns}, nil
+	cfg.Auth.setSystemAccount(ns.SystemAccount())
+	return &Server{ns: ns, auth: cfg.Auth}, nil
 }
 
 func serverOptions(cfg ServerConfig) (*server.Options, error) {

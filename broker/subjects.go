@@ -40,6 +40,12 @@ const (
 	// CommandPrefix is what precedes the command name in its subject.
 	CommandPrefix = "agentcom.cmd."
 
+	// ClientDisconnectT is the server's advisory of a closed client
+	// connection in an account (the system account sees it).
+	ClientDisconnectT = "$SYS.ACCOUNT.%s.DISCONNECT"
+	// GlobalAccount is the account every AgentCom client lives in.
+	GlobalAccount = "$G"
+
 	// TokensBucket is the KV bucket of token hashes.
 	TokensBucket = "agentcom_tokens"
 )

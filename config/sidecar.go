@@ -1,0 +1,219 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Sidecar defaults.
+const (
+	DefaultProgressInterval = 30 * time.Second
+	DefaultMaxTasks         = 1
+)
+
+// Limits on sidecar keys. Capabilities follow the hub's limits on a task's
+// needed_capabilities, so that every advertised capability can be matched.
+const (
+	MaxAgentIDLen    = 128
+	MaxCapabilities  = 32
+	MaxCapabilityLen = 128
+	MinProgressEvery = 10 * time.Millisecond
+)
+
+// agentIDPattern is one NATS subject token: the agent id is part of every
+// subject the agent may use.
+var agentIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Sidecar is the configuration of an agent's sidecar.
+type Sidecar struct {
+	// AgentID is the agent's id: one subject token ([A-Za-z0-9_-], at most
+	// 128 characters). Required; it must match the agent's token.
+	AgentID string `mapstructure:"agent_id"`
+	// Token is the agent's token. Required. Never logged.
+	Token string `mapstructure:"token"`
+	// Hub is the hub's NATS URL. Defaults to nats://127.0.0.1:4222.
+	Hub string `mapstructure:"hub"`
+	// Name is a display name sent in hello; the hub may show it.
+	Name string `mapstructure:"name"`
+	// Capabilities are what the agent can do; tasks needing others are
+	// not assigned to it.
+	Capabilities []string `mapstructure:"capabilities"`
+	// Exec is a shell command run for each task (exec mode).
+	Exec string `mapstructure:"exec"`
+	// Wake is a shell command template that wakes the agent for a task
+	// (wake mode); the agent then writes ResultsDir/<task id>.json.
+	Wake string `mapstructure:"wake"`
+	// ResultsDir is where a woken agent writes its result files.
+	ResultsDir string `mapstructure:"results_dir"`
+	// StateDir holds the persisted current task. Defaults to
+	// DefaultDataDir()/sidecar-<agent id>.
+	StateDir string `mapstructure:"state_dir"`
+	// TaskTimeout ends a task's work after this long; 0 means no limit.
+	TaskTimeout time.Duration `mapstructure:"task_timeout"`
+	// ProgressInterval is how often progress is reported while working.
+	// Defaults to 30s.
+	ProgressInterval time.Duration `mapstructure:"progress_interval"`
+	// MaxTasks is how many tasks the sidecar works on at once. Defaults to 1.
+	MaxTasks int `mapstructure:"max_tasks"`
+	// Log holds logging settings.
+	Log Log `mapstructure:"log"`
+}
+
+var sidecarFlags = map[string]string{
+	"agent_id":          "agent-id",
+	"token":             "token",
+	"hub":               "hub",
+	"name":              "name",
+	"capabilities":      "capability",
+	"exec":              "exec",
+	"wake":              "wake",
+	"results_dir":       "results-dir",
+	"state_dir":         "state-dir",
+	"task_timeout":      "task-timeout",
+	"progress_interval": "progress-interval",
+	"max_tasks":         "max-tasks",
+	"log.level":         "log-level",
+}
+
+// SidecarFlags defines the sidecar's flags on fs.
+func SidecarFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "YAML config file")
+	fs.String("agent-id", "", "agent id, one subject token (env AGENTCOM_AGENT_ID)")
+	fs.String("token", "", "the agent's token (env AGENTCOM_TOKEN)")
+	fs.String("hub", DefaultHub, "hub NATS URL (env AGENTCOM_HUB)")
+	fs.String("name", "", "display name sent to the hub")
+	fs.StringArray("capability", nil, "a capability of the agent (repeatable)")
+	fs.String("exec", "", "shell command run for each task (exec mode)")
+	fs.String("wake", "", "shell command template that wakes the agent (wake mode): ${TASK_ID}, ${TASK_JSON}, ${TASK_DESCRIPTION}")
+	fs.String("results-dir", "", "where a woken agent writes <task id>.json (wake mode)")
+	fs.String("state-dir", "", "where the current task is persisted (default <data dir>/sidecar-<agent id>)")
+	fs.Duration("task-timeout", 0, "end a task's work after this long (0: no limit)")
+	fs.Duration("progress-interval", DefaultProgressInterval, "how often to report progress while working")
+	fs.Int("max-tasks", DefaultMaxTasks, "tasks worked on at once")
+	fs.String("log-level", DefaultLogLevel, "log level: debug, info, notice, warning, error")
+}
+
+// LoadSidecar builds and validates the sidecar configuration. fs holds the
+// flags from SidecarFlags.
+func LoadSidecar(fs *pflag.FlagSet) (Sidecar, error) {
+	v := newViper()
+	v.SetDefault("hub", DefaultHub)
+	v.SetDefault("progress_interval", DefaultProgressInterval)
+	v.SetDefault("max_tasks", DefaultMaxTasks)
+	v.SetDefault("log.level", DefaultLogLevel)
+	for _, key := range []string{"agent_id", "token", "name", "exec", "wake", "results_dir", "state_dir"} {
+		v.SetDefault(key, "")
+	}
+	v.SetDefault("capabilities", []string{})
+	v.SetDefault("task_timeout", time.Duration(0))
+	if err := bind(v, fs, sidecarFlags); err != nil {
+		return Sidecar{}, err
+	}
+	var s Sidecar
+	if err := v.UnmarshalExact(&s); err != nil {
+		return Sidecar{}, fmt.Errorf("load config: %w", err)
+	}
+	return s, s.validate()
+}
+
+// validate checks every key and fills defaults that depend on others.
+func (s *Sidecar) validate() error {
+	errs := []error{
+		checkAgentID(s.AgentID),
+		checkOneOf("log.level", s.Log.Level, LogLevels),
+		s.checkMode(),
+		checkCapabilities(s.Capabilities),
+	}
+	if s.Token == "" {
+		errs = append(errs, errors.New("token: required (the agent's token; env AGENTCOM_TOKEN)"))
+	}
+	if strings.TrimSpace(s.Hub) == "" {
+		errs = append(errs, errors.New("hub: must not be empty"))
+	}
+	if s.TaskTimeout < 0 {
+		errs = append(errs, fmt.Errorf("task_timeout: %s must not be negative (0 means no limit)", s.TaskTimeout))
+	}
+	if s.ProgressInterval < MinProgressEvery {
+		errs = append(errs, fmt.Errorf("progress_interval: %s must be at least %s", s.ProgressInterval, MinProgressEvery))
+	}
+	if s.MaxTasks < 1 {
+		errs = append(errs, fmt.Errorf("max_tasks: %d must be at least 1", s.MaxTasks))
+	}
+	errs = append(errs, s.resolveDirs()...)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid config: %w", err)
+	}
+	return nil
+}
+
+func checkAgentID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("agent_id: required (env AGENTCOM_AGENT_ID)")
+	case len(id) > MaxAgentIDLen:
+		return fmt.Errorf("agent_id: %d characters, at most %d", len(id), MaxAgentIDLen)
+	case !agentIDPattern.MatchString(id):
+		return fmt.Errorf("agent_id: %q may hold only letters, digits, '_' and '-'", id)
+	}
+	return nil
+}
+
+// checkMode requires exactly one of exec and wake, and a results
+// directory for wake.
+func (s *Sidecar) checkMode() error {
+	exec, wake := strings.TrimSpace(s.Exec) != "", strings.TrimSpace(s.Wake) != ""
+	switch {
+	case exec && wake:
+		return errors.New("exec, wake: set only one (exec runs a command per task; wake wakes an agent that writes a result file)")
+	case !exec && !wake:
+		return errors.New("exec, wake: set one (exec runs a command per task; wake wakes an agent that writes a result file)")
+	case wake && s.ResultsDir == "":
+		return errors.New("results_dir: required with wake")
+	}
+	return nil
+}
+
+func checkCapabilities(caps []string) error {
+	if len(caps) > MaxCapabilities {
+		return fmt.Errorf("capabilities: %d given, at most %d", len(caps), MaxCapabilities)
+	}
+	var errs []error
+	for i, c := range caps {
+		switch {
+		case strings.TrimSpace(c) == "":
+			errs = append(errs, fmt.Errorf("capabilities[%d]: must not be blank", i))
+		case len(c) > MaxCapabilityLen:
+			errs = append(errs, fmt.Errorf("capabilities[%d]: %d bytes, at most %d", i, len(c), MaxCapabilityLen))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// resolveDirs defaults state_dir and makes both directories absolute.
+func (s *Sidecar) resolveDirs() []error {
+	if s.StateDir == "" && checkAgentID(s.AgentID) == nil {
+		s.StateDir = filepath.Join(DefaultDataDir(), "sidecar-"+s.AgentID)
+	}
+	var errs []error
+	for _, d := range []struct {
+		key string
+		dir *string
+	}{{"state_dir", &s.StateDir}, {"results_dir", &s.ResultsDir}} {
+		if *d.dir == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*d.dir)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", d.key, err))
+			continue
+		}
+		*d.dir = abs
+	}
+	return errs
+}
