@@ -94,3 +94,35 @@ func readToken(t *testing.T, path string) string {
 	require.NoError(t, err)
 	return strings.TrimSpace(string(b))
 }
+
+func TestAgentTokens(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Start(t, 0)
+	ctx := context.Background()
+	tokens, err := broker.OpenTokens(ctx, b.Conn, b.Auth)
+	require.NoError(t, err)
+	list, err := tokens.List(ctx)
+	require.NoError(t, err)
+	require.Empty(t, list)
+
+	first, rec, err := tokens.CreateAgent(ctx, "a1")
+	require.NoError(t, err)
+	require.Equal(t, first[:8], rec.Prefix)
+	id, ok := b.Auth.Lookup(first)
+	require.True(t, ok)
+	require.Equal(t, broker.Identity{Name: "a1", Role: broker.RoleAgent}, id)
+	second, _, err := tokens.CreateAgent(ctx, "a1")
+	require.NoError(t, err)
+	_, ok = b.Auth.Lookup(first)
+	require.False(t, ok, "a new token replaces the old one")
+	list, err = tokens.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, "a1", list[0].Name)
+	require.NotContains(t, list[0].Hash, second, "only hashes are kept")
+
+	require.NoError(t, tokens.RevokeAgent(ctx, "a1"))
+	_, ok = b.Auth.Lookup(second)
+	require.False(t, ok)
+	require.ErrorIs(t, tokens.RevokeAgent(ctx, "a1"), broker.ErrNoToken)
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,7 +59,9 @@ func OpenTokens(ctx context.Context, nc *nats.Conn, auth *Authenticator) (*Token
 
 func (ts *TokenStore) load(ctx context.Context) error {
 	keys, err := ts.kv.ListKeys(ctx)
-	if err != nil {
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("list tokens: %w", err)
 	}
 	for key := range keys.Keys() {
@@ -142,5 +145,71 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := os.Rename(f.Name(), path); err != nil {
 		return fmt.Errorf("rename %s: %w", path, err)
 	}
+	return nil
+}
+
+// agentKey is an agent token's key in the bucket.
+func agentKey(agentID string) string { return "agent." + agentID }
+
+// CreateAgent makes a new token for an agent and returns it; it replaces
+// any token the agent had. Only the hash is kept.
+func (ts *TokenStore) CreateAgent(ctx context.Context, agentID string) (string, TokenRecord, error) {
+	token := NewToken()
+	rec := TokenRecord{Hash: HashToken(token), Prefix: token[:8], Name: agentID, Role: RoleAgent, CreatedAt: time.Now().UTC()}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return "", TokenRecord{}, fmt.Errorf("encode agent token: %w", err)
+	}
+	old, oldErr := ts.get(ctx, agentKey(agentID))
+	if _, err := ts.kv.Put(ctx, agentKey(agentID), b); err != nil {
+		return "", TokenRecord{}, fmt.Errorf("store agent token: %w", err)
+	}
+	if oldErr == nil {
+		ts.auth.Remove(old.Hash)
+	}
+	ts.auth.Set(rec.Hash, Identity{Name: agentID, Role: RoleAgent})
+	return token, rec, nil
+}
+
+// List returns every agent token's record (hash prefix only is shown to
+// people: see TokenRecord.Prefix), by agent id.
+func (ts *TokenStore) List(ctx context.Context) ([]TokenRecord, error) {
+	lister, err := ts.kv.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	var out []TokenRecord
+	for key := range lister.Keys() {
+		if !strings.HasPrefix(key, "agent.") {
+			continue
+		}
+		rec, err := ts.get(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	slices.SortFunc(out, func(a, b TokenRecord) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// ErrNoToken means the agent has no token.
+var ErrNoToken = errors.New("no token for that agent")
+
+// RevokeAgent deletes an agent's token; its open connections keep running
+// until the caller closes them (Server.DisconnectAgent).
+func (ts *TokenStore) RevokeAgent(ctx context.Context, agentID string) error {
+	rec, err := ts.get(ctx, agentKey(agentID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("revoke %s: %w", agentID, ErrNoToken)
+	} else if err != nil {
+		return err
+	}
+	if err := ts.kv.Delete(ctx, agentKey(agentID)); err != nil {
+		return fmt.Errorf("revoke %s: %w", agentID, err)
+	}
+	ts.auth.Remove(rec.Hash)
 	return nil
 }

@@ -86,6 +86,7 @@ func TestLoadHubDefaults(t *testing.T) {
 			h, err := loadHub(t)
 			require.NoError(t, err)
 			require.Equal(t, Hub{
+				Agents:  AgentDefaults,
 				NATS:    Listener{Listen: "127.0.0.1:4222"},
 				HTTP:    Listener{Listen: "127.0.0.1:4000"},
 				DataDir: tc.wantDir,
@@ -154,6 +155,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 		"--log-level", "error",
 	}
 	fileHub := Hub{
+		Agents:  AgentDefaults,
 		NATS:    Listener{Listen: "127.0.0.1:5222"},
 		HTTP:    Listener{Listen: "0.0.0.0:5000"},
 		DataDir: fileDir,
@@ -161,6 +163,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 		Log:     Log{Level: "debug"},
 	}
 	envHub := Hub{
+		Agents:  AgentDefaults,
 		NATS:    Listener{Listen: "127.0.0.1:6222"},
 		HTTP:    Listener{Listen: "127.0.0.1:6000"},
 		DataDir: envDir,
@@ -168,6 +171,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 		Log:     Log{Level: "warning"},
 	}
 	flagHub := Hub{
+		Agents:  AgentDefaults,
 		NATS:    Listener{Listen: "127.0.0.1:7222"},
 		HTTP:    Listener{Listen: "127.0.0.1:7000"},
 		DataDir: flagDir,
@@ -191,6 +195,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 			name: "partial file keeps defaults for other keys",
 			args: []string{"--config", partial, "--data-dir", flagDir},
 			want: Hub{
+				Agents:  AgentDefaults,
 				NATS:    Listener{Listen: "127.0.0.1:5222"},
 				HTTP:    Listener{Listen: DefaultHTTPListen},
 				DataDir: flagDir,
@@ -203,6 +208,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 			env:  map[string]string{"AGENTCOM_HTTP_LISTEN": "127.0.0.1:6000", "AGENTCOM_STORE_SYNC": "2s"},
 			args: []string{"--config", full, "--log-level", "error"},
 			want: Hub{
+				Agents:  AgentDefaults,
 				NATS:    Listener{Listen: "127.0.0.1:5222"},
 				HTTP:    Listener{Listen: "127.0.0.1:6000"},
 				DataDir: fileDir,
@@ -215,6 +221,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 			env:  map[string]string{"AGENTCOM_LOG_LEVEL": "warning"},
 			args: []string{"--log-level", "info", "--data-dir", flagDir},
 			want: Hub{
+				Agents:  AgentDefaults,
 				NATS:    Listener{Listen: DefaultNATSListen},
 				HTTP:    Listener{Listen: DefaultHTTPListen},
 				DataDir: flagDir,

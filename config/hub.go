@@ -23,6 +23,35 @@ type Hub struct {
 	Store Store `mapstructure:"store"`
 	// Log holds logging settings.
 	Log Log `mapstructure:"log"`
+	// Agents holds the timings of agents and leases.
+	Agents Agents `mapstructure:"agents"`
+}
+
+// Agents are the timings of agent liveness and task leases.
+type Agents struct {
+	// AcceptanceTimeout is how long an agent has to accept an assignment
+	// before the task is reclaimed and the agent flagged. Defaults to 60s.
+	AcceptanceTimeout time.Duration `mapstructure:"acceptance_timeout"`
+	// StuckThreshold is how long a working task may go without a progress
+	// heartbeat before it is reclaimed. Defaults to 10m.
+	StuckThreshold time.Duration `mapstructure:"stuck_threshold"`
+	// HeartbeatInterval is how often sidecars are told to heartbeat.
+	// Defaults to 30s.
+	HeartbeatInterval time.Duration `mapstructure:"heartbeat_interval"`
+	// ReapAfter evicts an agent silent for this long. Defaults to 60s.
+	ReapAfter time.Duration `mapstructure:"reap_after"`
+	// ReconnectGrace is how long a task stays with an agent that went
+	// offline, so that a quick reconnect can continue it. Defaults to 30s.
+	ReconnectGrace time.Duration `mapstructure:"reconnect_grace"`
+	// SweepInterval is how often leases and liveness are checked.
+	// Defaults to 5s.
+	SweepInterval time.Duration `mapstructure:"sweep_interval"`
+}
+
+// AgentDefaults are the defaults of the agents keys.
+var AgentDefaults = Agents{
+	AcceptanceTimeout: 60 * time.Second, StuckThreshold: 10 * time.Minute, HeartbeatInterval: 30 * time.Second,
+	ReapAfter: 60 * time.Second, ReconnectGrace: 30 * time.Second, SweepInterval: 5 * time.Second,
 }
 
 // Listener is one listening address.
@@ -73,6 +102,14 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	v.SetDefault("data_dir", DefaultDataDir())
 	v.SetDefault("store.sync", DefaultSync)
 	v.SetDefault("log.level", DefaultLogLevel)
+	d := AgentDefaults
+	for key, val := range map[string]time.Duration{
+		"agents.acceptance_timeout": d.AcceptanceTimeout, "agents.stuck_threshold": d.StuckThreshold,
+		"agents.heartbeat_interval": d.HeartbeatInterval, "agents.reap_after": d.ReapAfter,
+		"agents.reconnect_grace": d.ReconnectGrace, "agents.sweep_interval": d.SweepInterval,
+	} {
+		v.SetDefault(key, val)
+	}
 	if err := bind(v, fs, hubFlags); err != nil {
 		return Hub{}, err
 	}
@@ -92,7 +129,7 @@ func (h *Hub) validate() error {
 	}
 	d, err := parseSync(h.Store.Sync)
 	h.Store.SyncInterval = d
-	errs = append(errs, err)
+	errs = append(errs, err, h.Agents.validate())
 	if h.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
 	} else if abs, err := filepath.Abs(h.DataDir); err == nil {
@@ -102,4 +139,21 @@ func (h *Hub) validate() error {
 		return fmt.Errorf("invalid config: %w", err)
 	}
 	return nil
+}
+
+func (a Agents) validate() error {
+	var errs []error
+	for key, d := range map[string]time.Duration{
+		"agents.acceptance_timeout": a.AcceptanceTimeout, "agents.stuck_threshold": a.StuckThreshold,
+		"agents.heartbeat_interval": a.HeartbeatInterval, "agents.reap_after": a.ReapAfter,
+		"agents.reconnect_grace": a.ReconnectGrace, "agents.sweep_interval": a.SweepInterval,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be a positive duration such as 30s", key))
+		}
+	}
+	if a.HeartbeatInterval > 0 && a.ReapAfter > 0 && a.ReapAfter <= a.HeartbeatInterval {
+		errs = append(errs, errors.New("agents.reap_after: must be longer than agents.heartbeat_interval"))
+	}
+	return errors.Join(errs...)
 }

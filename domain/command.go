@@ -218,6 +218,27 @@ func (c ReclaimTask) Decide(t *Task, _ time.Time) ([]Event, error) {
 	return []Event{ev}, nil
 }
 
+// DeclineTask gives an assignment back unstarted (the agent is busy): the
+// task is queued again without counting a reclaim, and the agent is not
+// flagged.
+type DeclineTask struct {
+	ID, AgentID string
+	Generation  uint64
+	Reason      string
+}
+
+// TaskID implements Command.
+func (c DeclineTask) TaskID() string { return c.ID }
+
+// Decide implements Command.
+func (c DeclineTask) Decide(t *Task, _ time.Time) ([]Event, error) {
+	if err := fence(t, c.ID, c.AgentID, c.Generation, "decline", StatusAssigned); err != nil {
+		return nil, err
+	}
+	return []Event{TaskReclaimed{AgentID: c.AgentID, Reason: truncate("declined: " + c.Reason),
+		Generation: t.Generation + 1, ReclaimCount: t.ReclaimCount}}, nil
+}
+
 // CancelTask ends a task that is not completed or cancelled yet.
 type CancelTask struct{ ID, By, Reason string }
 

@@ -44,6 +44,7 @@ type API struct {
 	agents *projections.Agents
 	now    func() time.Time
 	log    logsink.Logger
+	admin  *adminAPI
 }
 
 // NewAPI returns the API over a service and its projection.

@@ -95,6 +95,9 @@ func (s *Service) apply(group []decided, catchUp bool) {
 	if err != nil {
 		s.breakWith(err)
 	}
+	if fn := s.onApplied.Load(); fn != nil && len(all) > 0 {
+		(*fn)(all)
+	}
 	if len(group) > 0 {
 		s.commits.Add(1)
 		s.commands.Add(uint64(len(group)))

@@ -30,14 +30,28 @@ func (a *API) HTTPHandler(auth *broker.Authenticator) http.Handler {
 	mux.HandleFunc("GET /api/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, a.Get(r.Context(), r.PathValue("id")))
 	})
-	mux.HandleFunc("POST /api/tasks", a.admin(auth, func(r *http.Request, who string, body []byte) Reply {
+	mux.HandleFunc("POST /api/tasks", a.adminOnly(auth, func(r *http.Request, who string, body []byte) Reply {
 		return a.Submit(r.Context(), who, body)
 	}))
-	mux.HandleFunc("POST /api/tasks/{id}/retry", a.admin(auth, func(r *http.Request, who string, _ []byte) Reply {
+	mux.HandleFunc("POST /api/tasks/{id}/retry", a.adminOnly(auth, func(r *http.Request, who string, _ []byte) Reply {
 		return a.Retry(r.Context(), who, r.PathValue("id"))
 	}))
-	mux.HandleFunc("POST /api/tasks/{id}/cancel", a.admin(auth, func(r *http.Request, who string, body []byte) Reply {
+	mux.HandleFunc("POST /api/tasks/{id}/cancel", a.adminOnly(auth, func(r *http.Request, who string, body []byte) Reply {
 		return a.Cancel(r.Context(), who, r.PathValue("id"), body)
+	}))
+	mux.HandleFunc("GET /api/agents", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.Agents()) })
+	mux.HandleFunc("GET /api/agents/states", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.Agents()) })
+	mux.HandleFunc("GET /api/agents/{id}/state", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, a.Agent(r.PathValue("id")))
+	})
+	mux.HandleFunc("POST /admin/tokens", a.adminOnly(auth, func(r *http.Request, _ string, body []byte) Reply {
+		return a.CreateToken(r.Context(), body)
+	}))
+	mux.HandleFunc("GET /admin/tokens", a.adminOnly(auth, func(r *http.Request, _ string, _ []byte) Reply {
+		return a.ListTokens(r.Context())
+	}))
+	mux.HandleFunc("DELETE /admin/tokens/{agent_id}", a.adminOnly(auth, func(r *http.Request, _ string, _ []byte) Reply {
+		return a.RevokeToken(r.Context(), r.PathValue("agent_id"))
 	}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, Reply{http.StatusNotFound, ErrorBody{Error: "not_found"}})
@@ -49,7 +63,7 @@ type adminFunc func(r *http.Request, who string, body []byte) Reply
 
 // admin checks the bearer token before reading the body, so a refused
 // request does nothing at all.
-func (a *API) admin(auth *broker.Authenticator, fn adminFunc) http.HandlerFunc {
+func (a *API) adminOnly(auth *broker.Authenticator, fn adminFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, ok := auth.Lookup(bearer(r))
 		if !ok {

@@ -36,6 +36,8 @@ type Hub struct {
 	svc     *Service
 	api     *API
 	natsAPI *NATSServer
+	coord   *Coordinator
+	tokens  *broker.TokenStore
 	http    *http.Server
 	httpURL string
 
@@ -72,7 +74,13 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	h.log.Info().Uint64("last_seq", h.views.LastSeq()).Int("tasks", h.views.Tasks.Stats().Total).
 		Dur("duration_ms", time.Since(start)).Msg("projections rebuilt")
+	h.coord = NewCoordinator(CoordinatorParams{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv,
+		Config: h.cfg.Agents, Log: h.log})
+	if err = h.coord.Start(ctx); err != nil {
+		return err
+	}
 	h.api = NewAPI(h.svc, h.views, h.log)
+	h.api.admin = &adminAPI{tokens: h.tokens, srv: h.srv}
 	if h.natsAPI, err = h.api.ServeNATS(h.nc); err != nil {
 		return err
 	}
@@ -100,11 +108,10 @@ func (h *Hub) startBroker(ctx context.Context) error {
 	if h.store, err = broker.OpenEventStore(ctx, h.nc); err != nil {
 		return err
 	}
-	tokens, err := broker.OpenTokens(ctx, h.nc, h.auth)
-	if err != nil {
+	if h.tokens, err = broker.OpenTokens(ctx, h.nc, h.auth); err != nil {
 		return err
 	}
-	created, err := tokens.EnsureAdmin(ctx, h.cfg.DataDir)
+	created, err := h.tokens.EnsureAdmin(ctx, h.cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -142,6 +149,9 @@ func (h *Hub) Stop() {
 		}
 		if h.natsAPI != nil {
 			h.natsAPI.Stop(ctx)
+		}
+		if h.coord != nil {
+			h.coord.Stop()
 		}
 		if h.svc != nil {
 			h.svc.Stop()

@@ -44,9 +44,12 @@ type testHub struct {
 // startHub runs a real hub (embedded NATS on a random port, temp store,
 // HTTP on a random port) and stops it when the test ends. Every log line
 // it wrote must be one JSON object.
+// startHub runs a hub whose scheduler is paused: the test assigns by hand.
 func startHub(t testing.TB, dataDir string) *testHub {
 	t.Helper()
-	return startHubWith(t, dataDir, 0, logsink.LevelDebug)
+	h := startHubWith(t, dataDir, 0, logsink.LevelDebug)
+	h.coord.sched.paused.Store(true)
+	return h
 }
 
 func startHubWith(t testing.TB, dataDir string, syncInterval time.Duration, level logsink.Level) *testHub {
@@ -57,6 +60,7 @@ func startHubWith(t testing.TB, dataDir string, syncInterval time.Duration, leve
 	cfg := config.Hub{
 		NATS: config.Listener{Listen: "127.0.0.1:0"}, HTTP: config.Listener{Listen: "127.0.0.1:0"},
 		DataDir: dataDir, Store: config.Store{Sync: "always", SyncInterval: syncInterval}, Log: config.Log{Level: "debug"},
+		Agents: config.AgentDefaults,
 	}
 	logs := &lockedBuffer{}
 	h := New(cfg, logsink.New(logs, "test", level))

@@ -135,6 +135,23 @@ func (a *API) dispatch(ctx context.Context, name string, data []byte) Reply {
 			return a.errorReply(ctx, badBody("the body must be a JSON object of status, priority, assigned_to strings"))
 		}
 		return a.List(ctx, q)
+	case broker.CmdAgentList:
+		return a.Agents()
+	case broker.CmdTokenList:
+		return a.ListTokens(ctx)
+	case broker.CmdTokenCreate:
+		return a.CreateToken(ctx, data)
+	case broker.CmdAgentGet, broker.CmdTokenRevoke:
+		var req struct {
+			AgentID string `json:"agent_id"`
+		}
+		if err := unmarshalOptional(data, &req); err != nil {
+			return a.errorReply(ctx, badBody(`the body must be a JSON object such as {"agent_id": "a1"}`))
+		}
+		if name == broker.CmdTokenRevoke {
+			return a.RevokeToken(ctx, req.AgentID)
+		}
+		return a.Agent(req.AgentID)
 	case broker.CmdTaskGet, broker.CmdTaskRetry, broker.CmdTaskCancel:
 		var req idRequest
 		if err := unmarshalOptional(data, &req); err != nil {

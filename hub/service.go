@@ -69,6 +69,7 @@ type Service struct {
 	started   atomic.Bool
 	stopOnce  sync.Once
 	broken    atomic.Pointer[error] // set when an event cannot be applied
+	onApplied atomic.Pointer[func([]domain.Envelope)]
 
 	// Owned by the decider goroutine.
 	inflight map[string]bool // aggregates (keyOf) with a command in flight
@@ -173,6 +174,10 @@ func (s *Service) Stop() {
 		<-s.done
 	}
 }
+
+// OnApplied sets a function called (on the applier goroutine, so it must
+// not block) with each group of events once they are applied.
+func (s *Service) OnApplied(fn func([]domain.Envelope)) { s.onApplied.Store(&fn) }
 
 // Err is why the service stopped taking commands: an event it stored could
 // not be applied to the projection, which would otherwise drift from the

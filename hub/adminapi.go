@@ -1,0 +1,89 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/domain"
+)
+
+// adminAPI holds what the token routes need.
+type adminAPI struct {
+	tokens *broker.TokenStore
+	srv    *broker.Server
+}
+
+// Agents lists every agent with its state machine and presence.
+func (a *API) Agents() Reply {
+	agents := a.agents.List()
+	return Reply{http.StatusOK, map[string]any{"agents": agents, "count": len(agents)}}
+}
+
+// Agent returns one agent's state.
+func (a *API) Agent(id string) Reply {
+	ag, _, ok := a.agents.Get(id)
+	if !ok {
+		return Reply{http.StatusNotFound, ErrorBody{Error: "agent_not_found", Detail: id}}
+	}
+	return Reply{http.StatusOK, ag}
+}
+
+// tokenView is what people see of a token: never the token or its hash.
+type tokenView struct {
+	AgentID     string `json:"agent_id"`
+	TokenPrefix string `json:"token_prefix"`
+	CreatedAt   string `json:"created_at"`
+}
+
+// CreateToken makes a token for {"agent_id": ...}; it replaces any earlier
+// one of that agent. The token is shown once.
+func (a *API) CreateToken(ctx context.Context, body []byte) Reply {
+	var req struct {
+		AgentID string `json:"agent_id"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil || !validTaskID(req.AgentID) {
+		return a.errorReply(ctx, fieldErr("agent_id", "invalid",
+			"agent_id is required: up to 128 letters, digits, '-' and '_'"))
+	}
+	token, rec, err := a.admin.tokens.CreateAgent(ctx, req.AgentID)
+	if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	a.log.Ctx(ctx).Notice().Str("agent_id", req.AgentID).Str("token_prefix", rec.Prefix).Msg("agent token created")
+	return Reply{http.StatusCreated, map[string]string{"agent_id": req.AgentID, "token": token}}
+}
+
+// ListTokens lists agent tokens by prefix.
+func (a *API) ListTokens(ctx context.Context) Reply {
+	recs, err := a.admin.tokens.List(ctx)
+	if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	out := make([]tokenView, len(recs))
+	for i, r := range recs {
+		out[i] = tokenView{AgentID: r.Name, TokenPrefix: r.Prefix + "...", CreatedAt: r.CreatedAt.Format("2006-01-02T15:04:05Z07:00")}
+	}
+	return Reply{http.StatusOK, map[string]any{"tokens": out, "count": len(out)}}
+}
+
+// RevokeToken deletes an agent's token and closes its connections.
+func (a *API) RevokeToken(ctx context.Context, agentID string) Reply {
+	err := a.admin.tokens.RevokeAgent(ctx, agentID)
+	if errors.Is(err, broker.ErrNoToken) {
+		return Reply{http.StatusNotFound, ErrorBody{Error: "token_not_found", Detail: agentID}}
+	} else if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	closed := a.admin.srv.DisconnectAgent(agentID, false)
+	a.log.Ctx(ctx).Notice().Str("agent_id", agentID).Int("connections_closed", closed).Msg("agent token revoked")
+	return Reply{http.StatusOK, map[string]string{"status": "revoked", "agent_id": agentID}}
+}
+
+func fieldErr(field, code, detail string) error {
+	v := &domain.ValidationError{}
+	v.Add(field, code, detail)
+	return v
+}

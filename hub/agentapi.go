@@ -1,0 +1,209 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol"
+)
+
+// receive handles one agent request on its own goroutine. The agent's
+// identity is the subject's third token: its permissions let it publish
+// only there.
+func (c *Coordinator) receive(m *nats.Msg) {
+	parts := strings.Split(m.Subject, ".")
+	if len(parts) != 4 || !c.begin() {
+		return
+	}
+	go func() {
+		defer c.wg.Done()
+		id := m.Header.Get(protocol.HeaderRequestID)
+		if !validRequestID(id) {
+			id = logsink.NewRequestID()
+		}
+		ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), id), natsRequestTimeout)
+		defer cancel()
+		c.presence.touch(parts[2], c.now())
+		status, body := c.handle(ctx, parts[2], parts[3], m.Data)
+		c.reply(ctx, m, status, body)
+	}()
+}
+
+func (c *Coordinator) reply(ctx context.Context, m *nats.Msg, status int, body any) {
+	if m.Reply == "" {
+		return
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		c.log.Ctx(ctx).Error().Err(err).Msg("encode agent reply")
+		return
+	}
+	r := nats.NewMsg(m.Reply)
+	r.Header.Set(protocol.HeaderStatus, strconv.Itoa(status))
+	r.Header.Set(protocol.HeaderRequestID, logsink.RequestID(ctx))
+	r.Data = b
+	if err := m.RespondMsg(r); err != nil {
+		c.log.Ctx(ctx).Warning().Err(err).Msg("send agent reply")
+	}
+}
+
+// handle dispatches one verb.
+func (c *Coordinator) handle(ctx context.Context, agentID, verb string, data []byte) (int, any) {
+	switch verb {
+	case broker.VerbHello:
+		return decodeThen(data, func(h protocol.Hello) (int, any) { return c.hello(ctx, agentID, h) })
+	case broker.VerbHeartbeat:
+		return decodeThen(data, func(h protocol.Heartbeat) (int, any) { return c.heartbeat(ctx, agentID, h) })
+	case broker.VerbBye:
+		return decodeThen(data, func(h protocol.Heartbeat) (int, any) {
+			return c.result(c.svc.ExecuteAgent(ctx, domain.DisconnectAgent{ID: agentID, Session: h.Session, Reason: "bye"}))
+		})
+	case broker.VerbAccept, broker.VerbDecline, broker.VerbProgress, broker.VerbComplete, broker.VerbFail:
+		return c.report(ctx, agentID, verb, data)
+	}
+	return http.StatusNotFound, protocol.Error{Error: "unknown_verb", Detail: "no agent request " + verb}
+}
+
+// report handles the verbs about one assignment of a task.
+func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []byte) (int, any) {
+	var r struct {
+		protocol.Complete
+		Message string `json:"message"`
+		Error   string `json:"error"`
+		Reason  string `json:"reason"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil || !validTaskID(r.TaskID) {
+		return http.StatusUnprocessableEntity, protocol.Error{Error: "validation_failed", Detail: "the body must name task_id and generation"}
+	}
+	var cmd domain.Command
+	switch verb {
+	case broker.VerbAccept:
+		cmd = domain.AcceptTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation}
+	case broker.VerbDecline:
+		c.sched.declined(agentID)
+		cmd = domain.DeclineTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Reason: r.Reason}
+	case broker.VerbProgress:
+		cmd = domain.ReportProgress{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Message: r.Message}
+	case broker.VerbComplete:
+		cmd = domain.CompleteTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Result: r.Result}
+	case broker.VerbFail:
+		cmd = domain.FailTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Error: r.Error}
+	}
+	t, err := c.svc.Execute(ctx, cmd)
+	if err != nil {
+		c.log.Ctx(ctx).Info().Err(err).Str("agent_id", agentID).Str("task_id", r.TaskID).Str("verb", verb).Msg("agent report refused")
+		return c.result(nil, err)
+	}
+	c.log.Ctx(ctx).Info().Str("agent_id", agentID).Str("task_id", r.TaskID).Str("verb", verb).
+		Str("status", string(t.Status)).Msg("agent report")
+	return http.StatusOK, map[string]any{"status": t.Status, "task_id": t.ID, "generation": t.Generation}
+}
+
+// hello identifies an agent, settles the task it says it holds (continue
+// or abort) and takes back any task the hub thinks it holds but it lost.
+func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hello) (int, any) {
+	if h.Session == "" {
+		return http.StatusUnprocessableEntity, protocol.Error{Error: "validation_failed", Detail: "session is required"}
+	}
+	connect := domain.ConnectAgent{ID: agentID, Name: h.Name, Session: h.Session, Capabilities: h.Capabilities}
+	reply := protocol.HelloReply{HeartbeatIntervalMS: c.cfg.HeartbeatInterval.Milliseconds()}
+	accept := c.settleHolding(h, &connect, &reply)
+	prev, _, _ := c.views.Agents.Get(agentID)
+	if prev != nil && prev.CurrentTask != "" && prev.CurrentTask != connect.TaskID {
+		if t, _, ok := c.views.Tasks.Get(prev.CurrentTask); ok && t.AssignedTo == agentID {
+			c.reclaim(ctx, t, ReasonAgentLostTask)
+		}
+	}
+	a, err := c.svc.ExecuteAgent(ctx, connect)
+	if err != nil {
+		return c.result(nil, err)
+	}
+	if accept != nil {
+		_, _ = c.svc.Execute(ctx, *accept)
+	}
+	if a.Unresponsive {
+		_, _ = c.svc.ExecuteAgent(ctx, domain.UnflagAgent{ID: agentID})
+	}
+	if prev != nil && prev.Session != h.Session {
+		c.srv.DisconnectAgent(agentID, true) // the newest connection replaces older ones
+	}
+	c.log.Ctx(ctx).Info().Str("agent_id", agentID).Strs("capabilities", connect.Capabilities).
+		Str("action", reply.Action).Str("task_id", connect.TaskID).Msg("agent connected")
+	c.sched.trigger()
+	return http.StatusOK, reply
+}
+
+// settleHolding decides continue or abort for the task a hello reports.
+// It returns an accept to record when the agent had started a task whose
+// acceptance the hub never stored.
+func (c *Coordinator) settleHolding(h protocol.Hello, connect *domain.ConnectAgent, reply *protocol.HelloReply) *domain.AcceptTask {
+	if h.Holding == nil {
+		return nil
+	}
+	t, _, ok := c.views.Tasks.Get(h.Holding.TaskID)
+	if !ok || !t.Status.Active() || t.AssignedTo != connect.ID || t.Generation != h.Holding.Generation {
+		reply.Action, reply.Reason = protocol.ActionAbort, "the hub no longer gives this task to you"
+		return nil
+	}
+	reply.Action = protocol.ActionContinue
+	connect.TaskID, connect.Working = t.ID, t.Status == domain.StatusWorking
+	if t.Status == domain.StatusAssigned && h.Holding.Status == string(domain.StatusWorking) {
+		return &domain.AcceptTask{ID: t.ID, AgentID: connect.ID, Generation: t.Generation}
+	}
+	return nil
+}
+
+// heartbeat keeps a session alive. An unknown or replaced session must say
+// hello again; a flagged agent has now proved alive.
+func (c *Coordinator) heartbeat(ctx context.Context, agentID string, h protocol.Heartbeat) (int, any) {
+	a, _, ok := c.views.Agents.Get(agentID)
+	if !ok || !a.Online() || a.Session != h.Session {
+		return http.StatusConflict, protocol.Error{Error: "unknown_session", Detail: "say hello again"}
+	}
+	if a.Unresponsive {
+		_, err := c.svc.ExecuteAgent(ctx, domain.UnflagAgent{ID: agentID})
+		c.logResult(ctx, err, agentID, "agent proved alive")
+	}
+	return http.StatusOK, map[string]any{"status": "ok", "time": c.now().UTC().Format(time.RFC3339Nano)}
+}
+
+// result maps a command's outcome to an agent reply.
+func (c *Coordinator) result(_ any, err error) (int, any) {
+	var ve *domain.ValidationError
+	switch {
+	case err == nil:
+		return http.StatusOK, map[string]any{"status": "ok"}
+	case errors.As(err, &ve):
+		return http.StatusUnprocessableEntity, protocol.Error{Error: "validation_failed", Detail: err.Error()}
+	case errors.Is(err, domain.ErrNotFound):
+		return http.StatusNotFound, protocol.Error{Error: "not_found", Detail: err.Error()}
+	case errors.Is(err, domain.ErrStaleGeneration):
+		return http.StatusConflict, protocol.Error{Error: "stale_generation", Detail: err.Error()}
+	case errors.Is(err, domain.ErrWrongAgent):
+		return http.StatusConflict, protocol.Error{Error: "wrong_agent", Detail: err.Error()}
+	case errors.Is(err, domain.ErrInvalidState):
+		return http.StatusConflict, protocol.Error{Error: "invalid_state", Detail: err.Error()}
+	case errors.Is(err, domain.ErrStaleSession):
+		return http.StatusConflict, protocol.Error{Error: "unknown_session", Detail: err.Error()}
+	}
+	return http.StatusServiceUnavailable, protocol.Error{Error: "unavailable", Detail: err.Error()}
+}
+
+// decodeThen decodes a JSON body into T and calls fn, or answers 422.
+func decodeThen[T any](data []byte, fn func(T) (int, any)) (int, any) {
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		return http.StatusUnprocessableEntity, protocol.Error{Error: "validation_failed", Detail: "the body is not the expected JSON: " + jsonProblem(err)}
+	}
+	return fn(v)
+}

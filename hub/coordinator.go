@@ -1,0 +1,207 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/protocol"
+)
+
+// Coordinator is the hub's side of the agents: it answers their requests,
+// matches queued tasks to idle agents, pushes assignments, and takes work
+// back from agents that stop answering (leases and the reaper).
+type Coordinator struct {
+	svc      *Service
+	views    *projections.Views
+	nc       *nats.Conn
+	srv      *broker.Server
+	cfg      config.Agents
+	log      logsink.Logger
+	now      func() time.Time
+	started  time.Time
+	presence *presence
+	sched    *scheduler
+
+	sub      *nats.Subscription
+	sysConn  *nats.Conn
+	quit     chan struct{}
+	mu       sync.Mutex // guards stopping and wg.Add against Stop
+	stopping bool
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// CoordinatorParams are the parts a Coordinator works with.
+type CoordinatorParams struct {
+	Service *Service
+	Views   *projections.Views
+	Conn    *nats.Conn
+	Server  *broker.Server
+	Config  config.Agents
+	Log     logsink.Logger
+	// Now is the clock; defaults to time.Now.
+	Now func() time.Time
+}
+
+// NewCoordinator returns a stopped coordinator; call Start.
+func NewCoordinator(p CoordinatorParams) *Coordinator {
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	c := &Coordinator{svc: p.Service, views: p.Views, nc: p.Conn, srv: p.Server, cfg: p.Config,
+		log: p.Log.Module("agents"), now: p.Now, presence: newPresence(), quit: make(chan struct{})}
+	c.sched = newScheduler(c)
+	return c
+}
+
+// Start gives every agent the log believes online a full reap period to
+// show up, then takes agent requests, watches disconnects, and starts the
+// scheduler and the lease sweeper.
+func (c *Coordinator) Start(ctx context.Context) error {
+	c.started = c.now()
+	for _, a := range c.views.Agents.List() {
+		if a.Online() {
+			c.presence.touch(a.ID, c.started)
+		}
+	}
+	c.svc.OnApplied(c.applied)
+	sub, err := c.nc.QueueSubscribe(broker.AgentRequestsAll, natsQueue, c.receive)
+	if err != nil {
+		return fmt.Errorf("subscribe to agent requests: %w", err)
+	}
+	c.sub = sub
+	if c.sysConn, err = c.srv.WatchAgentDisconnects(c.disconnected); err != nil {
+		return err
+	}
+	for _, loop := range []func(){func() { c.sched.run(c.quit) }, c.sweepLoop} {
+		if c.begin() {
+			go func() { defer c.wg.Done(); loop() }()
+		}
+	}
+	c.sched.trigger()
+	return nil
+}
+
+// Stop stops taking agent requests and ends the scheduler and sweeper.
+// Safe to call twice and before Start.
+func (c *Coordinator) Stop() {
+	c.stopOnce.Do(func() {
+		if c.sub != nil {
+			_ = c.sub.Unsubscribe()
+		}
+		if c.sysConn != nil {
+			c.sysConn.Close()
+		}
+		c.mu.Lock()
+		c.stopping = true
+		c.mu.Unlock()
+		close(c.quit)
+		c.wg.Wait()
+	})
+}
+
+// begin counts a piece of work in, unless Stop has begun.
+func (c *Coordinator) begin() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopping {
+		return false
+	}
+	c.wg.Add(1)
+	return true
+}
+
+// applied runs after each group of events is applied: events that can
+// make a match wake the scheduler.
+func (c *Coordinator) applied(envs []domain.Envelope) {
+	for _, env := range envs {
+		switch env.Type {
+		case domain.TypeTaskSubmitted, domain.TypeTaskRetried, domain.TypeTaskReclaimed, domain.TypeTaskRequeued,
+			domain.TypeTaskCompleted, domain.TypeTaskFailed, domain.TypeTaskCancelled,
+			domain.TypeAgentConnected, domain.TypeAgentUnflagged, domain.TypeAgentUnblocked:
+			c.sched.trigger()
+			return
+		}
+	}
+}
+
+// disconnected is told by the server when an agent's last connection
+// closes: the agent goes offline at once; its task waits out the
+// reconnect grace before it is reclaimed.
+func (c *Coordinator) disconnected(agentID, reason string) {
+	if !c.begin() {
+		return
+	}
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), logsink.NewRequestID()), appendTimeout)
+		defer cancel()
+		a, _, ok := c.views.Agents.Get(agentID)
+		if !ok || !a.Online() {
+			return
+		}
+		_, err := c.svc.ExecuteAgent(ctx, domain.DisconnectAgent{ID: agentID, Session: a.Session, Reason: "connection_closed: " + reason})
+		c.logResult(ctx, err, agentID, "agent disconnected")
+	}()
+}
+
+// push sends a message to one agent.
+func (c *Coordinator) push(agentID, kind string, v any) {
+	b, err := json.Marshal(v)
+	if err == nil {
+		err = c.nc.Publish(broker.Push(agentID, kind), b)
+	}
+	if err != nil {
+		c.log.Warning().Err(err).Str("agent_id", agentID).Str("kind", kind).Msg("push to agent failed")
+	}
+}
+
+func (c *Coordinator) logResult(ctx context.Context, err error, agentID, msg string) {
+	if err != nil {
+		c.log.Ctx(ctx).Debug().Err(err).Str("agent_id", agentID).Msg(msg + " refused")
+		return
+	}
+	c.log.Ctx(ctx).Info().Str("agent_id", agentID).Msg(msg)
+}
+
+func assignmentOf(t *domain.Task) protocol.Assignment {
+	reqID := ""
+	if len(t.History) > 0 {
+		reqID = t.History[0].RequestID
+	}
+	return protocol.Assignment{TaskID: t.ID, Generation: t.Generation, Description: t.Description,
+		Priority: t.Priority.String(), Metadata: t.Metadata, NeededCapabilities: t.NeededCapabilities,
+		CompleteBy: t.CompleteBy, RequestID: reqID}
+}
+
+// presence is when each agent was last heard from. It is not event
+// sourced: a restarted hub starts every online agent afresh.
+type presence struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+func newPresence() *presence { return &presence{seen: map[string]time.Time{}} }
+
+func (p *presence) touch(id string, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen[id] = at
+}
+
+func (p *presence) lastSeen(id string) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.seen[id]
+	return t, ok
+}

@@ -1,0 +1,103 @@
+package hub
+
+import (
+	"context"
+	"time"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/protocol"
+)
+
+// Reclaim reasons.
+const (
+	ReasonAcceptanceTimeout = "acceptance_timeout"
+	ReasonStuck             = "stuck"
+	ReasonOverdue           = "overdue"
+	ReasonAgentOffline      = "agent_offline"
+	ReasonAgentLostTask     = "agent_lost_task"
+)
+
+func (c *Coordinator) sweepLoop() {
+	tick := time.NewTicker(c.cfg.SweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-tick.C:
+			c.sweep()
+		}
+	}
+}
+
+// sweep takes back what agents no longer hold: an assignment not accepted
+// in time (and the agent is flagged), a working task without a progress
+// heartbeat for the stuck threshold, a task past its complete_by, the task
+// of an agent offline past the reconnect grace; and it evicts agents
+// silent past the reap period. Deadlines never start before the hub did,
+// so a restart gives every agent its full time to report.
+func (c *Coordinator) sweep() {
+	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), logsink.NewRequestID()), appendTimeout)
+	defer cancel()
+	now := c.now()
+	for _, t := range c.views.Tasks.List(projections.Filter{Status: domain.StatusAssigned}) {
+		if c.since(*t.AssignedAt, now) > c.cfg.AcceptanceTimeout {
+			c.reclaim(ctx, t, ReasonAcceptanceTimeout)
+			_, err := c.svc.ExecuteAgent(ctx, domain.FlagAgent{ID: t.AssignedTo, Reason: ReasonAcceptanceTimeout, TaskID: t.ID})
+			c.logResult(ctx, err, t.AssignedTo, "agent flagged unresponsive")
+		} else if overdue(t, now) {
+			c.reclaim(ctx, t, ReasonOverdue)
+		}
+	}
+	for _, t := range c.views.Tasks.List(projections.Filter{Status: domain.StatusWorking}) {
+		if c.since(t.UpdatedAt, now) > c.cfg.StuckThreshold {
+			c.reclaim(ctx, t, ReasonStuck)
+		} else if overdue(t, now) {
+			c.reclaim(ctx, t, ReasonOverdue)
+		}
+	}
+	c.sweepAgents(ctx, now)
+}
+
+func (c *Coordinator) sweepAgents(ctx context.Context, now time.Time) {
+	for _, a := range c.views.Agents.List() {
+		if !a.Online() {
+			if a.CurrentTask != "" && c.since(a.LastStateChange, now) > c.cfg.ReconnectGrace {
+				if t, _, ok := c.views.Tasks.Get(a.CurrentTask); ok {
+					c.reclaim(ctx, t, ReasonAgentOffline)
+				}
+			}
+			continue
+		}
+		seen, ok := c.presence.lastSeen(a.ID)
+		if stale := now.Sub(seen); !ok || stale > c.cfg.ReapAfter {
+			_, err := c.svc.ExecuteAgent(ctx, domain.EvictAgent{ID: a.ID, StaleMS: stale.Milliseconds()})
+			c.logResult(ctx, err, a.ID, "agent evicted")
+			c.srv.DisconnectAgent(a.ID, false)
+		}
+	}
+}
+
+// since is the time from t (or from the hub's start, if later) to now.
+func (c *Coordinator) since(t, now time.Time) time.Duration {
+	if t.Before(c.started) {
+		t = c.started
+	}
+	return now.Sub(t)
+}
+
+func overdue(t *domain.Task, now time.Time) bool { return t.CompleteBy != nil && now.After(*t.CompleteBy) }
+
+// reclaim takes a task back and tells its agent to stop.
+func (c *Coordinator) reclaim(ctx context.Context, t *domain.Task, reason string) {
+	_, err := c.svc.Execute(ctx, domain.ReclaimTask{ID: t.ID, Reason: reason})
+	if err != nil {
+		c.log.Ctx(ctx).Debug().Err(err).Str("task_id", t.ID).Msg("reclaim refused")
+		return
+	}
+	c.log.Ctx(ctx).Warning().Str("task_id", t.ID).Str("agent_id", t.AssignedTo).Str("reason", reason).Msg("task reclaimed")
+	c.push(t.AssignedTo, broker.PushAbort, protocol.Abort{TaskID: t.ID, Generation: t.Generation, Reason: reason})
+}

@@ -1,0 +1,129 @@
+package hub
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/logsink"
+)
+
+// schedulerTick is the safety net: a pass runs at least this often even
+// when no event asked for one.
+const schedulerTick = time.Second
+
+// declineCooldown keeps work away from an agent that just declined as busy.
+const declineCooldown = 5 * time.Second
+
+// scheduler matches queued tasks to available agents. A pass walks the
+// queue in order (priority, then age) and gives each task to the capable
+// agent that has been idle longest, so work spreads over the agents and
+// every task is considered on every pass. Matches in flight are reserved
+// until their assignment is decided, so no agent or task is promised
+// twice.
+type scheduler struct {
+	c    *Coordinator
+	wake chan struct{}
+	// paused stops new matches; tests that assign by hand set it.
+	paused atomic.Bool
+
+	mu       sync.Mutex
+	agents   map[string]bool      // agents with an assignment in flight
+	tasks    map[string]bool      // tasks with an assignment in flight
+	cooldown map[string]time.Time // agents that declined, until when
+}
+
+func newScheduler(c *Coordinator) *scheduler {
+	return &scheduler{c: c, wake: make(chan struct{}, 1),
+		agents: map[string]bool{}, tasks: map[string]bool{}, cooldown: map[string]time.Time{}}
+}
+
+// trigger asks for a pass; triggers while one is pending coalesce.
+func (s *scheduler) trigger() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *scheduler) run(quit <-chan struct{}) {
+	tick := time.NewTicker(schedulerTick)
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-quit:
+			return
+		case <-s.wake:
+		case <-tick.C:
+		}
+		for _, m := range s.pass() {
+			wg.Go(func() { s.assign(m.task, m.agent) })
+		}
+	}
+}
+
+type match struct{ task, agent string }
+
+// pass finds matches and reserves them.
+func (s *scheduler) pass() []match {
+	if s.paused.Load() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.c.now()
+	var pool []*domain.Agent
+	for _, a := range s.c.views.Agents.Available() {
+		if !s.agents[a.ID] && now.After(s.cooldown[a.ID]) {
+			pool = append(pool, a)
+		}
+	}
+	var out []match
+	for _, t := range s.c.views.Tasks.Queue() {
+		if len(pool) == 0 {
+			break
+		}
+		if s.tasks[t.ID] {
+			continue
+		}
+		for i, a := range pool {
+			if a.CanRun(t) {
+				out = append(out, match{task: t.ID, agent: a.ID})
+				s.tasks[t.ID], s.agents[a.ID] = true, true
+				pool = append(pool[:i], pool[i+1:]...)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// assign records one match and pushes the assignment to its agent.
+func (s *scheduler) assign(taskID, agentID string) {
+	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), logsink.NewRequestID()), appendTimeout)
+	defer cancel()
+	t, err := s.c.svc.Execute(ctx, domain.AssignTask{ID: taskID, AgentID: agentID})
+	s.mu.Lock()
+	delete(s.tasks, taskID)
+	delete(s.agents, agentID)
+	s.mu.Unlock()
+	if err != nil {
+		s.c.log.Ctx(ctx).Debug().Err(err).Str("task_id", taskID).Str("agent_id", agentID).Msg("assignment refused")
+		s.trigger()
+		return
+	}
+	s.c.log.Ctx(ctx).Info().Str("task_id", taskID).Str("agent_id", agentID).Uint64("generation", t.Generation).Msg("task assigned")
+	s.c.push(agentID, broker.PushTask, assignmentOf(t))
+}
+
+// declined keeps work away from a busy agent for a while.
+func (s *scheduler) declined(agentID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cooldown[agentID] = s.c.now().Add(declineCooldown)
+}
