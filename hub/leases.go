@@ -89,7 +89,9 @@ func (c *Coordinator) since(t, now time.Time) time.Duration {
 	return now.Sub(t)
 }
 
-func overdue(t *domain.Task, now time.Time) bool { return t.CompleteBy != nil && now.After(*t.CompleteBy) }
+func overdue(t *domain.Task, now time.Time) bool {
+	return t.CompleteBy != nil && now.After(*t.CompleteBy)
+}
 
 // reclaim takes a task back and tells its agent to stop.
 func (c *Coordinator) reclaim(ctx context.Context, t *domain.Task, reason string) {
