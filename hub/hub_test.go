@@ -54,14 +54,21 @@ func startHub(t testing.TB, dataDir string) *testHub {
 
 func startHubWith(t testing.TB, dataDir string, syncInterval time.Duration, level logsink.Level) *testHub {
 	t.Helper()
+	return startHubCfg(t, dataDir, level, func(cfg *config.Hub) { cfg.Store.SyncInterval = syncInterval })
+}
+
+// startHubCfg runs a hub with the test defaults changed by edit.
+func startHubCfg(t testing.TB, dataDir string, level logsink.Level, edit func(*config.Hub)) *testHub {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
 	cfg := config.Hub{
 		NATS: config.Listener{Listen: "127.0.0.1:0"}, HTTP: config.Listener{Listen: "127.0.0.1:0"},
-		DataDir: dataDir, Store: config.Store{Sync: "always", SyncInterval: syncInterval}, Log: config.Log{Level: "debug"},
+		DataDir: dataDir, Store: config.Store{Sync: "always"}, Log: config.Log{Level: "debug"},
 		Agents: config.AgentDefaults,
 	}
+	edit(&cfg)
 	logs := &lockedBuffer{}
 	h := New(cfg, logsink.New(logs, "test", level))
 	require.NoError(t, h.Start(context.Background()))

@@ -45,9 +45,10 @@ func (c *Coordinator) sweep() {
 	now := c.now()
 	for _, t := range c.views.Tasks.List(projections.Filter{Status: domain.StatusAssigned}) {
 		if c.since(*t.AssignedAt, now) > c.cfg.AcceptanceTimeout {
-			c.reclaim(ctx, t, ReasonAcceptanceTimeout)
+			// Flag first, so the scheduler cannot hand the task straight back.
 			_, err := c.svc.ExecuteAgent(ctx, domain.FlagAgent{ID: t.AssignedTo, Reason: ReasonAcceptanceTimeout, TaskID: t.ID})
 			c.logResult(ctx, err, t.AssignedTo, "agent flagged unresponsive")
+			c.reclaim(ctx, t, ReasonAcceptanceTimeout)
 		} else if overdue(t, now) {
 			c.reclaim(ctx, t, ReasonOverdue)
 		}

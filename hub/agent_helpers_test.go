@@ -1,0 +1,92 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/protocol"
+)
+
+// testAgent is an in-process agent speaking the sidecar protocol over a
+// real NATS connection with its own agent token. Its work function decides
+// what it does with each assignment.
+type testAgent struct {
+	id      string
+	session string
+	nc      *nats.Conn
+	work    func(a *testAgent, as protocol.Assignment)
+
+	mu       sync.Mutex
+	received []protocol.Assignment
+	aborts   []protocol.Abort
+}
+
+// completeAtOnce accepts and completes every assignment.
+func completeAtOnce(a *testAgent, as protocol.Assignment) {
+	if a.call(broker.VerbAccept, protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation}) == 200 {
+		a.call(broker.VerbComplete, protocol.Complete{TaskID: as.TaskID, Generation: as.Generation, Result: json.RawMessage(`"done by ` + a.id + `"`)})
+	}
+}
+
+// ignore never answers an assignment.
+func ignore(*testAgent, protocol.Assignment) {}
+
+func newTestAgent(t testing.TB, h *testHub, id string, caps []string, work func(*testAgent, protocol.Assignment)) *testAgent {
+	t.Helper()
+	token, _, err := h.tokens.CreateAgent(context.Background(), id)
+	require.NoError(t, err)
+	nc, err := nats.Connect(h.NATSURL(), nats.Token(token), nats.CustomInboxPrefix(broker.AgentInbox(id)))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	a := &testAgent{id: id, session: "s-" + id, nc: nc, work: work}
+	_, err = nc.Subscribe("agentcom.push."+id+".>", func(m *nats.Msg) {
+		switch m.Subject {
+		case broker.Push(id, broker.PushTask):
+			var as protocol.Assignment
+			require.NoError(t, json.Unmarshal(m.Data, &as))
+			a.mu.Lock()
+			a.received = append(a.received, as)
+			a.mu.Unlock()
+			go a.work(a, as)
+		case broker.Push(id, broker.PushAbort):
+			var ab protocol.Abort
+			require.NoError(t, json.Unmarshal(m.Data, &ab))
+			a.mu.Lock()
+			a.aborts = append(a.aborts, ab)
+			a.mu.Unlock()
+		}
+	})
+	require.NoError(t, err)
+	require.Equal(t, 200, a.call(broker.VerbHello, protocol.Hello{Name: id, Capabilities: caps, Session: a.session}))
+	return a
+}
+
+// call sends one request and returns the reply's status.
+func (a *testAgent) call(verb string, body any) int {
+	status, _ := a.request(verb, body)
+	return status
+}
+
+func (a *testAgent) request(verb string, body any) (int, []byte) {
+	b, _ := json.Marshal(body)
+	resp, err := a.nc.Request(broker.AgentRequest(a.id, verb), b, 10*time.Second)
+	if err != nil {
+		return 0, nil
+	}
+	status, _ := strconv.Atoi(resp.Header.Get(protocol.HeaderStatus))
+	return status, resp.Data
+}
+
+func (a *testAgent) assignments() []protocol.Assignment {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]protocol.Assignment(nil), a.received...)
+}

@@ -1,0 +1,222 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol"
+)
+
+// fastLeases makes every lease and liveness timing short.
+func fastLeases(cfg *config.Hub) {
+	cfg.Agents = config.Agents{AcceptanceTimeout: 400 * time.Millisecond, StuckThreshold: 400 * time.Millisecond,
+		HeartbeatInterval: 100 * time.Millisecond, ReapAfter: 5 * time.Second, ReconnectGrace: 300 * time.Millisecond,
+		SweepInterval: 50 * time.Millisecond}
+}
+
+func waitStatus(t *testing.T, h *testHub, id string, want domain.Status) *domain.Task {
+	t.Helper()
+	var task *domain.Task
+	require.Eventually(t, func() bool {
+		task, _, _ = h.Tasks().Get(id)
+		return task != nil && task.Status == want
+	}, 15*time.Second, 10*time.Millisecond, "task %s never became %s", id, want)
+	return task
+}
+
+func TestAgentsCompleteTasksTheyCanRun(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelInfo, func(*config.Hub) {})
+	agents := []*testAgent{
+		newTestAgent(t, h, "go-1", []string{"go"}, completeAtOnce),
+		newTestAgent(t, h, "py-1", []string{"python"}, completeAtOnce),
+		newTestAgent(t, h, "both-1", []string{"go", "python"}, completeAtOnce),
+	}
+	needs := [][]string{nil, {"go"}, {"python"}, {"go", "python"}}
+	var ids []string
+	for i := range 40 {
+		body, _ := json.Marshal(map[string]any{"description": fmt.Sprint("t", i),
+			"priority": domain.Priorities[i%4].String(), "needed_capabilities": needs[i%4]})
+		ids = append(ids, h.submit(t, string(body)))
+	}
+	for _, id := range ids {
+		task := waitStatus(t, h, id, domain.StatusCompleted)
+		a, _, _ := h.Agents().Get(task.AssignedTo)
+		require.True(t, a.CanRun(task), "%s ran %s without %v", a.ID, id, task.NeededCapabilities)
+	}
+	seen := map[string]int{}
+	for _, a := range agents {
+		for _, as := range a.assignments() {
+			seen[as.TaskID]++
+		}
+		require.NotEmpty(t, a.assignments(), "%s got no work", a.id)
+	}
+	for _, id := range ids {
+		require.Equal(t, 1, seen[id], "task %s assigned %d times", id, seen[id])
+	}
+	for _, a := range h.Agents().List() {
+		require.Equal(t, domain.StateIdle, a.State)
+	}
+}
+
+func TestAcceptanceTimeoutFlagsAndReassigns(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelInfo, fastLeases)
+	lazy := newTestAgent(t, h, "lazy", nil, ignore)
+	id := h.submit(t, `{"description":"x"}`)
+	require.Eventually(t, func() bool { return len(lazy.assignments()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		a, _, _ := h.Agents().Get("lazy")
+		return a.Unresponsive
+	}, 5*time.Second, 10*time.Millisecond, "the agent that never accepted is flagged")
+	task := waitStatus(t, h, id, domain.StatusQueued)
+	require.Equal(t, 1, task.ReclaimCount)
+	newTestAgent(t, h, "busy-bee", nil, completeAtOnce)
+	waitStatus(t, h, id, domain.StatusCompleted)
+	require.Len(t, lazy.assignments(), 1, "a flagged agent gets no more work")
+	// A heartbeat proves it alive again.
+	require.Equal(t, 200, lazy.call(broker.VerbHeartbeat, protocol.Heartbeat{Session: lazy.session}))
+	require.Eventually(t, func() bool {
+		a, _, _ := h.Agents().Get("lazy")
+		return !a.Unresponsive
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+func TestProgressKeepsALongTaskAlive(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelInfo, fastLeases)
+	done := make(chan struct{})
+	slow := func(a *testAgent, as protocol.Assignment) {
+		a.call(broker.VerbAccept, protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation})
+		end := time.After(1500 * time.Millisecond) // well past the 400ms stuck threshold
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				a.call(broker.VerbProgress, protocol.Progress{TaskID: as.TaskID, Generation: as.Generation, Message: "still going"})
+			case <-end:
+				a.call(broker.VerbComplete, protocol.Complete{TaskID: as.TaskID, Generation: as.Generation})
+				close(done)
+				return
+			}
+		}
+	}
+	newTestAgent(t, h, "slow", nil, slow)
+	id := h.submit(t, `{"description":"long"}`)
+	<-done
+	task := waitStatus(t, h, id, domain.StatusCompleted)
+	require.Zero(t, task.ReclaimCount)
+	require.Equal(t, uint64(1), task.Generation)
+}
+
+func TestStuckTaskIsReclaimedAndItsAgentTold(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelInfo, fastLeases)
+	mute := newTestAgent(t, h, "mute", nil, func(a *testAgent, as protocol.Assignment) {
+		a.call(broker.VerbAccept, protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation})
+	})
+	id := h.submit(t, `{"description":"x"}`)
+	require.Eventually(t, func() bool {
+		task, _, _ := h.Tasks().Get(id)
+		return task.ReclaimCount >= 1
+	}, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		mute.mu.Lock()
+		defer mute.mu.Unlock()
+		return len(mute.aborts) >= 1 && mute.aborts[0].Reason == ReasonStuck
+	}, 5*time.Second, 10*time.Millisecond)
+	// Its late report names a stale generation and changes nothing.
+	first := mute.assignments()[0]
+	status, body := mute.request(broker.VerbComplete, protocol.Complete{TaskID: id, Generation: first.Generation})
+	require.Equal(t, http.StatusConflict, status)
+	require.Contains(t, string(body), "stale_generation")
+}
+
+func TestDisconnectedAgentsTaskGoesToAnother(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelInfo, fastLeases)
+	accepted := make(chan struct{})
+	dying := newTestAgent(t, h, "dying", nil, func(a *testAgent, as protocol.Assignment) {
+		a.call(broker.VerbAccept, protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation})
+		close(accepted)
+	})
+	id := h.submit(t, `{"description":"x"}`)
+	<-accepted
+	dying.nc.Close()
+	require.Eventually(t, func() bool {
+		a, _, _ := h.Agents().Get("dying")
+		return a.State == domain.StateOffline
+	}, 5*time.Second, 5*time.Millisecond, "the server's disconnect advisory takes the agent offline at once")
+	newTestAgent(t, h, "heir", nil, completeAtOnce)
+	task := waitStatus(t, h, id, domain.StatusCompleted)
+	require.Equal(t, "heir", task.AssignedTo)
+}
+
+func TestHelloContinuesOrAbortsAHeldTask(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelInfo, func(*config.Hub) {})
+	got := make(chan protocol.Assignment, 1)
+	a := newTestAgent(t, h, "resumer", nil, func(a *testAgent, as protocol.Assignment) {
+		a.call(broker.VerbAccept, protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation})
+		got <- as
+	})
+	id := h.submit(t, `{"description":"x"}`)
+	as := <-got
+	waitStatus(t, h, id, domain.StatusWorking)
+
+	var reply protocol.HelloReply
+	status, body := a.request(broker.VerbHello, protocol.Hello{Session: "s-2",
+		Holding: &protocol.Holding{TaskID: id, Generation: as.Generation, Status: "working"}})
+	require.Equal(t, 200, status)
+	require.NoError(t, json.Unmarshal(body, &reply))
+	require.Equal(t, protocol.ActionContinue, reply.Action)
+	ag, _, _ := h.Agents().Get("resumer")
+	require.Equal(t, domain.StateWorking, ag.State)
+	require.Equal(t, id, ag.CurrentTask)
+
+	status, body = a.request(broker.VerbHello, protocol.Hello{Session: "s-3",
+		Holding: &protocol.Holding{TaskID: id, Generation: as.Generation + 7, Status: "working"}})
+	require.Equal(t, 200, status)
+	require.NoError(t, json.Unmarshal(body, &reply))
+	require.Equal(t, protocol.ActionAbort, reply.Action)
+	// It no longer holds the task the hub gave it: that task is taken back
+	// (and, the agent being the only one, given to it again).
+	require.Eventually(t, func() bool {
+		task, _, _ := h.Tasks().Get(id)
+		return task.ReclaimCount == 1 && task.Generation == as.Generation+2
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+func TestTokenRoutesAreAdminOnly(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelInfo, func(*config.Hub) {})
+	code, out := h.do(t, http.MethodPost, "/admin/tokens", h.token, `{"agent_id":"a-1"}`)
+	require.Equal(t, http.StatusCreated, code)
+	agentToken := out["token"].(string)
+	code, _ = h.do(t, http.MethodGet, "/admin/tokens", agentToken, "")
+	require.Equal(t, http.StatusForbidden, code, "an agent's token is not an admin token")
+	code, _ = h.do(t, http.MethodGet, "/admin/tokens", "", "")
+	require.Equal(t, http.StatusUnauthorized, code)
+	code, out = h.do(t, http.MethodGet, "/admin/tokens", h.token, "")
+	require.Equal(t, http.StatusOK, code)
+	require.NotContains(t, fmt.Sprint(out), agentToken)
+	code, out = h.do(t, http.MethodPost, "/admin/tokens", h.token, `{"agent_id":"a.b"}`)
+	require.Equal(t, http.StatusUnprocessableEntity, code)
+	require.Equal(t, "agent_id", fieldOf(out))
+	code, _ = h.do(t, http.MethodDelete, "/admin/tokens/a-1", h.token, "")
+	require.Equal(t, http.StatusOK, code)
+	code, _ = h.do(t, http.MethodDelete, "/admin/tokens/a-1", h.token, "")
+	require.Equal(t, http.StatusNotFound, code)
+	_, ok := h.auth.Lookup(agentToken)
+	require.False(t, ok)
+}
