@@ -32,7 +32,11 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 func (b *lockedBuffer) lines() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
+	text := strings.TrimSpace(b.buf.String())
+	if text == "" {
+		return nil
+	}
+	return strings.Split(text, "\n")
 }
 
 type testHub struct {

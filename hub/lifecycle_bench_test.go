@@ -1,0 +1,142 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol"
+)
+
+// benchAgents is how many in-process agents take work in BenchmarkLifecycle.
+const benchAgents = 8
+
+// BenchmarkLifecycle measures whole task lifecycles: submit, assign (the
+// scheduler), push, accept, complete, each a durable event, with
+// in-process agents that speak the sidecar protocol over real NATS
+// connections. One op is one task from submit to completed. It reports
+// tasks/s and the submit-to-assignment latency (p50, p99, as seen by the
+// agent receiving the push), beside raw JetStream publishes in the same
+// run.
+func BenchmarkLifecycle(b *testing.B) {
+	for _, sync := range []struct {
+		name     string
+		interval time.Duration
+	}{{"sync=always", 0}, {"sync=1s", time.Second}} {
+		b.Run(sync.name+"/lifecycle", func(b *testing.B) { benchLifecycle(b, sync.interval) })
+		b.Run(sync.name+"/assign-latency", func(b *testing.B) { benchAssignLatency(b, sync.interval) })
+		b.Run(sync.name+"/raw-js-inproc", func(b *testing.B) { benchRaw(b, sync.interval, false) })
+	}
+}
+
+func benchLifecycle(b *testing.B, interval time.Duration) {
+	h := startHubWith(b, "", interval, logsink.LevelWarning)
+	var mu sync.Mutex
+	submitted, assigned := map[string]time.Time{}, map[string]time.Time{}
+	work := func(a *testAgent, as protocol.Assignment) {
+		mu.Lock()
+		assigned[as.TaskID] = time.Now()
+		mu.Unlock()
+		completeAtOnce(a, as)
+	}
+	for i := range benchAgents {
+		newTestAgent(b, h, fmt.Sprintf("bench-%d", i), nil, work)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	runSubmits(b, h, &mu, submitted)
+	waitCompleted(b, h, b.N)
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "tasks/s")
+	reportLatency(b, submitted, assigned)
+}
+
+// benchAssignLatency submits one task at a time to idle agents and
+// measures submit-to-assignment latency without queueing: the time to
+// store the submit, wake the scheduler, store the assignment and push it.
+func benchAssignLatency(b *testing.B, interval time.Duration) {
+	h := startHubWith(b, "", interval, logsink.LevelWarning)
+	got := make(chan time.Time, 1)
+	for i := range benchAgents {
+		newTestAgent(b, h, fmt.Sprintf("lat-%d", i), nil, func(a *testAgent, as protocol.Assignment) {
+			got <- time.Now()
+			completeAtOnce(a, as)
+		})
+	}
+	ctx := context.Background()
+	body := []byte(`{"description":"latency benchmark task"}`)
+	lat := make([]float64, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		if r := h.api.Submit(ctx, "admin", body); r.Status != 201 {
+			b.Fatalf("submit: %d", r.Status)
+		}
+		lat = append(lat, float64((<-got).Sub(t0).Microseconds())/1000)
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(lat[len(lat)/2], "p50-assign-ms")
+	b.ReportMetric(lat[len(lat)*99/100], "p99-assign-ms")
+}
+
+// runSubmits submits b.N tasks from 32 goroutines, recording when each
+// submit was sent.
+func runSubmits(b *testing.B, h *testHub, mu *sync.Mutex, submitted map[string]time.Time) {
+	ctx := context.Background()
+	body := []byte(`{"description":"lifecycle benchmark task","priority":"normal"}`)
+	var wg sync.WaitGroup
+	next := make(chan struct{}, b.N)
+	for range b.N {
+		next <- struct{}{}
+	}
+	close(next)
+	for range 32 {
+		wg.Go(func() {
+			for range next {
+				t0 := time.Now()
+				r := h.api.Submit(ctx, "admin", body)
+				if r.Status != 201 {
+					b.Errorf("submit: %d %v", r.Status, r.Body)
+					return
+				}
+				id := r.Body.(map[string]any)["task_id"].(string)
+				mu.Lock()
+				submitted[id] = t0
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func waitCompleted(b *testing.B, h *testHub, n int) {
+	deadline := time.Now().Add(5 * time.Minute)
+	for h.Tasks().Stats().ByStatus["completed"] < n {
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d tasks completed", h.Tasks().Stats().ByStatus["completed"], n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func reportLatency(b *testing.B, submitted, assigned map[string]time.Time) {
+	var lat []float64
+	for id, t0 := range submitted {
+		if t1, ok := assigned[id]; ok {
+			lat = append(lat, float64(t1.Sub(t0).Microseconds())/1000)
+		}
+	}
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(lat[len(lat)/2], "p50-assign-ms")
+	b.ReportMetric(lat[len(lat)*99/100], "p99-assign-ms")
+}
