@@ -1,0 +1,90 @@
+package sidecar
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol"
+)
+
+// job is one run of a task's work, as a worker sees it.
+type job struct {
+	a        protocol.Assignment
+	woken    bool // wake mode: the agent was already woken by an earlier run
+	log      logsink.Logger
+	setPGID  func(pgid int) // persist the process group of the work
+	setWoken func()         // persist that the agent is awake
+}
+
+// worker does a task's work. run returns when the work ends or ctx does;
+// in the latter case its outcome is ignored.
+type worker interface {
+	run(ctx context.Context, j job) outcome
+	// finish cleans up after the outcome was reported.
+	finish(a protocol.Assignment)
+}
+
+// execWorker runs the exec command once per task.
+type execWorker struct{ cfg Config }
+
+func (w execWorker) run(ctx context.Context, j job) outcome {
+	stdin, err := json.Marshal(j.a)
+	if err != nil {
+		return failed(fmt.Sprintf("encode task: %v", err))
+	}
+	res, err := runProcess(ctx, procSpec{
+		command: w.cfg.Exec, env: childEnv(taskEnv(j.a)...), stdin: stdin,
+		timeout: w.cfg.TaskTimeout, grace: w.cfg.KillGrace, onStart: j.setPGID,
+	})
+	switch {
+	case err != nil:
+		return failed(err.Error())
+	case res.stopped:
+		return outcome{}
+	case res.timedOut:
+		return failed(fmt.Sprintf("timeout after %s", w.cfg.TaskTimeout))
+	case res.err != nil:
+		return failed(exitMessage(res))
+	case res.truncated:
+		return failed(fmt.Sprintf("stdout is over %d bytes", stdoutLimit))
+	}
+	return succeeded(resultOf(res.stdout))
+}
+
+func (execWorker) finish(protocol.Assignment) {}
+
+// resultOf turns a command's stdout into a result: JSON as is, anything
+// else as a JSON string without its trailing newline.
+func resultOf(stdout []byte) json.RawMessage {
+	if trimmed := bytes.TrimSpace(stdout); json.Valid(trimmed) {
+		return json.RawMessage(trimmed)
+	}
+	b, _ := json.Marshal(strings.TrimSuffix(string(stdout), "\n"))
+	return b
+}
+
+// taskEnv is the task as environment variables.
+func taskEnv(a protocol.Assignment) []string {
+	meta := "{}"
+	if m := bytes.TrimSpace(a.Metadata); len(m) > 0 && string(m) != "null" {
+		meta = string(m)
+	}
+	vars := [][2]string{
+		{markerVar, a.TaskID},
+		{"AGENTCOM_TASK_DESCRIPTION", a.Description},
+		{"AGENTCOM_TASK_GENERATION", strconv.FormatUint(a.Generation, 10)},
+		{"AGENTCOM_TASK_PRIORITY", a.Priority},
+		{"AGENTCOM_TASK_METADATA", meta},
+		{"AGENTCOM_REQUEST_ID", a.RequestID},
+	}
+	env := make([]string, 0, len(vars))
+	for _, kv := range vars {
+		env = append(env, kv[0]+"="+strings.ReplaceAll(kv[1], "\x00", ""))
+	}
+	return env
+}

@@ -1,0 +1,124 @@
+package sidecar
+
+import (
+	"time"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol"
+)
+
+// codeUnknownSession is the hub's error code for a session it does not
+// know (it restarted, or it timed the session out): say hello again.
+const codeUnknownSession = "unknown_session"
+
+// sessionLoop says hello at every connect, retries it with backoff until
+// the hub answers, then heartbeats at the interval the hub asked for.
+func (s *Sidecar) sessionLoop() {
+	defer s.wg.Done()
+	retry := newBackoff(s.cfg.RetryBase, s.cfg.RetryMax)
+	helloed, interval := false, DefaultHeartbeat
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.rehello:
+			helloed = false
+		case <-timer.C:
+		}
+		if !helloed {
+			iv, err := s.hello()
+			if err != nil {
+				d := retry.next()
+				s.log.Warning().Err(err).Dur("retry_in", d).Msg("hello not answered")
+				timer.Reset(d)
+				continue
+			}
+			retry.reset()
+			helloed, interval = true, iv
+		} else {
+			s.heartbeat()
+		}
+		timer.Reset(interval)
+	}
+}
+
+// hello identifies the sidecar, reports the task it holds, and applies the
+// hub's answer. It returns the heartbeat interval.
+func (s *Sidecar) hello() (time.Duration, error) {
+	held, holding := s.holding()
+	rid := logsink.NewRequestID()
+	msg := protocol.Hello{Name: s.cfg.Name, Capabilities: s.cfg.Capabilities, Session: s.session, Holding: holding}
+	var reply protocol.HelloReply
+	if err := s.request(s.ctx, broker.VerbHello, rid, msg, &reply); err != nil {
+		return 0, err
+	}
+	s.reconnect.reset()
+	e := s.log.Info().Str("request_id", rid).Str("session", s.session).Int64("heartbeat_interval_ms", reply.HeartbeatIntervalMS)
+	if holding != nil {
+		e = e.Str("task_id", holding.TaskID).Str("action", reply.Action).Str("reason", reply.Reason)
+	}
+	e.Msg("hello answered")
+	s.reconcile(held, reply)
+	if reply.HeartbeatIntervalMS <= 0 {
+		return DefaultHeartbeat, nil
+	}
+	return time.Duration(reply.HeartbeatIntervalMS) * time.Millisecond, nil
+}
+
+// holding returns the oldest held task, which hello reports.
+func (s *Sidecar) holding() (*task, *protocol.Holding) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.tasks {
+		if !t.dropping {
+			return t, &protocol.Holding{TaskID: t.a.TaskID, Generation: t.a.Generation, Status: t.rec.Status}
+		}
+	}
+	return nil, nil
+}
+
+// reconcile applies the hub's answer about the held task: continue keeps
+// it (and resumes it if nothing runs it, after a restart), anything else
+// drops it. Other tasks that nothing runs were not reported, since hello
+// holds one task, so the hub does not count them as ours: they are dropped.
+func (s *Sidecar) reconcile(held *task, reply protocol.HelloReply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range append([]*task(nil), s.tasks...) {
+		switch {
+		case t.dropping:
+		case t == held && reply.Action == protocol.ActionContinue:
+			if !t.running && s.spawnLocked(func() { s.runTask(t) }) {
+				t.running = true
+				t.log.Notice().Str("status", t.rec.Status).Msg("hub says continue; resuming task")
+			}
+		case t == held:
+			s.dropLocked(t, "hello: "+nonEmpty(reply.Action, "no action")+" "+reply.Reason)
+		case !t.running:
+			s.dropLocked(t, "not reported in hello")
+		}
+	}
+}
+
+// heartbeat keeps the session alive. An unknown session makes request
+// ask for hello again.
+func (s *Sidecar) heartbeat() {
+	rid := logsink.NewRequestID()
+	err := s.request(s.ctx, broker.VerbHeartbeat, rid, protocol.Heartbeat{Session: s.session}, nil)
+	if _, code := hubCode(err); code == codeUnknownSession {
+		s.log.Info().Str("request_id", rid).Msg("hub does not know the session; saying hello again")
+	} else if err != nil && s.ctx.Err() == nil {
+		s.log.Warning().Err(err).Str("request_id", rid).Msg("heartbeat not answered")
+	}
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
