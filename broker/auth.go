@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -34,6 +35,8 @@ type Identity struct {
 // It knows tokens only by their SHA-256 hash; the hub's own in-process
 // connection uses a random secret that lives only in memory.
 type Authenticator struct {
+	ready     chan struct{} // closed once the stored tokens are loaded
+	readyOnce sync.Once
 	hubSecret string
 	sysSecret string
 	sys       atomic.Pointer[server.Account]
@@ -45,8 +48,16 @@ var _ server.Authentication = (*Authenticator)(nil)
 
 // NewAuthenticator returns an authenticator with a fresh hub secret.
 func NewAuthenticator() *Authenticator {
-	return &Authenticator{hubSecret: NewToken(), sysSecret: NewToken(), byHash: map[string]Identity{}}
+	return &Authenticator{ready: make(chan struct{}), hubSecret: NewToken(), sysSecret: NewToken(), byHash: map[string]Identity{}}
 }
+
+// readyWait bounds how long a connection waits for the stored tokens.
+const readyWait = 10 * time.Second
+
+// MarkReady says the stored tokens are loaded. Until then other clients'
+// connections wait (up to readyWait) instead of being refused, so a
+// sidecar that reconnects while the hub starts is not turned away.
+func (a *Authenticator) MarkReady() { a.readyOnce.Do(func() { close(a.ready) }) }
 
 // setSystemAccount lets the hub's system connection into the server's
 // system account, where connection advisories are published.
@@ -95,6 +106,12 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 	if sys := a.sys.Load(); sys != nil && token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.sysSecret)) == 1 {
 		c.RegisterUser(&server.User{Username: "hub:system", Account: sys})
 		return true
+	}
+	if token != a.hubSecret {
+		select {
+		case <-a.ready:
+		case <-time.After(readyWait):
+		}
 	}
 	id, ok := a.Lookup(token)
 	if !ok {

@@ -54,7 +54,11 @@ func OpenTokens(ctx context.Context, nc *nats.Conn, auth *Authenticator) (*Token
 		return nil, fmt.Errorf("create token bucket: %w", err)
 	}
 	ts := &TokenStore{kv: kv, auth: auth}
-	return ts, ts.load(ctx)
+	if err := ts.load(ctx); err != nil {
+		return nil, err
+	}
+	auth.MarkReady()
+	return ts, nil
 }
 
 func (ts *TokenStore) load(ctx context.Context) error {

@@ -128,8 +128,12 @@ type AcceptTask struct {
 // TaskID implements Command.
 func (c AcceptTask) TaskID() string { return c.ID }
 
-// Decide implements Command.
+// Decide implements Command. Accepting again what the agent already
+// accepted (a retry whose answer was lost) changes nothing and succeeds.
 func (c AcceptTask) Decide(t *Task, _ time.Time) ([]Event, error) {
+	if t != nil && t.Status == StatusWorking && t.Generation == c.Generation && t.AssignedTo == c.AgentID {
+		return nil, nil
+	}
 	if err := fence(t, c.ID, c.AgentID, c.Generation, "accept", StatusAssigned); err != nil {
 		return nil, err
 	}

@@ -172,6 +172,10 @@ func (s *Service) decide(p *pending) (decided, bool) {
 		answer(p, nil, err)
 		return decided{}, false
 	}
+	if len(d.envs) == 0 { // nothing to change (an idempotent repeat)
+		answer(p, d.after, nil)
+		return decided{}, false
+	}
 	d.p = p
 	return d, true
 }

@@ -27,6 +27,7 @@ func Start(tb testing.TB, syncInterval time.Duration) *Bundle {
 	tb.Helper()
 	dir := tb.TempDir()
 	auth := broker.NewAuthenticator()
+	auth.MarkReady() // tests set tokens by hand
 	srv, err := broker.StartServer(broker.ServerConfig{
 		Listen: "127.0.0.1:0", DataDir: dir, SyncInterval: syncInterval, Auth: auth, Log: logsink.Nop(),
 	})

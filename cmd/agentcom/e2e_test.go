@@ -57,7 +57,15 @@ type hubProc struct {
 // Every line it prints on stdout must be a JSON object.
 func startHubProc(t *testing.T, dataDir string) *hubProc {
 	t.Helper()
-	cmd := exec.Command(bin, "hub", "--data-dir", dataDir, "--nats-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0")
+	return startHubProcOn(t, dataDir, "127.0.0.1:0", nil)
+}
+
+// startHubProcOn starts the hub with its NATS listener at natsListen and
+// extra environment (such as AGENTCOM_AGENTS_* timings).
+func startHubProcOn(t *testing.T, dataDir, natsListen string, env []string) *hubProc {
+	t.Helper()
+	cmd := exec.Command(bin, "hub", "--data-dir", dataDir, "--nats-listen", natsListen, "--http-listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr

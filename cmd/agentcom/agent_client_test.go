@@ -1,0 +1,28 @@
+package main
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/protocol"
+)
+
+// dialAgent connects as an agent and says hello, and then does nothing:
+// it stands for an agent that never accepts its work.
+func dialAgent(t *testing.T, url, id, token string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.Token(token), nats.CustomInboxPrefix(broker.AgentInbox(id)))
+	require.NoError(t, err)
+	_, err = nc.SubscribeSync("agentcom.push." + id + ".>")
+	require.NoError(t, err)
+	b, _ := json.Marshal(protocol.Hello{Name: id, Session: "deaf-session"})
+	resp, err := nc.Request(broker.AgentRequest(id, broker.VerbHello), b, 10*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "200", resp.Header.Get(protocol.HeaderStatus))
+	return nc
+}
