@@ -77,6 +77,8 @@ const (
 	VerbComplete  = "complete"
 	VerbFail      = "fail"
 	VerbBye       = "bye"
+	VerbBlocked   = "blocked"
+	VerbUnblocked = "unblocked"
 )
 
 // Hub-to-agent push kinds.

@@ -162,3 +162,42 @@ func sortedSet(in []string) []string {
 	sortStrings(out)
 	return compact(out)
 }
+
+// BlockAgent records that the agent's work waits on something outside it.
+type BlockAgent struct{ ID, TaskID, Reason string }
+
+// AgentID implements AgentCommand.
+func (c BlockAgent) AgentID() string { return c.ID }
+
+// DecideAgent implements AgentCommand.
+func (c BlockAgent) DecideAgent(a *Agent, _ time.Time) ([]Event, error) {
+	if err := holds(a, c.ID, c.TaskID, "block", StateWorking); err != nil {
+		return nil, err
+	}
+	return []Event{AgentBlocked{TaskID: c.TaskID, Reason: truncate(c.Reason)}}, nil
+}
+
+// UnblockAgent records that the agent's work goes on.
+type UnblockAgent struct{ ID, TaskID string }
+
+// AgentID implements AgentCommand.
+func (c UnblockAgent) AgentID() string { return c.ID }
+
+// DecideAgent implements AgentCommand.
+func (c UnblockAgent) DecideAgent(a *Agent, _ time.Time) ([]Event, error) {
+	if err := holds(a, c.ID, c.TaskID, "unblock", StateBlocked); err != nil {
+		return nil, err
+	}
+	return []Event{AgentUnblocked{TaskID: c.TaskID}}, nil
+}
+
+// holds checks that the agent is in state and holds the task.
+func holds(a *Agent, id, taskID, command string, state AgentState) error {
+	if a == nil {
+		return &AgentNotFoundError{AgentID: id}
+	}
+	if a.State != state || a.CurrentTask != taskID {
+		return &AgentStateError{AgentID: id, State: a.State, Command: command}
+	}
+	return nil
+}

@@ -20,6 +20,7 @@ import (
 // what it does with each assignment.
 type testAgent struct {
 	id      string
+	token   string
 	session string
 	nc      *nats.Conn
 	work    func(a *testAgent, as protocol.Assignment)
@@ -43,10 +44,10 @@ func newTestAgent(t testing.TB, h *testHub, id string, caps []string, work func(
 	t.Helper()
 	token, _, err := h.tokens.CreateAgent(context.Background(), id)
 	require.NoError(t, err)
-	nc, err := nats.Connect(h.NATSURL(), nats.Token(token), nats.CustomInboxPrefix(broker.AgentInbox(id)))
+	nc, err := nats.Connect(h.NATSURL(), nats.Token(token), nats.CustomInboxPrefix(broker.AgentInbox(id)), nats.NoReconnect())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
-	a := &testAgent{id: id, session: "s-" + id, nc: nc, work: work}
+	a := &testAgent{id: id, session: "s-" + id, nc: nc, work: work, token: token}
 	_, err = nc.Subscribe("agentcom.push."+id+".>", func(m *nats.Msg) {
 		switch m.Subject {
 		case broker.Push(id, broker.PushTask):
@@ -89,4 +90,13 @@ func (a *testAgent) assignments() []protocol.Assignment {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return append([]protocol.Assignment(nil), a.received...)
+}
+
+// reconnectAs opens a second connection with an agent's token.
+func reconnectAs(t testing.TB, h *testHub, a *testAgent) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(h.NATSURL(), nats.Token(a.token), nats.CustomInboxPrefix(broker.AgentInbox(a.id)), nats.NoReconnect())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	return nc
 }

@@ -70,6 +70,19 @@ func (c *Coordinator) handle(ctx context.Context, agentID, verb string, data []b
 		})
 	case broker.VerbAccept, broker.VerbDecline, broker.VerbProgress, broker.VerbComplete, broker.VerbFail:
 		return c.report(ctx, agentID, verb, data)
+	case broker.VerbBlocked, broker.VerbUnblocked:
+		return decodeThen(data, func(r protocol.TaskRef) (int, any) {
+			var cmd domain.AgentCommand = domain.BlockAgent{ID: agentID, TaskID: r.TaskID, Reason: r.Reason}
+			if verb == broker.VerbUnblocked {
+				cmd = domain.UnblockAgent{ID: agentID, TaskID: r.TaskID}
+			}
+			a, err := c.svc.ExecuteAgent(ctx, cmd)
+			if err != nil {
+				c.log.Ctx(ctx).Info().Err(err).Str("agent_id", agentID).Str("verb", verb).Msg("agent transition refused")
+				return c.result(nil, err)
+			}
+			return http.StatusOK, map[string]any{"status": "ok", "fsm_state": a.State}
+		})
 	}
 	return http.StatusNotFound, protocol.Error{Error: "unknown_verb", Detail: "no agent request " + verb}
 }
@@ -115,6 +128,10 @@ func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hell
 	if h.Session == "" {
 		return http.StatusUnprocessableEntity, protocol.Error{Error: "validation_failed", Detail: "session is required"}
 	}
+	if c.presence.replaced(agentID, h.Session) {
+		return http.StatusConflict, protocol.Error{Error: protocol.CodeSessionReplaced,
+			Detail: "a newer connection of this agent took over; stop this sidecar"}
+	}
 	connect := domain.ConnectAgent{ID: agentID, Name: h.Name, Session: h.Session, Capabilities: h.Capabilities}
 	reply := protocol.HelloReply{HeartbeatIntervalMS: c.cfg.HeartbeatInterval.Milliseconds()}
 	accept := c.settleHolding(h, &connect, &reply)
@@ -135,6 +152,9 @@ func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hell
 		_, _ = c.svc.ExecuteAgent(ctx, domain.UnflagAgent{ID: agentID})
 	}
 	if prev != nil && prev.Session != h.Session {
+		if prev.Online() {
+			c.presence.replace(agentID, prev.Session)
+		}
 		c.srv.DisconnectAgent(agentID, true) // the newest connection replaces older ones
 	}
 	c.log.Ctx(ctx).Info().Str("agent_id", agentID).Strs("capabilities", connect.Capabilities).

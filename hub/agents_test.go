@@ -220,3 +220,60 @@ func TestTokenRoutesAreAdminOnly(t *testing.T) {
 	_, ok := h.auth.Lookup(agentToken)
 	require.False(t, ok)
 }
+
+func TestBlockedAndUnblockedFollowTheStateMachine(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelInfo, func(*config.Hub) {})
+	got := make(chan protocol.Assignment, 1)
+	a := newTestAgent(t, h, "blocker", nil, func(a *testAgent, as protocol.Assignment) {
+		a.call(broker.VerbAccept, protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation})
+		got <- as
+	})
+	// Not working yet: blocking is an invalid transition, refused.
+	status, body := a.request(broker.VerbBlocked, protocol.TaskRef{TaskID: "task-none"})
+	require.Equal(t, http.StatusConflict, status)
+	require.Contains(t, string(body), "invalid_state")
+
+	id := h.submit(t, `{"description":"x"}`)
+	as := <-got
+	waitStatus(t, h, id, domain.StatusWorking)
+	require.Equal(t, 200, a.call(broker.VerbBlocked, protocol.TaskRef{TaskID: id, Reason: "waiting for review"}))
+	ag, _, _ := h.Agents().Get("blocker")
+	require.Equal(t, domain.StateBlocked, ag.State)
+	require.Equal(t, 200, a.call(broker.VerbUnblocked, protocol.TaskRef{TaskID: id}))
+	require.Equal(t, 200, a.call(broker.VerbComplete, protocol.Complete{TaskID: id, Generation: as.Generation}))
+	ag, _, _ = h.Agents().Get("blocker")
+	require.Equal(t, domain.StateIdle, ag.State)
+	require.Zero(t, ag.Invalid)
+
+	code, out := h.do(t, http.MethodGet, "/api/agents/blocker/state", "", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "idle", out["fsm_state"])
+	code, out = h.do(t, http.MethodGet, "/api/agents/nobody/state", "", "")
+	require.Equal(t, http.StatusNotFound, code)
+	require.Equal(t, "agent_not_found", out["error"])
+	code, out = h.do(t, http.MethodGet, "/api/agents", "", "")
+	require.Equal(t, http.StatusOK, code)
+	require.EqualValues(t, 1, out["count"])
+}
+
+func TestASecondConnectionReplacesTheFirst(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelInfo, func(*config.Hub) {})
+	old := newTestAgent(t, h, "twin", []string{"go"}, ignore)
+	// The same agent connects again with the same token and a new session.
+	fresh := &testAgent{id: "twin", session: "s-new", nc: reconnectAs(t, h, old), work: ignore}
+	require.Equal(t, 200, fresh.call(broker.VerbHello, protocol.Hello{Capabilities: []string{"go", "docs"}, Session: "s-new"}))
+	require.Eventually(t, func() bool { return !old.nc.IsConnected() }, 5*time.Second, 10*time.Millisecond,
+		"the older connection is closed")
+	ag, _, _ := h.Agents().Get("twin")
+	require.Equal(t, "s-new", ag.Session)
+	require.Equal(t, []string{"docs", "go"}, ag.Capabilities)
+	require.Equal(t, domain.StateIdle, ag.State, "the old connection's end does not take the new one offline")
+	require.Equal(t, http.StatusConflict, fresh.call(broker.VerbHeartbeat, protocol.Heartbeat{Session: "s-old"}))
+	// The replaced sidecar, reconnecting, is told to stop rather than take
+	// the agent back.
+	status, body := fresh.request(broker.VerbHello, protocol.Hello{Session: old.session})
+	require.Equal(t, http.StatusConflict, status)
+	require.Contains(t, string(body), protocol.CodeSessionReplaced)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -189,9 +190,33 @@ func assignmentOf(t *domain.Task) protocol.Assignment {
 type presence struct {
 	mu   sync.Mutex
 	seen map[string]time.Time
+	// gone are sessions a newer connection replaced while they were
+	// online, per agent (the last few), so they cannot come back.
+	gone map[string][]string
 }
 
-func newPresence() *presence { return &presence{seen: map[string]time.Time{}} }
+// maxReplaced bounds the replaced sessions remembered per agent.
+const maxReplaced = 8
+
+func newPresence() *presence {
+	return &presence{seen: map[string]time.Time{}, gone: map[string][]string{}}
+}
+
+func (p *presence) replace(id, session string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	g := append(p.gone[id], session)
+	if len(g) > maxReplaced {
+		g = g[len(g)-maxReplaced:]
+	}
+	p.gone[id] = g
+}
+
+func (p *presence) replaced(id, session string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Contains(p.gone[id], session)
+}
 
 func (p *presence) touch(id string, at time.Time) {
 	p.mu.Lock()

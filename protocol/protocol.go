@@ -104,6 +104,11 @@ type Abort struct {
 	Reason     string `json:"reason"`
 }
 
+// CodeSessionReplaced answers a hello from a session that a newer
+// connection of the same agent replaced: that sidecar must stop, or the
+// two would take the agent from each other forever.
+const CodeSessionReplaced = "session_replaced"
+
 // Error is the body of a non-2xx reply. Code is a stable word such as
 // stale_generation, wrong_agent, invalid_state, not_found,
 // validation_failed, unknown_session.

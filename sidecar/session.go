@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/agentcom/agentcom/broker"
@@ -31,6 +32,10 @@ func (s *Sidecar) sessionLoop() {
 		}
 		if !helloed {
 			iv, err := s.hello()
+			if _, code := hubCode(err); code == protocol.CodeSessionReplaced {
+				s.fail(fmt.Errorf("another sidecar took over agent %s: %w", s.cfg.AgentID, err))
+				return
+			}
 			if err != nil {
 				d := retry.next()
 				s.log.Warning().Err(err).Dur("retry_in", d).Msg("hello not answered")
