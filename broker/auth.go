@@ -131,12 +131,12 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 // AgentUser is the NATS user name of an agent's connection.
 func AgentUser(agentID string) string { return "agent:" + agentID }
 
-// AgentPermissions lets an agent publish only its own requests and
-// subscribe only to its own pushes and its own inbox. It cannot touch other
+// AgentPermissions lets an agent publish only its own requests and log
+// records, and subscribe only to its own pushes and its own inbox. It cannot touch other
 // agents' subjects, the event stream, the JetStream API or telemetry.
 func AgentPermissions(agentID string) *server.Permissions {
 	return &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: []string{fmt.Sprintf(AgentPublishT, agentID)}},
+		Publish: &server.SubjectPermission{Allow: []string{fmt.Sprintf(AgentPublishT, agentID), LogAgent(agentID)}},
 		Subscribe: &server.SubjectPermission{Allow: []string{
 			fmt.Sprintf(PushAllT, agentID), AgentInbox(agentID) + ".>",
 		}},

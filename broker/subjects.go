@@ -46,6 +46,18 @@ const (
 	// GlobalAccount is the account every AgentCom client lives in.
 	GlobalAccount = "$G"
 
+	// LogsStream keeps log records until the log sink has written them.
+	LogsStream = "AGENTCOM_LOGS"
+	// LogsAll matches every log record subject.
+	LogsAll = "agentcom.log.>"
+	// LogHubT is the hub's log subject: agentcom.log.hub.<node>.
+	LogHubT = "agentcom.log.hub.%s"
+	// LogAgentT is an agent's (its sidecar's) log subject:
+	// agentcom.log.agent.<agent id>. An agent may publish only on its own.
+	LogAgentT = "agentcom.log.agent.%s"
+	// LogSinkConsumer is the durable consumer that writes the log files.
+	LogSinkConsumer = "logsink"
+
 	// TokensBucket is the KV bucket of token hashes.
 	TokensBucket = "agentcom_tokens"
 )
@@ -86,6 +98,26 @@ const (
 	PushTask  = "task"
 	PushAbort = "abort"
 )
+
+// LogHub returns the hub's log subject for a node.
+func LogHub(node string) string { return fmt.Sprintf(LogHubT, subjectToken(node)) }
+
+// LogAgent returns an agent's log subject.
+func LogAgent(agentID string) string { return fmt.Sprintf(LogAgentT, agentID) }
+
+// subjectToken makes a name safe as one subject token.
+func subjectToken(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '.' || c == '*' || c == '>' || c == ' ' || c < 0x21 {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "_"
+	}
+	return string(b)
+}
 
 // AgentEvents returns the event subject of one agent.
 func AgentEvents(agentID string) string { return fmt.Sprintf(AgentEventsT, agentID) }

@@ -1,0 +1,41 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Log stream limits: records wait here for the log sink; a sink that
+// stays down longer than this loses the oldest (logs are not the source of
+// truth, the event stream is).
+const (
+	logsMaxAge   = 7 * 24 * time.Hour
+	logsMaxBytes = 1 << 30
+)
+
+// OpenLogs creates or updates the LOGS stream and returns it.
+func OpenLogs(ctx context.Context, nc *nats.Conn) (jetstream.Stream, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open jetstream: %w", err)
+	}
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        LogsStream,
+		Description: "AgentCom log records of the hub and the sidecars, until the log sink writes them",
+		Subjects:    []string{LogsAll},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      logsMaxAge,
+		MaxBytes:    logsMaxBytes,
+		Replicas:    1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create logs stream: %w", err)
+	}
+	return st, nil
+}
