@@ -29,6 +29,9 @@ const (
 	DefaultHub        = "nats://127.0.0.1:4222"
 	DefaultSync       = "always"
 	DefaultLogLevel   = "info"
+	// DefaultLogMaxSizeMB and DefaultLogMaxBackups shape the rotated files.
+	DefaultLogMaxSizeMB  = 10
+	DefaultLogMaxBackups = 5
 )
 
 // LogLevels are the valid values of log.level.

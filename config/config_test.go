@@ -91,7 +91,7 @@ func TestLoadHubDefaults(t *testing.T) {
 				HTTP:    Listener{Listen: "127.0.0.1:4000"},
 				DataDir: tc.wantDir,
 				Store:   Store{Sync: "always", SyncInterval: 0},
-				Log:     Log{Level: "info"},
+				Log:     Log{Level: "info", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			}, h)
 			require.True(t, filepath.IsAbs(h.DataDir), "data_dir %q is not absolute", h.DataDir)
 		})
@@ -160,7 +160,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 		HTTP:    Listener{Listen: "0.0.0.0:5000"},
 		DataDir: fileDir,
 		Store:   Store{Sync: "250ms", SyncInterval: 250 * time.Millisecond},
-		Log:     Log{Level: "debug"},
+		Log:     Log{Level: "debug", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 	envHub := Hub{
 		Agents:  AgentDefaults,
@@ -168,7 +168,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 		HTTP:    Listener{Listen: "127.0.0.1:6000"},
 		DataDir: envDir,
 		Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second},
-		Log:     Log{Level: "warning"},
+		Log:     Log{Level: "warning", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 	flagHub := Hub{
 		Agents:  AgentDefaults,
@@ -176,7 +176,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 		HTTP:    Listener{Listen: "127.0.0.1:7000"},
 		DataDir: flagDir,
 		Store:   Store{Sync: "5ms", SyncInterval: 5 * time.Millisecond},
-		Log:     Log{Level: "error"},
+		Log:     Log{Level: "error", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 
 	tests := []struct {
@@ -200,7 +200,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 				HTTP:    Listener{Listen: DefaultHTTPListen},
 				DataDir: flagDir,
 				Store:   Store{Sync: "always", SyncInterval: 0},
-				Log:     Log{Level: "notice"},
+				Log:     Log{Level: "notice", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},
 		{
@@ -213,7 +213,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 				HTTP:    Listener{Listen: "127.0.0.1:6000"},
 				DataDir: fileDir,
 				Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second},
-				Log:     Log{Level: "error"},
+				Log:     Log{Level: "error", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},
 		{
@@ -226,7 +226,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 				HTTP:    Listener{Listen: DefaultHTTPListen},
 				DataDir: flagDir,
 				Store:   Store{Sync: "always"},
-				Log:     Log{Level: "info"},
+				Log:     Log{Level: "info", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},
 	}
@@ -546,4 +546,22 @@ func TestLoadClientMissingTokenFile(t *testing.T) {
 	require.ErrorContains(t, err, "no token: pass --token, set AGENTCOM_TOKEN, or point --data-dir at the hub's data directory")
 	require.ErrorContains(t, err, filepath.Join(dir, "admin.token"))
 	require.True(t, errors.Is(err, fs.ErrNotExist), "want a not-exist cause, got %v", err)
+}
+
+func TestLoadHubLogKeys(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "hub.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("log:\n  level: notice\n  modules:\n    scheduler: debug\n"), 0o600))
+	t.Setenv("AGENTCOM_LOG_MAX_SIZE_MB", "3")
+	fs := pflag.NewFlagSet("hub", pflag.ContinueOnError)
+	HubFlags(fs)
+	require.NoError(t, fs.Parse([]string{"--config", file, "--log-max-backups", "2", "--data-dir", dir}))
+	h, err := LoadHub(fs)
+	require.NoError(t, err)
+	require.Equal(t, Log{Level: "notice", Modules: map[string]string{"scheduler": "debug"}, MaxSizeMB: 3, MaxBackups: 2}, h.Log)
+
+	require.NoError(t, os.WriteFile(file, []byte("log:\n  modules:\n    scheduler: chatty\n"), 0o600))
+	_, err = LoadHub(fs)
+	require.ErrorContains(t, err, "log.modules.scheduler")
 }

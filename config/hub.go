@@ -73,14 +73,36 @@ type Log struct {
 	// Level is the lowest level written: debug, info, notice, warning or
 	// error. Defaults to info.
 	Level string `mapstructure:"level"`
+	// Modules sets levels per module, such as {scheduler: debug}.
+	Modules map[string]string `mapstructure:"modules"`
+	// MaxSizeMB is the size at which the log file is rotated. Defaults to 10.
+	MaxSizeMB int `mapstructure:"max_size_mb"`
+	// MaxBackups is how many compressed old files are kept. Defaults to 5.
+	MaxBackups int `mapstructure:"max_backups"`
+}
+
+func (l Log) validate() error {
+	errs := []error{checkOneOf("log.level", l.Level, LogLevels)}
+	for m, lvl := range l.Modules {
+		errs = append(errs, checkOneOf("log.modules."+m, lvl, LogLevels))
+	}
+	if l.MaxSizeMB < 1 {
+		errs = append(errs, errors.New("log.max_size_mb: must be at least 1"))
+	}
+	if l.MaxBackups < 0 {
+		errs = append(errs, errors.New("log.max_backups: must not be negative"))
+	}
+	return errors.Join(errs...)
 }
 
 var hubFlags = map[string]string{
-	"nats.listen": "nats-listen",
-	"http.listen": "http-listen",
-	"data_dir":    "data-dir",
-	"store.sync":  "sync",
-	"log.level":   "log-level",
+	"nats.listen":     "nats-listen",
+	"http.listen":     "http-listen",
+	"data_dir":        "data-dir",
+	"store.sync":      "sync",
+	"log.level":       "log-level",
+	"log.max_size_mb": "log-max-size-mb",
+	"log.max_backups": "log-max-backups",
 }
 
 // HubFlags defines the hub's flags on fs.
@@ -91,6 +113,8 @@ func HubFlags(fs *pflag.FlagSet) {
 	fs.String("data-dir", DefaultDataDir(), "data directory (JetStream store, admin.token)")
 	fs.String("sync", DefaultSync, `fsync policy: "always" or an interval such as "1s"`)
 	fs.String("log-level", DefaultLogLevel, "log level: debug, info, notice, warning, error")
+	fs.Int("log-max-size-mb", DefaultLogMaxSizeMB, "rotate the log file at this size")
+	fs.Int("log-max-backups", DefaultLogMaxBackups, "compressed old log files to keep")
 }
 
 // LoadHub builds and validates the hub configuration. fs holds the flags
@@ -102,6 +126,9 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	v.SetDefault("data_dir", DefaultDataDir())
 	v.SetDefault("store.sync", DefaultSync)
 	v.SetDefault("log.level", DefaultLogLevel)
+	v.SetDefault("log.max_size_mb", DefaultLogMaxSizeMB)
+	v.SetDefault("log.max_backups", DefaultLogMaxBackups)
+	v.SetDefault("log.modules", map[string]string{})
 	d := AgentDefaults
 	for key, val := range map[string]time.Duration{
 		"agents.acceptance_timeout": d.AcceptanceTimeout, "agents.stuck_threshold": d.StuckThreshold,
@@ -125,7 +152,7 @@ func (h *Hub) validate() error {
 	errs := []error{
 		checkListen("nats.listen", h.NATS.Listen),
 		checkListen("http.listen", h.HTTP.Listen),
-		checkOneOf("log.level", h.Log.Level, LogLevels),
+		h.Log.validate(),
 	}
 	d, err := parseSync(h.Store.Sync)
 	h.Store.SyncInterval = d

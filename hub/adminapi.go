@@ -52,7 +52,7 @@ func (a *API) CreateToken(ctx context.Context, body []byte) Reply {
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
-	a.log.Ctx(ctx).Notice().Str("agent_id", req.AgentID).Str("token_prefix", rec.Prefix).Msg("agent token created")
+	a.log.Ctx(ctx).Notice().Str("agent_id", req.AgentID).Str("fingerprint", rec.Hash[:12]).Msg("agent token created")
 	return Reply{http.StatusCreated, map[string]string{"agent_id": req.AgentID, "token": token}}
 }
 

@@ -157,8 +157,11 @@ func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hell
 		}
 		c.srv.DisconnectAgent(agentID, true) // the newest connection replaces older ones
 	}
-	c.log.Ctx(ctx).Info().Str("agent_id", agentID).Strs("capabilities", connect.Capabilities).
-		Str("action", reply.Action).Str("task_id", connect.TaskID).Msg("agent connected")
+	e := c.log.Ctx(ctx).Info().Str("agent_id", agentID).Strs("capabilities", connect.Capabilities)
+	if h.Holding != nil {
+		e = e.Str("task_id", h.Holding.TaskID).Str("action", reply.Action)
+	}
+	e.Msg("agent connected")
 	c.sched.trigger()
 	return http.StatusOK, reply
 }

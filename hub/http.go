@@ -53,6 +53,12 @@ func (a *API) HTTPHandler(auth *broker.Authenticator) http.Handler {
 	mux.HandleFunc("DELETE /admin/tokens/{agent_id}", a.adminOnly(auth, func(r *http.Request, _ string, _ []byte) Reply {
 		return a.RevokeToken(r.Context(), r.PathValue("agent_id"))
 	}))
+	mux.HandleFunc("GET /api/admin/log-level", a.adminOnly(auth, func(*http.Request, string, []byte) Reply {
+		return a.LogLevels()
+	}))
+	mux.HandleFunc("PUT /api/admin/log-level", a.adminOnly(auth, func(r *http.Request, who string, body []byte) Reply {
+		return a.SetLogLevel(r.Context(), who, body)
+	}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, Reply{http.StatusNotFound, ErrorBody{Error: "not_found"}})
 	})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/logsink/logtest"
 )
 
 // lockedBuffer collects log output from many goroutines.
@@ -79,7 +80,7 @@ func startHubCfg(t testing.TB, dataDir string, level logsink.Level, edit func(*c
 	t.Cleanup(func() {
 		h.Stop()
 		for _, line := range logs.lines() {
-			require.True(t, json.Valid([]byte(line)), "log line is not JSON: %s", line)
+			logtest.RequireLine(t, []byte(line))
 		}
 	})
 	tok, err := config.LoadClient(clientFlags(t, h, dataDir), "admin.token")

@@ -239,6 +239,9 @@ func (s *Service) execute(ctx context.Context, cmd any) (any, error) {
 	if err := s.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	if logsink.RequestID(ctx) == "" { // every command is traceable, whoever sent it
+		ctx = logsink.WithRequestID(ctx, logsink.NewRequestID())
+	}
 	p := &pending{ctx: ctx, cmd: cmd, keys: keysOf(cmd), result: make(chan outcome, 1)}
 	select {
 	case s.in <- p:

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -60,31 +61,58 @@ func init() {
 
 // Logger writes structured log lines. The zero value discards everything.
 type Logger struct {
-	root zerolog.Logger // pid and node only: what Module starts from
-	zl   zerolog.Logger
+	root   zerolog.Logger // pid and node only: what Module starts from
+	zl     zerolog.Logger
+	levels *Levels
+	level  *atomic.Int32 // this module's level in levels
 }
 
-// New returns a logger writing JSON lines to w at the given minimum level.
-// Every line carries pid and node.
+// New returns a logger writing JSON lines to w at one minimum level.
 func New(w io.Writer, node string, level Level) Logger {
-	zl := zerolog.New(w).Level(level).Hook(callerHook{}).With().
+	return NewWithLevels(w, node, NewLevels(level, nil))
+}
+
+// NewWithLevels returns a logger writing JSON lines to w, filtered by
+// levels that may change at run time. Every line carries pid and node,
+// and every line is scrubbed of secrets before it reaches w.
+func NewWithLevels(w io.Writer, node string, levels *Levels) Logger {
+	zl := zerolog.New(redactWriter{w: w}).Level(LevelDebug).Hook(callerHook{}).With().
 		Timestamp().Int("pid", os.Getpid()).Str("node", node).Logger()
-	return Logger{root: zl, zl: zl}
+	return Logger{root: zl, zl: zl, levels: levels, level: levels.handle("")}
 }
 
 // Nop returns a logger that writes nothing.
-func Nop() Logger { return Logger{root: zerolog.Nop(), zl: zerolog.Nop()} }
+func Nop() Logger {
+	levels := NewLevels(LevelError+1, nil)
+	return Logger{root: zerolog.Nop(), zl: zerolog.Nop(), levels: levels, level: levels.handle("")}
+}
 
-// Module returns a logger for a component: its lines carry module=name.
-// It replaces any module set before and drops other With fields, so
-// components set it once, first.
+// Levels are the logger's levels, shared by every logger derived from it.
+func (l Logger) Levels() *Levels { return l.levels }
+
+// Module returns a logger for a component: its lines carry module=name and
+// follow that module's level. It replaces any module set before and drops
+// other With fields, so components set it once, first.
 func (l Logger) Module(name string) Logger {
-	return Logger{root: l.root, zl: l.root.With().Str("module", name).Logger()}
+	if l.levels == nil {
+		return l
+	}
+	return Logger{root: l.root, zl: l.root.With().Str("module", name).Logger(), levels: l.levels, level: l.levels.handle(name)}
 }
 
 // With returns a logger whose lines carry key=value.
 func (l Logger) With(key, value string) Logger {
-	return Logger{root: l.root, zl: l.zl.With().Str(key, value).Logger()}
+	l.zl = l.zl.With().Str(key, value).Logger()
+	return l
+}
+
+// at starts a line at level, or returns nil (a no-op event) when the
+// module's level is higher.
+func (l Logger) at(level Level) *zerolog.Event {
+	if l.level == nil || Level(l.level.Load()) > level {
+		return nil
+	}
+	return l.zl.WithLevel(level)
 }
 
 // Ctx returns a logger whose lines carry the request id in ctx, if any.
@@ -96,19 +124,19 @@ func (l Logger) Ctx(ctx context.Context) Logger {
 }
 
 // Debug starts a debug line: internal state.
-func (l Logger) Debug() *zerolog.Event { return l.zl.WithLevel(LevelDebug) }
+func (l Logger) Debug() *zerolog.Event { return l.at(LevelDebug) }
 
 // Info starts an info line: life-cycle events.
-func (l Logger) Info() *zerolog.Event { return l.zl.WithLevel(LevelInfo) }
+func (l Logger) Info() *zerolog.Event { return l.at(LevelInfo) }
 
 // Notice starts a notice line: operational completions.
-func (l Logger) Notice() *zerolog.Event { return l.zl.WithLevel(LevelNotice) }
+func (l Logger) Notice() *zerolog.Event { return l.at(LevelNotice) }
 
 // Warning starts a warning line: recoverable problems.
-func (l Logger) Warning() *zerolog.Event { return l.zl.WithLevel(LevelWarning) }
+func (l Logger) Warning() *zerolog.Event { return l.at(LevelWarning) }
 
 // Error starts an error line: failures needing attention.
-func (l Logger) Error() *zerolog.Event { return l.zl.WithLevel(LevelError) }
+func (l Logger) Error() *zerolog.Event { return l.at(LevelError) }
 
 // callerHook adds the calling function and line to every line.
 type callerHook struct{}

@@ -3,7 +3,6 @@ package logsink_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"strings"
 	"testing"
@@ -12,17 +11,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/logsink/logtest"
 )
 
+// parseLines checks every line against docs/log-line.schema.json.
 func parseLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
 	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
-		out = append(out, m)
-	}
-	return out
+	return logtest.RequireLines(t, buf.Bytes())
 }
 
 func TestEveryLevelWritesTheCommonFields(t *testing.T) {
@@ -63,7 +58,7 @@ func TestEveryLevelWritesTheCommonFields(t *testing.T) {
 func TestLevelFiltersLowerLevels(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	log := logsink.New(&buf, "n", logsink.LevelNotice)
+	log := logsink.New(&buf, "n", logsink.LevelNotice).Module("test")
 	log.Debug().Msg("no")
 	log.Info().Msg("no")
 	log.Notice().Msg("yes")

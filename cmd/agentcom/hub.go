@@ -32,8 +32,7 @@ func newHubCmd() *cobra.Command {
 
 // runHub runs until SIGINT or SIGTERM, then shuts down in order.
 func runHub(ctx context.Context, cfg config.Hub) error {
-	level, _ := logsink.ParseLevel(cfg.Log.Level)
-	log := logsink.New(os.Stdout, nodeName(), level)
+	log := logsink.NewWithLevels(os.Stdout, nodeName(), hub.LogLevels(cfg.Log))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	h := hub.New(cfg, log)

@@ -1,0 +1,62 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/logsink"
+)
+
+// levelBody is the body of PUT /api/admin/log-level.
+type levelBody struct {
+	Level  string `json:"level"`
+	Module string `json:"module,omitempty"`
+}
+
+// SetLogLevel changes the log level at run time, for every module or for
+// one ({"level": "debug", "module": "scheduler"}). A restart returns to
+// the configured levels. The change is logged at notice with who made it.
+func (a *API) SetLogLevel(ctx context.Context, who string, body []byte) Reply {
+	var req levelBody
+	if err := json.Unmarshal(body, &req); err != nil {
+		return a.levelError("body", "invalid_json", "the body must be a JSON object such as {\"level\": \"debug\"}")
+	}
+	level, ok := logsink.ParseLevel(req.Level)
+	if !ok {
+		return a.levelError("level", "invalid", fmt.Sprintf("unknown level %q: use one of %s", req.Level, strings.Join(logsink.LevelNames, ", ")))
+	}
+	if req.Module != "" && !validTaskID(req.Module) {
+		return a.levelError("module", "invalid", "module must be a name of letters, digits, '-' and '_'")
+	}
+	levels := a.log.Levels()
+	from := logsink.LevelName(levels.Get(req.Module))
+	levels.Set(req.Module, level)
+	a.log.Ctx(ctx).Notice().Str("by", who).Str("target_module", nonEmpty(req.Module, "*")).
+		Str("from", from).Str("to", req.Level).Msg("log level changed")
+	return Reply{http.StatusOK, map[string]string{"level": req.Level, "module": nonEmpty(req.Module, "*")}}
+}
+
+// LogLevels returns the levels in force.
+func (a *API) LogLevels() Reply {
+	global, modules := a.log.Levels().Snapshot()
+	return Reply{http.StatusOK, map[string]any{"level": global, "modules": modules, "valid_levels": logsink.LevelNames}}
+}
+
+func (a *API) levelError(field, code, detail string) Reply {
+	return Reply{http.StatusUnprocessableEntity, map[string]any{
+		"error":        "validation_failed",
+		"errors":       []domain.FieldError{{Field: field, Error: code, Detail: detail}},
+		"valid_levels": logsink.LevelNames,
+	}}
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
