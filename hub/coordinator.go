@@ -175,6 +175,15 @@ func (c *Coordinator) logResult(ctx context.Context, err error, agentID, msg str
 	c.log.Ctx(ctx).Info().Str("agent_id", agentID).Msg(msg)
 }
 
+// requestIDOf is the request id that follows a task: its submit's, so one
+// id ties the submit, the assignment, the sidecar's work and the result.
+func (c *Coordinator) requestIDOf(taskID string) string {
+	if t, _, ok := c.views.Tasks.Get(taskID); ok && len(t.History) > 0 && t.History[0].RequestID != "" {
+		return t.History[0].RequestID
+	}
+	return logsink.NewRequestID()
+}
+
 func assignmentOf(t *domain.Task) protocol.Assignment {
 	reqID := ""
 	if len(t.History) > 0 {

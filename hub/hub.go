@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -127,7 +128,8 @@ func (h *Hub) serveHTTP() error {
 		return fmt.Errorf("listen http on %s: %w", h.cfg.HTTP.Listen, err)
 	}
 	h.httpURL = "http://" + l.Addr().String()
-	h.http = &http.Server{Handler: h.api.HTTPHandler(h.auth), ReadHeaderTimeout: 10 * time.Second}
+	h.http = &http.Server{Handler: h.api.HTTPHandler(h.auth), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: stdlog.New(logsink.LineWriter(h.log.Module("http"), "http server"), "", 0)}
 	go func() {
 		if err := h.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			h.log.Error().Err(err).Msg("http server stopped")

@@ -94,8 +94,10 @@ func overdue(t *domain.Task, now time.Time) bool {
 	return t.CompleteBy != nil && now.After(*t.CompleteBy)
 }
 
-// reclaim takes a task back and tells its agent to stop.
+// reclaim takes a task back and tells its agent to stop. It carries the
+// task's own request id, like everything else that happens to the task.
 func (c *Coordinator) reclaim(ctx context.Context, t *domain.Task, reason string) {
+	ctx = logsink.WithRequestID(ctx, c.requestIDOf(t.ID))
 	_, err := c.svc.Execute(ctx, domain.ReclaimTask{ID: t.ID, Reason: reason})
 	if err != nil {
 		c.log.Ctx(ctx).Debug().Err(err).Str("task_id", t.ID).Msg("reclaim refused")

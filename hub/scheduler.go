@@ -105,7 +105,7 @@ func (s *scheduler) pass() []match {
 
 // assign records one match and pushes the assignment to its agent.
 func (s *scheduler) assign(taskID, agentID string) {
-	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), logsink.NewRequestID()), appendTimeout)
+	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), s.c.requestIDOf(taskID)), appendTimeout)
 	defer cancel()
 	t, err := s.c.svc.Execute(ctx, domain.AssignTask{ID: taskID, AgentID: agentID})
 	s.mu.Lock()

@@ -2,6 +2,7 @@ package logsink
 
 import (
 	"io"
+	"strings"
 	"sync"
 )
 
@@ -34,4 +35,19 @@ func (o *Output) Write(p []byte) (int, error) {
 		_, _ = more.Write(p)
 	}
 	return n, err
+}
+
+// LineWriter adapts a logger for libraries that log text lines (such as
+// net/http's ErrorLog): each line becomes a warning with the text as a
+// field, so stdout stays JSON.
+func LineWriter(l Logger, message string) io.Writer { return lineWriter{l: l, msg: message} }
+
+type lineWriter struct {
+	l   Logger
+	msg string
+}
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	w.l.Warning().Str("detail", strings.TrimSpace(string(p))).Msg(w.msg)
+	return len(p), nil
 }

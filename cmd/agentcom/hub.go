@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -33,6 +34,7 @@ func newHubCmd() *cobra.Command {
 // runHub runs until SIGINT or SIGTERM, then shuts down in order.
 func runHub(ctx context.Context, cfg config.Hub) error {
 	log := logsink.NewWithLevels(os.Stdout, nodeName(), hub.LogLevels(cfg.Log))
+	routeCrashes(filepath.Join(cfg.DataDir, "logs"), log.Module("main"))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	h := hub.New(cfg, log)
