@@ -156,7 +156,8 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 func agentKey(agentID string) string { return "agent." + agentID }
 
 // CreateAgent makes a new token for an agent and returns it; it replaces
-// any token the agent had. Only the hash is kept.
+// any token the agent had (the caller closes connections made with the
+// old one). Only the hash is kept.
 func (ts *TokenStore) CreateAgent(ctx context.Context, agentID string) (string, TokenRecord, error) {
 	token := NewToken()
 	rec := TokenRecord{Hash: HashToken(token), Prefix: token[:8], Name: agentID, Role: RoleAgent, CreatedAt: time.Now().UTC()}

@@ -243,6 +243,30 @@ func (c DeclineTask) Decide(t *Task, _ time.Time) ([]Event, error) {
 		Generation: t.Generation + 1, ReclaimCount: t.ReclaimCount}}, nil
 }
 
+// ExpireTask ends a task whose complete_by has passed: it is taken back
+// from the agent holding it, if any, and dead-lettered with reason
+// "overdue" (a retry brings it back without the passed deadline).
+type ExpireTask struct{ ID string }
+
+// TaskID implements Command.
+func (c ExpireTask) TaskID() string { return c.ID }
+
+// Decide implements Command.
+func (c ExpireTask) Decide(t *Task, now time.Time) ([]Event, error) {
+	if err := need(t, c.ID, "expire", StatusQueued, StatusAssigned, StatusWorking); err != nil {
+		return nil, err
+	}
+	if t.CompleteBy == nil || !now.After(*t.CompleteBy) {
+		return nil, &StateError{TaskID: c.ID, Status: t.Status, Command: "expire a task not yet due:"}
+	}
+	var events []Event
+	if t.Status.Active() {
+		events = append(events, TaskReclaimed{AgentID: t.AssignedTo, Reason: "overdue",
+			Generation: t.Generation + 1, ReclaimCount: t.ReclaimCount})
+	}
+	return append(events, TaskDeadLettered{Reason: "overdue"}), nil
+}
+
 // CancelTask ends a task that is not completed or cancelled yet.
 type CancelTask struct{ ID, By, Reason string }
 

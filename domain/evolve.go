@@ -47,6 +47,9 @@ func Evolve(t *Task, env Envelope) *Task {
 	case TaskRequeued:
 		requeue(n, e.Generation)
 		n.RetryCount, n.ReclaimCount, n.LastError = 0, 0, ""
+		if n.CompleteBy != nil && !n.CompleteBy.After(env.Time) {
+			n.CompleteBy = nil // a deadline already passed would only expire it again
+		}
 	}
 	n.History = appendHistory(n.History, entry)
 	return n
@@ -64,6 +67,7 @@ func submitted(env Envelope, s TaskSubmitted) *Task {
 		CompleteBy:         s.CompleteBy,
 		Status:             StatusQueued,
 		SubmittedBy:        s.SubmittedBy,
+		RequestID:          env.RequestID,
 		CreatedAt:          env.Time,
 		UpdatedAt:          env.Time,
 		History:            []HistoryEntry{{Event: env.Type, At: env.Time, RequestID: env.RequestID}},

@@ -61,7 +61,7 @@ func TestEvolveSubmitted(t *testing.T) {
 	require.Equal(t, &domain.Task{
 		ID: "task-1", Description: "d", Priority: domain.PriorityLow, Metadata: json.RawMessage(`{"m":1}`),
 		NeededCapabilities: []string{"a", "b"}, MaxRetries: 4, MaxReclaims: 5, CompleteBy: &cb,
-		Status: domain.StatusQueued, SubmittedBy: "alice", CreatedAt: tE, UpdatedAt: tE,
+		Status: domain.StatusQueued, SubmittedBy: "alice", RequestID: "req-9", CreatedAt: tE, UpdatedAt: tE,
 		History: []domain.HistoryEntry{{Event: "task.submitted", At: tE, RequestID: "req-9"}},
 	}, got)
 }

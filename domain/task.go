@@ -127,6 +127,7 @@ type Task struct {
 	Result             json.RawMessage `json:"result,omitempty"`
 	LastError          string          `json:"last_error,omitempty"`
 	SubmittedBy        string          `json:"submitted_by,omitempty"`
+	RequestID          string          `json:"request_id,omitempty"` // the submit's: it follows the task
 	CreatedAt          time.Time       `json:"created_at"`
 	UpdatedAt          time.Time       `json:"updated_at"`
 	History            []HistoryEntry  `json:"history"`

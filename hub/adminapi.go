@@ -16,7 +16,7 @@ type adminAPI struct {
 	srv    *broker.Server
 }
 
-// Agents lists every agent with its state machine and presence.
+// Agents lists every agent with its state machine.
 func (a *API) Agents() Reply {
 	agents := a.agents.List()
 	return Reply{http.StatusOK, map[string]any{"agents": agents, "count": len(agents)}}
@@ -52,6 +52,9 @@ func (a *API) CreateToken(ctx context.Context, body []byte) Reply {
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
+	// Connections made with a replaced token close: a rotation locks out
+	// whoever held the old one.
+	a.admin.srv.DisconnectAgent(req.AgentID, false)
 	a.log.Ctx(ctx).Notice().Str("agent_id", req.AgentID).Str("fingerprint", rec.Hash[:12]).Msg("agent token created")
 	return Reply{http.StatusCreated, map[string]string{"agent_id": req.AgentID, "token": token}}
 }
@@ -71,6 +74,9 @@ func (a *API) ListTokens(ctx context.Context) Reply {
 
 // RevokeToken deletes an agent's token and closes its connections.
 func (a *API) RevokeToken(ctx context.Context, agentID string) Reply {
+	if !validTaskID(agentID) {
+		return a.errorReply(ctx, fieldErr("agent_id", "invalid", "agent_id is required: up to 128 letters, digits, '-' and '_'"))
+	}
 	err := a.admin.tokens.RevokeAgent(ctx, agentID)
 	if errors.Is(err, broker.ErrNoToken) {
 		return Reply{http.StatusNotFound, ErrorBody{Error: "token_not_found", Detail: agentID}}

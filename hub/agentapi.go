@@ -103,7 +103,6 @@ func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []b
 	case broker.VerbAccept:
 		cmd = domain.AcceptTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation}
 	case broker.VerbDecline:
-		c.sched.declined(agentID)
 		cmd = domain.DeclineTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Reason: r.Reason}
 	case broker.VerbProgress:
 		cmd = domain.ReportProgress{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Message: r.Message}
@@ -116,6 +115,9 @@ func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []b
 	if err != nil {
 		c.log.Ctx(ctx).Info().Err(err).Str("agent_id", agentID).Str("task_id", r.TaskID).Str("verb", verb).Msg("agent report refused")
 		return c.result(nil, err)
+	}
+	if verb == broker.VerbDecline {
+		c.sched.declined(agentID)
 	}
 	c.log.Ctx(ctx).Info().Str("agent_id", agentID).Str("task_id", r.TaskID).Str("verb", verb).
 		Str("status", string(t.Status)).Msg("agent report")
@@ -136,14 +138,14 @@ func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hell
 	reply := protocol.HelloReply{HeartbeatIntervalMS: c.cfg.HeartbeatInterval.Milliseconds()}
 	accept := c.settleHolding(h, &connect, &reply)
 	prev, _, _ := c.views.Agents.Get(agentID)
+	a, err := c.svc.ExecuteAgent(ctx, connect)
+	if err != nil {
+		return c.result(nil, err)
+	}
 	if prev != nil && prev.CurrentTask != "" && prev.CurrentTask != connect.TaskID {
 		if t, _, ok := c.views.Tasks.Get(prev.CurrentTask); ok && t.AssignedTo == agentID {
 			c.reclaim(ctx, t, ReasonAgentLostTask)
 		}
-	}
-	a, err := c.svc.ExecuteAgent(ctx, connect)
-	if err != nil {
-		return c.result(nil, err)
 	}
 	if accept != nil {
 		_, _ = c.svc.Execute(ctx, *accept)

@@ -277,3 +277,28 @@ func TestASecondConnectionReplacesTheFirst(t *testing.T) {
 	require.Equal(t, http.StatusConflict, status)
 	require.Contains(t, string(body), protocol.CodeSessionReplaced)
 }
+
+func TestOverdueTaskIsDeadLetteredNotBounced(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelInfo, func(c *config.Hub) {
+		fastLeases(c)
+		c.Agents.StuckThreshold = time.Minute
+	})
+	mute := newTestAgent(t, h, "holder", nil, func(a *testAgent, as protocol.Assignment) {
+		a.call(broker.VerbAccept, protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation})
+	})
+	due := time.Now().Add(700 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	id := h.submit(t, `{"description":"due soon","complete_by":"`+due+`"}`)
+	task := waitStatus(t, h, id, domain.StatusDeadLetter)
+	require.Equal(t, "holder", task.History[len(task.History)-2].AgentID, "taken back from its agent first")
+	require.Eventually(t, func() bool {
+		mute.mu.Lock()
+		defer mute.mu.Unlock()
+		return len(mute.aborts) == 1 && mute.aborts[0].Reason == ReasonOverdue
+	}, 5*time.Second, 10*time.Millisecond)
+	// A retry runs it without the passed deadline.
+	code, _ := h.do(t, http.MethodPost, "/api/tasks/"+id+"/retry", h.token, "")
+	require.Equal(t, http.StatusOK, code)
+	task = waitStatus(t, h, id, domain.StatusWorking)
+	require.Nil(t, task.CompleteBy)
+}

@@ -178,20 +178,16 @@ func (c *Coordinator) logResult(ctx context.Context, err error, agentID, msg str
 // requestIDOf is the request id that follows a task: its submit's, so one
 // id ties the submit, the assignment, the sidecar's work and the result.
 func (c *Coordinator) requestIDOf(taskID string) string {
-	if t, _, ok := c.views.Tasks.Get(taskID); ok && len(t.History) > 0 && t.History[0].RequestID != "" {
-		return t.History[0].RequestID
+	if t, _, ok := c.views.Tasks.Get(taskID); ok && t.RequestID != "" {
+		return t.RequestID
 	}
 	return logsink.NewRequestID()
 }
 
 func assignmentOf(t *domain.Task) protocol.Assignment {
-	reqID := ""
-	if len(t.History) > 0 {
-		reqID = t.History[0].RequestID
-	}
 	return protocol.Assignment{TaskID: t.ID, Generation: t.Generation, Description: t.Description,
 		Priority: t.Priority.String(), Metadata: t.Metadata, NeededCapabilities: t.NeededCapabilities,
-		CompleteBy: t.CompleteBy, RequestID: reqID}
+		CompleteBy: t.CompleteBy, RequestID: t.RequestID}
 }
 
 // presence is when each agent was last heard from. It is not event

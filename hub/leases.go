@@ -49,17 +49,14 @@ func (c *Coordinator) sweep() {
 			_, err := c.svc.ExecuteAgent(ctx, domain.FlagAgent{ID: t.AssignedTo, Reason: ReasonAcceptanceTimeout, TaskID: t.ID})
 			c.logResult(ctx, err, t.AssignedTo, "agent flagged unresponsive")
 			c.reclaim(ctx, t, ReasonAcceptanceTimeout)
-		} else if overdue(t, now) {
-			c.reclaim(ctx, t, ReasonOverdue)
 		}
 	}
 	for _, t := range c.views.Tasks.List(projections.Filter{Status: domain.StatusWorking}) {
 		if c.since(t.UpdatedAt, now) > c.cfg.StuckThreshold {
 			c.reclaim(ctx, t, ReasonStuck)
-		} else if overdue(t, now) {
-			c.reclaim(ctx, t, ReasonOverdue)
 		}
 	}
+	c.expire(ctx, now)
 	c.sweepAgents(ctx, now)
 }
 
@@ -105,4 +102,22 @@ func (c *Coordinator) reclaim(ctx context.Context, t *domain.Task, reason string
 	}
 	c.log.Ctx(ctx).Warning().Str("task_id", t.ID).Str("agent_id", t.AssignedTo).Str("reason", reason).Msg("task reclaimed")
 	c.push(t.AssignedTo, broker.PushAbort, protocol.Abort{TaskID: t.ID, Generation: t.Generation, Reason: reason})
+}
+
+// expire dead-letters every unfinished task past its complete_by, telling
+// its agent, if any, to stop.
+func (c *Coordinator) expire(ctx context.Context, now time.Time) {
+	for _, t := range c.views.Tasks.List(projections.Filter{}) {
+		if t.Status.Final() || t.Status == domain.StatusDeadLetter || !overdue(t, now) {
+			continue
+		}
+		ctx := logsink.WithRequestID(ctx, c.requestIDOf(t.ID))
+		if _, err := c.svc.Execute(ctx, domain.ExpireTask{ID: t.ID}); err != nil {
+			continue
+		}
+		c.log.Ctx(ctx).Warning().Str("task_id", t.ID).Str("agent_id", t.AssignedTo).Msg("task overdue, dead-lettered")
+		if t.Status.Active() {
+			c.push(t.AssignedTo, broker.PushAbort, protocol.Abort{TaskID: t.ID, Generation: t.Generation, Reason: ReasonOverdue})
+		}
+	}
 }

@@ -88,7 +88,7 @@ func (s *scheduler) pass() []match {
 		if len(pool) == 0 {
 			break
 		}
-		if s.tasks[t.ID] {
+		if s.tasks[t.ID] || overdue(t, now) {
 			continue
 		}
 		for i, a := range pool {
