@@ -40,6 +40,7 @@ type Authenticator struct {
 	hubSecret string
 	sysSecret string
 	sys       atomic.Pointer[server.Account]
+	observer  atomic.Bool
 	mu        sync.RWMutex
 	byHash    map[string]Identity
 }
@@ -62,6 +63,19 @@ func (a *Authenticator) MarkReady() { a.readyOnce.Do(func() { close(a.ready) }) 
 // setSystemAccount lets the hub's system connection into the server's
 // system account, where connection advisories are published.
 func (a *Authenticator) setSystemAccount(acc *server.Account) { a.sys.Store(acc) }
+
+// AllowObserver lets connections without any credentials in as
+// observers: they may subscribe to telemetry (agent_com.>) and nothing
+// else, and publish nothing.
+func (a *Authenticator) AllowObserver(on bool) { a.observer.Store(on) }
+
+// ObserverPermissions are an anonymous observer's.
+func ObserverPermissions() *server.Permissions {
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Deny: []string{">"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{TelemetryAll}},
+	}
+}
 
 // HubSecret is the token of the hub's own connection.
 func (a *Authenticator) HubSecret() string { return a.hubSecret }
@@ -105,6 +119,10 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 	}
 	if sys := a.sys.Load(); sys != nil && token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.sysSecret)) == 1 {
 		c.RegisterUser(&server.User{Username: "hub:system", Account: sys})
+		return true
+	}
+	if token == "" && opts.Username == "" && a.observer.Load() {
+		c.RegisterUser(&server.User{Username: "observer", Permissions: ObserverPermissions()})
 		return true
 	}
 	if token != a.hubSecret {

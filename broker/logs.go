@@ -39,3 +39,27 @@ func OpenLogs(ctx context.Context, nc *nats.Conn) (jetstream.Stream, error) {
 	}
 	return st, nil
 }
+
+// OpenTelemetry creates or updates the TELEMETRY stream: recent telemetry,
+// bounded by age and size, oldest dropped first.
+func OpenTelemetry(ctx context.Context, nc *nats.Conn, maxAge time.Duration, maxBytes int64) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("open jetstream: %w", err)
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        TelemetryStream,
+		Description: "AgentCom telemetry, kept for a while to read back; never read by business logic",
+		Subjects:    []string{TelemetryAll},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      maxAge,
+		MaxBytes:    maxBytes,
+		Replicas:    1,
+	})
+	if err != nil {
+		return fmt.Errorf("create telemetry stream: %w", err)
+	}
+	return nil
+}

@@ -58,6 +58,11 @@ const (
 	// LogSinkConsumer is the durable consumer that writes the log files.
 	LogSinkConsumer = "logsink"
 
+	// TelemetryStream keeps recent telemetry for reading back.
+	TelemetryStream = "AGENTCOM_TELEMETRY"
+	// TelemetryAll matches every telemetry subject: agent_com.<event>.
+	TelemetryAll = "agent_com.>"
+
 	// TokensBucket is the KV bucket of token hashes.
 	TokensBucket = "agentcom_tokens"
 )

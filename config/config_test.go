@@ -86,12 +86,13 @@ func TestLoadHubDefaults(t *testing.T) {
 			h, err := loadHub(t)
 			require.NoError(t, err)
 			require.Equal(t, Hub{
-				Agents:  AgentDefaults,
-				NATS:    Listener{Listen: "127.0.0.1:4222"},
-				HTTP:    Listener{Listen: "127.0.0.1:4000"},
-				DataDir: tc.wantDir,
-				Store:   Store{Sync: "always", SyncInterval: 0},
-				Log:     Log{Level: "info", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+				Agents:    AgentDefaults,
+				Telemetry: TelemetryDefaults,
+				NATS:      Listener{Listen: "127.0.0.1:4222"},
+				HTTP:      Listener{Listen: "127.0.0.1:4000"},
+				DataDir:   tc.wantDir,
+				Store:     Store{Sync: "always", SyncInterval: 0},
+				Log:       Log{Level: "info", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			}, h)
 			require.True(t, filepath.IsAbs(h.DataDir), "data_dir %q is not absolute", h.DataDir)
 		})
@@ -155,28 +156,31 @@ func TestLoadHubPrecedence(t *testing.T) {
 		"--log-level", "error",
 	}
 	fileHub := Hub{
-		Agents:  AgentDefaults,
-		NATS:    Listener{Listen: "127.0.0.1:5222"},
-		HTTP:    Listener{Listen: "0.0.0.0:5000"},
-		DataDir: fileDir,
-		Store:   Store{Sync: "250ms", SyncInterval: 250 * time.Millisecond},
-		Log:     Log{Level: "debug", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+		Agents:    AgentDefaults,
+		Telemetry: TelemetryDefaults,
+		NATS:      Listener{Listen: "127.0.0.1:5222"},
+		HTTP:      Listener{Listen: "0.0.0.0:5000"},
+		DataDir:   fileDir,
+		Store:     Store{Sync: "250ms", SyncInterval: 250 * time.Millisecond},
+		Log:       Log{Level: "debug", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 	envHub := Hub{
-		Agents:  AgentDefaults,
-		NATS:    Listener{Listen: "127.0.0.1:6222"},
-		HTTP:    Listener{Listen: "127.0.0.1:6000"},
-		DataDir: envDir,
-		Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second},
-		Log:     Log{Level: "warning", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+		Agents:    AgentDefaults,
+		Telemetry: TelemetryDefaults,
+		NATS:      Listener{Listen: "127.0.0.1:6222"},
+		HTTP:      Listener{Listen: "127.0.0.1:6000"},
+		DataDir:   envDir,
+		Store:     Store{Sync: "2s", SyncInterval: 2 * time.Second},
+		Log:       Log{Level: "warning", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 	flagHub := Hub{
-		Agents:  AgentDefaults,
-		NATS:    Listener{Listen: "127.0.0.1:7222"},
-		HTTP:    Listener{Listen: "127.0.0.1:7000"},
-		DataDir: flagDir,
-		Store:   Store{Sync: "5ms", SyncInterval: 5 * time.Millisecond},
-		Log:     Log{Level: "error", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+		Agents:    AgentDefaults,
+		Telemetry: TelemetryDefaults,
+		NATS:      Listener{Listen: "127.0.0.1:7222"},
+		HTTP:      Listener{Listen: "127.0.0.1:7000"},
+		DataDir:   flagDir,
+		Store:     Store{Sync: "5ms", SyncInterval: 5 * time.Millisecond},
+		Log:       Log{Level: "error", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 
 	tests := []struct {
@@ -195,12 +199,13 @@ func TestLoadHubPrecedence(t *testing.T) {
 			name: "partial file keeps defaults for other keys",
 			args: []string{"--config", partial, "--data-dir", flagDir},
 			want: Hub{
-				Agents:  AgentDefaults,
-				NATS:    Listener{Listen: "127.0.0.1:5222"},
-				HTTP:    Listener{Listen: DefaultHTTPListen},
-				DataDir: flagDir,
-				Store:   Store{Sync: "always", SyncInterval: 0},
-				Log:     Log{Level: "notice", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+				Agents:    AgentDefaults,
+				Telemetry: TelemetryDefaults,
+				NATS:      Listener{Listen: "127.0.0.1:5222"},
+				HTTP:      Listener{Listen: DefaultHTTPListen},
+				DataDir:   flagDir,
+				Store:     Store{Sync: "always", SyncInterval: 0},
+				Log:       Log{Level: "notice", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},
 		{
@@ -208,12 +213,13 @@ func TestLoadHubPrecedence(t *testing.T) {
 			env:  map[string]string{"AGENTCOM_HTTP_LISTEN": "127.0.0.1:6000", "AGENTCOM_STORE_SYNC": "2s"},
 			args: []string{"--config", full, "--log-level", "error"},
 			want: Hub{
-				Agents:  AgentDefaults,
-				NATS:    Listener{Listen: "127.0.0.1:5222"},
-				HTTP:    Listener{Listen: "127.0.0.1:6000"},
-				DataDir: fileDir,
-				Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second},
-				Log:     Log{Level: "error", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+				Agents:    AgentDefaults,
+				Telemetry: TelemetryDefaults,
+				NATS:      Listener{Listen: "127.0.0.1:5222"},
+				HTTP:      Listener{Listen: "127.0.0.1:6000"},
+				DataDir:   fileDir,
+				Store:     Store{Sync: "2s", SyncInterval: 2 * time.Second},
+				Log:       Log{Level: "error", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},
 		{
@@ -221,12 +227,13 @@ func TestLoadHubPrecedence(t *testing.T) {
 			env:  map[string]string{"AGENTCOM_LOG_LEVEL": "warning"},
 			args: []string{"--log-level", "info", "--data-dir", flagDir},
 			want: Hub{
-				Agents:  AgentDefaults,
-				NATS:    Listener{Listen: DefaultNATSListen},
-				HTTP:    Listener{Listen: DefaultHTTPListen},
-				DataDir: flagDir,
-				Store:   Store{Sync: "always"},
-				Log:     Log{Level: "info", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+				Agents:    AgentDefaults,
+				Telemetry: TelemetryDefaults,
+				NATS:      Listener{Listen: DefaultNATSListen},
+				HTTP:      Listener{Listen: DefaultHTTPListen},
+				DataDir:   flagDir,
+				Store:     Store{Sync: "always"},
+				Log:       Log{Level: "info", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},
 	}

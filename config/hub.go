@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"time"
 
@@ -25,6 +26,37 @@ type Hub struct {
 	Log Log `mapstructure:"log"`
 	// Agents holds the timings of agents and leases.
 	Agents Agents `mapstructure:"agents"`
+	// Telemetry holds the telemetry settings.
+	Telemetry Telemetry `mapstructure:"telemetry"`
+}
+
+// Telemetry is the telemetry setting.
+type Telemetry struct {
+	// Enabled publishes telemetry on agent_com.>. Defaults to true.
+	Enabled bool `mapstructure:"enabled"`
+	// Observer lets clients without credentials subscribe to telemetry
+	// (and do nothing else): "auto" (the default) while NATS listens on
+	// loopback only, "on" or "off".
+	Observer string `mapstructure:"observer"`
+	// MaxAge and MaxMB bound the TELEMETRY stream. Default 24h and 256.
+	MaxAge time.Duration `mapstructure:"max_age"`
+	MaxMB  int64         `mapstructure:"max_mb"`
+}
+
+// TelemetryDefaults are the defaults of the telemetry keys.
+var TelemetryDefaults = Telemetry{Enabled: true, Observer: "auto", MaxAge: 24 * time.Hour, MaxMB: 256}
+
+// ObserverAllowed resolves telemetry.observer against the NATS listener.
+func (h Hub) ObserverAllowed() bool {
+	switch h.Telemetry.Observer {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	host, _, _ := net.SplitHostPort(h.NATS.Listen)
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // Agents are the timings of agent liveness and task leases.
@@ -129,6 +161,11 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	v.SetDefault("log.max_size_mb", DefaultLogMaxSizeMB)
 	v.SetDefault("log.max_backups", DefaultLogMaxBackups)
 	v.SetDefault("log.modules", map[string]string{})
+	td := TelemetryDefaults
+	v.SetDefault("telemetry.enabled", td.Enabled)
+	v.SetDefault("telemetry.observer", td.Observer)
+	v.SetDefault("telemetry.max_age", td.MaxAge)
+	v.SetDefault("telemetry.max_mb", td.MaxMB)
 	d := AgentDefaults
 	for key, val := range map[string]time.Duration{
 		"agents.acceptance_timeout": d.AcceptanceTimeout, "agents.stuck_threshold": d.StuckThreshold,
@@ -153,6 +190,10 @@ func (h *Hub) validate() error {
 		checkListen("nats.listen", h.NATS.Listen),
 		checkListen("http.listen", h.HTTP.Listen),
 		h.Log.validate(),
+		checkOneOf("telemetry.observer", h.Telemetry.Observer, []string{"auto", "on", "off"}),
+	}
+	if h.Telemetry.MaxAge <= 0 || h.Telemetry.MaxMB < 1 {
+		errs = append(errs, errors.New("telemetry.max_age and telemetry.max_mb: must be positive"))
 	}
 	d, err := parseSync(h.Store.Sync)
 	h.Store.SyncInterval = d

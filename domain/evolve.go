@@ -34,11 +34,13 @@ func Evolve(t *Task, env Envelope) *Task {
 		entry.AgentID, entry.Detail = e.AgentID, e.Error
 	case TaskRetried:
 		requeue(n, e.Generation)
+		n.QueuedAt = env.Time
 	case TaskDeadLettered:
 		n.Status, n.AssignedTo, n.AssignedAt = StatusDeadLetter, "", nil
 		entry.Detail = e.Reason
 	case TaskReclaimed:
 		requeue(n, e.Generation)
+		n.QueuedAt = env.Time
 		n.ReclaimCount = e.ReclaimCount
 		entry.AgentID, entry.Detail = e.AgentID, e.Reason
 	case TaskCancelled:
@@ -46,6 +48,7 @@ func Evolve(t *Task, env Envelope) *Task {
 		entry.Detail = e.Reason
 	case TaskRequeued:
 		requeue(n, e.Generation)
+		n.QueuedAt = env.Time
 		n.RetryCount, n.ReclaimCount, n.LastError = 0, 0, ""
 		if n.CompleteBy != nil && !n.CompleteBy.After(env.Time) {
 			n.CompleteBy = nil // a deadline already passed would only expire it again
@@ -70,6 +73,7 @@ func submitted(env Envelope, s TaskSubmitted) *Task {
 		RequestID:          env.RequestID,
 		CreatedAt:          env.Time,
 		UpdatedAt:          env.Time,
+		QueuedAt:           env.Time,
 		History:            []HistoryEntry{{Event: env.Type, At: env.Time, RequestID: env.RequestID}},
 	}
 }

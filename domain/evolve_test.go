@@ -61,7 +61,7 @@ func TestEvolveSubmitted(t *testing.T) {
 	require.Equal(t, &domain.Task{
 		ID: "task-1", Description: "d", Priority: domain.PriorityLow, Metadata: json.RawMessage(`{"m":1}`),
 		NeededCapabilities: []string{"a", "b"}, MaxRetries: 4, MaxReclaims: 5, CompleteBy: &cb,
-		Status: domain.StatusQueued, SubmittedBy: "alice", RequestID: "req-9", CreatedAt: tE, UpdatedAt: tE,
+		Status: domain.StatusQueued, SubmittedBy: "alice", RequestID: "req-9", CreatedAt: tE, UpdatedAt: tE, QueuedAt: tE,
 		History: []domain.HistoryEntry{{Event: "task.submitted", At: tE, RequestID: "req-9"}},
 	}, got)
 }
@@ -110,7 +110,7 @@ func TestEvolveEachEvent(t *testing.T) {
 			w.History = append(w.History, domain.HistoryEntry{Event: "task.failed", At: tE, AgentID: "a1", Detail: "boom", RequestID: "req-9"})
 		}},
 		{"retried", workingTask, domain.TaskRetried{Generation: 4}, func(w *domain.Task) {
-			w.Status, w.Generation, w.AssignedTo, w.AssignedAt = domain.StatusQueued, 4, "", nil
+			w.Status, w.Generation, w.AssignedTo, w.AssignedAt, w.QueuedAt = domain.StatusQueued, 4, "", nil, tE
 			w.History = append(w.History, domain.HistoryEntry{Event: "task.retried", At: tE, RequestID: "req-9"})
 		}},
 		{"dead lettered", workingTask, domain.TaskDeadLettered{Reason: "max_retries"}, func(w *domain.Task) {
@@ -119,6 +119,7 @@ func TestEvolveEachEvent(t *testing.T) {
 		}},
 		{"reclaimed", workingTask, domain.TaskReclaimed{AgentID: "a1", Reason: "no_heartbeat", Generation: 4, ReclaimCount: 2}, func(w *domain.Task) {
 			w.Status, w.Generation, w.AssignedTo, w.AssignedAt, w.ReclaimCount = domain.StatusQueued, 4, "", nil, 2
+			w.QueuedAt = tE
 			w.History = append(w.History, domain.HistoryEntry{Event: "task.reclaimed", At: tE, AgentID: "a1", Detail: "no_heartbeat", RequestID: "req-9"})
 		}},
 		{"cancelled while working", workingTask, domain.TaskCancelled{By: "ops", Reason: "stop"}, func(w *domain.Task) {
@@ -131,6 +132,7 @@ func TestEvolveEachEvent(t *testing.T) {
 		}},
 		{"requeued", deadTask, domain.TaskRequeued{By: "ops", Generation: 5}, func(w *domain.Task) {
 			w.Status, w.Generation, w.RetryCount, w.ReclaimCount, w.LastError = domain.StatusQueued, 5, 0, 0, ""
+			w.QueuedAt = tE
 			w.History = append(w.History, domain.HistoryEntry{Event: "task.requeued", At: tE, RequestID: "req-9"})
 		}},
 	}

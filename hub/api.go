@@ -12,6 +12,7 @@ import (
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/telemetry"
 )
 
 // Reply is an API answer: an HTTP status code and a JSON body. NATS
@@ -45,6 +46,7 @@ type API struct {
 	now    func() time.Time
 	log    logsink.Logger
 	admin  *adminAPI
+	tel    *telemetry.Emitter
 }
 
 // NewAPI returns the API over a service and its projection.

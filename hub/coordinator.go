@@ -16,6 +16,7 @@ import (
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol"
+	"github.com/agentcom/agentcom/telemetry"
 )
 
 // Coordinator is the hub's side of the agents: it answers their requests,
@@ -32,6 +33,7 @@ type Coordinator struct {
 	started  time.Time
 	presence *presence
 	sched    *scheduler
+	tel      *telemetry.Emitter
 
 	sub      *nats.Subscription
 	sysConn  *nats.Conn
@@ -50,6 +52,8 @@ type CoordinatorParams struct {
 	Server  *broker.Server
 	Config  config.Agents
 	Log     logsink.Logger
+	// Telemetry receives scheduler events (nil: none).
+	Telemetry *telemetry.Emitter
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 }
@@ -60,7 +64,7 @@ func NewCoordinator(p CoordinatorParams) *Coordinator {
 		p.Now = time.Now
 	}
 	c := &Coordinator{svc: p.Service, views: p.Views, nc: p.Conn, srv: p.Server, cfg: p.Config,
-		log: p.Log.Module("agents"), now: p.Now, presence: newPresence(), quit: make(chan struct{})}
+		log: p.Log.Module("agents"), now: p.Now, presence: newPresence(), quit: make(chan struct{}), tel: p.Telemetry}
 	c.sched = newScheduler(c)
 	return c
 }
@@ -75,7 +79,6 @@ func (c *Coordinator) Start(ctx context.Context) error {
 			c.presence.touch(a.ID, c.started)
 		}
 	}
-	c.svc.OnApplied(c.applied)
 	sub, err := c.nc.QueueSubscribe(broker.AgentRequestsAll, natsQueue, c.receive)
 	if err != nil {
 		return fmt.Errorf("subscribe to agent requests: %w", err)

@@ -7,6 +7,7 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -15,8 +16,10 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/telemetry"
 )
 
 // shutdownTimeout bounds how long Stop waits for HTTP requests in flight.
@@ -39,6 +42,7 @@ type Hub struct {
 	natsAPI *NATSServer
 	coord   *Coordinator
 	tokens  *broker.TokenStore
+	tel     *telemetry.Emitter
 	http    *http.Server
 	httpURL string
 
@@ -66,21 +70,25 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err = h.startBroker(ctx); err != nil {
 		return err
 	}
-	start := time.Now()
-	h.views = projections.NewViews()
-	h.svc = NewService(ServiceParams{Store: h.store, Views: h.views, Log: h.log,
-		SyncAlways: h.cfg.Store.SyncInterval == 0})
-	if err = h.svc.Start(ctx); err != nil {
+	if err = h.startTelemetry(ctx); err != nil {
 		return err
 	}
-	h.log.Info().Uint64("last_seq", h.views.LastSeq()).Int("tasks", h.views.Tasks.Stats().Total).
-		Dur("duration_ms", time.Since(start)).Msg("projections rebuilt")
+	if err = h.rebuild(ctx); err != nil {
+		return err
+	}
 	h.coord = NewCoordinator(CoordinatorParams{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv,
-		Config: h.cfg.Agents, Log: h.log})
+		Config: h.cfg.Agents, Log: h.log, Telemetry: h.tel})
 	if err = h.coord.Start(ctx); err != nil {
 		return err
 	}
+	t := tap{tel: h.tel, views: h.views}
+	h.views.Agents.Observe(t.transition)
+	h.svc.OnApplied(func(envs []domain.Envelope) {
+		h.coord.applied(envs)
+		t.applied(envs)
+	})
 	h.api = NewAPI(h.svc, h.views, h.log)
+	h.api.tel = h.tel
 	h.api.admin = &adminAPI{tokens: h.tokens, srv: h.srv}
 	if h.natsAPI, err = h.api.ServeNATS(h.nc); err != nil {
 		return err
@@ -122,6 +130,45 @@ func (h *Hub) startBroker(ctx context.Context) error {
 	return nil
 }
 
+// startTelemetry opens the TELEMETRY stream and the emitter (unless
+// telemetry is off), and lets anonymous observers in where configured.
+func (h *Hub) startTelemetry(ctx context.Context) error {
+	h.auth.AllowObserver(h.cfg.Telemetry.Enabled && h.cfg.ObserverAllowed())
+	if !h.cfg.Telemetry.Enabled {
+		return nil
+	}
+	if err := broker.OpenTelemetry(ctx, h.nc, h.cfg.Telemetry.MaxAge, h.cfg.Telemetry.MaxMB<<20); err != nil {
+		return err
+	}
+	h.tel = telemetry.New(h.nc, nodeName(), h.log)
+	return nil
+}
+
+// rebuild brings the projections up to the stream's end, as a span.
+func (h *Hub) rebuild(ctx context.Context) error {
+	h.views = projections.NewViews()
+	h.svc = NewService(ServiceParams{Store: h.store, Views: h.views, Log: h.log,
+		SyncAlways: h.cfg.Store.SyncInterval == 0})
+	start := time.Now()
+	return h.tel.Span("projection.rebuild", nil, func() (map[string]any, error) {
+		if err := h.svc.Start(ctx); err != nil {
+			return nil, err
+		}
+		last := h.views.LastSeq()
+		h.log.Info().Uint64("last_seq", last).Int("tasks", h.views.Tasks.Stats().Total).
+			Dur("duration_ms", time.Since(start)).Msg("projections rebuilt")
+		return map[string]any{"last_seq": last, "events": last}, nil
+	})
+}
+
+func nodeName() string {
+	name, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return name
+}
+
 func (h *Hub) serveHTTP() error {
 	l, err := net.Listen("tcp", h.cfg.HTTP.Listen)
 	if err != nil {
@@ -158,6 +205,7 @@ func (h *Hub) Stop() {
 		if h.svc != nil {
 			h.svc.Stop()
 		}
+		h.tel.Stop()
 		if h.nc != nil {
 			h.nc.Close()
 		}

@@ -71,7 +71,7 @@ func startHubCfg(t testing.TB, dataDir string, level logsink.Level, edit func(*c
 	cfg := config.Hub{
 		NATS: config.Listener{Listen: "127.0.0.1:0"}, HTTP: config.Listener{Listen: "127.0.0.1:0"},
 		DataDir: dataDir, Store: config.Store{Sync: "always"}, Log: config.Log{Level: "debug"},
-		Agents: config.AgentDefaults,
+		Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults,
 	}
 	edit(&cfg)
 	logs := &lockedBuffer{}

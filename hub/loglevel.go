@@ -37,6 +37,8 @@ func (a *API) SetLogLevel(ctx context.Context, who string, body []byte) Reply {
 	levels.Set(req.Module, level)
 	a.log.Ctx(ctx).Notice().Str("by", who).Str("target_module", nonEmpty(req.Module, "*")).
 		Str("from", from).Str("to", req.Level).Msg("log level changed")
+	a.tel.Emit("log.level_change", nil, map[string]any{"module": nonEmpty(req.Module, "*"), "from": from,
+		"to": req.Level, "by": who, "request_id": logsink.RequestID(ctx)})
 	return Reply{http.StatusOK, map[string]string{"level": req.Level, "module": nonEmpty(req.Module, "*")}}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/logsink"
 )
 
 func dialHub(t *testing.T, h *testHub, token string) *Client {
@@ -63,8 +64,19 @@ func TestNATSRefusesBadTokens(t *testing.T) {
 	h := startHub(t, "")
 	_, err := Dial(config.Client{Hub: h.NATSURL(), Token: "ac_not_a_token"})
 	require.ErrorContains(t, err, "token was refused")
-	_, err = nats.Connect(h.NATSURL(), nats.NoReconnect())
+	// Without credentials a client is only an observer: telemetry, nothing else.
+	nc, err := nats.Connect(h.NATSURL(), nats.NoReconnect())
+	require.NoError(t, err)
+	defer nc.Close()
+	_, err = nc.Request(broker.Command(broker.CmdTaskStats), nil, 2e9)
 	require.Error(t, err)
+}
+
+func TestObserverCanBeTurnedOff(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelInfo, func(c *config.Hub) { c.Telemetry.Observer = "off" })
+	_, err := nats.Connect(h.NATSURL(), nats.NoReconnect())
+	require.ErrorContains(t, err, "Authorization")
 }
 
 func TestNATSRequestIDReachesEvents(t *testing.T) {

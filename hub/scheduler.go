@@ -55,13 +55,15 @@ func (s *scheduler) run(quit <-chan struct{}) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
+		trigger := "event"
 		select {
 		case <-quit:
 			return
 		case <-s.wake:
 		case <-tick.C:
+			trigger = "tick"
 		}
-		for _, m := range s.pass() {
+		for _, m := range s.pass(trigger) {
 			wg.Go(func() { s.assign(m.task, m.agent) })
 		}
 	}
@@ -70,7 +72,7 @@ func (s *scheduler) run(quit <-chan struct{}) {
 type match struct{ task, agent string }
 
 // pass finds matches and reserves them.
-func (s *scheduler) pass() []match {
+func (s *scheduler) pass(trigger string) []match {
 	if s.paused.Load() {
 		return nil
 	}
@@ -84,7 +86,12 @@ func (s *scheduler) pass() []match {
 		}
 	}
 	var out []match
-	for _, t := range s.c.views.Tasks.Queue() {
+	queue := s.c.views.Tasks.Queue()
+	if len(pool) > 0 && len(queue) > 0 { // a pass with nothing to match is no attempt
+		s.c.tel.Emit("scheduler.attempt", map[string]float64{"idle_agents": float64(len(pool)),
+			"queued_tasks": float64(len(queue))}, map[string]any{"trigger": trigger})
+	}
+	for _, t := range queue {
 		if len(pool) == 0 {
 			break
 		}
@@ -94,6 +101,7 @@ func (s *scheduler) pass() []match {
 		for i, a := range pool {
 			if a.CanRun(t) {
 				out = append(out, match{task: t.ID, agent: a.ID})
+				s.c.tel.Emit("scheduler.match", nil, map[string]any{"task_id": t.ID, "agent_id": a.ID})
 				s.tasks[t.ID], s.agents[a.ID] = true, true
 				pool = append(pool[:i], pool[i+1:]...)
 				break

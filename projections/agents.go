@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/agentcom/agentcom/domain"
 )
@@ -21,10 +22,29 @@ type agentEntry struct {
 // presence, built from agent events and from the events of the tasks the
 // agents hold. Agent pointers it returns must not be changed.
 type Agents struct {
-	mu      sync.RWMutex
-	agents  map[string]*agentEntry
-	holders map[string]string // task id -> agent holding it
-	lastSeq uint64
+	mu       sync.RWMutex
+	agents   map[string]*agentEntry
+	holders  map[string]string // task id -> agent holding it
+	lastSeq  uint64
+	observer func(Transition)
+}
+
+// Transition is one change of an agent's state, as Observe reports it.
+type Transition struct {
+	AgentID   string
+	From, To  domain.AgentState
+	Since, At time.Time // when it entered From, and when it left
+	TaskID    string
+	RequestID string
+}
+
+// Observe sets a function told of every state change applied from now on
+// (not of those already applied). It runs under the projection's lock and
+// must not block or call back into the projection.
+func (p *Agents) Observe(fn func(Transition)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.observer = fn
 }
 
 // NewAgents returns an empty agent projection.
@@ -60,6 +80,7 @@ func (p *Agents) apply(env domain.Envelope) error {
 			return fmt.Errorf("apply event %s (%s, seq %d): agent %s is unknown", env.ID, env.Type, env.Seq, env.Aggregate)
 		}
 		p.set(env.Aggregate, cur, next, env.Seq)
+		p.observe(cur, next, env)
 		return nil
 	}
 	id := agentOf(env)
@@ -67,9 +88,31 @@ func (p *Agents) apply(env domain.Envelope) error {
 		id = p.holders[env.Aggregate]
 	}
 	if e := p.agents[id]; e != nil {
-		p.set(id, e.agent, domain.EvolveAgent(e.agent, env), e.seq)
+		next := domain.EvolveAgent(e.agent, env)
+		p.set(id, e.agent, next, e.seq)
+		p.observe(e.agent, next, env)
 	}
 	return nil
+}
+
+// observe reports a state change to the observer, if any.
+func (p *Agents) observe(prev, next *domain.Agent, env domain.Envelope) {
+	if p.observer == nil || next == nil {
+		return
+	}
+	from, since := domain.StateOffline, env.Time
+	if prev != nil {
+		from, since = prev.State, prev.LastStateChange
+	}
+	if from == next.State {
+		return
+	}
+	task := next.CurrentTask
+	if task == "" && prev != nil {
+		task = prev.CurrentTask
+	}
+	p.observer(Transition{AgentID: next.ID, From: from, To: next.State, Since: since, At: env.Time,
+		TaskID: task, RequestID: env.RequestID})
 }
 
 // set stores an agent's new state and keeps the task holders in step.

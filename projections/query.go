@@ -63,6 +63,13 @@ func (p *Tasks) queued(f Filter) []*domain.Task {
 	return out
 }
 
+// QueueDepth is how many tasks are queued.
+func (p *Tasks) QueueDepth() int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return len(p.byStatus[domain.StatusQueued])
+}
+
 // Queue returns the queued tasks in the order they will be handed out.
 func (p *Tasks) Queue() []*domain.Task { return p.List(Filter{Status: domain.StatusQueued}) }
 

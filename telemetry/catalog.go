@@ -1,0 +1,36 @@
+package telemetry
+
+// Spec describes one catalog event: its name, measurements, metadata and
+// when it fires. docs/telemetry.md lists exactly these (a test checks).
+type Spec struct {
+	Name         string
+	Measurements []string
+	Metadata     []string
+	When         string
+}
+
+// Catalog is every event the hub emits. Spans appear once, by their base
+// name, with Span set; they emit <name>.start, .stop and .exception.
+var Catalog = []Spec{
+	{"task.submit", []string{"queue_depth"}, []string{"task_id", "priority", "submitted_by", "request_id"}, "a task is stored"},
+	{"task.assign", []string{"wait_ms"}, []string{"task_id", "agent_id", "generation", "request_id"}, "the scheduler's assignment is stored (wait_ms: since the task was queued)"},
+	{"task.accept", nil, []string{"task_id", "agent_id", "generation", "request_id"}, "the agent accepts its assignment"},
+	{"task.progress", nil, []string{"task_id", "agent_id", "generation", "request_id"}, "the agent sends a progress heartbeat"},
+	{"task.complete", []string{"duration_ms"}, []string{"task_id", "agent_id", "generation", "request_id"}, "the agent completes the task (duration_ms: since the assignment)"},
+	{"task.fail", []string{"retry_count"}, []string{"task_id", "agent_id", "error", "request_id"}, "the agent reports a failed attempt"},
+	{"task.dead_letter", []string{"retry_count"}, []string{"task_id", "reason", "request_id"}, "the task runs out of retries or reclaims, or is overdue"},
+	{"task.reclaim", nil, []string{"task_id", "agent_id", "reason", "request_id"}, "the hub takes the task back from its agent"},
+	{"task.retry", nil, []string{"task_id", "reason", "request_id"}, "the task is queued again, after a failure (reason failed) or out of the dead letter (reason requeued)"},
+	{"task.cancel", nil, []string{"task_id", "by", "request_id"}, "the task is cancelled"},
+	{"agent.connect", []string{"capabilities"}, []string{"agent_id", "capabilities", "request_id"}, "an agent says hello (capabilities: how many)"},
+	{"agent.disconnect", []string{"connected_duration_ms"}, []string{"agent_id", "reason", "request_id"}, "an agent's connection ends"},
+	{"agent.evict", []string{"stale_ms"}, []string{"agent_id", "request_id"}, "the reaper removes a silent agent"},
+	{"fsm.transition", []string{"duration_ms"}, []string{"agent_id", "from", "to", "task_id", "request_id"}, "an agent changes state (duration_ms: time in the previous state)"},
+	{"scheduler.attempt", []string{"idle_agents", "queued_tasks"}, []string{"trigger"}, "the scheduler makes a pass"},
+	{"scheduler.match", nil, []string{"task_id", "agent_id"}, "the scheduler matches a task to an agent"},
+	{"projection.rebuild", []string{"events"}, []string{"last_seq"}, "span: the hub rebuilds its projections at start"},
+	{"log.level_change", nil, []string{"module", "from", "to", "by", "request_id"}, "an admin changes a log level"},
+}
+
+// Spans are the catalog events emitted as spans.
+var Spans = map[string]bool{"projection.rebuild": true}

@@ -1,0 +1,194 @@
+package telemetry
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/agentcom/agentcom/logsink"
+)
+
+// Subject prefix of every telemetry event: agent_com.<name>.
+const SubjectPrefix = "agent_com."
+
+// queueSize bounds the events waiting to be published.
+const queueSize = 8192
+
+// Event is one telemetry event as published.
+type Event struct {
+	Event        string             `json:"event"`
+	Time         time.Time          `json:"time"`
+	Node         string             `json:"node"`
+	Measurements map[string]float64 `json:"measurements"`
+	Metadata     map[string]any     `json:"metadata"`
+}
+
+// Subject is the event's NATS subject.
+func (e Event) Subject() string { return SubjectPrefix + e.Event }
+
+// Handler receives events in process.
+type Handler func(Event)
+
+// Emitter publishes events. The zero value and a nil *Emitter drop every
+// event, so code can emit without checking whether telemetry is on.
+type Emitter struct {
+	nc    *nats.Conn
+	node  string
+	log   logsink.Logger
+	queue chan Event
+	done  chan struct{}
+
+	mu       sync.RWMutex
+	handlers map[string]attached
+	dropped  atomic.Uint64
+	stopOnce sync.Once
+}
+
+type attached struct {
+	prefix string
+	fn     Handler
+}
+
+// New returns a running emitter publishing on nc (nil: handlers only).
+func New(nc *nats.Conn, node string, log logsink.Logger) *Emitter {
+	e := &Emitter{nc: nc, node: node, log: log.Module("telemetry"), queue: make(chan Event, queueSize),
+		done: make(chan struct{}), handlers: map[string]attached{}}
+	go e.run()
+	return e
+}
+
+// Emit queues a point event. Names are dotted: "task.submit".
+func (e *Emitter) Emit(name string, measurements map[string]float64, metadata map[string]any) {
+	if e == nil {
+		return
+	}
+	if measurements == nil {
+		measurements = map[string]float64{}
+	}
+	if metadata == nil {
+		metadata = map[string]any{}
+	}
+	select {
+	case e.queue <- Event{Event: name, Time: time.Now().UTC(), Node: e.node, Measurements: measurements, Metadata: metadata}:
+	default:
+		e.dropped.Add(1)
+	}
+}
+
+// Dropped counts events dropped because the queue was full.
+func (e *Emitter) Dropped() uint64 { return e.dropped.Load() }
+
+// Attach adds a handler for the events whose name starts with prefix
+// ("" for all), under an id that Detach takes.
+func (e *Emitter) Attach(id, prefix string, fn Handler) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.handlers[id] = attached{prefix: prefix, fn: fn}
+}
+
+// Detach removes a handler.
+func (e *Emitter) Detach(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.handlers, id)
+}
+
+// Stop publishes what is queued and stops. Safe to call twice.
+func (e *Emitter) Stop() {
+	if e == nil {
+		return
+	}
+	e.stopOnce.Do(func() { close(e.queue) })
+	<-e.done
+	if e.nc != nil {
+		_ = e.nc.Flush()
+	}
+}
+
+func (e *Emitter) run() {
+	defer close(e.done)
+	for ev := range e.queue {
+		e.publish(ev)
+		e.dispatch(ev)
+	}
+}
+
+func (e *Emitter) publish(ev Event) {
+	if e.nc == nil {
+		return
+	}
+	b, err := json.Marshal(ev)
+	if err == nil {
+		err = e.nc.Publish(ev.Subject(), b)
+	}
+	if err != nil {
+		e.dropped.Add(1)
+	}
+}
+
+// dispatch runs the handlers; a panicking one is reported and kept.
+func (e *Emitter) dispatch(ev Event) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for id, h := range e.handlers {
+		if strings.HasPrefix(ev.Event, h.prefix) {
+			e.call(id, h.fn, ev)
+		}
+	}
+}
+
+func (e *Emitter) call(id string, fn Handler, ev Event) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.log.Error().Str("handler", id).Str("event", ev.Event).Str("panic", fmt.Sprint(r)).
+				Msg("telemetry handler panicked; it stays attached")
+		}
+	}()
+	fn(ev)
+}
+
+// Span runs fn as a timed operation: it emits <name>.start (with
+// system_time), then <name>.stop with duration_ms and fn's metadata, or
+// <name>.exception with duration_ms, kind and reason when fn fails. All
+// three share a span_id.
+func (e *Emitter) Span(name string, metadata map[string]any, fn func() (map[string]any, error)) error {
+	span := fmt.Sprintf("%016x", time.Now().UnixNano()^int64(spanSeq.Add(1))<<20)
+	start := time.Now()
+	e.Emit(name+".start", map[string]float64{"system_time": float64(start.UnixMilli())}, with(metadata, "span_id", span))
+	out, err := fn()
+	took := map[string]float64{"duration_ms": ms(time.Since(start))}
+	if err != nil {
+		meta := with(with(metadata, "span_id", span), "kind", "error")
+		e.Emit(name+".exception", took, with(meta, "reason", err.Error()))
+		return err
+	}
+	meta := with(metadata, "span_id", span)
+	for k, v := range out {
+		meta[k] = v
+	}
+	e.Emit(name+".stop", took, meta)
+	return nil
+}
+
+var spanSeq atomic.Int64
+
+// with returns a copy of m with one more key.
+func with(m map[string]any, k string, v any) map[string]any {
+	out := make(map[string]any, len(m)+1)
+	for kk, vv := range m {
+		out[kk] = vv
+	}
+	out[k] = v
+	return out
+}
+
+// ms is a duration in milliseconds, with fractions.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Ms is a duration in milliseconds, for measurements.
+func Ms(d time.Duration) float64 { return ms(d) }
