@@ -33,6 +33,10 @@ func OpenLogs(ctx context.Context, nc *nats.Conn) (jetstream.Stream, error) {
 		MaxAge:      logsMaxAge,
 		MaxBytes:    logsMaxBytes,
 		Replicas:    1,
+		// Logs are also on stdout and in the sink's files: they need no
+		// fsync per record, which would make a burst of logging crawl when
+		// the server syncs every write for the event stream.
+		PersistMode: jetstream.AsyncPersistMode,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create logs stream: %w", err)
@@ -57,6 +61,7 @@ func OpenTelemetry(ctx context.Context, nc *nats.Conn, maxAge time.Duration, max
 		MaxAge:      maxAge,
 		MaxBytes:    maxBytes,
 		Replicas:    1,
+		PersistMode: jetstream.AsyncPersistMode, // best effort, like all telemetry
 	})
 	if err != nil {
 		return fmt.Errorf("create telemetry stream: %w", err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
 )
@@ -34,7 +35,24 @@ func BenchmarkLifecycle(b *testing.B) {
 }
 
 func benchLifecycle(b *testing.B, interval time.Duration) {
-	h := startHubWith(b, "", interval, logsink.LevelWarning)
+	benchLifecycleWith(b, startHubWith(b, "", interval, logsink.LevelWarning))
+}
+
+// BenchmarkTelemetryCost runs whole task lifecycles with telemetry on and
+// off in the same run (sync=1s, where the store is cheapest and any other
+// cost shows most).
+func BenchmarkTelemetryCost(b *testing.B) {
+	for _, on := range []bool{true, false} {
+		b.Run(fmt.Sprintf("telemetry=%v", on), func(b *testing.B) {
+			benchLifecycleWith(b, startHubCfg(b, "", logsink.LevelWarning, func(c *config.Hub) {
+				c.Store.SyncInterval = time.Second
+				c.Telemetry.Enabled = on
+			}))
+		})
+	}
+}
+
+func benchLifecycleWith(b *testing.B, h *testHub) {
 	var mu sync.Mutex
 	submitted, assigned := map[string]time.Time{}, map[string]time.Time{}
 	work := func(a *testAgent, as protocol.Assignment) {

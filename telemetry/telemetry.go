@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -42,6 +41,7 @@ type Emitter struct {
 	log   logsink.Logger
 	queue chan Event
 	done  chan struct{}
+	buf   []byte // encoding buffer, run goroutine only
 
 	mu       sync.RWMutex
 	handlers map[string]attached
@@ -122,11 +122,8 @@ func (e *Emitter) publish(ev Event) {
 	if e.nc == nil {
 		return
 	}
-	b, err := json.Marshal(ev)
-	if err == nil {
-		err = e.nc.Publish(ev.Subject(), b)
-	}
-	if err != nil {
+	e.buf = ev.appendJSON(e.buf[:0])
+	if err := e.nc.Publish(ev.Subject(), e.buf); err != nil {
 		e.dropped.Add(1)
 	}
 }

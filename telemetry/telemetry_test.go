@@ -131,3 +131,24 @@ func TestNilEmitterDropsEverything(t *testing.T) {
 	require.NoError(t, em.Span("x", nil, func() (map[string]any, error) { return nil, nil }))
 	em.Stop()
 }
+
+func TestEncodingIsValidJSON(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Start(t, 0)
+	sub := subscribe(t, b.Conn)
+	em := telemetry.New(b.Conn, "n\"ode", logsink.Nop())
+	defer em.Stop()
+	meta := map[string]any{"s": "quote \" back \\ nl \n tab \t ünïcode \x01", "i": 3, "u": uint64(7), "f": 1.5,
+		"b": true, "list": []string{"a", "b\""}, "nil": nil, "other": map[string]int{"x": 1}}
+	em.Emit("agent.connect", map[string]float64{"capabilities": 2.5}, meta)
+	_, ev := next(t, sub)
+	require.Equal(t, "n\"ode", ev.Node)
+	require.Equal(t, meta["s"], ev.Metadata["s"])
+	require.EqualValues(t, 3, ev.Metadata["i"])
+	require.EqualValues(t, 7, ev.Metadata["u"])
+	require.Equal(t, true, ev.Metadata["b"])
+	require.Equal(t, []any{"a", "b\""}, ev.Metadata["list"])
+	require.Nil(t, ev.Metadata["nil"])
+	require.Equal(t, map[string]any{"x": 1.0}, ev.Metadata["other"])
+	require.Equal(t, 2.5, ev.Measurements["capabilities"])
+}
