@@ -1,0 +1,598 @@
+package logsink
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"gopkg.in/natefinch/lumberjack.v2"
+)
+
+// The sink's consumer. These repeat broker.LogSinkConsumer and
+// broker.LogsAll (a test checks they agree): logsink cannot import broker,
+// which imports logsink.
+const (
+	sinkConsumer = "logsink"
+	sinkFilter   = "agentcom.log.>"
+)
+
+const (
+	// LogFileName is the current log file in SinkConfig.Dir. Rotated files
+	// are named agentcom-<UTC time>.log, gzip-compressed to .log.gz.
+	LogFileName = "agentcom.log"
+
+	defaultMaxSizeMB  = 10
+	defaultMaxBackups = 5
+
+	sinkMaxAckPending = 10000
+	sinkPullBatch     = 1000                   // messages the iterator keeps buffered
+	sinkAckEvery      = 500                    // ack (AckAll) at least this often
+	sinkIdleWait      = 100 * time.Millisecond // ack and check Stop when idle this long
+	sinkAPITimeout    = 10 * time.Second
+	sinkRetryWait     = time.Second // between attempts of a failed file write
+
+	backupTimeFormat = "2006-01-02T15-04-05.000" // lumberjack's
+	seqKey           = `"log_seq":`
+)
+
+// SinkConfig says where the Sink writes and how it rotates.
+type SinkConfig struct {
+	// Dir holds agentcom.log and its rotated, compressed backups.
+	Dir string
+	// MaxSizeMB is the size at which the file rotates (default 10).
+	MaxSizeMB int
+	// MaxBackups is how many rotated files are kept (default 5); older
+	// ones are deleted.
+	MaxBackups int
+}
+
+// Sink writes the log records of the LOGS stream to <Dir>/agentcom.log,
+// one JSON object per line, rotated by size (lumberjack). It reads the
+// stream with a durable consumer and acknowledges a record only after
+// writing it. Each line is the record with "log_seq", its stream sequence,
+// added as the last field.
+//
+// The files are the sink's own record of progress: at Start it reads the
+// last log_seq written and resumes the consumer right after it. So a sink
+// that was killed at any point (even between a write and its ack, or with
+// records delivered to it but not written) writes every record exactly
+// once when started again, as long as the stream still holds it.
+//
+// One Sink, in one process, writes a directory at a time. (lumberjack
+// assumes a single writer, and keeps one idle goroutine per Sink after
+// the file is closed.)
+type Sink struct {
+	stream jetstream.Stream
+	cfg    SinkConfig
+	file   *lumberjack.Logger
+	line   []byte // the line being built, reused
+
+	mu       sync.Mutex
+	started  bool
+	done     chan struct{}
+	stopCh   chan struct{}
+	stopOnce sync.Once
+	stopping atomic.Bool
+	target   atomic.Uint64 // Stop drains up to this stream sequence
+
+	written atomic.Uint64 // lines written by this Sink
+	last    atomic.Uint64 // every record up to this sequence is in the files
+}
+
+// NewSink returns a sink of the LOGS stream (see broker.OpenLogs).
+func NewSink(stream jetstream.Stream, cfg SinkConfig) *Sink {
+	if cfg.MaxSizeMB <= 0 {
+		cfg.MaxSizeMB = defaultMaxSizeMB
+	}
+	if cfg.MaxBackups <= 0 {
+		cfg.MaxBackups = defaultMaxBackups
+	}
+	return &Sink{
+		stream: stream,
+		cfg:    cfg,
+		done:   make(chan struct{}),
+		stopCh: make(chan struct{}),
+	}
+}
+
+// Start resumes the sink's consumer after the last record in the files and
+// returns once the sink is consuming. Cancelling ctx ends the sink at once,
+// as a crash would: it writes and acknowledges nothing more.
+func (s *Sink) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("start log sink: already started")
+	}
+	cons, err := s.resume(ctx)
+	if err != nil {
+		return err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(sinkPullBatch))
+	if err != nil {
+		return fmt.Errorf("consume log stream: %w", err)
+	}
+	s.file = &lumberjack.Logger{
+		Filename:   filepath.Join(s.cfg.Dir, LogFileName),
+		MaxSize:    s.cfg.MaxSizeMB,
+		MaxBackups: s.cfg.MaxBackups,
+		Compress:   true,
+		LocalTime:  false,
+	}
+	s.started = true
+	go func() { // a crash stops the iterator, so Next returns at once
+		select {
+		case <-ctx.Done():
+			it.Stop()
+		case <-s.done:
+		}
+	}()
+	go s.run(ctx, it)
+	return nil
+}
+
+// resume finds where the files end and points the consumer right after.
+func (s *Sink) resume(ctx context.Context) (jetstream.Consumer, error) {
+	if err := os.MkdirAll(s.cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create log dir: %w", err)
+	}
+	if err := terminateLastLine(filepath.Join(s.cfg.Dir, LogFileName)); err != nil {
+		return nil, err
+	}
+	inFiles, err := lastWrittenSeq(s.cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := s.stream.CreateOrUpdateConsumer(ctx, sinkConsumerConfig())
+	if err != nil {
+		return nil, fmt.Errorf("create log sink consumer: %w", err)
+	}
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read log stream info: %w", err)
+	}
+	next := resumeSeq(inFiles, cons.CachedInfo().AckFloor.Stream, info.State.LastSeq)
+	// Resetting also forgets records delivered to a dead sink and never
+	// acknowledged: with AckAll, acking a later record would otherwise
+	// acknowledge them too, and they would never be written.
+	if _, err := s.stream.ResetConsumerToSequence(ctx, sinkConsumer, next); err != nil {
+		return nil, fmt.Errorf("reset log sink consumer: %w", err)
+	}
+	s.last.Store(next - 1)
+	return cons, nil
+}
+
+// resumeSeq is the first sequence to write. The files are the truth: they
+// may be behind the ack floor (a power loss took unsynced lines, which the
+// stream still has) or ahead of it (killed between write and ack). Without
+// any log_seq in the files (new or emptied directory) the ack floor
+// decides, so deleting the files does not write everything again. A
+// log_seq beyond the stream's end comes from an older stream that was
+// recreated; it is ignored.
+func resumeSeq(inFiles, ackFloor, streamLast uint64) uint64 {
+	if inFiles == 0 || inFiles > streamLast {
+		return ackFloor + 1
+	}
+	return inFiles + 1
+}
+
+func sinkConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       sinkConsumer,
+		Description:   "AgentCom log sink: writes the log files",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckAllPolicy,
+		MaxAckPending: sinkMaxAckPending,
+		FilterSubject: sinkFilter,
+	}
+}
+
+// Stop writes everything the stream held when Stop was called (up to its
+// last sequence), acknowledges it, closes the file and returns. Records
+// that reach the stream later are written at the next Start. After the
+// Start context was cancelled, Stop only waits for the sink to end. Safe
+// to call more than once, and before Start.
+func (s *Sink) Stop() {
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if !started {
+		return
+	}
+	s.stopOnce.Do(func() {
+		s.target.Store(s.streamLastSeq())
+		s.stopping.Store(true)
+		close(s.stopCh)
+	})
+	<-s.done
+}
+
+// streamLastSeq is the stream's last sequence, or 0 if it cannot be read:
+// then Stop does not wait for anything more.
+func (s *Sink) streamLastSeq() uint64 {
+	select {
+	case <-s.done:
+		return 0
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sinkAPITimeout)
+	defer cancel()
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	return info.State.LastSeq
+}
+
+// Done is closed once the sink has ended: after Stop, after its Start
+// context was cancelled, or when its subscription ended (connection closed,
+// consumer deleted). The file is closed by then.
+func (s *Sink) Done() <-chan struct{} { return s.done }
+
+// Written is the number of lines this Sink has written.
+func (s *Sink) Written() uint64 { return s.written.Load() }
+
+// run writes records until the sink ends. It acknowledges (AckAll) the
+// last handled record every sinkAckEvery records and whenever the stream
+// is idle, always after writing.
+func (s *Sink) run(ctx context.Context, it jetstream.MessagesContext) {
+	defer close(s.done)
+	defer func() { _ = s.file.Close() }()
+	defer it.Stop()
+	var unacked jetstream.Msg
+	n := 0
+	for {
+		msg, err := it.Next(jetstream.NextMaxWait(sinkIdleWait))
+		if ctx.Err() != nil {
+			return // crash: no more writes, no more acks
+		}
+		if err != nil {
+			if !errors.Is(err, nats.ErrTimeout) {
+				return // iterator closed
+			}
+			s.ack(unacked, s.stopping.Load())
+			unacked, n = nil, 0
+			if s.stopping.Load() && s.nothingLeft() {
+				return
+			}
+			continue
+		}
+		if !s.handle(ctx, msg) {
+			return
+		}
+		unacked, n = msg, n+1
+		if s.drained() {
+			s.ack(unacked, true)
+			return
+		}
+		if n >= sinkAckEvery {
+			s.ack(unacked, false)
+			unacked, n = nil, 0
+		}
+	}
+}
+
+// handle writes one record unless the files have it already. It reports
+// false if the sink must end instead (crash, or a write failing at Stop).
+func (s *Sink) handle(ctx context.Context, msg jetstream.Msg) bool {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return true // not a stream message: nothing to write
+	}
+	seq := meta.Sequence.Stream
+	if seq <= s.last.Load() {
+		return true // a redelivery: acknowledged without writing
+	}
+	s.line = appendLine(s.line[:0], msg.Data(), seq, s.cfg.MaxSizeMB<<20)
+	if !s.write(ctx, s.line) {
+		return false
+	}
+	s.written.Add(1)
+	s.last.Store(seq)
+	return true
+}
+
+// write writes one whole line with one Write. lumberjack decides on
+// rotation per Write, before writing: a Write per line keeps every line
+// whole within one file and the file within MaxSize; a Write of several
+// lines could split none of them but would overshoot less precisely, and a
+// line split across Writes could be split across files. A failing write
+// (disk full) is retried until it succeeds, the sink crashes, or Stop is
+// called.
+func (s *Sink) write(ctx context.Context, line []byte) bool {
+	for {
+		n, err := s.file.Write(line)
+		if err == nil {
+			return true
+		}
+		line = line[n:]
+		select {
+		case <-ctx.Done():
+			return false
+		case <-s.stopCh:
+			return false
+		case <-time.After(sinkRetryWait):
+		}
+	}
+}
+
+// ack acknowledges msg and, with AckAll, everything before it. The final
+// ack waits for the server's confirmation.
+func (s *Sink) ack(msg jetstream.Msg, final bool) {
+	if msg == nil {
+		return
+	}
+	if !final {
+		_ = msg.Ack()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sinkAPITimeout)
+	defer cancel()
+	_ = msg.DoubleAck(ctx)
+}
+
+// drained reports whether Stop was called and everything up to its target
+// is in the files.
+func (s *Sink) drained() bool {
+	return s.stopping.Load() && s.last.Load() >= s.target.Load()
+}
+
+// nothingLeft reports, at Stop with the stream idle, whether the sink is
+// done: everything up to the target is written, or the consumer has
+// nothing more to deliver (the rest expired from the stream), or NATS
+// cannot be asked.
+func (s *Sink) nothingLeft() bool {
+	if s.drained() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sinkAPITimeout)
+	defer cancel()
+	cons, err := s.stream.Consumer(ctx, sinkConsumer)
+	if err != nil {
+		return true
+	}
+	info := cons.CachedInfo()
+	return info.NumPending == 0 && info.Delivered.Stream <= s.last.Load()
+}
+
+// appendLine appends the line for one record: the record with log_seq
+// added as its last field, or, if the record is not a JSON object, a
+// warning carrying its text. A line longer than maxBytes (lumberjack
+// refuses to write it) is replaced by a warning saying how long it was.
+func appendLine(dst, rec []byte, seq uint64, maxBytes int) []byte {
+	start := len(dst)
+	rec = bytes.TrimSpace(rec)
+	if isJSONObject(rec) {
+		dst = appendWithSeq(dst, rec, seq)
+	} else {
+		dst = appendUnparseable(dst, rec, seq)
+	}
+	if len(dst)-start > maxBytes {
+		dst = appendWarning(dst[:start], "oversized log record")
+		dst = appendSeq(dst, seq)
+		dst = append(dst, `,"bytes":`...)
+		dst = strconv.AppendInt(dst, int64(len(rec)), 10)
+		dst = append(dst, "}\n"...)
+	}
+	return dst
+}
+
+func isJSONObject(rec []byte) bool {
+	return len(rec) >= 2 && rec[0] == '{' && rec[len(rec)-1] == '}' && json.Valid(rec)
+}
+
+// appendWithSeq inserts log_seq before the object's closing brace. A
+// record spread over several lines is compacted onto one.
+func appendWithSeq(dst, rec []byte, seq uint64) []byte {
+	if bytes.ContainsAny(rec, "\r\n") {
+		var buf bytes.Buffer
+		if json.Compact(&buf, rec) == nil {
+			rec = buf.Bytes()
+		}
+	}
+	body := bytes.TrimRight(rec[:len(rec)-1], " \t\r\n")
+	dst = append(dst, body...)
+	if body[len(body)-1] != '{' {
+		dst = append(dst, ',')
+	}
+	dst = appendSeq(dst, seq)
+	return append(dst, "}\n"...)
+}
+
+func appendUnparseable(dst, rec []byte, seq uint64) []byte {
+	text, _ := json.Marshal(string(rec)) // a string always marshals
+	dst = appendWarning(dst, "unparseable log record")
+	dst = appendSeq(dst, seq)
+	dst = append(dst, `,"record":`...)
+	dst = append(dst, text...)
+	return append(dst, "}\n"...)
+}
+
+// appendWarning opens a line of the sink's own, with every field the log
+// line schema requires, so the files stay one schema throughout.
+func appendWarning(dst []byte, message string) []byte {
+	dst = append(dst, `{"time":"`...)
+	dst = time.Now().UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","severity":"warning","message":"`...)
+	dst = append(dst, message...)
+	dst = append(dst, `","module":"logsink","function":"logsink.appendLine","line":1,"pid":`...)
+	dst = strconv.AppendInt(dst, int64(os.Getpid()), 10)
+	dst = append(dst, `,"node":`...)
+	node, _ := json.Marshal(hostname())
+	dst = append(dst, node...)
+	return append(dst, ',')
+}
+
+func hostname() string {
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return "unknown"
+}
+
+func appendSeq(dst []byte, seq uint64) []byte {
+	return strconv.AppendUint(append(dst, seqKey...), seq, 10)
+}
+
+// lineSeq reads the log_seq of a line the sink wrote. The sink's log_seq
+// is the last "log_seq": in the line: it comes after every field of the
+// record, and inside a JSON string that text cannot occur (its quotes
+// would be escaped).
+func lineSeq(line []byte) (uint64, bool) {
+	i := bytes.LastIndex(line, []byte(seqKey))
+	if i < 0 {
+		return 0, false
+	}
+	digits := line[i+len(seqKey):]
+	end := 0
+	for end < len(digits) && digits[end] >= '0' && digits[end] <= '9' {
+		end++
+	}
+	seq, err := strconv.ParseUint(string(digits[:end]), 10, 64)
+	return seq, err == nil
+}
+
+// terminateLastLine ends the current file with a newline if a crash left a
+// partial last line, so the next line starts on its own.
+func terminateLastLine(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open log file: %w", err)
+	}
+	defer f.Close()
+	end, err := f.Seek(0, io.SeekEnd)
+	if err != nil || end == 0 {
+		return err
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, end-1); err != nil {
+		return fmt.Errorf("read log file: %w", err)
+	}
+	if last[0] == '\n' {
+		return nil
+	}
+	if _, err := f.Write([]byte("\n")); err != nil {
+		return fmt.Errorf("terminate log file: %w", err)
+	}
+	return nil
+}
+
+// lastWrittenSeq is the log_seq of the last line written: in the current
+// file, or if it has none (just rotated, or missing), in the newest backup
+// that has one. 0 if there is none.
+func lastWrittenSeq(dir string) (uint64, error) {
+	files, err := logFilesNewestFirst(dir)
+	if err != nil {
+		return 0, err
+	}
+	for _, path := range files {
+		seq, err := lastSeqInFile(path)
+		if err != nil {
+			return 0, err
+		}
+		if seq > 0 {
+			return seq, nil
+		}
+	}
+	return 0, nil
+}
+
+// logFilesNewestFirst lists the current file and the backups, newest
+// first. A backup whose compression was interrupted exists both as .log
+// (complete) and .log.gz (partial): only the .log is listed.
+func logFilesNewestFirst(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list log dir: %w", err)
+	}
+	byTime := map[time.Time]string{}
+	for _, e := range entries {
+		t, ok := backupTime(e.Name())
+		if ok && (byTime[t] == "" || !strings.HasSuffix(e.Name(), ".gz")) {
+			byTime[t] = e.Name()
+		}
+	}
+	times := make([]time.Time, 0, len(byTime))
+	for t := range byTime {
+		times = append(times, t)
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i].After(times[j]) })
+	files := []string{filepath.Join(dir, LogFileName)}
+	for _, t := range times {
+		files = append(files, filepath.Join(dir, byTime[t]))
+	}
+	return files, nil
+}
+
+// backupTime parses the time in a backup's name: agentcom-<time>.log[.gz].
+func backupTime(name string) (time.Time, bool) {
+	prefix := strings.TrimSuffix(LogFileName, ".log") + "-"
+	ts, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return time.Time{}, false
+	}
+	ts, ok = strings.CutSuffix(strings.TrimSuffix(ts, ".gz"), ".log")
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(backupTimeFormat, ts)
+	return t, err == nil
+}
+
+// lastSeqInFile is the log_seq of the file's last complete line that has
+// one; 0 if none, or if the file is missing. A damaged compressed file
+// counts up to the damage.
+func lastSeqInFile(path string) (uint64, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("open log file: %w", err)
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return 0, nil // damaged beyond its header: nothing usable
+		}
+		defer zr.Close()
+		r = zr
+	}
+	return lastSeqIn(r), nil
+}
+
+// lastSeqIn scans newline-terminated lines; a partial last line (a crash
+// mid-write) is not counted.
+func lastSeqIn(r io.Reader) uint64 {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var last uint64
+	for {
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			return last
+		}
+		if seq, ok := lineSeq(line); ok {
+			last = seq
+		}
+	}
+}
