@@ -54,7 +54,7 @@ func TestStartFailsCleanlyOnAnUnreadableStore(t *testing.T) {
 		NATS: config.Listener{Listen: "127.0.0.1:0"}, HTTP: config.Listener{Listen: "127.0.0.1:0"},
 		DataDir: dir, Store: config.Store{Sync: "always"}, Log: config.Log{Level: "info"}, Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults,
 	}
-	again := New(cfg, logsink.Nop())
+	again := New(cfg, logsink.Nop(), nil)
 	done := make(chan error, 1)
 	go func() { done <- again.Start(context.Background()) }()
 	select {

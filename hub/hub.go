@@ -6,6 +6,7 @@ import (
 	"fmt"
 	stdlog "log"
 	"net"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -43,6 +44,9 @@ type Hub struct {
 	coord   *Coordinator
 	tokens  *broker.TokenStore
 	tel     *telemetry.Emitter
+	out     *logsink.Output
+	pub     *logsink.Publisher
+	sink    *logsink.Sink
 	http    *http.Server
 	httpURL string
 
@@ -50,8 +54,10 @@ type Hub struct {
 }
 
 // New returns a hub that Start will run.
-func New(cfg config.Hub, log logsink.Logger) *Hub {
-	return &Hub{cfg: cfg, log: log.Module("hub")}
+// out, if not nil, is the log output the hub extends with the LOGS stream
+// while it runs.
+func New(cfg config.Hub, log logsink.Logger, out *logsink.Output) *Hub {
+	return &Hub{cfg: cfg, log: log.Module("hub"), out: out}
 }
 
 // Start brings the hub up in order: lock the data directory, start NATS,
@@ -68,6 +74,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if err = h.startBroker(ctx); err != nil {
+		return err
+	}
+	if err = h.startLogs(ctx); err != nil {
 		return err
 	}
 	if err = h.startTelemetry(ctx); err != nil {
@@ -206,6 +215,8 @@ func (h *Hub) Stop() {
 			h.svc.Stop()
 		}
 		h.tel.Stop()
+		h.log.Info().Msg("hub stopped")
+		fallback := h.stopLogs()
 		if h.nc != nil {
 			h.nc.Close()
 		}
@@ -215,8 +226,51 @@ func (h *Hub) Stop() {
 		if h.unlock != nil {
 			h.unlock()
 		}
-		h.log.Info().Msg("hub stopped")
+		if h.out != nil {
+			h.out.Attach(nil)
+		}
+		if fallback != nil {
+			_ = fallback.Close()
+		}
 	})
+}
+
+// logFile is the log sink's file settings.
+func (h *Hub) logFile() logsink.SinkConfig {
+	return logsink.SinkConfig{Dir: filepath.Join(h.cfg.DataDir, "logs"), MaxSizeMB: h.cfg.Log.MaxSizeMB,
+		MaxBackups: h.cfg.Log.MaxBackups}
+}
+
+// startLogs publishes every log line to the LOGS stream and starts the
+// sink that writes them, and the sidecars' lines, to rotated files.
+func (h *Hub) startLogs(ctx context.Context) error {
+	stream, err := broker.OpenLogs(ctx, h.nc)
+	if err != nil {
+		return err
+	}
+	h.sink = logsink.NewSink(stream, h.logFile())
+	if err := h.sink.Start(ctx); err != nil {
+		return fmt.Errorf("start log sink: %w", err)
+	}
+	h.pub = logsink.NewPublisher(h.nc, broker.LogHub(nodeName()))
+	if h.out != nil {
+		h.out.Attach(h.pub)
+	}
+	return nil
+}
+
+// stopLogs lets the sink write everything logged so far, then sends what
+// is logged after (the last words of NATS) straight to the file. It
+// returns that file, for the caller to close at the very end.
+func (h *Hub) stopLogs() io.Closer {
+	if h.sink == nil {
+		return nil
+	}
+	_ = h.pub.Flush()
+	h.sink.Stop()
+	file := h.logFile().Writer()
+	_ = h.pub.Close(file)
+	return file
 }
 
 // NATSURL is the URL clients connect to.

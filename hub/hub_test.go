@@ -75,7 +75,8 @@ func startHubCfg(t testing.TB, dataDir string, level logsink.Level, edit func(*c
 	}
 	edit(&cfg)
 	logs := &lockedBuffer{}
-	h := New(cfg, logsink.New(logs, "test", level))
+	out := logsink.NewOutput(logs)
+	h := New(cfg, logsink.New(out, "test", level), out)
 	require.NoError(t, h.Start(context.Background()))
 	t.Cleanup(func() {
 		h.Stop()

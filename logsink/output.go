@@ -8,29 +8,49 @@ import (
 
 // Output is where a process's log lines go: always to its base writers
 // (stdout, a file), and to one more writer attached later, such as a
-// Publisher once the NATS connection exists.
+// Publisher once the NATS connection exists. Lines written before the
+// first Attach are kept (up to maxEarly) and handed to that writer, so
+// the start-up lines reach it too.
 type Output struct {
-	base io.Writer
-	mu   sync.RWMutex
-	more io.Writer
+	base     io.Writer
+	mu       sync.Mutex
+	more     io.Writer
+	attached bool
+	early    [][]byte
 }
+
+// maxEarly bounds the lines kept for the first attached writer.
+const maxEarly = 4096
 
 // NewOutput writes to every base writer.
 func NewOutput(base ...io.Writer) *Output { return &Output{base: io.MultiWriter(base...)} }
 
-// Attach adds w (replacing any writer attached before); nil detaches.
+// Attach adds w (replacing any writer attached before); nil detaches. The
+// first Attach also receives the lines written before it.
 func (o *Output) Attach(w io.Writer) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.more = w
+	if o.attached || w == nil {
+		return
+	}
+	o.attached = true
+	for _, line := range o.early {
+		_, _ = w.Write(line)
+	}
+	o.early = nil
 }
 
-// Write writes the line to the base writers, then to the attached one.
+// Write writes the line to the base writers, then to the attached one
+// (outside the lock: a publisher may block on its connection).
 func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
 	n, err := o.base.Write(p)
-	o.mu.RLock()
 	more := o.more
-	o.mu.RUnlock()
+	if more == nil && !o.attached && len(o.early) < maxEarly {
+		o.early = append(o.early, append([]byte(nil), p...))
+	}
+	o.mu.Unlock()
 	if more != nil {
 		_, _ = more.Write(p)
 	}

@@ -94,6 +94,19 @@ type Sink struct {
 	last    atomic.Uint64 // every record up to this sequence is in the files
 }
 
+// Writer returns a rotating writer of the log file with these settings.
+// The sink writes with one; once it has stopped, the hub appends the last
+// lines of a shutdown with another.
+func (c SinkConfig) Writer() *lumberjack.Logger {
+	return &lumberjack.Logger{
+		Filename:   filepath.Join(c.Dir, LogFileName),
+		MaxSize:    c.MaxSizeMB,
+		MaxBackups: c.MaxBackups,
+		Compress:   true,
+		LocalTime:  false,
+	}
+}
+
 // NewSink returns a sink of the LOGS stream (see broker.OpenLogs).
 func NewSink(stream jetstream.Stream, cfg SinkConfig) *Sink {
 	if cfg.MaxSizeMB <= 0 {
@@ -127,13 +140,7 @@ func (s *Sink) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consume log stream: %w", err)
 	}
-	s.file = &lumberjack.Logger{
-		Filename:   filepath.Join(s.cfg.Dir, LogFileName),
-		MaxSize:    s.cfg.MaxSizeMB,
-		MaxBackups: s.cfg.MaxBackups,
-		Compress:   true,
-		LocalTime:  false,
-	}
+	s.file = s.cfg.Writer()
 	s.started = true
 	go func() { // a crash stops the iterator, so Next returns at once
 		select {

@@ -33,11 +33,12 @@ func newHubCmd() *cobra.Command {
 
 // runHub runs until SIGINT or SIGTERM, then shuts down in order.
 func runHub(ctx context.Context, cfg config.Hub) error {
-	log := logsink.NewWithLevels(os.Stdout, nodeName(), hub.LogLevels(cfg.Log))
+	out := logsink.NewOutput(os.Stdout)
+	log := logsink.NewWithLevels(out, nodeName(), hub.LogLevels(cfg.Log))
 	routeCrashes(filepath.Join(cfg.DataDir, "logs"), log.Module("main"))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	h := hub.New(cfg, log)
+	h := hub.New(cfg, log, out)
 	if err := h.Start(ctx); err != nil {
 		log.Module("main").Error().Err(err).Msg("hub failed to start")
 		return err
