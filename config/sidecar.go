@@ -107,6 +107,9 @@ func LoadSidecar(fs *pflag.FlagSet) (Sidecar, error) {
 	v.SetDefault("progress_interval", DefaultProgressInterval)
 	v.SetDefault("max_tasks", DefaultMaxTasks)
 	v.SetDefault("log.level", DefaultLogLevel)
+	v.SetDefault("log.max_size_mb", DefaultLogMaxSizeMB)
+	v.SetDefault("log.max_backups", DefaultLogMaxBackups)
+	v.SetDefault("log.modules", map[string]string{})
 	for _, key := range []string{"agent_id", "token", "name", "exec", "wake", "results_dir", "state_dir"} {
 		v.SetDefault(key, "")
 	}

@@ -42,7 +42,7 @@ func TestLoadSidecarDefaults(t *testing.T) {
 	require.Equal(t, Sidecar{
 		AgentID: "gcu-1", Token: "tok", Hub: DefaultHub, Capabilities: []string{}, Exec: "run-agent",
 		StateDir: filepath.Join(xdg, "agentcom", "sidecar-gcu-1"), ProgressInterval: 30 * time.Second,
-		MaxTasks: 1, Log: Log{Level: "info"},
+		MaxTasks: 1, Log: Log{Level: "info", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}, s)
 }
 
@@ -69,7 +69,7 @@ func TestLoadSidecarPrecedence(t *testing.T) {
 		AgentID: "from-file", Token: "tok-file", Hub: "nats://file:4222", Name: "File Agent",
 		Capabilities: []string{"code", "docs"}, Wake: "wake-file ${TASK_ID}",
 		ResultsDir: filepath.Join(tmp, "results"), StateDir: filepath.Join(tmp, "state"),
-		TaskTimeout: 10 * time.Minute, ProgressInterval: 15 * time.Second, MaxTasks: 2, Log: Log{Level: "debug"},
+		TaskTimeout: 10 * time.Minute, ProgressInterval: 15 * time.Second, MaxTasks: 2, Log: Log{Level: "debug", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 	env := map[string]string{
 		"AGENTCOM_AGENT_ID": "from-env", "AGENTCOM_CAPABILITIES": "review,test", "AGENTCOM_TASK_TIMEOUT": "1h",

@@ -3,6 +3,7 @@ package hub
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -121,6 +122,11 @@ func (s *Service) logEvents(d decided) {
 	for _, env := range d.envs {
 		s.log.Info().Str(aggregateField(env), env.Aggregate).Str("request_id", env.RequestID).
 			Str("event", env.Type).Uint64("seq", env.Seq).Msg("event appended")
+		if e := s.log.Debug(); e != nil { // the whole event, for debugging (secrets are scrubbed)
+			data, _ := json.Marshal(env.Data)
+			e.Str(aggregateField(env), env.Aggregate).Str("request_id", env.RequestID).
+				Str("event", env.Type).RawJSON("data", data).Msg("event data")
+		}
 	}
 }
 

@@ -95,6 +95,10 @@ func (s *Sidecar) Session() string { return s.session }
 // refused, or its id does not match the token); Err says why.
 func (s *Sidecar) Done() <-chan struct{} { return s.done }
 
+// Conn is the sidecar's NATS connection (nil before Start). Its log
+// publisher rides on it.
+func (s *Sidecar) Conn() *nats.Conn { return s.nc }
+
 // Err is why Done was closed, or nil.
 func (s *Sidecar) Err() error {
 	s.mu.Lock()

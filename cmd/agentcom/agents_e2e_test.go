@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"testing"
 	"time"
@@ -40,6 +41,7 @@ type sidecarProc struct {
 	id   string
 	cmd  *exec.Cmd
 	done chan struct{}
+	out  lockedLines
 }
 
 // startSidecar creates the agent's token with the CLI and starts its
@@ -58,7 +60,14 @@ func startSidecarWithToken(t *testing.T, hubURL, id, token, command string, caps
 	for _, c := range caps {
 		args = append(args, "--capability", c)
 	}
-	cmd := exec.Command(bin, append(args, extra...)...)
+	return startSidecarArgs(t, id, append(args, extra...)...)
+}
+
+// startSidecarArgs runs the binary with args; every stdout line must be
+// JSON and is kept.
+func startSidecarArgs(t *testing.T, id string, args ...string) *sidecarProc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
@@ -66,7 +75,7 @@ func startSidecarWithToken(t *testing.T, hubURL, id, token, command string, caps
 	s := &sidecarProc{id: id, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		readJSONLines(t, "sidecar "+id, stdout)
+		readJSONLines(t, "sidecar "+id, stdout, &s.out)
 		_ = cmd.Wait()
 	}()
 	t.Cleanup(s.kill)
@@ -78,13 +87,35 @@ func (s *sidecarProc) kill() {
 	<-s.done
 }
 
-func readJSONLines(t *testing.T, who string, r io.Reader) {
+// stdout is everything the sidecar printed so far.
+func (s *sidecarProc) stdout() string { return s.out.text() }
+
+// lockedLines collects lines from a reader goroutine.
+type lockedLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *lockedLines) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, s)
+}
+
+func (l *lockedLines) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+func readJSONLines(t *testing.T, who string, r io.Reader, into *lockedLines) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		if !json.Valid(sc.Bytes()) {
 			t.Errorf("%s stdout line is not JSON: %q", who, sc.Text())
 		}
+		into.add(sc.Text())
 	}
 }
 

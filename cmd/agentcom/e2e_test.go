@@ -51,6 +51,14 @@ type hubProc struct {
 
 	mu    sync.Mutex
 	lines []map[string]any
+	raw   []string
+}
+
+// stdout is everything the hub printed so far.
+func (h *hubProc) stdout() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return strings.Join(h.raw, "\n")
 }
 
 // startHubProc starts the binary on random ports and waits for "hub ready".
@@ -100,6 +108,7 @@ func (h *hubProc) read(t *testing.T, r io.Reader, ready chan<- map[string]any) {
 		}
 		h.mu.Lock()
 		h.lines = append(h.lines, line)
+		h.raw = append(h.raw, sc.Text())
 		h.mu.Unlock()
 		if line["message"] == "hub ready" {
 			ready <- line

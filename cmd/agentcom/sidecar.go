@@ -4,11 +4,14 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/hub"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/sidecar"
 )
@@ -37,8 +40,12 @@ func newSidecarCmd() *cobra.Command {
 // runSidecar runs until SIGINT or SIGTERM, or until the sidecar cannot
 // work (its token refused), then stops it.
 func runSidecar(ctx context.Context, cfg config.Sidecar) error {
-	level, _ := logsink.ParseLevel(cfg.Log.Level)
-	log := logsink.New(os.Stdout, nodeName(), level)
+	file := logsink.SinkConfig{Dir: cfg.StateDir, MaxSizeMB: cfg.Log.MaxSizeMB, MaxBackups: cfg.Log.MaxBackups}.Writer()
+	file.Filename = filepath.Join(cfg.StateDir, "sidecar.log")
+	defer file.Close()
+	out := logsink.NewOutput(os.Stdout, file)
+	defer out.Attach(nil)
+	log := logsink.NewWithLevels(out, nodeName(), hub.LogLevels(cfg.Log))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sc := sidecar.New(sidecar.FromConfig(cfg), log)
@@ -46,6 +53,8 @@ func runSidecar(ctx context.Context, cfg config.Sidecar) error {
 		log.Module("main").Error().Err(err).Msg("sidecar failed to start")
 		return err
 	}
+	// Its lines also go to the hub's log sink (while connected).
+	out.Attach(logsink.NewPublisher(sc.Conn(), broker.LogAgent(cfg.AgentID)))
 	select {
 	case <-ctx.Done():
 		log.Module("main").Info().Msg("shutting down")
