@@ -14,13 +14,13 @@ import (
 
 // dialAgent connects as an agent and says hello, and then does nothing:
 // it stands for an agent that never accepts its work.
-func dialAgent(t *testing.T, url, id, token string) *nats.Conn {
+func dialAgent(t *testing.T, url, id, token string, caps ...string) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.Token(token), nats.CustomInboxPrefix(broker.AgentInbox(id)))
 	require.NoError(t, err)
 	_, err = nc.SubscribeSync("agentcom.push." + id + ".>")
 	require.NoError(t, err)
-	b, _ := json.Marshal(protocol.Hello{Name: id, Session: "deaf-session"})
+	b, _ := json.Marshal(protocol.Hello{Name: id, Session: "deaf-session", Capabilities: caps})
 	resp, err := nc.Request(broker.AgentRequest(id, broker.VerbHello), b, 10*time.Second)
 	require.NoError(t, err)
 	require.Equal(t, "200", resp.Header.Get(protocol.HeaderStatus))

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/telemetry"
+)
+
+// seen collects telemetry from a subscription.
+type seen struct {
+	mu     sync.Mutex
+	events []telemetry.Event
+	subs   []string
+}
+
+func (s *seen) add(subject string, data []byte) {
+	var ev telemetry.Event
+	if json.Unmarshal(data, &ev) != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events, s.subs = append(s.events, ev), append(s.subs, subject)
+}
+
+func (s *seen) named(name string) []telemetry.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []telemetry.Event
+	for i, ev := range s.events {
+		if ev.Event == name && s.subs[i] == telemetry.SubjectPrefix+name {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// TestTelemetryCatalogEndToEnd runs a scenario with a real hub and a real
+// sidecar that reaches every catalog event, and checks each from an
+// anonymous NATS subscription: subject, measurements (numbers) and
+// metadata (ids are strings), and every state change of the agent, in
+// order.
+func TestTelemetryCatalogEndToEnd(t *testing.T) {
+	t.Parallel()
+	dir, addr := t.TempDir(), freeAddr(t)
+	h := startHubProcOn(t, dir, addr, fastAgents)
+	obs, err := nats.Connect(h.natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	require.NoError(t, err, "an anonymous observer may connect")
+	defer obs.Close()
+	got := &seen{}
+	_, err = obs.Subscribe("agent_com.>", func(m *nats.Msg) { got.add(m.Subject, m.Data) })
+	require.NoError(t, err)
+	require.NoError(t, obs.Flush())
+
+	worker := startSidecar(t, h, "worker", `case "$AGENTCOM_TASK_DESCRIPTION" in fail*) echo nope >&2; exit 1;; `+
+		`slow*) sleep 0.7;; esac; echo ok`, []string{"go"})
+	h.waitTask(t, h.submitTask(t, `{"description":"slow and fine","needed_capabilities":["go"]}`), "completed", 30*time.Second)
+	failing := h.submitTask(t, `{"description":"fail please","max_retries":1}`)
+	h.waitTask(t, failing, "dead_letter", 30*time.Second)
+	_, _, code := cli(t, h, "task", "retry", failing)
+	require.Equal(t, 0, code)
+	require.Eventually(t, func() bool { return len(got.named("task.dead_letter")) >= 2 }, 30*time.Second, 20*time.Millisecond)
+	stuck := h.submitTask(t, `{"description":"nobody can","needed_capabilities":["quantum"]}`)
+	_, _, code = cli(t, h, "task", "cancel", stuck)
+	require.Equal(t, 0, code)
+
+	out, _, _ := cli(t, h, "token", "create", "deaf")
+	deaf := dialAgent(t, h.natsURL, "deaf", strings.TrimSpace(out), "deaf-only")
+	defer deaf.Close()
+	ignored := h.submitTask(t, `{"description":"for the deaf","needed_capabilities":["deaf-only"]}`)
+	require.Eventually(t, func() bool { return len(got.named("agent.evict")) >= 1 }, 30*time.Second, 20*time.Millisecond)
+	_, _, code = cli(t, h, "task", "cancel", ignored)
+	require.Equal(t, 0, code)
+
+	code, _, err = h.put("/api/admin/log-level", `{"level":"debug","module":"scheduler"}`)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	worker.terminate(t)
+	require.Eventually(t, func() bool { return len(got.named("agent.disconnect")) >= 1 }, 10*time.Second, 20*time.Millisecond)
+
+	// A restart rebuilds the projections, as a span (read back from the
+	// TELEMETRY stream: it may end before the observer reconnects).
+	h.terminate(t)
+	again := startHubProcOn(t, dir, addr, fastAgents)
+	rebuild := streamEvents(t, again, "projection.rebuild")
+	require.Contains(t, rebuild, "projection.rebuild.start")
+	require.Contains(t, rebuild, "projection.rebuild.stop")
+
+	for _, spec := range telemetry.Catalog {
+		if telemetry.Spans[spec.Name] {
+			continue
+		}
+		evs := got.named(spec.Name)
+		require.NotEmpty(t, evs, "no %s seen", spec.Name)
+		requireShape(t, spec, evs)
+	}
+	requireTransitionChain(t, got.named("fsm.transition"), "worker")
+}
+
+// requireShape checks measurements are numbers present on every event, and
+// each metadata key appears, ids as strings.
+func requireShape(t *testing.T, spec telemetry.Spec, evs []telemetry.Event) {
+	t.Helper()
+	keys := map[string]bool{}
+	for _, ev := range evs {
+		for _, m := range spec.Measurements {
+			_, ok := ev.Measurements[m]
+			require.True(t, ok, "%s lacks measurement %s: %+v", spec.Name, m, ev)
+		}
+		for k, v := range ev.Metadata {
+			keys[k] = true
+			if k == "task_id" || k == "agent_id" || k == "request_id" || k == "reason" || k == "trigger" {
+				require.IsType(t, "", v, "%s metadata %s", spec.Name, k)
+			}
+		}
+	}
+	for _, k := range spec.Metadata {
+		require.True(t, keys[k], "%s never carried metadata %s", spec.Name, k)
+	}
+}
+
+// requireTransitionChain checks an agent's transitions follow one another
+// (each from is the previous to), from offline back to offline, through a
+// full task cycle.
+func requireTransitionChain(t *testing.T, evs []telemetry.Event, agent string) {
+	t.Helper()
+	var chain []string
+	prev := "offline"
+	for _, ev := range evs {
+		if ev.Metadata["agent_id"] != agent {
+			continue
+		}
+		from, to := ev.Metadata["from"].(string), ev.Metadata["to"].(string)
+		require.Equal(t, prev, from, "transition %d of %s does not follow: %v", len(chain), agent, chain)
+		chain = append(chain, from+">"+to)
+		prev = to
+	}
+	require.Equal(t, "offline", prev, "%s ends offline: %v", agent, chain)
+	for _, step := range []string{"offline>idle", "idle>assigned", "assigned>working", "working>idle", "idle>offline"} {
+		require.Contains(t, chain, step)
+	}
+}
+
+// streamEvents reads the TELEMETRY stream (admin token) for events whose
+// name starts with prefix.
+func streamEvents(t *testing.T, h *hubProc, prefix string) []string {
+	t.Helper()
+	nc, err := nats.Connect(h.natsURL, nats.Token(h.token))
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var names []string
+	require.Eventually(t, func() bool {
+		cons, err := js.OrderedConsumer(ctx, "AGENTCOM_TELEMETRY", jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{telemetry.SubjectPrefix + prefix + ".>"}})
+		if err != nil {
+			return false
+		}
+		batch, err := cons.FetchNoWait(100)
+		if err != nil {
+			return false
+		}
+		names = names[:0]
+		for m := range batch.Messages() {
+			var ev telemetry.Event
+			if json.Unmarshal(m.Data(), &ev) == nil {
+				names = append(names, ev.Event)
+			}
+		}
+		return len(names) >= 2
+	}, 10*time.Second, 50*time.Millisecond)
+	return names
+}
+
+func (h *hubProc) put(path, body string) (int, map[string]any, error) {
+	req, err := http.NewRequest(http.MethodPut, h.httpURL+path, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out, err
+}
+
+// TestAnonymousObserverWithNatsCLI: with no credentials, the nats CLI
+// receives a submitted task's events, and can do nothing else.
+func TestAnonymousObserverWithNatsCLI(t *testing.T) {
+	t.Parallel()
+	h := startHubProcOn(t, t.TempDir(), "127.0.0.1:0", fastAgents)
+	natsBin := natsCLI(t)
+	sub := exec.Command(natsBin, "--server", h.natsURL, "sub", "agent_com.task.>", "--count", "1", "--raw")
+	var subOut strings.Builder
+	sub.Stdout, sub.Stderr = &subOut, &subOut
+	require.NoError(t, sub.Start())
+	done := make(chan error, 1)
+	go func() { done <- sub.Wait() }()
+	// Submit until the subscriber has seen one (it needs a moment to subscribe).
+	require.Eventually(t, func() bool {
+		h.submitTask(t, `{"description":"watched"}`)
+		select {
+		case err := <-done:
+			require.NoError(t, err, subOut.String())
+			return true
+		case <-time.After(200 * time.Millisecond):
+			return false
+		}
+	}, 20*time.Second, 10*time.Millisecond)
+	require.Contains(t, subOut.String(), `"event":"task.submit"`)
+
+	run := func(args ...string) (string, error) {
+		b, err := exec.Command(natsBin, append([]string{"--server", h.natsURL, "--timeout", "2s"}, args...)...).CombinedOutput()
+		return string(b), err
+	}
+	for what, args := range map[string][]string{
+		"publish a command":         {"pub", "agentcom.cmd.task.submit", `{"description":"x"}`},
+		"publish telemetry":         {"pub", "agent_com.task.submit", "{}"},
+		"subscribe to events":       {"sub", "agentcom.evt.>", "--count", "1"},
+		"subscribe to agent pushes": {"sub", "agentcom.push.>", "--count", "1"},
+		"call the JetStream API":    {"stream", "ls"},
+	} {
+		out, err := run(args...)
+		require.Error(t, err, "%s was allowed: %s", what, out)
+		require.Contains(t, strings.ToLower(out), "permission", what)
+	}
+}
