@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,6 +31,9 @@ type Append struct {
 	Subject     string
 	ExpectedSeq uint64
 	Events      []domain.Envelope
+	// Rollup makes the append's (single) event replace every earlier event
+	// on its subject, atomically: compaction.
+	Rollup bool
 }
 
 // Header names used on event messages.
@@ -39,6 +43,7 @@ const (
 	hdrBatchID     = "Nats-Batch-Id"
 	hdrBatchSeq    = "Nats-Batch-Sequence"
 	hdrBatchCommit = "Nats-Batch-Commit"
+	hdrRollup      = "Nats-Rollup"
 )
 
 // JetStream error codes the append path treats as conflicts. (10158, "a
@@ -57,9 +62,10 @@ const defaultTimeout = 10 * time.Second
 
 // EventStore appends domain events to the EVENTS stream and reads them back.
 type EventStore struct {
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	stream jetstream.Stream
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	stream   jetstream.Stream
+	noRollup bool
 }
 
 // OpenEventStore creates or updates the EVENTS stream and returns a store
@@ -70,10 +76,38 @@ func OpenEventStore(ctx context.Context, nc *nats.Conn) (*EventStore, error) {
 		return nil, fmt.Errorf("open jetstream: %w", err)
 	}
 	st, err := js.CreateOrUpdateStream(ctx, eventsStreamConfig())
+	if err != nil && strings.Contains(err.Error(), "deny purge") {
+		// A store made before compaction existed denies purges for good:
+		// it works as before, without compaction.
+		st, err = js.Stream(ctx, EventsStream)
+		if err == nil {
+			return &EventStore{nc: nc, js: js, stream: st, noRollup: true}, nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create events stream: %w", err)
 	}
 	return &EventStore{nc: nc, js: js, stream: st}, nil
+}
+
+// ErrNoCompaction means the store predates compaction (it denies purges).
+var ErrNoCompaction = errors.New("this event store was created before compaction existed and denies purges")
+
+// CanCompact reports whether rollups (compaction) are possible.
+func (s *EventStore) CanCompact() error {
+	if s.noRollup {
+		return ErrNoCompaction
+	}
+	return nil
+}
+
+// Info returns the events stream's state.
+func (s *EventStore) Info(ctx context.Context) (*jetstream.StreamInfo, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read events stream info: %w", err)
+	}
+	return info, nil
 }
 
 // ExistingEventStore opens the EVENTS stream without creating it, for
@@ -90,22 +124,26 @@ func ExistingEventStore(ctx context.Context, nc *nats.Conn) (*EventStore, error)
 	return &EventStore{nc: nc, js: js, stream: st}, nil
 }
 
-// eventsStreamConfig keeps every event forever: no limits, no deletes, no
-// purges, no rollups; a full store refuses new events rather than dropping
-// old ones. Atomic batches carry multi-event commands and group commits.
+// eventsStreamConfig keeps every event until compaction summarises it: no
+// limits, no deletes of single events; a full store refuses new events
+// rather than dropping old ones. Atomic batches carry multi-event commands
+// and group commits.
 func eventsStreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:               EventsStream,
-		Description:        "AgentCom domain events: the source of truth",
-		Subjects:           []string{EventsAll},
-		Storage:            jetstream.FileStorage,
-		Retention:          jetstream.LimitsPolicy,
-		Discard:            jetstream.DiscardNew,
-		MaxMsgs:            -1,
-		MaxBytes:           -1,
-		Duplicates:         10 * time.Minute,
-		DenyDelete:         true,
-		DenyPurge:          true,
+		Name:        EventsStream,
+		Description: "AgentCom domain events: the source of truth",
+		Subjects:    []string{EventsAll},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxMsgs:     -1,
+		MaxBytes:    -1,
+		Duplicates:  10 * time.Minute,
+		DenyDelete:  true,
+		// Compaction replaces a finished task's events with one summary by
+		// a subject rollup, which needs purges allowed. Only the hub may
+		// publish on event subjects.
+		AllowRollup:        true,
 		AllowAtomicPublish: true,
 		Replicas:           1,
 	}
@@ -160,6 +198,9 @@ func buildMessages(appends []Append) ([]*nats.Msg, error) {
 			m.Header.Set(hdrMsgID, env.ID)
 			if i == 0 && !seen[a.Subject] {
 				m.Header.Set(hdrExpectedSeq, strconv.FormatUint(a.ExpectedSeq, 10))
+			}
+			if a.Rollup {
+				m.Header.Set(hdrRollup, "sub")
 			}
 			seen[a.Subject] = true
 			msgs = append(msgs, m)

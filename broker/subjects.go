@@ -82,6 +82,9 @@ const (
 	CmdTokenCreate    = "token.create"
 	CmdTokenList      = "token.list"
 	CmdTokenRevoke    = "token.revoke"
+	CmdStoreCompact   = "store.compact"
+	CmdStoreHealth    = "store.health"
+	CmdStoreBackup    = "store.backup"
 )
 
 // Agent-to-hub request verbs.

@@ -98,6 +98,37 @@ type Store struct {
 	Sync string `mapstructure:"sync"`
 	// SyncInterval is Sync parsed: 0 for always.
 	SyncInterval time.Duration `mapstructure:"-"`
+	// Retention is how long finished tasks keep their detailed events
+	// before compaction summarises them. Defaults to 720h (30 days).
+	Retention time.Duration `mapstructure:"retention"`
+	// CompactionInterval is how often compaction runs. Defaults to 6h.
+	CompactionInterval time.Duration `mapstructure:"compaction_interval"`
+	// BackupInterval is how often a backup is taken. Defaults to 24h.
+	BackupInterval time.Duration `mapstructure:"backup_interval"`
+	// BackupKeep is how many backups are kept. Defaults to 3.
+	BackupKeep int `mapstructure:"backup_keep"`
+	// SnapshotInterval is how often the projections are snapshotted.
+	// Defaults to 5m.
+	SnapshotInterval time.Duration `mapstructure:"snapshot_interval"`
+}
+
+// StoreDefaults are the defaults of the store.* keys besides sync.
+var StoreDefaults = Store{Retention: 720 * time.Hour, CompactionInterval: 6 * time.Hour,
+	BackupInterval: 24 * time.Hour, BackupKeep: 3, SnapshotInterval: 5 * time.Minute}
+
+func (s Store) validate() error {
+	var errs []error
+	for key, d := range map[string]time.Duration{"store.retention": s.Retention,
+		"store.compaction_interval": s.CompactionInterval, "store.backup_interval": s.BackupInterval,
+		"store.snapshot_interval": s.SnapshotInterval} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be a positive duration such as 6h", key))
+		}
+	}
+	if s.BackupKeep < 1 {
+		errs = append(errs, errors.New("store.backup_keep: must be at least 1"))
+	}
+	return errors.Join(errs...)
 }
 
 // Log is the logging setting.
@@ -161,6 +192,12 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	v.SetDefault("log.max_size_mb", DefaultLogMaxSizeMB)
 	v.SetDefault("log.max_backups", DefaultLogMaxBackups)
 	v.SetDefault("log.modules", map[string]string{})
+	sd := StoreDefaults
+	v.SetDefault("store.retention", sd.Retention)
+	v.SetDefault("store.compaction_interval", sd.CompactionInterval)
+	v.SetDefault("store.backup_interval", sd.BackupInterval)
+	v.SetDefault("store.backup_keep", sd.BackupKeep)
+	v.SetDefault("store.snapshot_interval", sd.SnapshotInterval)
 	td := TelemetryDefaults
 	v.SetDefault("telemetry.enabled", td.Enabled)
 	v.SetDefault("telemetry.observer", td.Observer)
@@ -197,7 +234,7 @@ func (h *Hub) validate() error {
 	}
 	d, err := parseSync(h.Store.Sync)
 	h.Store.SyncInterval = d
-	errs = append(errs, err, h.Agents.validate())
+	errs = append(errs, err, h.Agents.validate(), h.Store.validate())
 	if h.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
 	} else if abs, err := filepath.Abs(h.DataDir); err == nil {

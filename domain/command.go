@@ -267,6 +267,29 @@ func (c ExpireTask) Decide(t *Task, now time.Time) ([]Event, error) {
 	return append(events, TaskDeadLettered{Reason: "overdue"}), nil
 }
 
+// CompactTask summarises a finished task (completed or cancelled, and
+// last changed before Before) into one TaskCompacted event; the store then
+// drops the task's earlier events.
+type CompactTask struct {
+	ID     string
+	Before time.Time
+	Order  uint64
+}
+
+// TaskID implements Command.
+func (c CompactTask) TaskID() string { return c.ID }
+
+// Decide implements Command.
+func (c CompactTask) Decide(t *Task, _ time.Time) ([]Event, error) {
+	if err := need(t, c.ID, "compact", StatusCompleted, StatusCancelled); err != nil {
+		return nil, err
+	}
+	if t.Compacted || !t.UpdatedAt.Before(c.Before) {
+		return nil, &StateError{TaskID: c.ID, Status: t.Status, Command: "compact (too recent, or compacted)"}
+	}
+	return []Event{TaskCompacted{Task: *t.clone(), Order: c.Order}}, nil
+}
+
 // CancelTask ends a task that is not completed or cancelled yet.
 type CancelTask struct{ ID, By, Reason string }
 

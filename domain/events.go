@@ -41,7 +41,16 @@ const (
 	TypeTaskReclaimed    = "task.reclaimed"
 	TypeTaskCancelled    = "task.cancelled"
 	TypeTaskRequeued     = "task.requeued"
+	TypeTaskCompacted    = "task.compacted"
 )
+
+// TaskCompacted replaces every earlier event of a finished task: it
+// carries the task's final state, so replaying it alone rebuilds the task.
+// Order is the task's place in the queue (its submission's sequence).
+type TaskCompacted struct {
+	Task  Task   `json:"task"`
+	Order uint64 `json:"order"`
+}
 
 // TaskSubmitted creates a task. It carries everything the task starts with.
 type TaskSubmitted struct {
@@ -134,6 +143,7 @@ func (TaskDeadLettered) EventType() string { return TypeTaskDeadLettered }
 func (TaskReclaimed) EventType() string    { return TypeTaskReclaimed }
 func (TaskCancelled) EventType() string    { return TypeTaskCancelled }
 func (TaskRequeued) EventType() string     { return TypeTaskRequeued }
+func (TaskCompacted) EventType() string    { return TypeTaskCompacted }
 
 // SchemaVersion implements Event. Bump a version when an event's fields
 // change meaning, and teach DecodeEvent to read the old one.
@@ -148,6 +158,7 @@ func (TaskDeadLettered) SchemaVersion() int { return 1 }
 func (TaskReclaimed) SchemaVersion() int    { return 1 }
 func (TaskCancelled) SchemaVersion() int    { return 1 }
 func (TaskRequeued) SchemaVersion() int     { return 1 }
+func (TaskCompacted) SchemaVersion() int    { return 1 }
 
 // eventCodec decodes one event type and knows its current schema version.
 type eventCodec struct {
@@ -177,6 +188,7 @@ var registry = map[string]eventCodec{
 	TypeTaskReclaimed:    codecFor[TaskReclaimed](),
 	TypeTaskCancelled:    codecFor[TaskCancelled](),
 	TypeTaskRequeued:     codecFor[TaskRequeued](),
+	TypeTaskCompacted:    codecFor[TaskCompacted](),
 
 	TypeAgentConnected:    codecFor[AgentConnected](),
 	TypeAgentDisconnected: codecFor[AgentDisconnected](),

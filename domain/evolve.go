@@ -10,6 +10,12 @@ func Evolve(t *Task, env Envelope) *Task {
 	if s, ok := env.Data.(TaskSubmitted); ok {
 		return submitted(env, s)
 	}
+	if c, ok := env.Data.(TaskCompacted); ok {
+		n := c.Task
+		n.ID, n.Compacted = env.Aggregate, true
+		n.History = append([]HistoryEntry(nil), c.Task.History...)
+		return &n
+	}
 	if t == nil {
 		return nil
 	}

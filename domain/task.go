@@ -131,6 +131,7 @@ type Task struct {
 	CreatedAt          time.Time       `json:"created_at"`
 	UpdatedAt          time.Time       `json:"updated_at"`
 	QueuedAt           time.Time       `json:"queued_at"` // when it last entered the queue
+	Compacted          bool            `json:"compacted,omitempty"` // its events were summarised
 	History            []HistoryEntry  `json:"history"`
 }
 

@@ -47,6 +47,13 @@ type API struct {
 	log    logsink.Logger
 	admin  *adminAPI
 	tel    *telemetry.Emitter
+	store  storeAdmin
+}
+
+// storeAdmin is what the store routes call (the Hub).
+type storeAdmin interface {
+	Compact(ctx context.Context) (CompactResult, error)
+	StoreHealth(ctx context.Context) (StoreHealth, error)
 }
 
 // NewAPI returns the API over a service and its projection.
@@ -65,6 +72,7 @@ func (a *API) Submit(ctx context.Context, who string, body []byte) Reply {
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
+	a.log.Ctx(ctx).Info().Str("task_id", t.ID).Str("priority", t.Priority.String()).Msg("task submitted")
 	return Reply{http.StatusCreated, map[string]any{
 		"status": t.Status, "task_id": t.ID, "priority": t.Priority, "created_at": t.CreatedAt,
 	}}

@@ -120,12 +120,12 @@ func contiguous(last uint64, envs []domain.Envelope) bool {
 
 func (s *Service) logEvents(d decided) {
 	for _, env := range d.envs {
-		s.log.Info().Str(aggregateField(env), env.Aggregate).Str("request_id", env.RequestID).
-			Str("event", env.Type).Uint64("seq", env.Seq).Msg("event appended")
-		if e := s.log.Debug(); e != nil { // the whole event, for debugging (secrets are scrubbed)
+		// At debug: the event stream is the record of every event; at info
+		// the coordinator logs the life-cycle points. (Secrets are scrubbed.)
+		if e := s.log.Debug(); e != nil {
 			data, _ := json.Marshal(env.Data)
 			e.Str(aggregateField(env), env.Aggregate).Str("request_id", env.RequestID).
-				Str("event", env.Type).RawJSON("data", data).Msg("event data")
+				Str("event", env.Type).Uint64("seq", env.Seq).RawJSON("data", data).Msg("event appended")
 		}
 	}
 }

@@ -139,7 +139,7 @@ func (s *Service) dispatch(group []*pending) {
 		return
 	}
 	f := &flight{group: ready, started: time.Now()}
-	if f.atomic = s.syncAlways && len(ready) >= s.minAtomic; f.atomic {
+	if f.atomic = s.syncAlways && len(ready) >= s.minAtomic && !anyRollup(ready); f.atomic {
 		f.sent = s.store.PublishAtomic(appendsOf(ready))
 	} else {
 		f.sent = s.store.Publish(appendsOf(ready))
@@ -197,8 +197,9 @@ func (s *Service) decideTask(ctx context.Context, cmd domain.Command, now time.T
 	for _, env := range envs {
 		t = domain.Evolve(t, env)
 	}
+	_, rollup := cmd.(domain.CompactTask)
 	return decided{envs: envs, after: t,
-		append: broker.Append{Subject: broker.TaskEvents(id), ExpectedSeq: seq, Events: envs}}, nil
+		append: broker.Append{Subject: broker.TaskEvents(id), ExpectedSeq: seq, Events: envs, Rollup: rollup}}, nil
 }
 
 func (s *Service) decideAgent(ctx context.Context, cmd domain.AgentCommand, now time.Time) (decided, error) {
@@ -224,6 +225,17 @@ func envelopes(ctx context.Context, aggregate string, now time.Time, events []do
 			Time: now, Aggregate: aggregate, RequestID: reqID, Data: e}
 	}
 	return envs
+}
+
+// anyRollup reports a compaction in the group: rollups go pipelined, never
+// inside an atomic batch.
+func anyRollup(group []decided) bool {
+	for _, d := range group {
+		if d.append.Rollup {
+			return true
+		}
+	}
+	return false
 }
 
 func appendsOf(group []decided) []broker.Append {

@@ -52,7 +52,7 @@ func TestStartFailsCleanlyOnAnUnreadableStore(t *testing.T) {
 
 	cfg := config.Hub{
 		NATS: config.Listener{Listen: "127.0.0.1:0"}, HTTP: config.Listener{Listen: "127.0.0.1:0"},
-		DataDir: dir, Store: config.Store{Sync: "always"}, Log: config.Log{Level: "info"}, Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults,
+		DataDir: dir, Store: testStore(), Log: config.Log{Level: "info"}, Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults,
 	}
 	again := New(cfg, logsink.Nop(), nil)
 	done := make(chan error, 1)

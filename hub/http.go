@@ -59,6 +59,12 @@ func (a *API) HTTPHandler(auth *broker.Authenticator) http.Handler {
 	mux.HandleFunc("PUT /api/admin/log-level", a.adminOnly(auth, func(r *http.Request, who string, body []byte) Reply {
 		return a.SetLogLevel(r.Context(), who, body)
 	}))
+	mux.HandleFunc("POST /api/admin/compact", a.adminOnly(auth, func(r *http.Request, _ string, _ []byte) Reply {
+		return a.Compact(r.Context())
+	}))
+	mux.HandleFunc("GET /api/admin/store-health", a.adminOnly(auth, func(r *http.Request, _ string, _ []byte) Reply {
+		return a.StoreHealth(r.Context())
+	}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, Reply{http.StatusNotFound, ErrorBody{Error: "not_found"}})
 	})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
@@ -47,6 +48,12 @@ type Hub struct {
 	out     *logsink.Output
 	pub     *logsink.Publisher
 	sink    *logsink.Sink
+	js      jetstream.JetStream
+	ops     storeOps
+	started time.Time
+	now     func() time.Time // the clock of store operations
+	quit    chan struct{}
+	jobs    sync.WaitGroup
 	http    *http.Server
 	httpURL string
 
@@ -57,7 +64,7 @@ type Hub struct {
 // out, if not nil, is the log output the hub extends with the LOGS stream
 // while it runs.
 func New(cfg config.Hub, log logsink.Logger, out *logsink.Output) *Hub {
-	return &Hub{cfg: cfg, log: log.Module("hub"), out: out}
+	return &Hub{cfg: cfg, log: log.Module("hub"), out: out, quit: make(chan struct{}), now: time.Now}
 }
 
 // Start brings the hub up in order: lock the data directory, start NATS,
@@ -98,6 +105,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	})
 	h.api = NewAPI(h.svc, h.views, h.log)
 	h.api.tel = h.tel
+	h.api.store = h
 	h.api.admin = &adminAPI{tokens: h.tokens, srv: h.srv}
 	if h.natsAPI, err = h.api.ServeNATS(h.nc); err != nil {
 		return err
@@ -105,6 +113,8 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err = h.serveHTTP(); err != nil {
 		return err
 	}
+	h.started = time.Now()
+	h.every(h.cfg.Store.CompactionInterval, func(ctx context.Context) { _, _ = h.Compact(ctx) })
 	h.log.Info().Str("nats_url", h.NATSURL()).Str("http_url", h.httpURL).
 		Str("data_dir", h.cfg.DataDir).Str("sync", h.cfg.Store.Sync).Msg("hub ready")
 	return nil
@@ -124,6 +134,12 @@ func (h *Hub) startBroker(ctx context.Context) error {
 		return err
 	}
 	if h.store, err = broker.OpenEventStore(ctx, h.nc); err != nil {
+		return err
+	}
+	if h.js, err = jetstream.New(h.nc); err != nil {
+		return fmt.Errorf("open jetstream: %w", err)
+	}
+	if err = h.checkLoss(ctx); err != nil {
 		return err
 	}
 	if h.tokens, err = broker.OpenTokens(ctx, h.nc, h.auth); err != nil {
@@ -153,20 +169,32 @@ func (h *Hub) startTelemetry(ctx context.Context) error {
 	return nil
 }
 
-// rebuild brings the projections up to the stream's end, as a span.
+// rebuild brings the projections up to the stream's end, as a span: from
+// the snapshot when it is usable (only the events after it are replayed),
+// else from the start. Then it snapshots every store.snapshot_interval.
 func (h *Hub) rebuild(ctx context.Context) error {
-	h.views = projections.NewViews()
-	h.svc = NewService(ServiceParams{Store: h.store, Views: h.views, Log: h.log,
-		SyncAlways: h.cfg.Store.SyncInterval == 0})
 	start := time.Now()
+	views, from := h.snapshotViews(ctx)
 	return h.tel.Span("projection.rebuild", nil, func() (map[string]any, error) {
-		if err := h.svc.Start(ctx); err != nil {
+		err := h.startViews(ctx, views)
+		if err != nil && from > 0 {
+			h.snapshotDiscarded(fmt.Sprintf("the events after it do not apply: %v", err))
+			from = 0
+			err = h.startViews(ctx, projections.NewViews())
+		}
+		if err != nil {
 			return nil, err
 		}
 		last := h.views.LastSeq()
-		h.log.Info().Uint64("last_seq", last).Int("tasks", h.views.Tasks.Stats().Total).
+		if from > 0 {
+			h.snapshotLoaded(from, last, time.Since(start))
+		}
+		h.log.Info().Uint64("last_seq", last).Uint64("events", last-from).Int("tasks", h.views.Tasks.Stats().Total).
 			Dur("duration_ms", time.Since(start)).Msg("projections rebuilt")
-		return map[string]any{"last_seq": last, "events": last}, nil
+		if h.cfg.Store.SnapshotInterval > 0 {
+			h.every(h.cfg.Store.SnapshotInterval, func(ctx context.Context) { _ = h.saveSnapshot(ctx) })
+		}
+		return map[string]any{"last_seq": last, "events": last - from, "snapshot_seq": from}, nil
 	})
 }
 
@@ -205,6 +233,8 @@ func (h *Hub) Stop() {
 		if h.http != nil {
 			_ = h.http.Shutdown(ctx)
 		}
+		close(h.quit)
+		h.jobs.Wait()
 		if h.natsAPI != nil {
 			h.natsAPI.Stop(ctx)
 		}
@@ -213,6 +243,7 @@ func (h *Hub) Stop() {
 		}
 		if h.svc != nil {
 			h.svc.Stop()
+			h.saveSnapshotAtStop(ctx)
 		}
 		h.tel.Stop()
 		h.log.Info().Msg("hub stopped")

@@ -70,7 +70,7 @@ func startHubCfg(t testing.TB, dataDir string, level logsink.Level, edit func(*c
 	}
 	cfg := config.Hub{
 		NATS: config.Listener{Listen: "127.0.0.1:0"}, HTTP: config.Listener{Listen: "127.0.0.1:0"},
-		DataDir: dataDir, Store: config.Store{Sync: "always"}, Log: config.Log{Level: "debug"},
+		DataDir: dataDir, Store: testStore(), Log: config.Log{Level: "debug"},
 		Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults,
 	}
 	edit(&cfg)
@@ -113,4 +113,11 @@ func (h *testHub) submit(t *testing.T, body string) string {
 	code, out := h.do(t, http.MethodPost, "/api/tasks", h.token, body)
 	require.Equal(t, http.StatusCreated, code, out)
 	return out["task_id"].(string)
+}
+
+// testStore is the store settings of test hubs: fsync always, defaults.
+func testStore() config.Store {
+	s := config.StoreDefaults
+	s.Sync = "always"
+	return s
 }

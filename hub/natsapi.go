@@ -135,6 +135,10 @@ func (a *API) dispatch(ctx context.Context, name string, data []byte) Reply {
 			return a.errorReply(ctx, badBody("the body must be a JSON object of status, priority, assigned_to strings"))
 		}
 		return a.List(ctx, q)
+	case broker.CmdStoreCompact:
+		return a.Compact(ctx)
+	case broker.CmdStoreHealth:
+		return a.StoreHealth(ctx)
 	case broker.CmdAgentList:
 		return a.Agents()
 	case broker.CmdTokenList:

@@ -71,7 +71,9 @@ func (s *scheduler) run(quit <-chan struct{}) {
 
 type match struct{ task, agent string }
 
-// pass finds matches and reserves them.
+// pass finds matches and reserves them. It walks the queue only as far as
+// there are agents to give work to: a pass costs nothing with no agent
+// free, however long the queue.
 func (s *scheduler) pass(trigger string) []match {
 	if s.paused.Load() {
 		return nil
@@ -85,28 +87,29 @@ func (s *scheduler) pass(trigger string) []match {
 			pool = append(pool, a)
 		}
 	}
-	var out []match
-	queue := s.c.views.Tasks.Queue()
-	if len(pool) > 0 && len(queue) > 0 { // a pass with nothing to match is no attempt
-		s.c.tel.Emit("scheduler.attempt", map[string]float64{"idle_agents": float64(len(pool)),
-			"queued_tasks": float64(len(queue))}, map[string]any{"trigger": trigger})
+	depth := s.c.views.Tasks.QueueDepth()
+	if len(pool) == 0 || depth == 0 {
+		return nil
 	}
-	for _, t := range queue {
-		if len(pool) == 0 {
-			break
-		}
+	s.c.tel.Emit("scheduler.attempt", map[string]float64{"idle_agents": float64(len(pool)),
+		"queued_tasks": float64(depth)}, map[string]any{"trigger": trigger})
+	var out []match
+	s.c.views.Tasks.EachQueued(func(t *domain.Task) bool {
 		if s.tasks[t.ID] || overdue(t, now) {
-			continue
+			return true
 		}
 		for i, a := range pool {
 			if a.CanRun(t) {
 				out = append(out, match{task: t.ID, agent: a.ID})
-				s.c.tel.Emit("scheduler.match", nil, map[string]any{"task_id": t.ID, "agent_id": a.ID})
 				s.tasks[t.ID], s.agents[a.ID] = true, true
 				pool = append(pool[:i], pool[i+1:]...)
 				break
 			}
 		}
+		return len(pool) > 0
+	})
+	for _, m := range out {
+		s.c.tel.Emit("scheduler.match", nil, map[string]any{"task_id": m.task, "agent_id": m.agent})
 	}
 	return out
 }

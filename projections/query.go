@@ -63,6 +63,21 @@ func (p *Tasks) queued(f Filter) []*domain.Task {
 	return out
 }
 
+// EachQueued calls fn with the queued tasks in the order they will be
+// handed out, until fn returns false. fn runs under the read lock: it
+// must not call back into the projection.
+func (p *Tasks) EachQueued(fn func(*domain.Task) bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for _, lane := range p.lanes {
+		for _, k := range lane {
+			if !fn(p.tasks[k.id].task) {
+				return
+			}
+		}
+	}
+}
+
 // QueueDepth is how many tasks are queued.
 func (p *Tasks) QueueDepth() int {
 	p.mu.RLock()

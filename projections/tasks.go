@@ -80,6 +80,9 @@ func (p *Tasks) apply(env domain.Envelope) error {
 	}
 	if old == nil {
 		old = &entry{order: env.Seq}
+		if c, ok := env.Data.(domain.TaskCompacted); ok && c.Order > 0 {
+			old.order = c.Order
+		}
 		p.tasks[env.Aggregate] = old
 	}
 	p.index(old, prev, next)
@@ -128,6 +131,16 @@ func (p *Tasks) LastSeq() uint64 {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.lastSeq
+}
+
+// Order is a task's place in its queue lane: its submission's sequence.
+func (p *Tasks) Order(id string) uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if e, ok := p.tasks[id]; ok {
+		return e.order
+	}
+	return 0
 }
 
 // Get returns a task and the sequence of its newest event.

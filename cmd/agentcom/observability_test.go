@@ -62,7 +62,7 @@ func (s *sidecarProc) terminate(t *testing.T) {
 func TestOneRequestIDFollowsATask(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	h := startHubProcOn(t, dir, "127.0.0.1:0", fastAgents)
+	h := startHubProcOn(t, dir, "127.0.0.1:0", append(fastAgents, "AGENTCOM_LOG_LEVEL=debug"))
 	sc := startSidecar(t, h, "tracer", "echo traced", nil)
 	req, err := http.NewRequest(http.MethodPost, h.httpURL+"/api/tasks", strings.NewReader(`{"description":"trace me"}`))
 	require.NoError(t, err)
@@ -86,6 +86,7 @@ func TestOneRequestIDFollowsATask(t *testing.T) {
 	}
 	require.True(t, modules["sidecar"], "the sidecar's lines for the task carry the id: %v", modules)
 	require.True(t, modules["command"], "the hub's command lines carry it: %v", modules)
+	require.True(t, modules["api"], "the hub's API lines carry it: %v", modules)
 	require.True(t, modules["agents"], "the hub's agent lines carry it: %v", modules)
 }
 

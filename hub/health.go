@@ -1,0 +1,149 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/agentcom/agentcom/broker"
+)
+
+// Health levels of the store.
+const (
+	Healthy   = "healthy"
+	Warning   = "warning"
+	Unhealthy = "unhealthy"
+)
+
+// StreamHealth is one stream's state.
+type StreamHealth struct {
+	Name      string   `json:"name"`
+	Messages  uint64   `json:"messages"`
+	Bytes     uint64   `json:"bytes"`
+	FirstSeq  uint64   `json:"first_seq"`
+	LastSeq   uint64   `json:"last_seq"`
+	LostMsgs  []uint64 `json:"lost_msgs,omitempty"`
+	LostBytes uint64   `json:"lost_bytes,omitempty"`
+}
+
+// StoreHealth is what GET /api/admin/store-health answers.
+type StoreHealth struct {
+	Status      string         `json:"status"`
+	Reasons     []string       `json:"reasons"`
+	Streams     []StreamHealth `json:"streams"`
+	Tasks       int            `json:"tasks"`
+	LossAtStart string         `json:"loss_at_start,omitempty"`
+	LastBackup  *OpRecord      `json:"last_backup"`
+	BackupAgeS  *float64       `json:"last_backup_age_s"`
+	LastCompact *OpRecord      `json:"last_compaction"`
+	Snapshot    *OpRecord      `json:"last_snapshot"`
+}
+
+// OpRecord is the last run of a store operation.
+type OpRecord struct {
+	At     time.Time      `json:"at"`
+	OK     bool           `json:"ok"`
+	Detail map[string]any `json:"detail,omitempty"`
+}
+
+// storeOps remembers the last backup, compaction and snapshot, and any
+// loss found at start. Loss is sticky: the hub never reports healthy after
+// it detected loss.
+type storeOps struct {
+	mu          sync.Mutex
+	backup      *OpRecord
+	compaction  *OpRecord
+	snapshot    *OpRecord
+	lossAtStart string
+}
+
+func (o *storeOps) record(slot **OpRecord, ok bool, detail map[string]any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	*slot = &OpRecord{At: time.Now().UTC(), OK: ok, Detail: detail}
+}
+
+// checkLoss records lost messages the server reported when it opened the
+// event stream (a corrupt or truncated block is cut off at start).
+func (h *Hub) checkLoss(ctx context.Context) error {
+	info, err := h.store.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if lost := info.State.Lost; lost != nil && (len(lost.Msgs) > 0 || lost.Bytes > 0) {
+		h.ops.lossAtStart = fmt.Sprintf("the event store lost %d messages (%d bytes) at start: %v",
+			len(lost.Msgs), lost.Bytes, lost.Msgs)
+		h.log.Module("store").Error().Int("lost_msgs", len(lost.Msgs)).Uint64("lost_bytes", lost.Bytes).
+			Msg("event store lost data at start")
+	}
+	return nil
+}
+
+// StoreHealth reports the streams and the store operations, healthy,
+// warning or unhealthy.
+func (h *Hub) StoreHealth(ctx context.Context) (StoreHealth, error) {
+	out := StoreHealth{Status: Healthy, Reasons: []string{}, Tasks: h.views.Tasks.Stats().Total}
+	for _, name := range []string{broker.EventsStream, "KV_" + broker.TokensBucket, broker.LogsStream, broker.TelemetryStream} {
+		sh, err := h.streamHealth(ctx, name)
+		if err != nil {
+			continue // telemetry may be off
+		}
+		if len(sh.LostMsgs) > 0 || sh.LostBytes > 0 {
+			out.worsen(Unhealthy, fmt.Sprintf("stream %s reports lost messages", name))
+		}
+		out.Streams = append(out.Streams, sh)
+	}
+	h.ops.mu.Lock()
+	out.LossAtStart, out.LastBackup, out.LastCompact, out.Snapshot = h.ops.lossAtStart, h.ops.backup, h.ops.compaction, h.ops.snapshot
+	h.ops.mu.Unlock()
+	if out.LossAtStart != "" {
+		out.worsen(Unhealthy, out.LossAtStart)
+	}
+	if err := h.svc.Err(); err != nil {
+		out.worsen(Unhealthy, "the projections cannot follow the stream: "+err.Error())
+	}
+	h.judgeBackup(&out)
+	return out, nil
+}
+
+func (h *Hub) judgeBackup(out *StoreHealth) {
+	stale := 2 * h.cfg.Store.BackupInterval
+	switch {
+	case out.LastBackup == nil && time.Since(h.started) > stale:
+		out.worsen(Warning, "no backup since the hub started")
+	case out.LastBackup != nil:
+		age := time.Since(out.LastBackup.At).Seconds()
+		out.BackupAgeS = &age
+		if !out.LastBackup.OK {
+			out.worsen(Warning, "the last backup failed")
+		} else if time.Duration(age)*time.Second > stale {
+			out.worsen(Warning, "the last backup is older than twice the backup interval")
+		}
+	}
+}
+
+func (s *StoreHealth) worsen(level, reason string) {
+	rank := map[string]int{Healthy: 0, Warning: 1, Unhealthy: 2}
+	if rank[level] > rank[s.Status] {
+		s.Status = level
+	}
+	s.Reasons = append(s.Reasons, reason)
+}
+
+func (h *Hub) streamHealth(ctx context.Context, name string) (StreamHealth, error) {
+	st, err := h.js.Stream(ctx, name)
+	if err != nil {
+		return StreamHealth{}, fmt.Errorf("open stream %s: %w", name, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return StreamHealth{}, fmt.Errorf("read stream %s: %w", name, err)
+	}
+	sh := StreamHealth{Name: name, Messages: info.State.Msgs, Bytes: info.State.Bytes,
+		FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq}
+	if lost := info.State.Lost; lost != nil {
+		sh.LostMsgs, sh.LostBytes = lost.Msgs, lost.Bytes
+	}
+	return sh, nil
+}

@@ -1,0 +1,204 @@
+package projections
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/agentcom/agentcom/domain"
+)
+
+// CodeVersion names the projection code. Bump it whenever applying the
+// same events (here or in the domain's Evolve functions) would give a
+// different state, so that snapshots taken by older code are discarded
+// and the projections rebuilt from the stream.
+const CodeVersion = 1
+
+// snapshotFormat is the layout of the JSON that Snapshot writes.
+const snapshotFormat = 1
+
+// snapshotDoc is the whole state of the views. The indexes (queue lanes,
+// status sets, priority counts) are derived again on restore; the task
+// holders are kept, as they depend on the order of past events.
+type snapshotDoc struct {
+	Format  int               `json:"format"`
+	LastSeq uint64            `json:"last_seq"`
+	Tasks   []taskRecord      `json:"tasks"`
+	Agents  []agentRecord     `json:"agents"`
+	Holders map[string]string `json:"holders"`
+}
+
+// taskRecord is one task entry: the task, the sequence of its newest
+// event and its queue order.
+type taskRecord struct {
+	Seq   uint64       `json:"seq"`
+	Order uint64       `json:"order"`
+	Task  *domain.Task `json:"task"`
+}
+
+// agentRecord is one agent entry: the agent and its newest own event.
+type agentRecord struct {
+	Seq   uint64        `json:"seq"`
+	Agent *domain.Agent `json:"agent"`
+}
+
+// Snapshot returns the whole state of the views as JSON, deterministic
+// for a given state (tasks by queue order, agents by id). See SnapshotSeq.
+func (v *Views) Snapshot() ([]byte, error) {
+	b, _, err := v.SnapshotSeq()
+	return b, err
+}
+
+// SnapshotSeq is Snapshot that also returns the sequence of the newest
+// event the snapshot holds. Events may be applied meanwhile: the state is
+// read at one sequence under both projections' read locks, then encoded
+// without them.
+func (v *Views) SnapshotSeq() ([]byte, uint64, error) {
+	doc, err := v.capture()
+	if err != nil {
+		return nil, 0, err
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, 0, fmt.Errorf("encode snapshot: %w", err)
+	}
+	return b, doc.LastSeq, nil
+}
+
+// captureAttempts bounds how often capture waits for the agent projection
+// to catch up with the task projection (Views.Apply feeds one, then the
+// other).
+const captureAttempts = 1000
+
+// capture reads the state at one sequence and sorts it.
+func (v *Views) capture() (*snapshotDoc, error) {
+	for range captureAttempts {
+		if doc := v.tryCapture(); doc != nil {
+			doc.sort()
+			return doc, nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil, errors.New("snapshot views: the task and agent projections are not at one sequence")
+}
+
+// tryCapture copies the entries (their values are never changed in
+// place) under both read locks, or returns nil while an apply is halfway.
+func (v *Views) tryCapture() *snapshotDoc {
+	t, a := v.Tasks, v.Agents
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if t.lastSeq != a.lastSeq {
+		return nil
+	}
+	doc := &snapshotDoc{Format: snapshotFormat, LastSeq: t.lastSeq, Holders: maps.Clone(a.holders),
+		Tasks: make([]taskRecord, 0, len(t.tasks)), Agents: make([]agentRecord, 0, len(a.agents))}
+	for _, e := range t.tasks {
+		doc.Tasks = append(doc.Tasks, taskRecord{Seq: e.seq, Order: e.order, Task: e.task})
+	}
+	for _, e := range a.agents {
+		doc.Agents = append(doc.Agents, agentRecord{Seq: e.seq, Agent: e.agent})
+	}
+	return doc
+}
+
+// sort puts tasks in order (then id) and agents in id order.
+func (d *snapshotDoc) sort() {
+	slices.SortFunc(d.Tasks, func(x, y taskRecord) int {
+		return cmp.Or(cmp.Compare(x.Order, y.Order), cmp.Compare(x.Task.ID, y.Task.ID))
+	})
+	slices.SortFunc(d.Agents, func(x, y agentRecord) int { return cmp.Compare(x.Agent.ID, y.Agent.ID) })
+}
+
+// ViewsFromSnapshot rebuilds views from what Snapshot returned, with every
+// index as applying the events would have built it.
+func ViewsFromSnapshot(b []byte) (*Views, error) {
+	var doc snapshotDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("decode snapshot: %w", err)
+	}
+	if doc.Format != snapshotFormat {
+		return nil, fmt.Errorf("decode snapshot: format %d, want %d", doc.Format, snapshotFormat)
+	}
+	doc.sort()
+	v := NewViews()
+	if err := v.Tasks.restore(&doc); err != nil {
+		return nil, fmt.Errorf("restore tasks: %w", err)
+	}
+	if err := v.Agents.restore(&doc); err != nil {
+		return nil, fmt.Errorf("restore agents: %w", err)
+	}
+	return v, nil
+}
+
+// restore fills an empty task projection from sorted records.
+func (p *Tasks) restore(doc *snapshotDoc) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range doc.Tasks {
+		if err := checkTask(r, doc.LastSeq); err != nil {
+			return err
+		}
+		t := r.Task
+		if _, dup := p.tasks[t.ID]; dup {
+			return fmt.Errorf("task %s appears twice", t.ID)
+		}
+		p.tasks[t.ID] = &entry{task: t, seq: r.Seq, order: r.Order}
+		p.byStatus[t.Status][t.ID] = struct{}{}
+		p.byPrio[t.Priority]++
+		if t.Status == domain.StatusQueued { // records are in order: lanes stay sorted
+			p.lanes[t.Priority] = append(p.lanes[t.Priority], queueKey{order: r.Order, id: t.ID})
+		}
+	}
+	p.lastSeq = doc.LastSeq
+	return nil
+}
+
+// checkTask rejects a record that applying events could not have made.
+func checkTask(r taskRecord, lastSeq uint64) error {
+	t := r.Task
+	switch {
+	case t == nil || t.ID == "":
+		return errors.New("a task record has no task")
+	case !t.Priority.Valid():
+		return fmt.Errorf("task %s: invalid priority %d", t.ID, t.Priority)
+	case !slices.Contains(domain.Statuses, t.Status):
+		return fmt.Errorf("task %s: unknown status %q", t.ID, t.Status)
+	case r.Seq == 0 || r.Seq > lastSeq || r.Order == 0:
+		return fmt.Errorf("task %s: sequence %d or order %d out of range (last %d)", t.ID, r.Seq, r.Order, lastSeq)
+	}
+	return nil
+}
+
+// restore fills an empty agent projection from sorted records.
+func (p *Agents) restore(doc *snapshotDoc) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range doc.Agents {
+		a := r.Agent
+		if a == nil || a.ID == "" {
+			return errors.New("an agent record has no agent")
+		}
+		if _, dup := p.agents[a.ID]; dup {
+			return fmt.Errorf("agent %s appears twice", a.ID)
+		}
+		if r.Seq == 0 || r.Seq > doc.LastSeq {
+			return fmt.Errorf("agent %s: sequence %d out of range (last %d)", a.ID, r.Seq, doc.LastSeq)
+		}
+		p.agents[a.ID] = &agentEntry{agent: a, seq: r.Seq}
+	}
+	for task, agent := range doc.Holders {
+		if _, ok := p.agents[agent]; !ok {
+			return fmt.Errorf("task %s is held by unknown agent %s", task, agent)
+		}
+		p.holders[task] = agent
+	}
+	p.lastSeq = doc.LastSeq
+	return nil
+}

@@ -1,0 +1,343 @@
+package projections_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/projections"
+)
+
+// sim makes a random but valid event stream: random commands for random
+// tasks and agents, decided by the domain against the views' own state
+// (refused commands are skipped), so that every status, lane, flag and
+// holder comes up.
+type sim struct {
+	t      *testing.T
+	rng    *rand.Rand
+	v      *projections.Views
+	seq    uint64
+	now    time.Time
+	tasks  []string
+	agents []string
+	log    []domain.Envelope
+}
+
+func newSim(t *testing.T, seed uint64) *sim {
+	return &sim{t: t, rng: rand.New(rand.NewPCG(seed, 11)), v: projections.NewViews(), now: start}
+}
+
+// run makes events until the stream has grown by n.
+func (s *sim) run(n int) []domain.Envelope {
+	s.t.Helper()
+	from := len(s.log)
+	for len(s.log)-from < n {
+		s.step()
+	}
+	return s.log[from:]
+}
+
+func (s *sim) step() {
+	s.t.Helper()
+	if len(s.agents) < 5 || s.rng.IntN(8) == 0 {
+		s.agentStep()
+		return
+	}
+	if len(s.tasks) < 5 || s.rng.IntN(4) == 0 {
+		id := fmt.Sprintf("t%03d", len(s.tasks))
+		retries := s.rng.IntN(3)
+		s.taskCmd(domain.SubmitTask{ID: id, Description: "task " + id, Priority: domain.Priority(s.rng.IntN(4)),
+			MaxRetries: &retries, Metadata: []byte(`{"n":1}`)})
+		s.tasks = append(s.tasks, id)
+		return
+	}
+	s.taskCmd(s.taskCommand(s.tasks[s.rng.IntN(len(s.tasks))]))
+}
+
+// taskCommand picks a command for a task, from its current state.
+func (s *sim) taskCommand(id string) domain.Command {
+	task, _, _ := s.v.Tasks.Get(id)
+	agent, gen := task.AssignedTo, task.Generation
+	switch s.rng.IntN(10) {
+	case 0, 1:
+		return domain.AssignTask{ID: id, AgentID: s.agents[s.rng.IntN(len(s.agents))]}
+	case 2:
+		return domain.AcceptTask{ID: id, AgentID: agent, Generation: gen}
+	case 3:
+		return domain.ReportProgress{ID: id, AgentID: agent, Generation: gen, Message: "half"}
+	case 4:
+		return domain.CompleteTask{ID: id, AgentID: agent, Generation: gen, Result: []byte(`"ok"`)}
+	case 5:
+		return domain.FailTask{ID: id, AgentID: agent, Generation: gen, Error: "boom"}
+	case 6:
+		return domain.ReclaimTask{ID: id, Reason: "agent_gone"}
+	case 7:
+		return domain.RetryTask{ID: id, By: "ops"}
+	case 8:
+		return domain.CancelTask{ID: id, By: "ops", Reason: "r"}
+	}
+	return domain.CompactTask{ID: id, Before: s.now.Add(time.Hour), Order: s.v.Tasks.Order(id)}
+}
+
+func (s *sim) agentStep() {
+	if len(s.agents) < 5 || s.rng.IntN(6) == 0 {
+		id := fmt.Sprintf("a%02d", s.rng.IntN(8))
+		s.agentCmd(domain.ConnectAgent{ID: id, Name: id, Session: fmt.Sprintf("s%d", s.seq), Capabilities: []string{"go"}})
+		if !containsString(s.agents, id) {
+			s.agents = append(s.agents, id)
+		}
+		return
+	}
+	id := s.agents[s.rng.IntN(len(s.agents))]
+	a, _, _ := s.v.Agents.Get(id)
+	cmds := []domain.AgentCommand{
+		domain.DisconnectAgent{ID: id, Reason: "closed"},
+		domain.EvictAgent{ID: id, StaleMS: 1000},
+		domain.FlagAgent{ID: id, Reason: "slow", TaskID: a.CurrentTask},
+		domain.UnflagAgent{ID: id},
+		domain.BlockAgent{ID: id, TaskID: a.CurrentTask, Reason: "waits"},
+		domain.UnblockAgent{ID: id, TaskID: a.CurrentTask},
+	}
+	s.agentCmd(cmds[s.rng.IntN(len(cmds))])
+}
+
+func (s *sim) taskCmd(cmd domain.Command) {
+	task, _, _ := s.v.Tasks.Get(cmd.TaskID())
+	evs, err := cmd.Decide(task, s.now)
+	if err == nil {
+		s.emit(cmd.TaskID(), evs)
+	}
+}
+
+func (s *sim) agentCmd(cmd domain.AgentCommand) {
+	a, _, _ := s.v.Agents.Get(cmd.AgentID())
+	evs, err := cmd.DecideAgent(a, s.now)
+	if err == nil {
+		s.emit(cmd.AgentID(), evs)
+	}
+}
+
+// emit wraps events in envelopes, applies them and logs them.
+func (s *sim) emit(aggregate string, evs []domain.Event) {
+	s.t.Helper()
+	envs := make([]domain.Envelope, len(evs))
+	for i, e := range evs {
+		s.seq += 1 + uint64(s.rng.IntN(2)) // gaps, as rollups leave
+		s.now = s.now.Add(time.Second)
+		envs[i] = domain.Envelope{ID: fmt.Sprintf("evt-%d", s.seq), Type: e.EventType(), Version: e.SchemaVersion(),
+			Time: s.now, Aggregate: aggregate, RequestID: fmt.Sprintf("req-%d", s.seq), Data: e, Seq: s.seq}
+	}
+	require.NoError(s.t, s.v.Apply(envs...))
+	s.log = append(s.log, envs...)
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// requireSameViews compares everything a reader can see of two views.
+func requireSameViews(t *testing.T, want, got *projections.Views) {
+	t.Helper()
+	require.Equal(t, want.Tasks.State(), got.Tasks.State())
+	require.Equal(t, want.Tasks.Stats(), got.Tasks.Stats())
+	require.Equal(t, want.Agents.List(), got.Agents.List())
+	require.Equal(t, want.Agents.Available(), got.Agents.Available())
+	require.Equal(t, want.LastSeq(), got.LastSeq())
+	require.Equal(t, want.Agents.LastSeq(), got.Agents.LastSeq())
+	for _, task := range want.Tasks.State().Tasks {
+		wt, wseq, _ := want.Tasks.Get(task.ID)
+		gt, gseq, ok := got.Tasks.Get(task.ID)
+		require.True(t, ok, task.ID)
+		require.Equal(t, wt, gt)
+		require.Equal(t, wseq, gseq, task.ID)
+		require.Equal(t, want.Tasks.Order(task.ID), got.Tasks.Order(task.ID), task.ID)
+	}
+	for _, a := range want.Agents.List() {
+		_, wseq, _ := want.Agents.Get(a.ID)
+		_, gseq, ok := got.Agents.Get(a.ID)
+		require.True(t, ok, a.ID)
+		require.Equal(t, wseq, gseq, a.ID)
+	}
+	for _, st := range domain.Statuses {
+		require.Equal(t, want.Tasks.List(projections.Filter{Status: st}), got.Tasks.List(projections.Filter{Status: st}))
+	}
+}
+
+// TestSnapshotRestoreThenApplyEqualsApplyingEverything: for many random
+// streams, views restored from a snapshot taken midway, then fed the rest
+// of the stream, equal the views fed the whole stream, at every step.
+func TestSnapshotRestoreThenApplyEqualsApplyingEverything(t *testing.T) {
+	t.Parallel()
+	for seed := range uint64(20) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			t.Parallel()
+			s := newSim(t, seed)
+			s.run(300 + int(seed)*20)
+			b, err := s.v.Snapshot()
+			require.NoError(t, err)
+			restored, err := projections.ViewsFromSnapshot(b)
+			require.NoError(t, err)
+			requireSameViews(t, s.v, restored)
+
+			more := s.run(300)
+			for i := 0; i < len(more); i += 7 {
+				batch := more[i:min(i+7, len(more))]
+				require.NoError(t, restored.Apply(batch...))
+			}
+			requireSameViews(t, s.v, restored)
+			whole := projections.NewViews()
+			require.NoError(t, whole.Apply(s.log...))
+			requireSameViews(t, whole, restored)
+			// Including what readers cannot see (the task holders).
+			want, err := whole.Snapshot()
+			require.NoError(t, err)
+			got, err := restored.Snapshot()
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(got))
+		})
+	}
+}
+
+// TestSnapshotCoversEveryStatusAndHolder checks that the random streams
+// reach what the equality test is meant to cover.
+func TestSnapshotCoversEveryStatusAndHolder(t *testing.T) {
+	t.Parallel()
+	s := newSim(t, 3)
+	s.run(2000)
+	stats := s.v.Tasks.Stats()
+	for _, st := range domain.Statuses {
+		require.Positive(t, stats.ByStatus[string(st)], st)
+	}
+	states := map[domain.AgentState]bool{}
+	for _, a := range s.v.Agents.List() {
+		states[a.State] = true
+	}
+	require.GreaterOrEqual(t, len(states), 2)
+	compacted := false
+	for _, task := range s.v.Tasks.State().Tasks {
+		compacted = compacted || task.Compacted
+	}
+	require.True(t, compacted)
+}
+
+func TestSnapshotIsDeterministic(t *testing.T) {
+	t.Parallel()
+	s := newSim(t, 5)
+	s.run(500)
+	first, err := s.v.Snapshot()
+	require.NoError(t, err)
+	second, err := s.v.Snapshot()
+	require.NoError(t, err)
+	require.Equal(t, first, second)
+
+	// The same events applied one by one give the same bytes, and so does
+	// a snapshot of the restored views.
+	oneByOne := projections.NewViews()
+	for _, env := range s.log {
+		require.NoError(t, oneByOne.Apply(env))
+	}
+	again, err := oneByOne.Snapshot()
+	require.NoError(t, err)
+	require.Equal(t, first, again)
+	restored, err := projections.ViewsFromSnapshot(first)
+	require.NoError(t, err)
+	third, err := restored.Snapshot()
+	require.NoError(t, err)
+	require.Equal(t, first, third)
+}
+
+func TestSnapshotOfEmptyViews(t *testing.T) {
+	t.Parallel()
+	b, err := projections.NewViews().Snapshot()
+	require.NoError(t, err)
+	v, err := projections.ViewsFromSnapshot(b)
+	require.NoError(t, err)
+	requireSameViews(t, projections.NewViews(), v)
+	s := newSim(t, 9)
+	s.run(100)
+	require.NoError(t, v.Apply(s.log...))
+	requireSameViews(t, s.v, v)
+}
+
+func TestViewsFromSnapshotRejectsBadInput(t *testing.T) {
+	t.Parallel()
+	s := newSim(t, 1)
+	s.run(50)
+	good, err := s.v.Snapshot()
+	require.NoError(t, err)
+	tests := []struct {
+		name, body, want string
+	}{
+		{"not json", "{", "decode snapshot"},
+		{"torn", string(good[:len(good)/2]), "decode snapshot"},
+		{"other format", `{"format":2,"last_seq":1}`, "format 2"},
+		{"task without id", `{"format":1,"last_seq":5,"tasks":[{"seq":1,"order":1,"task":{"priority":"high","status":"queued"}}]}`, "no task"},
+		{"unknown status", `{"format":1,"last_seq":5,"tasks":[{"seq":1,"order":1,"task":{"id":"x","priority":"high","status":"lost"}}]}`, "unknown status"},
+		{"seq after last", `{"format":1,"last_seq":5,"tasks":[{"seq":6,"order":1,"task":{"id":"x","priority":"high","status":"queued"}}]}`, "out of range"},
+		{"duplicate task", `{"format":1,"last_seq":5,"tasks":[{"seq":1,"order":1,"task":{"id":"x","priority":"high","status":"queued"}},{"seq":2,"order":1,"task":{"id":"x","priority":"high","status":"queued"}}]}`, "twice"},
+		{"agent without id", `{"format":1,"last_seq":5,"agents":[{"seq":1,"agent":{}}]}`, "no agent"},
+		{"holder unknown", `{"format":1,"last_seq":5,"holders":{"x":"ghost"}}`, "unknown agent"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			v, err := projections.ViewsFromSnapshot([]byte(tc.body))
+			require.Error(t, err)
+			require.Nil(t, v)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+// TestSnapshotWhileApplying takes snapshots while another goroutine
+// applies events: each holds both projections at one sequence and equals
+// the views built from the stream up to that sequence.
+func TestSnapshotWhileApplying(t *testing.T) {
+	t.Parallel()
+	s := newSim(t, 4)
+	s.run(600)
+	live := projections.NewViews()
+	var applyErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < len(s.log) && applyErr == nil; i += 3 {
+			applyErr = live.Apply(s.log[i:min(i+3, len(s.log))]...)
+		}
+	}()
+	var snaps [][]byte
+	for applying := true; applying; {
+		select {
+		case <-done:
+			applying = false
+		default:
+		}
+		b, err := live.Snapshot()
+		require.NoError(t, err)
+		snaps = append(snaps, b)
+	}
+	require.NoError(t, applyErr)
+	require.Greater(t, len(snaps), 2)
+	require.NotEmpty(t, snaps)
+	for _, b := range snaps {
+		got, err := projections.ViewsFromSnapshot(b)
+		require.NoError(t, err)
+		want := projections.NewViews()
+		for _, env := range s.log {
+			if env.Seq > got.LastSeq() {
+				break
+			}
+			require.NoError(t, want.Apply(env))
+		}
+		requireSameViews(t, want, got)
+	}
+}
