@@ -130,7 +130,7 @@ type Task struct {
 	RequestID          string          `json:"request_id,omitempty"` // the submit's: it follows the task
 	CreatedAt          time.Time       `json:"created_at"`
 	UpdatedAt          time.Time       `json:"updated_at"`
-	QueuedAt           time.Time       `json:"queued_at"` // when it last entered the queue
+	QueuedAt           time.Time       `json:"queued_at"`           // when it last entered the queue
 	Compacted          bool            `json:"compacted,omitempty"` // its events were summarised
 	History            []HistoryEntry  `json:"history"`
 }
