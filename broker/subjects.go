@@ -1,6 +1,9 @@
 package broker
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Subjects come in pairs where a family has many members: a wildcard for
 // subscribing and a ...T printf template for publishing. This file is the
@@ -62,6 +65,8 @@ const (
 	TelemetryStream = "AGENTCOM_TELEMETRY"
 	// TelemetryAll matches every telemetry subject: agent_com.<event>.
 	TelemetryAll = "agent_com.>"
+	// TelemetryPrefix precedes a telemetry event's name in its subject.
+	TelemetryPrefix = "agent_com."
 
 	// TokensBucket is the KV bucket of token hashes.
 	TokensBucket = "agentcom_tokens"
@@ -138,6 +143,20 @@ func Push(agentID, kind string) string { return fmt.Sprintf(PushT, agentID, kind
 
 // AgentInbox returns an agent's inbox prefix.
 func AgentInbox(agentID string) string { return fmt.Sprintf(AgentInboxT, agentID) }
+
+// IsAgentInbox reports whether subject is under the agent's own inbox.
+func IsAgentInbox(agentID, subject string) bool {
+	return strings.HasPrefix(subject, AgentInbox(agentID)+".")
+}
+
+// ParseAgentRequest splits agentcom.agent.<agent id>.<verb>.
+func ParseAgentRequest(subject string) (agentID, verb string, ok bool) {
+	parts := strings.Split(subject, ".")
+	if len(parts) != 4 || parts[0] != "agentcom" || parts[1] != "agent" {
+		return "", "", false
+	}
+	return parts[2], parts[3], true
+}
 
 // TaskEvents returns the event subject of one task. The id must already be
 // validated as a single subject token.

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -15,7 +16,7 @@ type AgentCommand interface {
 
 // ErrStaleSession means an event names a connection the agent has since
 // replaced.
-var ErrStaleSession = fmt.Errorf("stale session")
+var ErrStaleSession = errors.New("stale session")
 
 // AgentNotFoundError names the agent that does not exist.
 type AgentNotFoundError struct{ AgentID string }

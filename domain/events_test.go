@@ -32,6 +32,9 @@ func samples() map[string]domain.Event {
 		domain.TypeTaskReclaimed:    domain.TaskReclaimed{AgentID: "a1", Reason: "agent_gone", Generation: 3, ReclaimCount: 1},
 		domain.TypeTaskCancelled:    domain.TaskCancelled{By: "ops", Reason: "stop"},
 		domain.TypeTaskRequeued:     domain.TaskRequeued{By: "ops", Generation: 4},
+		domain.TypeTaskCompacted: domain.TaskCompacted{Order: 7, Task: domain.Task{ID: "task-1", Description: "d",
+			Status: domain.StatusCompleted, NeededCapabilities: []string{"go"}, CreatedAt: cb, UpdatedAt: cb, QueuedAt: cb,
+			History: []domain.HistoryEntry{{Event: "task.completed", At: cb}}}},
 
 		domain.TypeAgentConnected:    domain.AgentConnected{Name: "n", Capabilities: []string{"go"}, Session: "s1", TaskID: "task-1", Working: true},
 		domain.TypeAgentDisconnected: domain.AgentDisconnected{Session: "s1", Reason: "connection_closed"},
@@ -47,7 +50,7 @@ func TestEventTypesAreTheStoredNames(t *testing.T) {
 	t.Parallel()
 	want := []string{
 		"task.submitted", "task.assigned", "task.accepted", "task.progressed", "task.completed", "task.failed",
-		"task.retried", "task.dead_lettered", "task.reclaimed", "task.cancelled", "task.requeued",
+		"task.retried", "task.dead_lettered", "task.reclaimed", "task.cancelled", "task.requeued", "task.compacted",
 		"agent.connected", "agent.disconnected", "agent.evicted", "agent.flagged_unresponsive",
 		"agent.unflagged", "agent.blocked", "agent.unblocked",
 	}

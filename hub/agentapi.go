@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -14,6 +13,7 @@ import (
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol"
 )
 
@@ -21,10 +21,11 @@ import (
 // identity is the subject's third token: its permissions let it publish
 // only there.
 func (c *Coordinator) receive(m *nats.Msg) {
-	parts := strings.Split(m.Subject, ".")
-	if len(parts) != 4 || !c.begin() {
+	agentID, verb, ok := broker.ParseAgentRequest(m.Subject)
+	if !ok || !c.begin() {
 		return
 	}
+	parts := [4]string{"", "", agentID, verb}
 	go func() {
 		defer c.wg.Done()
 		id := m.Header.Get(protocol.HeaderRequestID)
@@ -35,12 +36,18 @@ func (c *Coordinator) receive(m *nats.Msg) {
 		defer cancel()
 		c.presence.touch(parts[2], c.now())
 		status, body := c.handle(ctx, parts[2], parts[3], m.Data)
-		c.reply(ctx, m, status, body)
+		c.reply(ctx, m, parts[2], status, body)
 	}()
 }
 
-func (c *Coordinator) reply(ctx context.Context, m *nats.Msg, status int, body any) {
-	if m.Reply == "" {
+func (c *Coordinator) reply(ctx context.Context, m *nats.Msg, agentID string, status int, body any) {
+	// Answer only into the agent's own inbox: the hub's connection may
+	// publish anywhere, so a reply subject of the agent's choosing must
+	// never steer it (onto the event stream, or another agent's subjects).
+	if !broker.IsAgentInbox(agentID, m.Reply) {
+		if m.Reply != "" {
+			c.log.Ctx(ctx).Warning().Str("agent_id", agentID).Msg("agent request with a foreign reply subject dropped")
+		}
 		return
 	}
 	b, err := json.Marshal(body)
@@ -66,6 +73,9 @@ func (c *Coordinator) handle(ctx context.Context, agentID, verb string, data []b
 		return decodeThen(data, func(h protocol.Heartbeat) (int, any) { return c.heartbeat(ctx, agentID, h) })
 	case broker.VerbBye:
 		return decodeThen(data, func(h protocol.Heartbeat) (int, any) {
+			if h.Session == "" {
+				return http.StatusUnprocessableEntity, protocol.Error{Error: "validation_failed", Detail: "session is required"}
+			}
 			return c.result(c.svc.ExecuteAgent(ctx, domain.DisconnectAgent{ID: agentID, Session: h.Session, Reason: "bye"}))
 		})
 	case broker.VerbAccept, broker.VerbDecline, broker.VerbProgress, broker.VerbComplete, broker.VerbFail:
@@ -103,6 +113,7 @@ func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []b
 	case broker.VerbAccept:
 		cmd = domain.AcceptTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation}
 	case broker.VerbDecline:
+		c.sched.declined(agentID) // before the decline applies: its wake-up must not hand the task straight back
 		cmd = domain.DeclineTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Reason: r.Reason}
 	case broker.VerbProgress:
 		cmd = domain.ReportProgress{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Message: r.Message}
@@ -115,9 +126,6 @@ func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []b
 	if err != nil {
 		c.log.Ctx(ctx).Info().Err(err).Str("agent_id", agentID).Str("task_id", r.TaskID).Str("verb", verb).Msg("agent report refused")
 		return c.result(nil, err)
-	}
-	if verb == broker.VerbDecline {
-		c.sched.declined(agentID)
 	}
 	c.log.Ctx(ctx).Info().Str("agent_id", agentID).Str("task_id", r.TaskID).Str("verb", verb).
 		Str("status", string(t.Status)).Msg("agent report")
@@ -142,8 +150,9 @@ func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hell
 	if err != nil {
 		return c.result(nil, err)
 	}
-	if prev != nil && prev.CurrentTask != "" && prev.CurrentTask != connect.TaskID {
-		if t, _, ok := c.views.Tasks.Get(prev.CurrentTask); ok && t.AssignedTo == agentID {
+	// Whatever else the hub thinks the agent holds, it lost: take it back.
+	for _, t := range c.views.Tasks.List(projections.Filter{AssignedTo: agentID}) {
+		if t.Status.Active() && t.ID != connect.TaskID {
 			c.reclaim(ctx, t, ReasonAgentLostTask)
 		}
 	}

@@ -54,6 +54,8 @@ type API struct {
 type storeAdmin interface {
 	Compact(ctx context.Context) (CompactResult, error)
 	StoreHealth(ctx context.Context) (StoreHealth, error)
+	Backup(ctx context.Context) (broker.BackupFile, error)
+	RequestRestore(name string) (string, error)
 }
 
 // NewAPI returns the API over a service and its projection.

@@ -151,8 +151,8 @@ func (c *Coordinator) disconnected(agentID, reason string) {
 		ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), logsink.NewRequestID()), appendTimeout)
 		defer cancel()
 		a, _, ok := c.views.Agents.Get(agentID)
-		if !ok || !a.Online() {
-			return
+		if !ok || !a.Online() || c.srv.AgentConnections(agentID) > 0 {
+			return // gone already, or back already (a quick reconnect)
 		}
 		_, err := c.svc.ExecuteAgent(ctx, domain.DisconnectAgent{ID: agentID, Session: a.Session, Reason: "connection_closed: " + reason})
 		c.logResult(ctx, err, agentID, "agent disconnected")

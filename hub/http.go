@@ -62,6 +62,12 @@ func (a *API) HTTPHandler(auth *broker.Authenticator) http.Handler {
 	mux.HandleFunc("POST /api/admin/compact", a.adminOnly(auth, func(r *http.Request, _ string, _ []byte) Reply {
 		return a.Compact(r.Context())
 	}))
+	mux.HandleFunc("POST /api/admin/backup", a.adminOnly(auth, func(r *http.Request, _ string, _ []byte) Reply {
+		return a.Backup(r.Context())
+	}))
+	mux.HandleFunc("POST /api/admin/restore", a.adminOnly(auth, func(r *http.Request, _ string, body []byte) Reply {
+		return a.Restore(r.Context(), body)
+	}))
 	mux.HandleFunc("GET /api/admin/store-health", a.adminOnly(auth, func(r *http.Request, _ string, _ []byte) Reply {
 		return a.StoreHealth(r.Context())
 	}))

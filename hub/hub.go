@@ -54,6 +54,7 @@ type Hub struct {
 	now     func() time.Time // the clock of store operations
 	quit    chan struct{}
 	jobs    sync.WaitGroup
+	restore chan string // backups to restore, for the process running the hub
 	http    *http.Server
 	httpURL string
 
@@ -64,7 +65,8 @@ type Hub struct {
 // out, if not nil, is the log output the hub extends with the LOGS stream
 // while it runs.
 func New(cfg config.Hub, log logsink.Logger, out *logsink.Output) *Hub {
-	return &Hub{cfg: cfg, log: log.Module("hub"), out: out, quit: make(chan struct{}), now: time.Now}
+	return &Hub{cfg: cfg, log: log.Module("hub"), out: out, quit: make(chan struct{}), now: time.Now,
+		restore: make(chan string, 1)}
 }
 
 // Start brings the hub up in order: lock the data directory, start NATS,
@@ -94,15 +96,15 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	h.coord = NewCoordinator(CoordinatorParams{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv,
 		Config: h.cfg.Agents, Log: h.log, Telemetry: h.tel})
-	if err = h.coord.Start(ctx); err != nil {
-		return err
-	}
 	t := tap{tel: h.tel, views: h.views}
 	h.views.Agents.Observe(t.transition)
 	h.svc.OnApplied(func(envs []domain.Envelope) {
 		h.coord.applied(envs)
 		t.applied(envs)
 	})
+	if err = h.coord.Start(ctx); err != nil {
+		return err
+	}
 	h.api = NewAPI(h.svc, h.views, h.log)
 	h.api.tel = h.tel
 	h.api.store = h
@@ -115,6 +117,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	h.started = time.Now()
 	h.every(h.cfg.Store.CompactionInterval, func(ctx context.Context) { _, _ = h.Compact(ctx) })
+	h.every(h.cfg.Store.BackupInterval, func(ctx context.Context) { _, _ = h.Backup(ctx) })
 	h.log.Info().Str("nats_url", h.NATSURL()).Str("http_url", h.httpURL).
 		Str("data_dir", h.cfg.DataDir).Str("sync", h.cfg.Store.Sync).Msg("hub ready")
 	return nil
@@ -279,10 +282,11 @@ func (h *Hub) startLogs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.sink = logsink.NewSink(stream, h.logFile())
-	if err := h.sink.Start(ctx); err != nil {
+	sink := logsink.NewSink(stream, h.logFile())
+	if err := sink.Start(ctx); err != nil {
 		return fmt.Errorf("start log sink: %w", err)
 	}
+	h.sink = sink
 	h.pub = logsink.NewPublisher(h.nc, broker.LogHub(nodeName()))
 	if h.out != nil {
 		h.out.Attach(h.pub)
@@ -294,7 +298,7 @@ func (h *Hub) startLogs(ctx context.Context) error {
 // is logged after (the last words of NATS) straight to the file. It
 // returns that file, for the caller to close at the very end.
 func (h *Hub) stopLogs() io.Closer {
-	if h.sink == nil {
+	if h.sink == nil || h.pub == nil {
 		return nil
 	}
 	_ = h.pub.Flush()

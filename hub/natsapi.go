@@ -139,6 +139,8 @@ func (a *API) dispatch(ctx context.Context, name string, data []byte) Reply {
 		return a.Compact(ctx)
 	case broker.CmdStoreHealth:
 		return a.StoreHealth(ctx)
+	case broker.CmdStoreBackup:
+		return a.Backup(ctx)
 	case broker.CmdAgentList:
 		return a.Agents()
 	case broker.CmdTokenList:

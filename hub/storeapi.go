@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 )
 
@@ -21,4 +22,31 @@ func (a *API) StoreHealth(ctx context.Context) Reply {
 		return a.errorReply(ctx, err)
 	}
 	return Reply{http.StatusOK, h}
+}
+
+// Backup takes a backup now.
+func (a *API) Backup(ctx context.Context) Reply {
+	f, err := a.store.Backup(ctx)
+	if err != nil {
+		return Reply{http.StatusInternalServerError, ErrorBody{Error: "backup_failed", Detail: err.Error()}}
+	}
+	return Reply{http.StatusOK, map[string]any{"status": "complete", "file": f.Name, "path": f.Path, "bytes": f.Size}}
+}
+
+// Restore restores a backup ({"file": "<name in the backups dir>"}): the
+// hub answers 202, stops, restores and starts again with the projections
+// rebuilt from the restored events.
+func (a *API) Restore(ctx context.Context, body []byte) Reply {
+	var req struct {
+		File string `json:"file"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil || req.File == "" {
+		return a.errorReply(ctx, fieldErr("file", "required", "file names a backup in <data-dir>/backups"))
+	}
+	path, err := a.store.RequestRestore(req.File)
+	if err != nil {
+		return Reply{http.StatusUnprocessableEntity, ErrorBody{Error: "restore_refused", Detail: err.Error()}}
+	}
+	a.log.Ctx(ctx).Notice().Str("file", path).Msg("restore requested; the hub restarts")
+	return Reply{http.StatusAccepted, map[string]any{"status": "restoring", "file": req.File}}
 }

@@ -1,9 +1,11 @@
 package hub
 
 import (
+	"strings"
 	"time"
 
 	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/telemetry"
 )
@@ -28,7 +30,7 @@ func (t tap) applied(envs []domain.Envelope) {
 func (t tap) event(env domain.Envelope) {
 	meta := map[string]any{"request_id": env.RequestID}
 	id := env.Aggregate
-	if env.Type[0] == 'a' { // agent.*
+	if strings.HasPrefix(env.Type, "agent.") {
 		t.agentEvent(env, meta)
 		return
 	}
@@ -59,7 +61,7 @@ func (t tap) event(env domain.Envelope) {
 func (t tap) taskOutcome(env domain.Envelope, task *domain.Task, meta map[string]any) {
 	switch e := env.Data.(type) {
 	case domain.TaskFailed:
-		meta["agent_id"], meta["error"] = e.AgentID, e.Error
+		meta["agent_id"], meta["error"] = e.AgentID, logsink.ScrubText(e.Error) // observers are anonymous
 		t.tel.Emit("task.fail", m{"retry_count": float64(e.RetryCount)}, meta)
 	case domain.TaskDeadLettered:
 		meta["reason"] = e.Reason

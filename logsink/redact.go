@@ -14,11 +14,15 @@ const Redacted = "[REDACTED]"
 
 // sensitive are the key fragments whose values are never written: any key
 // containing one of them (case-insensitive), at any depth.
-var sensitive = []string{"token", "secret", "password", "authorization", "cookie"}
+var sensitive = []string{"token", "secret", "password", "passwd", "authorization", "cookie", "api_key", "apikey",
+	"access_key", "private_key", "credential"}
 
 // secretInText finds secrets inside strings: AgentCom tokens, bearer
 // credentials, and key=value pairs in URLs and error texts.
-var secretInText = regexp.MustCompile(`ac_[A-Za-z0-9_-]{20,}|(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+|(?i)((?:token|secret|password|auth_token)=)[^&\s"]+`)
+var secretInText = regexp.MustCompile(`ac_[A-Za-z0-9_-]{20,}` +
+	`|(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+` +
+	`|(?i)([a-z_]*(?:token|secret|password|passwd|api_?key|access_key|credential)[a-z_]*\s*[=:]\s*)[^&\s",;]+` +
+	`|(?i)(://[^/\s:@]+:)[^/\s@]+(@)`)
 
 // redactWriter scrubs each line before passing it on. A line with no
 // sensitive key and no secret-looking text passes untouched (the cheap,
@@ -66,7 +70,7 @@ func redactLine(p []byte) ([]byte, bool) {
 	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil {
-		return secretInText.ReplaceAll(p, []byte("$1$2"+Redacted)), true
+		return []byte(ScrubText(string(p))), true
 	}
 	b, err := json.Marshal(Scrub(v))
 	if err != nil {
@@ -114,7 +118,15 @@ func scrubString(s string) string {
 			}
 		}
 	}
-	return secretInText.ReplaceAllString(s, "${1}${2}"+Redacted)
+	return ScrubText(s)
+}
+
+// ScrubText masks secrets inside free text: tokens, bearer credentials,
+// key=value or key: value pairs whose key names a secret, and passwords in
+// URLs. Use it on text that reaches people outside the logger (stderr,
+// telemetry).
+func ScrubText(s string) string {
+	return secretInText.ReplaceAllString(s, "${1}${2}${3}"+Redacted+"${4}")
 }
 
 func isSensitive(key string) bool {

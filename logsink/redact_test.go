@@ -69,3 +69,17 @@ func at(l logsink.Logger, lvl logsink.Level) *zerolog.Event {
 	}
 	return l.Error()
 }
+
+func TestScrubTextMasksSecretsInFreeText(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"export API_KEY=abc123 next":              "export API_KEY=[REDACTED] next",
+		"password: hunter2":                       "password: [REDACTED]",
+		"dial nats://bob:s3cret@host:4222 failed": "dial nats://bob:[REDACTED]@host:4222 failed",
+		"Authorization: Bearer abc.def":           "Authorization: Bearer [REDACTED]",
+		"SECRET_ACCESS_KEY=xyz":                   "SECRET_ACCESS_KEY=[REDACTED]",
+		"nothing to hide here":                    "nothing to hide here",
+	} {
+		require.Equal(t, want, logsink.ScrubText(in), in)
+	}
+}

@@ -112,6 +112,12 @@ func fileLines(t *testing.T, path string) [][]byte {
 // allLines reads the backups, oldest first, then the current file.
 func allLines(t *testing.T, dir string) [][]byte {
 	t.Helper()
+	// lumberjack compresses backups in the background: read once every
+	// backup is compressed, or a file may vanish between glob and read.
+	require.Eventually(t, func() bool {
+		plain, err := filepath.Glob(filepath.Join(dir, "agentcom-*.log"))
+		return err == nil && len(plain) == 0
+	}, waitFor, 5*time.Millisecond, "backups still being compressed")
 	var lines [][]byte
 	for _, path := range append(backups(t, dir), filepath.Join(dir, logsink.LogFileName)) {
 		lines = append(lines, fileLines(t, path)...)
@@ -136,6 +142,12 @@ func seqs(t *testing.T, lines [][]byte) []uint64 {
 // requireRange checks seqs is exactly first..last, in order.
 func requireRange(t *testing.T, got []uint64, first, last uint64) {
 	t.Helper()
+	for i, seq := range got {
+		if seq != first+uint64(i) {
+			t.Logf("first gap at line %d: want %d, got %d (of %d lines)", i, first+uint64(i), seq, len(got))
+			break
+		}
+	}
 	require.Len(t, got, int(last-first+1))
 	for i, seq := range got {
 		require.Equal(t, first+uint64(i), seq, "line %d", i)

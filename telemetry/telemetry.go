@@ -9,11 +9,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/logsink"
 )
 
-// Subject prefix of every telemetry event: agent_com.<name>.
-const SubjectPrefix = "agent_com."
+// SubjectPrefix precedes every telemetry event's name: agent_com.<name>.
+const SubjectPrefix = broker.TelemetryPrefix
 
 // queueSize bounds the events waiting to be published.
 const queueSize = 8192
@@ -47,6 +48,8 @@ type Emitter struct {
 	handlers map[string]attached
 	dropped  atomic.Uint64
 	stopOnce sync.Once
+	sendMu   sync.RWMutex // guards closed and the queue's close
+	closed   bool
 }
 
 type attached struct {
@@ -72,6 +75,12 @@ func (e *Emitter) Emit(name string, measurements map[string]float64, metadata ma
 	}
 	if metadata == nil {
 		metadata = map[string]any{}
+	}
+	e.sendMu.RLock()
+	defer e.sendMu.RUnlock()
+	if e.closed { // after Stop: dropped, never a panic
+		e.dropped.Add(1)
+		return
 	}
 	select {
 	case e.queue <- Event{Event: name, Time: time.Now().UTC(), Node: e.node, Measurements: measurements, Metadata: metadata}:
@@ -103,7 +112,12 @@ func (e *Emitter) Stop() {
 	if e == nil {
 		return
 	}
-	e.stopOnce.Do(func() { close(e.queue) })
+	e.stopOnce.Do(func() {
+		e.sendMu.Lock()
+		e.closed = true
+		close(e.queue)
+		e.sendMu.Unlock()
+	})
 	<-e.done
 	if e.nc != nil {
 		_ = e.nc.Flush()

@@ -31,22 +31,38 @@ func newHubCmd() *cobra.Command {
 	return cmd
 }
 
-// runHub runs until SIGINT or SIGTERM, then shuts down in order.
+// runHub runs until SIGINT or SIGTERM, then shuts down in order. A
+// restore asked for over the API stops the hub, restores, and starts it
+// again.
 func runHub(ctx context.Context, cfg config.Hub) error {
 	out := logsink.NewOutput(os.Stdout)
 	log := logsink.NewWithLevels(out, nodeName(), hub.LogLevels(cfg.Log))
-	routeCrashes(filepath.Join(cfg.DataDir, "logs"), log.Module("main"))
+	mlog := log.Module("main")
+	routeCrashes(filepath.Join(cfg.DataDir, "logs"), mlog)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	h := hub.New(cfg, log, out)
-	if err := h.Start(ctx); err != nil {
-		log.Module("main").Error().Err(err).Msg("hub failed to start")
-		return err
+	for {
+		h := hub.New(cfg, log, out)
+		if err := h.Start(ctx); err != nil {
+			mlog.Error().Err(err).Msg("hub failed to start")
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			mlog.Info().Msg("shutting down")
+			h.Stop()
+			return nil
+		case file := <-h.Restarts():
+			mlog.Notice().Str("file", file).Msg("stopping the hub to restore a backup")
+			h.Stop()
+			streams, err := hub.Restore(ctx, cfg.DataDir, file, log)
+			if err != nil {
+				mlog.Error().Err(err).Str("file", file).Msg("restore failed; starting on the store as it is")
+				continue
+			}
+			mlog.Notice().Str("file", file).Strs("streams", streams).Msg("backup restored")
+		}
 	}
-	<-ctx.Done()
-	log.Module("main").Info().Msg("shutting down")
-	h.Stop()
-	return nil
 }
 
 func nodeName() string {

@@ -11,11 +11,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentcom/agentcom/hub"
+	"github.com/agentcom/agentcom/logsink"
 )
 
 func main() {
 	if err := newRoot().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "agentcom:", err)
+		fmt.Fprintln(os.Stderr, "agentcom:", logsink.ScrubText(err.Error()))
 		var ce *hub.CallError
 		if errors.As(err, &ce) && ce.Status >= 400 && ce.Status < 500 {
 			os.Exit(2)
@@ -32,5 +33,6 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newHubCmd(), newTaskCmd(), newReplayCmd(), newAgentCmd(), newTokenCmd(), newSidecarCmd(), newEventsCmd())
+	root.AddCommand(newStoreCmds()...)
 	return root
 }
