@@ -28,9 +28,14 @@ var Catalog = []Spec{
 	{"fsm.transition", []string{"duration_ms"}, []string{"agent_id", "from", "to", "task_id", "request_id"}, "an agent changes state (duration_ms: time in the previous state)"},
 	{"scheduler.attempt", []string{"idle_agents", "queued_tasks"}, []string{"trigger"}, "the scheduler makes a pass"},
 	{"scheduler.match", nil, []string{"task_id", "agent_id"}, "the scheduler matches a task to an agent"},
-	{"projection.rebuild", []string{"events"}, []string{"last_seq"}, "span: the hub rebuilds its projections at start"},
+	{"projection.rebuild", nil, []string{"last_seq", "events"}, "span: the hub rebuilds its projections at start (events: how many it applied)"},
+	{"store.snapshot_load", nil, []string{"loaded", "last_seq", "reason"}, "span: at start, the projection snapshot is loaded (or discarded, with the reason)"},
+	{"store.backup", nil, []string{"file", "bytes", "pruned"}, "span: a backup is written (daily, or agentcom backup / POST /api/admin/backup)"},
+	{"store.compaction", nil, []string{"before", "compacted", "failed", "events_removed"}, "span: finished tasks older than the retention are summarised (every 6h, or on demand)"},
+	{"store.restore", nil, []string{"file", "streams"}, "span: a backup is restored (kept in the TELEMETRY stream: the hub is down meanwhile)"},
 	{"log.level_change", nil, []string{"module", "from", "to", "by", "request_id"}, "an admin changes a log level"},
 }
 
 // Spans are the catalog events emitted as spans.
-var Spans = map[string]bool{"projection.rebuild": true}
+var Spans = map[string]bool{"projection.rebuild": true, "store.snapshot_load": true, "store.backup": true,
+	"store.compaction": true, "store.restore": true}

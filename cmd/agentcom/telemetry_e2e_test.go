@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -86,6 +88,29 @@ func TestTelemetryCatalogEndToEnd(t *testing.T) {
 	code, _, err = h.put("/api/admin/log-level", `{"level":"debug","module":"scheduler"}`)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
+	// Store spans: a backup that fails (its directory is a file: an
+	// exception span), one that works, and a compaction.
+	blocker := filepath.Join(dir, "backups")
+	require.NoError(t, os.WriteFile(blocker, []byte("in the way"), 0o600))
+	code, _, err = h.postJSON("/api/admin/backup", "")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusInternalServerError, code)
+	require.NoError(t, os.Remove(blocker))
+	_, errOut, exit := cli(t, h, "backup")
+	require.Equal(t, 0, exit, errOut)
+	code, _, err = h.postJSON("/api/admin/compact", "")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	require.Eventually(t, func() bool {
+		return len(got.named("store.backup.exception")) == 1 && len(got.named("store.backup.stop")) == 1 &&
+			len(got.named("store.compaction.stop")) == 1
+	}, 10*time.Second, 20*time.Millisecond)
+	exc := got.named("store.backup.exception")[0]
+	require.Equal(t, "error", exc.Metadata["kind"])
+	require.NotEmpty(t, exc.Metadata["reason"])
+	require.Contains(t, exc.Measurements, "duration_ms")
+	require.Equal(t, got.named("store.backup.start")[0].Metadata["span_id"], exc.Metadata["span_id"])
+
 	worker.terminate(t)
 	require.Eventually(t, func() bool { return len(got.named("agent.disconnect")) >= 1 }, 10*time.Second, 20*time.Millisecond)
 
@@ -96,6 +121,7 @@ func TestTelemetryCatalogEndToEnd(t *testing.T) {
 	rebuild := streamEvents(t, again, "projection.rebuild")
 	require.Contains(t, rebuild, "projection.rebuild.start")
 	require.Contains(t, rebuild, "projection.rebuild.stop")
+	require.Contains(t, streamEvents(t, again, "store.snapshot_load"), "store.snapshot_load.stop")
 
 	for _, spec := range telemetry.Catalog {
 		if telemetry.Spans[spec.Name] {
