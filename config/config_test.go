@@ -232,7 +232,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 				NATS:      Listener{Listen: DefaultNATSListen},
 				HTTP:      Listener{Listen: DefaultHTTPListen},
 				DataDir:   flagDir,
-				Store:     Store{Sync: "always"},
+				Store:     Store{Sync: "always", Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
 				Log:       Log{Level: "info", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},

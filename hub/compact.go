@@ -44,6 +44,11 @@ func (h *Hub) Compact(ctx context.Context) (CompactResult, error) {
 	}
 	log.Notice().Int("compacted", res.Compacted).Int("failed", res.Failed).Uint64("events_before", res.EventsBefore).
 		Uint64("events_after", res.EventsAfter).Msg("compaction done")
+	if res.Compacted > 0 {
+		// The snapshot may point at an event the rollup removed: replace it
+		// now, so a crash does not look like lost data at the next start.
+		_ = h.saveSnapshot(ctx)
+	}
 	return res, nil
 }
 

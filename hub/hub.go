@@ -197,7 +197,7 @@ func (h *Hub) rebuild(ctx context.Context) error {
 		if h.cfg.Store.SnapshotInterval > 0 {
 			h.every(h.cfg.Store.SnapshotInterval, func(ctx context.Context) { _ = h.saveSnapshot(ctx) })
 		}
-		return map[string]any{"last_seq": last, "events": last - from, "snapshot_seq": from}, nil
+		return map[string]any{"last_seq": last, "events": last - from}, nil
 	})
 }
 

@@ -124,7 +124,7 @@ func (h *Hub) loadSnapshot(ctx context.Context) (*projections.Views, string) {
 	}
 	views, err := projections.ViewsFromSnapshot(body)
 	if err != nil {
-		return nil, "corrupt body: " + err.Error()
+		return nil, "unreadable body: " + err.Error()
 	}
 	if views.LastSeq() != hdr.LastSeq {
 		return nil, fmt.Sprintf("corrupt: the body is at sequence %d, the header says %d", views.LastSeq(), hdr.LastSeq)
@@ -180,20 +180,33 @@ func (h *Hub) checkSnapshotSeq(ctx context.Context, hdr snapshotHeader) string {
 		return "cannot check it against the stream: " + err.Error()
 	}
 	if hdr.LastSeq > last {
-		return fmt.Sprintf("from the future: taken at sequence %d, the stream ends at %d", hdr.LastSeq, last)
+		return h.lost(fmt.Sprintf("from the future: taken at sequence %d, the stream ends at %d", hdr.LastSeq, last))
 	}
 	id, err := h.store.MsgID(ctx, hdr.LastSeq)
 	if errors.Is(err, broker.ErrNoMessage) {
-		return fmt.Sprintf("the event at sequence %d is no longer in the stream", hdr.LastSeq)
+		return h.lost(fmt.Sprintf("the event at sequence %d is no longer in the stream", hdr.LastSeq))
 	}
 	if err != nil {
 		return "cannot check it against the stream: " + err.Error()
 	}
 	if id != hdr.LastMsgID {
-		return fmt.Sprintf("the event at sequence %d is %s, not %s: the stream was truncated and the sequence reused",
-			hdr.LastSeq, id, hdr.LastMsgID)
+		return h.lost(fmt.Sprintf("the event at sequence %d is %s, not %s: the stream was truncated and the sequence reused",
+			hdr.LastSeq, id, hdr.LastMsgID))
 	}
 	return ""
+}
+
+// lost records that the store lost events it had when the snapshot was
+// taken (a corrupt or truncated block was cut off): store health is then
+// unhealthy until a restart on a sound store. It returns why, for the log.
+func (h *Hub) lost(why string) string {
+	h.ops.mu.Lock()
+	if h.ops.lossAtStart == "" {
+		h.ops.lossAtStart = "the event store lost data since the last snapshot: " + why
+	}
+	h.ops.mu.Unlock()
+	h.log.Module("store").Error().Str("reason", why).Msg("event store lost data")
+	return why
 }
 
 // saveSnapshot writes the projections to the snapshot file, unless the
@@ -234,16 +247,26 @@ func (h *Hub) writeSnapshot(ctx context.Context) (*snapshotHeader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("take snapshot: %w", err)
 	}
+	hdr, line, err := newSnapshotHeader(body, seq, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(h.snapshotPath(), line, body); err != nil {
+		return nil, err
+	}
+	return hdr, nil
+}
+
+// newSnapshotHeader returns the header of a snapshot body taken at seq,
+// whose event has the id, and its line (newline included).
+func newSnapshotHeader(body []byte, seq uint64, id string) (*snapshotHeader, []byte, error) {
 	hdr := &snapshotHeader{Format: snapshotFileFormat, CodeVersion: projections.CodeVersion, LastSeq: seq,
 		LastMsgID: id, BodyBytes: len(body), Checksum: bodyChecksum(body), CreatedAt: time.Now().UTC()}
 	line, err := json.Marshal(hdr)
 	if err != nil {
-		return nil, fmt.Errorf("encode snapshot header: %w", err)
+		return nil, nil, fmt.Errorf("encode snapshot header: %w", err)
 	}
-	if err := writeFileAtomic(h.snapshotPath(), append(line, '\n'), body); err != nil {
-		return nil, err
-	}
-	return hdr, nil
+	return hdr, append(line, '\n'), nil
 }
 
 // snapshotCurrent reports whether the file already holds the state at

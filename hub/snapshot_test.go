@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
@@ -58,6 +59,20 @@ func logLine(t *testing.T, h *testHub, message string) map[string]any {
 	return nil
 }
 
+// work runs the shared workload, then takes every agent offline, so that
+// the scheduler of a restarted hub finds nobody to assign to and the
+// state stays still while it is compared.
+func work(t *testing.T, h *Hub, workers, perWorker int) {
+	t.Helper()
+	workload(t, h, workers, perWorker)
+	for _, a := range h.Agents().List() {
+		if a.Online() {
+			_, err := h.svc.ExecuteAgent(context.Background(), domain.DisconnectAgent{ID: a.ID, Reason: "test"})
+			require.NoError(t, err)
+		}
+	}
+}
+
 func snapshotFileOf(dir string) string { return filepath.Join(dir, snapshotDir, snapshotFile) }
 
 // readHeader decodes the header line of a snapshot file.
@@ -90,7 +105,7 @@ func TestSnapshotRestartGivesTheSameStateAndReplaysOnlyTheTail(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	first := startHub(t, dir)
-	workload(t, first.Hub, 4, 10)
+	work(t, first.Hub, 4, 10)
 	first.Stop()
 	atFirstStop := stateOf(first.Hub)
 	require.True(t, snapshotRecord(first.Hub).OK)
@@ -103,7 +118,7 @@ func TestSnapshotRestartGivesTheSameStateAndReplaysOnlyTheTail(t *testing.T) {
 	second := startHub(t, dir)
 	requireLoaded(t, second, atFirstStop.State.LastSeq, 0)
 	require.Equal(t, atFirstStop, stateOf(second.Hub))
-	workload(t, second.Hub, 2, 8)
+	work(t, second.Hub, 2, 8)
 	second.Stop()
 	atSecondStop := stateOf(second.Hub)
 	tail := atSecondStop.State.LastSeq - atFirstStop.State.LastSeq
@@ -162,7 +177,7 @@ func TestUnusableSnapshotIsDiscarded(t *testing.T) {
 	t.Parallel()
 	base := t.TempDir()
 	h := startHub(t, base)
-	workload(t, h.Hub, 3, 8)
+	work(t, h.Hub, 3, 8)
 	h.Stop()
 	want := stateOf(h.Hub)
 	size := func(dir string) int64 {
@@ -237,42 +252,71 @@ func requireDiscarded(t *testing.T, h *testHub, reason string) {
 
 // TestSnapshotOfATruncatedStoreIsDiscarded is the case the checks exist
 // for: the event store loses its tail (a damaged last block is cut off at
-// start), new events then reuse the lost sequences, and a snapshot taken
+// start). When the server keeps the last sequence, the snapshot's event
+// is missing; when it lost its index too, the stream ends before the
+// snapshot and new events then reuse the lost sequences: a snapshot taken
 // before the loss must not be used although its sequence exists again.
 func TestSnapshotOfATruncatedStoreIsDiscarded(t *testing.T) {
 	t.Parallel()
+	t.Run("sequences kept", func(t *testing.T) {
+		t.Parallel()
+		dir, _ := truncatedStore(t, false)
+		h := startHubCfg(t, dir, logsink.LevelInfo, func(*config.Hub) {})
+		requireDiscarded(t, h, "is no longer in the stream")
+		require.Equal(t, replayedState(t, h.Hub), stateOf(h.Hub))
+	})
+	t.Run("sequences reused", func(t *testing.T) {
+		t.Parallel()
+		dir, old := truncatedStore(t, true)
+		cut := startHubCfg(t, dir, logsink.LevelInfo, func(*config.Hub) {})
+		requireDiscarded(t, cut, "from the future")
+		require.Less(t, cut.Tasks().LastSeq(), old.LastSeq)
+		for cut.Tasks().LastSeq() < old.LastSeq+3 {
+			cut.submit(t, `{"description":"written after the loss"}`)
+		}
+		cut.Stop()
+		want := stateOf(cut.Hub)
+
+		// The old snapshot's sequence exists again, with another event.
+		require.NoError(t, os.WriteFile(snapshotFileOf(dir), old.file, 0o600))
+		again := startHubCfg(t, dir, logsink.LevelInfo, func(*config.Hub) {})
+		requireDiscarded(t, again, "the sequence reused")
+		require.Equal(t, want, stateOf(again.Hub))
+		require.Equal(t, want, replayedState(t, again.Hub))
+	})
+}
+
+// oldSnapshot is a snapshot file taken before the store was damaged.
+type oldSnapshot struct {
+	LastSeq uint64
+	file    []byte
+}
+
+// truncatedStore makes a stopped hub's data dir with a snapshot and 30
+// events, then damages the end of the last block (and, if lostIndex,
+// removes the stream's index so the server recounts from the blocks).
+func truncatedStore(t *testing.T, lostIndex bool) (string, oldSnapshot) {
+	t.Helper()
 	dir := t.TempDir()
 	h := startHubCfg(t, dir, logsink.LevelInfo, func(*config.Hub) {})
 	for range 30 {
 		h.submit(t, `{"description":"data that will be damaged"}`)
 	}
 	h.Stop()
-	before := readHeader(t, dir)
-	old, err := os.ReadFile(snapshotFileOf(dir))
+	file, err := os.ReadFile(snapshotFileOf(dir))
 	require.NoError(t, err)
-	blocks, err := filepath.Glob(filepath.Join(dir, "jetstream", "jetstream", "*", "streams", "AGENTCOM_EVENTS", "msgs", "*.blk"))
+	old := oldSnapshot{LastSeq: readHeader(t, dir).LastSeq, file: file}
+	msgs := filepath.Join(dir, "jetstream", "jetstream", "$G", "streams", "AGENTCOM_EVENTS", "msgs")
+	blocks, err := filepath.Glob(filepath.Join(msgs, "*.blk"))
 	require.NoError(t, err)
 	require.NotEmpty(t, blocks)
 	info, err := os.Stat(blocks[len(blocks)-1])
 	require.NoError(t, err)
 	damage(t, blocks[len(blocks)-1], info.Size())
-
-	// The stream now ends before the snapshot.
-	cut := startHubCfg(t, dir, logsink.LevelInfo, func(*config.Hub) {})
-	requireDiscarded(t, cut, "from the future")
-	require.Less(t, cut.Tasks().LastSeq(), before.LastSeq)
-	for cut.Tasks().LastSeq() < before.LastSeq+3 {
-		cut.submit(t, `{"description":"written after the loss"}`)
+	if lostIndex {
+		require.NoError(t, os.Remove(filepath.Join(msgs, "index.db")))
 	}
-	cut.Stop()
-	want := stateOf(cut.Hub)
-
-	// The old snapshot's sequence exists again, with another event.
-	require.NoError(t, os.WriteFile(snapshotFileOf(dir), old, 0o600))
-	again := startHubCfg(t, dir, logsink.LevelInfo, func(*config.Hub) {})
-	requireDiscarded(t, again, "the sequence reused")
-	require.Equal(t, want, stateOf(again.Hub))
-	require.Equal(t, want, replayedState(t, again.Hub))
+	return dir, old
 }
 
 // TestSnapshotSavedPeriodicallyAndShownInStoreHealth: the hub snapshots
@@ -316,4 +360,46 @@ func TestSnapshotSavedPeriodicallyAndShownInStoreHealth(t *testing.T) {
 	id, err := h.Store().MsgID(context.Background(), hdr.LastSeq)
 	require.NoError(t, err)
 	require.Equal(t, id, hdr.LastMsgID)
+}
+
+// TestSnapshotWhoseTailDoesNotApplyIsDiscarded: a snapshot that passes
+// every check but disagrees with the events after it (here it lacks a
+// task that a later event names) is dropped, and the hub rebuilds from
+// the first event instead of failing to start.
+func TestSnapshotWhoseTailDoesNotApplyIsDiscarded(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	h := startHub(t, dir)
+	h.submit(t, `{"description":"a"}`)
+	lost := h.submit(t, `{"description":"missing from the snapshot"}`)
+	h.submit(t, `{"description":"b"}`)
+	ctx := context.Background()
+
+	// Views at this point, but without the lost task's events.
+	views := projections.NewViews()
+	seq := h.Tasks().LastSeq()
+	require.NoError(t, h.Store().Read(ctx, broker.ReadOpts{Until: seq}, func(env domain.Envelope) error {
+		if env.Aggregate == lost {
+			return nil
+		}
+		return views.Apply(env)
+	}))
+	body, at, err := views.SnapshotSeq()
+	require.NoError(t, err)
+	require.Equal(t, seq, at)
+	id, err := h.Store().MsgID(ctx, seq)
+	require.NoError(t, err)
+	_, line, err := newSnapshotHeader(body, seq, id)
+	require.NoError(t, err)
+
+	_, err = h.svc.Execute(ctx, domain.CancelTask{ID: lost, By: "admin", Reason: "r"})
+	require.NoError(t, err)
+	h.submit(t, `{"description":"c"}`)
+	h.Stop()
+	want := stateOf(h.Hub)
+	require.NoError(t, writeFileAtomic(snapshotFileOf(dir), line, body))
+
+	again := startHub(t, dir)
+	requireDiscarded(t, again, "the events after it do not apply")
+	require.Equal(t, want, stateOf(again.Hub))
 }

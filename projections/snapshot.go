@@ -2,7 +2,6 @@ package projections
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -27,9 +26,10 @@ const snapshotFormat = 1
 type snapshotDoc struct {
 	Format  int               `json:"format"`
 	LastSeq uint64            `json:"last_seq"`
-	Tasks   []taskRecord      `json:"tasks"`
 	Agents  []agentRecord     `json:"agents"`
 	Holders map[string]string `json:"holders"`
+	// Tasks is written as chunks, each on its own line (see encode).
+	Tasks []taskRecord `json:"-"`
 }
 
 // taskRecord is one task entry: the task, the sequence of its newest
@@ -46,8 +46,11 @@ type agentRecord struct {
 	Agent *domain.Agent `json:"agent"`
 }
 
-// Snapshot returns the whole state of the views as JSON, deterministic
-// for a given state (tasks by queue order, agents by id). See SnapshotSeq.
+// Snapshot returns the whole state of the views as one JSON document,
+// deterministic for a given state (tasks by submission order, agents by
+// id).
+// The tasks come last, as an array of chunks, one chunk a line, so that
+// ViewsFromSnapshot decodes them in parallel. See SnapshotSeq.
 func (v *Views) Snapshot() ([]byte, error) {
 	b, _, err := v.SnapshotSeq()
 	return b, err
@@ -62,9 +65,9 @@ func (v *Views) SnapshotSeq() ([]byte, uint64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	b, err := json.Marshal(doc)
+	b, err := doc.encode()
 	if err != nil {
-		return nil, 0, fmt.Errorf("encode snapshot: %w", err)
+		return nil, 0, err
 	}
 	return b, doc.LastSeq, nil
 }
@@ -108,30 +111,31 @@ func (v *Views) tryCapture() *snapshotDoc {
 	return doc
 }
 
-// sort puts tasks in order (then id) and agents in id order.
+// sort puts tasks in order (then id) and agents in id order. A decoded
+// snapshot is sorted already; that is checked, which costs less.
 func (d *snapshotDoc) sort() {
-	slices.SortFunc(d.Tasks, func(x, y taskRecord) int {
+	byOrder := func(x, y taskRecord) int {
 		return cmp.Or(cmp.Compare(x.Order, y.Order), cmp.Compare(x.Task.ID, y.Task.ID))
-	})
+	}
+	if !slices.IsSortedFunc(d.Tasks, byOrder) {
+		slices.SortFunc(d.Tasks, byOrder)
+	}
 	slices.SortFunc(d.Agents, func(x, y agentRecord) int { return cmp.Compare(x.Agent.ID, y.Agent.ID) })
 }
 
 // ViewsFromSnapshot rebuilds views from what Snapshot returned, with every
 // index as applying the events would have built it.
 func ViewsFromSnapshot(b []byte) (*Views, error) {
-	var doc snapshotDoc
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("decode snapshot: %w", err)
-	}
-	if doc.Format != snapshotFormat {
-		return nil, fmt.Errorf("decode snapshot: format %d, want %d", doc.Format, snapshotFormat)
+	doc, err := decodeSnapshot(b)
+	if err != nil {
+		return nil, err
 	}
 	doc.sort()
 	v := NewViews()
-	if err := v.Tasks.restore(&doc); err != nil {
+	if err := v.Tasks.restore(doc); err != nil {
 		return nil, fmt.Errorf("restore tasks: %w", err)
 	}
-	if err := v.Agents.restore(&doc); err != nil {
+	if err := v.Agents.restore(doc); err != nil {
 		return nil, fmt.Errorf("restore agents: %w", err)
 	}
 	return v, nil
@@ -141,10 +145,10 @@ func ViewsFromSnapshot(b []byte) (*Views, error) {
 func (p *Tasks) restore(doc *snapshotDoc) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.presize(doc); err != nil {
+		return err
+	}
 	for _, r := range doc.Tasks {
-		if err := checkTask(r, doc.LastSeq); err != nil {
-			return err
-		}
 		t := r.Task
 		if _, dup := p.tasks[t.ID]; dup {
 			return fmt.Errorf("task %s appears twice", t.ID)
@@ -157,6 +161,23 @@ func (p *Tasks) restore(doc *snapshotDoc) error {
 		}
 	}
 	p.lastSeq = doc.LastSeq
+	return nil
+}
+
+// presize checks every record and makes the maps as large as they will
+// be, which saves growing them one task at a time.
+func (p *Tasks) presize(doc *snapshotDoc) error {
+	counts := map[domain.Status]int{}
+	for _, r := range doc.Tasks {
+		if err := checkTask(r, doc.LastSeq); err != nil {
+			return err
+		}
+		counts[r.Task.Status]++
+	}
+	p.tasks = make(map[string]*entry, len(doc.Tasks))
+	for st, n := range counts {
+		p.byStatus[st] = make(map[string]struct{}, n)
+	}
 	return nil
 }
 

@@ -1,8 +1,10 @@
 package projections_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,18 +276,37 @@ func TestViewsFromSnapshotRejectsBadInput(t *testing.T) {
 	s.run(50)
 	good, err := s.v.Snapshot()
 	require.NoError(t, err)
+	task := func(seq, order int, id, status string) string {
+		return fmt.Sprintf(`{"seq":%d,"order":%d,"task":{"id":%q,"priority":"high","status":%q}}`, seq, order, id, status)
+	}
+	// doc frames a head and task chunks as Snapshot does.
+	doc := func(head string, chunks ...string) string {
+		out := head[:len(head)-1] + `,"tasks":[`
+		for i, c := range chunks {
+			out += "\n" + c
+			if i < len(chunks)-1 {
+				out += ","
+			}
+		}
+		return out + "\n]}"
+	}
+	const head = `{"format":1,"last_seq":5,"agents":[],"holders":{}}`
 	tests := []struct {
 		name, body, want string
 	}{
-		{"not json", "{", "decode snapshot"},
-		{"torn", string(good[:len(good)/2]), "decode snapshot"},
-		{"other format", `{"format":2,"last_seq":1}`, "format 2"},
-		{"task without id", `{"format":1,"last_seq":5,"tasks":[{"seq":1,"order":1,"task":{"priority":"high","status":"queued"}}]}`, "no task"},
-		{"unknown status", `{"format":1,"last_seq":5,"tasks":[{"seq":1,"order":1,"task":{"id":"x","priority":"high","status":"lost"}}]}`, "unknown status"},
-		{"seq after last", `{"format":1,"last_seq":5,"tasks":[{"seq":6,"order":1,"task":{"id":"x","priority":"high","status":"queued"}}]}`, "out of range"},
-		{"duplicate task", `{"format":1,"last_seq":5,"tasks":[{"seq":1,"order":1,"task":{"id":"x","priority":"high","status":"queued"}},{"seq":2,"order":1,"task":{"id":"x","priority":"high","status":"queued"}}]}`, "twice"},
-		{"agent without id", `{"format":1,"last_seq":5,"agents":[{"seq":1,"agent":{}}]}`, "no agent"},
-		{"holder unknown", `{"format":1,"last_seq":5,"holders":{"x":"ghost"}}`, "unknown agent"},
+		{"not json", "{", "not a snapshot"},
+		{"torn", string(good[:len(good)/2]), "cut short"},
+		{"torn in a chunk", string(good[:len(good)-3]), "cut short"},
+		{"other format", doc(`{"format":2,"last_seq":1}`), "format 2"},
+		{"bad head", doc(`{"format":1,"last_seq":"x"}`), "decode snapshot"},
+		{"bad chunk", doc(head, "[{]"), "task chunk 0"},
+		{"chunk without comma", strings.Replace(doc(head, "[]", "[]"), "\n[],\n", "\n[]\n", 1), "comma"},
+		{"task without id", doc(head, "["+task(1, 1, "", "queued")+"]"), "no task"},
+		{"unknown status", doc(head, "["+task(1, 1, "x", "lost")+"]"), "unknown status"},
+		{"seq after last", doc(head, "["+task(6, 1, "x", "queued")+"]"), "out of range"},
+		{"duplicate task", doc(head, "["+task(1, 1, "x", "queued")+"]", "["+task(2, 2, "x", "queued")+"]"), "twice"},
+		{"agent without id", doc(`{"format":1,"last_seq":5,"agents":[{"seq":1,"agent":{}}]}`), "no agent"},
+		{"holder unknown", doc(`{"format":1,"last_seq":5,"holders":{"x":"ghost"}}`), "unknown agent"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -339,5 +360,82 @@ func TestSnapshotWhileApplying(t *testing.T) {
 			require.NoError(t, want.Apply(env))
 		}
 		requireSameViews(t, want, got)
+	}
+}
+
+// benchViews is views holding n submitted tasks, like the hub's startup
+// benchmark's.
+func benchViews(b *testing.B, n int) *projections.Views {
+	b.Helper()
+	v := projections.NewViews()
+	now := start
+	envs := make([]domain.Envelope, 0, n)
+	for i := range n {
+		id := fmt.Sprintf("task-%016x", i)
+		cmd := domain.SubmitTask{ID: id, Description: "summarise the build log and open an issue for each new failure",
+			Priority: domain.Priority(i % domain.PriorityCount), Metadata: []byte(`{"repo":"agentcom","branch":"main"}`),
+			NeededCapabilities: []string{"go"}, SubmittedBy: "admin"}
+		evs, err := cmd.Decide(nil, now)
+		require.NoError(b, err)
+		envs = append(envs, domain.Envelope{ID: fmt.Sprintf("evt-%d", i+1), Type: evs[0].EventType(), Version: 1, Time: now,
+			Aggregate: id, RequestID: fmt.Sprintf("req-%d", i), Data: evs[0], Seq: uint64(i + 1)})
+	}
+	require.NoError(b, v.Apply(envs...))
+	return v
+}
+
+// benchSnapshotTasks is how many tasks BenchmarkSnapshot's views hold.
+const benchSnapshotTasks = 100_000
+
+// BenchmarkSnapshot measures encoding and decoding the snapshot of
+// benchSnapshotTasks queued tasks (per op: the whole snapshot).
+func BenchmarkSnapshot(b *testing.B) {
+	v := benchViews(b, benchSnapshotTasks)
+	body, err := v.Snapshot()
+	require.NoError(b, err)
+	b.Run("encode", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for range b.N {
+			_, err := v.Snapshot()
+			require.NoError(b, err)
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for range b.N {
+			_, err := projections.ViewsFromSnapshot(body)
+			require.NoError(b, err)
+		}
+	})
+}
+
+// TestSnapshotIsOneJSONDocument: the chunked framing is still plain JSON,
+// which any JSON tool reads, with the tasks in order.
+func TestSnapshotIsOneJSONDocument(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{0, 1, 4096, 4097, 9000} {
+		s := newSim(t, uint64(n))
+		for s.v.Tasks.Stats().Total < n {
+			s.run(100)
+		}
+		b, err := s.v.Snapshot()
+		require.NoError(t, err)
+		var doc struct {
+			LastSeq uint64 `json:"last_seq"`
+			Tasks   [][]struct {
+				Task domain.Task `json:"task"`
+			} `json:"tasks"`
+		}
+		require.NoError(t, json.Unmarshal(b, &doc))
+		require.Equal(t, s.v.LastSeq(), doc.LastSeq)
+		var count int
+		for _, c := range doc.Tasks {
+			require.LessOrEqual(t, len(c), 4096)
+			count += len(c)
+		}
+		require.Equal(t, s.v.Tasks.Stats().Total, count)
+		restored, err := projections.ViewsFromSnapshot(b)
+		require.NoError(t, err)
+		requireSameViews(t, s.v, restored)
 	}
 }
