@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/logsink/logtest"
 )
 
 // fastAgents are hub timings short enough for tests.
@@ -114,6 +116,8 @@ func readJSONLines(t *testing.T, who string, r io.Reader, into *lockedLines) {
 	for sc.Scan() {
 		if !json.Valid(sc.Bytes()) {
 			t.Errorf("%s stdout line is not JSON: %q", who, sc.Text())
+		} else if err := logtest.Check(sc.Bytes()); err != nil {
+			t.Errorf("%s stdout line does not match the log schema: %v: %s", who, err, sc.Text())
 		}
 		into.add(sc.Text())
 	}

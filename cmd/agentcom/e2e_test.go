@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/logsink/logtest"
 )
 
 // bin is the agentcom binary built once for the end-to-end tests.
@@ -105,6 +107,9 @@ func (h *hubProc) read(t *testing.T, r io.Reader, ready chan<- map[string]any) {
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			t.Errorf("hub stdout line is not JSON: %q", sc.Text())
 			continue
+		}
+		if err := logtest.Check(sc.Bytes()); err != nil {
+			t.Errorf("hub stdout line does not match the log schema: %v: %s", err, sc.Text())
 		}
 		h.mu.Lock()
 		h.lines = append(h.lines, line)

@@ -58,6 +58,20 @@ func schemaPath() (string, error) {
 	}
 }
 
+// Check validates one line against the schema, for code that cannot stop
+// the test (a reader goroutine).
+func Check(line []byte) error {
+	once.Do(func() { schema, err = compile() })
+	if err != nil {
+		return err
+	}
+	inst, uerr := jsonschema.UnmarshalJSON(bytes.NewReader(line))
+	if uerr != nil {
+		return uerr
+	}
+	return schema.Validate(inst)
+}
+
 // RequireLine checks one line against the schema and returns it decoded.
 func RequireLine(tb testing.TB, line []byte) map[string]any {
 	tb.Helper()
