@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentcom/agentcom/atomicfile"
 )
 
 // AdminTokenFile is the name, under the data directory, of the file that
@@ -108,7 +110,7 @@ func (ts *TokenStore) EnsureAdmin(ctx context.Context, dataDir string) (bool, er
 		ts.auth.Remove(current.Hash)
 	}
 	token := NewToken()
-	if err := writeFileAtomic(path, []byte(token+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(path, 0o600, []byte(token+"\n")); err != nil {
 		return false, err
 	}
 	rec := TokenRecord{Hash: HashToken(token), Prefix: token[:8], Name: "admin", Role: RoleAdmin, CreatedAt: time.Now().UTC()}
@@ -121,35 +123,6 @@ func (ts *TokenStore) EnsureAdmin(ctx context.Context, dataDir string) (bool, er
 	}
 	ts.auth.Set(rec.Hash, Identity{Name: rec.Name, Role: rec.Role})
 	return true, nil
-}
-
-// writeFileAtomic writes data to a temporary file, syncs it and renames it
-// over path, so a crash leaves either the old file or the new one.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return fmt.Errorf("create temp file: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return fmt.Errorf("chmod temp file: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write temp file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync temp file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close temp file: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("rename %s: %w", path, err)
-	}
-	return nil
 }
 
 // agentKey is an agent token's key in the bucket.

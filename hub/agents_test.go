@@ -18,7 +18,7 @@ import (
 
 // fastLeases makes every lease and liveness timing short.
 func fastLeases(cfg *config.Hub) {
-	cfg.Agents = config.Agents{AcceptanceTimeout: 400 * time.Millisecond, StuckThreshold: 400 * time.Millisecond,
+	cfg.Agents = config.Agents{AcceptanceTimeout: 400 * time.Millisecond, StuckThreshold: time.Second,
 		HeartbeatInterval: 100 * time.Millisecond, ReapAfter: 5 * time.Second, ReconnectGrace: 300 * time.Millisecond,
 		SweepInterval: 50 * time.Millisecond}
 }
@@ -97,7 +97,7 @@ func TestProgressKeepsALongTaskAlive(t *testing.T) {
 	done := make(chan struct{})
 	slow := func(a *testAgent, as protocol.Assignment) {
 		a.call(broker.VerbAccept, protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation})
-		end := time.After(1500 * time.Millisecond) // well past the 400ms stuck threshold
+		end := time.After(2500 * time.Millisecond) // well past the 1s stuck threshold
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/agentcom/agentcom/atomicfile"
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/projections"
 )
@@ -251,7 +252,7 @@ func (h *Hub) writeSnapshot(ctx context.Context) (*snapshotHeader, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(h.snapshotPath(), line, body); err != nil {
+	if err := atomicfile.Write(h.snapshotPath(), 0o600, line, body); err != nil {
 		return nil, err
 	}
 	return hdr, nil
@@ -307,58 +308,10 @@ func (h *Hub) saveSnapshotAtStop(ctx context.Context) {
 	_ = h.saveSnapshot(ctx)
 }
 
-// writeFileAtomic replaces path with the parts: it writes a temp file in
-// the same directory, fsyncs it, renames it over path and fsyncs the
-// directory, so that a crash leaves the old file or the new one.
-func writeFileAtomic(path string, parts ...[]byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create snapshot directory: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("create temp file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	for _, p := range parts {
-		if _, err = f.Write(p); err != nil {
-			return fmt.Errorf("write temp file: %w", err)
-		}
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("sync temp file: %w", err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("close temp file: %w", err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("rename temp file: %w", err)
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	return nil
-}
-
 // removeTempSnapshots removes temp files a crash left behind. Only called
 // at start, when no save runs.
 func removeTempSnapshots(dir string) {
-	names, _ := filepath.Glob(filepath.Join(dir, "."+snapshotFile+".*.tmp"))
+	names, _ := filepath.Glob(filepath.Join(dir, atomicfile.TempPattern(snapshotFile)))
 	for _, name := range names {
 		_ = os.Remove(name)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentcom/agentcom/atomicfile"
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/domain"
@@ -397,7 +398,7 @@ func TestSnapshotWhoseTailDoesNotApplyIsDiscarded(t *testing.T) {
 	h.submit(t, `{"description":"c"}`)
 	h.Stop()
 	want := stateOf(h.Hub)
-	require.NoError(t, writeFileAtomic(snapshotFileOf(dir), line, body))
+	require.NoError(t, atomicfile.Write(snapshotFileOf(dir), 0o600, line, body))
 
 	again := startHub(t, dir)
 	requireDiscarded(t, again, "the events after it do not apply")

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agentcom/agentcom/atomicfile"
 	"github.com/agentcom/agentcom/protocol"
 )
 
@@ -88,13 +89,13 @@ func (st store) save(recs []record) error {
 		if err := os.Remove(st.path()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove state: %w", err)
 		}
-		return syncDir(st.dir)
+		return atomicfile.SyncDir(st.dir)
 	}
 	b, err := json.Marshal(stateDoc{Version: stateVersion, Tasks: recs})
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	return writeAtomic(st.path(), b)
+	return atomicfile.Write(st.path(), 0o600, b)
 }
 
 // quarantine moves an unreadable state file aside and returns its new name.
@@ -103,45 +104,7 @@ func (st store) quarantine() (string, error) {
 	if err := os.Rename(st.path(), to); err != nil {
 		return "", fmt.Errorf("move state aside: %w", err)
 	}
-	return to, syncDir(st.dir)
-}
-
-// writeAtomic writes a temporary file, fsyncs it, renames it over path
-// and fsyncs the directory.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create temp state: %w", err)
-	}
-	defer os.Remove(f.Name()) // no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write temp state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync temp state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close temp state: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("rename state: %w", err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open state dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync state dir: %w", err)
-	}
-	return nil
+	return to, atomicfile.SyncDir(st.dir)
 }
 
 // errStateLocked means another sidecar uses the state directory.
