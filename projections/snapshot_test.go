@@ -329,9 +329,16 @@ func TestSnapshotWhileApplying(t *testing.T) {
 	live := projections.NewViews()
 	var applyErr error
 	done := make(chan struct{})
+	// tick holds the applier back every 20 batches until one more
+	// snapshot has been taken, so snapshots land in the middle of the
+	// stream however the scheduler runs the two goroutines.
+	tick := make(chan struct{}, 1)
 	go func() {
 		defer close(done)
-		for i := 0; i < len(s.log) && applyErr == nil; i += 3 {
+		for i, n := 0, 0; i < len(s.log) && applyErr == nil; i, n = i+3, n+1 {
+			if n%20 == 0 {
+				<-tick
+			}
 			applyErr = live.Apply(s.log[i:min(i+3, len(s.log))]...)
 		}
 	}()
@@ -345,10 +352,13 @@ func TestSnapshotWhileApplying(t *testing.T) {
 		b, err := live.Snapshot()
 		require.NoError(t, err)
 		snaps = append(snaps, b)
+		select {
+		case tick <- struct{}{}:
+		default:
+		}
 	}
 	require.NoError(t, applyErr)
-	require.Greater(t, len(snaps), 2)
-	require.NotEmpty(t, snaps)
+	require.Greater(t, len(snaps), len(s.log)/60)
 	for _, b := range snaps {
 		got, err := projections.ViewsFromSnapshot(b)
 		require.NoError(t, err)
