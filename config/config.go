@@ -49,6 +49,14 @@ func DefaultDataDir() string {
 	return "agentcom-data"
 }
 
+// setLogDefaults sets the log keys' defaults, the same for hub and sidecar.
+func setLogDefaults(v *viper.Viper) {
+	v.SetDefault("log.level", DefaultLogLevel)
+	v.SetDefault("log.max_size_mb", DefaultLogMaxSizeMB)
+	v.SetDefault("log.max_backups", DefaultLogMaxBackups)
+	v.SetDefault("log.modules", map[string]string{})
+}
+
 // newViper returns a viper reading AGENTCOM_* variables.
 func newViper() *viper.Viper {
 	v := viper.New()

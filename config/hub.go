@@ -188,10 +188,7 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	v.SetDefault("http.listen", DefaultHTTPListen)
 	v.SetDefault("data_dir", DefaultDataDir())
 	v.SetDefault("store.sync", DefaultSync)
-	v.SetDefault("log.level", DefaultLogLevel)
-	v.SetDefault("log.max_size_mb", DefaultLogMaxSizeMB)
-	v.SetDefault("log.max_backups", DefaultLogMaxBackups)
-	v.SetDefault("log.modules", map[string]string{})
+	setLogDefaults(v)
 	sd := StoreDefaults
 	v.SetDefault("store.retention", sd.Retention)
 	v.SetDefault("store.compaction_interval", sd.CompactionInterval)

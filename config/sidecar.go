@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/agentcom/agentcom/domain"
 )
 
 // Sidecar defaults.
@@ -17,12 +19,12 @@ const (
 	DefaultMaxTasks         = 1
 )
 
-// Limits on sidecar keys. Capabilities follow the hub's limits on a task's
+// Limits on sidecar keys. Capabilities take the hub's limits on a task's
 // needed_capabilities, so that every advertised capability can be matched.
 const (
 	MaxAgentIDLen    = 128
-	MaxCapabilities  = 32
-	MaxCapabilityLen = 128
+	MaxCapabilities  = domain.MaxCapabilities
+	MaxCapabilityLen = domain.MaxCapabilityLength
 	MinProgressEvery = 10 * time.Millisecond
 )
 
@@ -106,10 +108,7 @@ func LoadSidecar(fs *pflag.FlagSet) (Sidecar, error) {
 	v.SetDefault("hub", DefaultHub)
 	v.SetDefault("progress_interval", DefaultProgressInterval)
 	v.SetDefault("max_tasks", DefaultMaxTasks)
-	v.SetDefault("log.level", DefaultLogLevel)
-	v.SetDefault("log.max_size_mb", DefaultLogMaxSizeMB)
-	v.SetDefault("log.max_backups", DefaultLogMaxBackups)
-	v.SetDefault("log.modules", map[string]string{})
+	setLogDefaults(v)
 	for _, key := range []string{"agent_id", "token", "name", "exec", "wake", "results_dir", "state_dir"} {
 		v.SetDefault(key, "")
 	}
@@ -129,7 +128,7 @@ func LoadSidecar(fs *pflag.FlagSet) (Sidecar, error) {
 func (s *Sidecar) validate() error {
 	errs := []error{
 		checkAgentID(s.AgentID),
-		checkOneOf("log.level", s.Log.Level, LogLevels),
+		s.Log.validate(),
 		s.checkMode(),
 		checkCapabilities(s.Capabilities),
 	}

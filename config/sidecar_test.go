@@ -167,6 +167,17 @@ func TestLoadSidecarInvalid(t *testing.T) {
 	}
 }
 
+// TestLoadSidecarLogKeys checks that the sidecar validates every log key,
+// as the hub does, not only log.level.
+func TestLoadSidecarLogKeys(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, t.TempDir(), "s.yaml", "log:\n  modules: {sidecar: loud}\n  max_size_mb: 0\n")
+	_, err := loadSidecar(t, "--config", path, "--agent-id", "a1", "--token", "t", "--exec", "x", "--state-dir", t.TempDir())
+	require.Error(t, err)
+	require.ErrorContains(t, err, `log.modules.sidecar: "loud" is not one of`)
+	require.ErrorContains(t, err, "log.max_size_mb: must be at least 1")
+}
+
 func TestLoadSidecarFileProblems(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
