@@ -3,6 +3,7 @@ package logsink
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -54,6 +55,8 @@ const (
 type SinkConfig struct {
 	// Dir holds agentcom.log and its rotated, compressed backups.
 	Dir string
+	// File is the log file's name in Dir (default agentcom.log).
+	File string
 	// MaxSizeMB is the size at which the file rotates (default 10).
 	MaxSizeMB int
 	// MaxBackups is how many rotated files are kept (default 5); older
@@ -94,17 +97,29 @@ type Sink struct {
 	last    atomic.Uint64 // every record up to this sequence is in the files
 }
 
-// Writer returns a rotating writer of the log file with these settings.
-// The sink writes with one; once it has stopped, the hub appends the last
-// lines of a shutdown with another.
+// writers holds the one rotating writer of each log file in the process.
+var (
+	writersMu sync.Mutex
+	writers   = map[string]*lumberjack.Logger{}
+)
+
+// Writer returns the rotating writer of the log file. The sink writes
+// with it; once the sink has stopped (which closes it), the hub appends
+// the last lines of a shutdown, and a restarted hub's sink writes on.
+// There is one writer per file in a process, made with the first
+// settings asked for: lumberjack compresses backups in a goroutine per
+// writer, and two writers on one directory race to compress the same
+// backup, the loser deleting the winner's .gz (a whole file of lines).
 func (c SinkConfig) Writer() *lumberjack.Logger {
-	return &lumberjack.Logger{
-		Filename:   filepath.Join(c.Dir, LogFileName),
-		MaxSize:    c.MaxSizeMB,
-		MaxBackups: c.MaxBackups,
-		Compress:   true,
-		LocalTime:  false,
+	name := filepath.Join(c.Dir, cmp.Or(c.File, LogFileName))
+	writersMu.Lock()
+	defer writersMu.Unlock()
+	if w, ok := writers[name]; ok {
+		return w
 	}
+	w := &lumberjack.Logger{Filename: name, MaxSize: c.MaxSizeMB, MaxBackups: c.MaxBackups, Compress: true}
+	writers[name] = w
+	return w
 }
 
 // NewSink returns a sink of the LOGS stream (see broker.OpenLogs).
@@ -440,12 +455,14 @@ func appendWarning(dst []byte, message string) []byte {
 	dst = append(dst, `","module":"logsink","function":"logsink.appendLine","line":1,"pid":`...)
 	dst = strconv.AppendInt(dst, int64(os.Getpid()), 10)
 	dst = append(dst, `,"node":`...)
-	node, _ := json.Marshal(hostname())
+	node, _ := json.Marshal(Hostname())
 	dst = append(dst, node...)
 	return append(dst, ',')
 }
 
-func hostname() string {
+// Hostname is the node name every log line and telemetry event carries:
+// the host's name, or "unknown".
+func Hostname() string {
 	if h, err := os.Hostname(); err == nil {
 		return h
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -40,12 +39,12 @@ func newSidecarCmd() *cobra.Command {
 // runSidecar runs until SIGINT or SIGTERM, or until the sidecar cannot
 // work (its token refused), then stops it.
 func runSidecar(ctx context.Context, cfg config.Sidecar) error {
-	file := logsink.SinkConfig{Dir: cfg.StateDir, MaxSizeMB: cfg.Log.MaxSizeMB, MaxBackups: cfg.Log.MaxBackups}.Writer()
-	file.Filename = filepath.Join(cfg.StateDir, "sidecar.log")
+	file := logsink.SinkConfig{Dir: cfg.StateDir, File: "sidecar.log",
+		MaxSizeMB: cfg.Log.MaxSizeMB, MaxBackups: cfg.Log.MaxBackups}.Writer()
 	defer file.Close()
 	out := logsink.NewOutput(os.Stdout, file)
 	defer out.Attach(nil)
-	log := logsink.NewWithLevels(out, nodeName(), hub.LogLevels(cfg.Log))
+	log := logsink.NewWithLevels(out, logsink.Hostname(), hub.LogLevels(cfg.Log))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sc := sidecar.New(sidecar.FromConfig(cfg), log)
