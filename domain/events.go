@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,10 @@ type Envelope struct {
 	Data      Event     `json:"-"`
 	Seq       uint64    `json:"-"`
 }
+
+// IsAgent tells whether the event belongs to an agent (its aggregate is
+// an agent id), not to a task.
+func (e Envelope) IsAgent() bool { return strings.HasPrefix(e.Type, "agent.") }
 
 // The task event type strings. They are part of the stored format: never
 // rename one.

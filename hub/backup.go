@@ -104,7 +104,7 @@ func Restore(ctx context.Context, dataDir, file string, log logsink.Logger) ([]s
 	defer nc.Close()
 	// The span goes to the TELEMETRY stream of the restored store's server
 	// (no one listens live while the hub is down); the log line to stdout.
-	tel := telemetry.New(nc, nodeName(), log)
+	tel := telemetry.New(nc, logsink.Hostname(), log)
 	defer tel.Stop()
 	var streams []string
 	err = tel.Span("store.restore", map[string]any{"file": filepath.Base(file)}, func() (map[string]any, error) {

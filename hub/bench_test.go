@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol"
 )
 
 // benchParallelism is the number of concurrent submitters per CPU: enough
@@ -66,7 +67,7 @@ func benchTCP(b *testing.B, interval time.Duration) {
 	runParallel(b, func() {
 		nc := conns[next.Add(1)%uint64(len(conns))]
 		resp, err := nc.Request(subject, benchBody, 10*time.Second)
-		if err != nil || resp.Header.Get(HeaderStatus) != "201" {
+		if err != nil || resp.Header.Get(protocol.HeaderStatus) != "201" {
 			b.Fatalf("submit over tcp: %v", err)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/protocol"
 )
 
 // Client calls hub commands over NATS, as the CLI does.
@@ -75,7 +76,7 @@ func (c *Client) Call(ctx context.Context, command string, req, out any) error {
 	} else if err != nil {
 		return fmt.Errorf("call %s: %w", command, err)
 	}
-	status, _ := strconv.Atoi(resp.Header.Get(HeaderStatus))
+	status, _ := strconv.Atoi(resp.Header.Get(protocol.HeaderStatus))
 	if status < 200 || status > 299 {
 		ce := &CallError{Status: status}
 		if err := json.Unmarshal(resp.Data, &ce.Body); err != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/agentcom/agentcom/broker"
@@ -54,8 +53,8 @@ func (s *Service) settle(group []decided, results []broker.AppendResult) ([]deci
 		c.keys = append(c.keys, d.p.keys...)
 		switch {
 		case r.Err == nil:
-			for j := range d.envs {
-				d.envs[j].Seq = r.Seqs[j]
+			for j := range d.append.Events {
+				d.append.Events[j].Seq = r.Seqs[j]
 			}
 			stored = append(stored, d)
 		case errors.Is(r.Err, broker.ErrConflict) && d.p.conflicts == 0:
@@ -80,7 +79,7 @@ func (s *Service) settle(group []decided, results []broker.AppendResult) ([]deci
 func (s *Service) apply(group []decided, catchUp bool) {
 	var all []domain.Envelope
 	for _, d := range group {
-		all = append(all, d.envs...)
+		all = append(all, d.append.Events...)
 	}
 	slices.SortFunc(all, func(a, b domain.Envelope) int { return cmp.Compare(a.Seq, b.Seq) })
 	last := s.views.LastSeq()
@@ -119,7 +118,7 @@ func contiguous(last uint64, envs []domain.Envelope) bool {
 }
 
 func (s *Service) logEvents(d decided) {
-	for _, env := range d.envs {
+	for _, env := range d.append.Events {
 		// At debug: the event stream is the record of every event; at info
 		// the coordinator logs the life-cycle points. (Secrets are scrubbed.)
 		if e := s.log.Debug(); e != nil {
@@ -132,7 +131,7 @@ func (s *Service) logEvents(d decided) {
 
 // aggregateField is the log field that names an event's aggregate.
 func aggregateField(env domain.Envelope) string {
-	if strings.HasPrefix(env.Type, "agent.") {
+	if env.IsAgent() {
 		return "agent_id"
 	}
 	return "task_id"

@@ -11,16 +11,14 @@ import (
 
 // flight is a sent group on its way to the applier.
 type flight struct {
-	group   []decided
-	sent    *broker.Pending
-	atomic  bool
-	started time.Time
+	group  []decided
+	sent   *broker.Pending
+	atomic bool
 }
 
-// decided is one command with its events.
+// decided is one command with its events (append.Events).
 type decided struct {
 	p      *pending
-	envs   []domain.Envelope
 	after  any // *domain.Task or *domain.Agent
 	append broker.Append
 }
@@ -138,7 +136,7 @@ func (s *Service) dispatch(group []*pending) {
 	if len(ready) == 0 {
 		return
 	}
-	f := &flight{group: ready, started: time.Now()}
+	f := &flight{group: ready}
 	if f.atomic = s.syncAlways && len(ready) >= s.minAtomic && !anyRollup(ready); f.atomic {
 		f.sent = s.store.PublishAtomic(appendsOf(ready))
 	} else {
@@ -172,7 +170,7 @@ func (s *Service) decide(p *pending) (decided, bool) {
 		answer(p, nil, err)
 		return decided{}, false
 	}
-	if len(d.envs) == 0 { // nothing to change (an idempotent repeat)
+	if len(d.append.Events) == 0 { // nothing to change (an idempotent repeat)
 		answer(p, d.after, nil)
 		return decided{}, false
 	}
@@ -198,7 +196,7 @@ func (s *Service) decideTask(ctx context.Context, cmd domain.Command, now time.T
 		t = domain.Evolve(t, env)
 	}
 	_, rollup := cmd.(domain.CompactTask)
-	return decided{envs: envs, after: t,
+	return decided{after: t,
 		append: broker.Append{Subject: broker.TaskEvents(id), ExpectedSeq: seq, Events: envs, Rollup: rollup}}, nil
 }
 
@@ -213,7 +211,7 @@ func (s *Service) decideAgent(ctx context.Context, cmd domain.AgentCommand, now 
 	for _, env := range envs {
 		a = domain.EvolveAgent(a, env)
 	}
-	return decided{envs: envs, after: a,
+	return decided{after: a,
 		append: broker.Append{Subject: broker.AgentEvents(id), ExpectedSeq: seq, Events: envs}}, nil
 }
 

@@ -8,7 +8,6 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -96,12 +95,16 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	h.coord = NewCoordinator(CoordinatorParams{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv,
 		Config: h.cfg.Agents, Log: h.log, Telemetry: h.tel})
-	t := tap{tel: h.tel, views: h.views}
-	h.views.Agents.Observe(t.transition)
-	h.svc.OnApplied(func(envs []domain.Envelope) {
-		h.coord.applied(envs)
-		t.applied(envs)
-	})
+	applied := h.coord.applied
+	if h.tel != nil { // with telemetry off, the applier builds no events
+		t := tap{tel: h.tel, views: h.views}
+		h.views.Agents.Observe(t.transition)
+		applied = func(envs []domain.Envelope) {
+			h.coord.applied(envs)
+			t.applied(envs)
+		}
+	}
+	h.svc.OnApplied(applied)
 	if err = h.coord.Start(ctx); err != nil {
 		return err
 	}
@@ -168,7 +171,7 @@ func (h *Hub) startTelemetry(ctx context.Context) error {
 	if err := broker.OpenTelemetry(ctx, h.nc, h.cfg.Telemetry.MaxAge, h.cfg.Telemetry.MaxMB<<20); err != nil {
 		return err
 	}
-	h.tel = telemetry.New(h.nc, nodeName(), h.log)
+	h.tel = telemetry.New(h.nc, logsink.Hostname(), h.log)
 	return nil
 }
 
@@ -199,14 +202,6 @@ func (h *Hub) rebuild(ctx context.Context) error {
 		}
 		return map[string]any{"last_seq": last, "events": last - from}, nil
 	})
-}
-
-func nodeName() string {
-	name, err := os.Hostname()
-	if err != nil {
-		return "unknown"
-	}
-	return name
 }
 
 func (h *Hub) serveHTTP() error {
@@ -287,7 +282,7 @@ func (h *Hub) startLogs(ctx context.Context) error {
 		return fmt.Errorf("start log sink: %w", err)
 	}
 	h.sink = sink
-	h.pub = logsink.NewPublisher(h.nc, broker.LogHub(nodeName()))
+	h.pub = logsink.NewPublisher(h.nc, broker.LogHub(logsink.Hostname()))
 	if h.out != nil {
 		h.out.Attach(h.pub)
 	}

@@ -14,12 +14,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/logsink"
-)
-
-// NATS headers of the command protocol (docs/protocol.md).
-const (
-	HeaderStatus    = "Agentcom-Status"
-	HeaderRequestID = "Agentcom-Request-Id"
+	"github.com/agentcom/agentcom/protocol"
 )
 
 // natsQueue is the queue group of the hub's command subscription.
@@ -98,7 +93,7 @@ func (s *NATSServer) Stop(ctx context.Context) {
 }
 
 func (a *API) handleNATS(m *nats.Msg) {
-	id := m.Header.Get(HeaderRequestID)
+	id := m.Header.Get(protocol.HeaderRequestID)
 	if !validRequestID(id) {
 		id = logsink.NewRequestID()
 	}
@@ -111,8 +106,8 @@ func (a *API) handleNATS(m *nats.Msg) {
 		return
 	}
 	reply := nats.NewMsg(m.Reply)
-	reply.Header.Set(HeaderStatus, strconv.Itoa(r.Status))
-	reply.Header.Set(HeaderRequestID, id)
+	reply.Header.Set(protocol.HeaderStatus, strconv.Itoa(r.Status))
+	reply.Header.Set(protocol.HeaderRequestID, id)
 	reply.Data = body
 	if err := m.RespondMsg(reply); err != nil {
 		a.log.Warning().Err(err).Str("request_id", id).Msg("send nats reply")

@@ -11,6 +11,7 @@ import (
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol"
 )
 
 func dialHub(t *testing.T, h *testHub, token string) *Client {
@@ -86,12 +87,12 @@ func TestNATSRequestIDReachesEvents(t *testing.T) {
 	require.NoError(t, err)
 	defer nc.Close()
 	m := nats.NewMsg(broker.Command(broker.CmdTaskSubmit))
-	m.Header.Set(HeaderRequestID, "req-trace-me")
+	m.Header.Set(protocol.HeaderRequestID, "req-trace-me")
 	m.Data = []byte(`{"description":"traced"}`)
 	resp, err := nc.RequestMsg(m, 5e9)
 	require.NoError(t, err)
-	require.Equal(t, "201", resp.Header.Get(HeaderStatus))
-	require.Equal(t, "req-trace-me", resp.Header.Get(HeaderRequestID))
+	require.Equal(t, "201", resp.Header.Get(protocol.HeaderStatus))
+	require.Equal(t, "req-trace-me", resp.Header.Get(protocol.HeaderRequestID))
 	res, err := rebuild(context.Background(), h.Store(), ReplayOpts{})
 	require.NoError(t, err)
 	require.Len(t, res.State.Tasks, 1)

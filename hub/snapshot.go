@@ -44,11 +44,6 @@ type snapshotHeader struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
-// snapshotPath is where the snapshot file lives.
-func (h *Hub) snapshotPath() string {
-	return filepath.Join(h.cfg.DataDir, snapshotDir, snapshotFile)
-}
-
 // startViews starts a new command service on views: it replays the
 // events after views.LastSeq() and takes commands.
 func (h *Hub) startViews(ctx context.Context, views *projections.Views) error {
@@ -105,8 +100,8 @@ func (h *Hub) snapshotLoaded(from, last uint64, took time.Duration) {
 // event at its last sequence is not the one it was taken at (a truncated
 // store reused the sequence): the caller then rebuilds from the start.
 func (h *Hub) loadSnapshot(ctx context.Context) (*projections.Views, string) {
-	removeTempSnapshots(filepath.Dir(h.snapshotPath()))
-	data, err := os.ReadFile(h.snapshotPath())
+	removeTempSnapshots(filepath.Dir(snapshotPath(h.cfg.DataDir)))
+	data, err := os.ReadFile(snapshotPath(h.cfg.DataDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, noSnapshot
 	}
@@ -252,7 +247,7 @@ func (h *Hub) writeSnapshot(ctx context.Context) (*snapshotHeader, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := atomicfile.Write(h.snapshotPath(), 0o600, line, body); err != nil {
+	if err := atomicfile.Write(snapshotPath(h.cfg.DataDir), 0o600, line, body); err != nil {
 		return nil, err
 	}
 	return hdr, nil
@@ -273,7 +268,7 @@ func newSnapshotHeader(body []byte, seq uint64, id string) (*snapshotHeader, []b
 // snapshotCurrent reports whether the file already holds the state at
 // last, taken by this code, at the event now stored at last.
 func (h *Hub) snapshotCurrent(ctx context.Context, last uint64) bool {
-	hdr, err := readSnapshotHeader(h.snapshotPath())
+	hdr, err := readSnapshotHeader(snapshotPath(h.cfg.DataDir))
 	if err != nil || hdr.Format != snapshotFileFormat || hdr.CodeVersion != projections.CodeVersion || hdr.LastSeq != last {
 		return false
 	}

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"strings"
 	"time"
 
 	"github.com/agentcom/agentcom/domain"
@@ -30,19 +29,18 @@ func (t tap) applied(envs []domain.Envelope) {
 func (t tap) event(env domain.Envelope) {
 	meta := map[string]any{"request_id": env.RequestID}
 	id := env.Aggregate
-	if strings.HasPrefix(env.Type, "agent.") {
+	if env.IsAgent() {
 		t.agentEvent(env, meta)
 		return
 	}
 	meta["task_id"] = id
-	task, _, _ := t.views.Tasks.Get(id)
 	switch e := env.Data.(type) {
 	case domain.TaskSubmitted:
 		meta["priority"], meta["submitted_by"] = e.Priority.String(), e.SubmittedBy
 		t.tel.Emit("task.submit", m{"queue_depth": float64(t.views.Tasks.QueueDepth())}, meta)
 	case domain.TaskAssigned:
 		meta["agent_id"], meta["generation"] = e.AgentID, e.Generation
-		t.tel.Emit("task.assign", m{"wait_ms": telemetry.Ms(env.Time.Sub(queuedAt(task, env)))}, meta)
+		t.tel.Emit("task.assign", m{"wait_ms": telemetry.Ms(env.Time.Sub(queuedAt(t.task(id), env)))}, meta)
 	case domain.TaskAccepted:
 		meta["agent_id"], meta["generation"] = e.AgentID, e.Generation
 		t.tel.Emit("task.accept", nil, meta)
@@ -51,21 +49,28 @@ func (t tap) event(env domain.Envelope) {
 		t.tel.Emit("task.progress", nil, meta)
 	case domain.TaskCompleted:
 		meta["agent_id"], meta["generation"] = e.AgentID, e.Generation
-		t.tel.Emit("task.complete", m{"duration_ms": telemetry.Ms(env.Time.Sub(assignedAt(task, env)))}, meta)
+		t.tel.Emit("task.complete", m{"duration_ms": telemetry.Ms(env.Time.Sub(assignedAt(t.task(id), env)))}, meta)
 	default:
-		t.taskOutcome(env, task, meta)
+		t.taskOutcome(env, meta)
 	}
 }
 
+// task is the projected task; only the events that measure time or
+// retries read it.
+func (t tap) task(id string) *domain.Task {
+	task, _, _ := t.views.Tasks.Get(id)
+	return task
+}
+
 // taskOutcome emits the events that end or restart an attempt.
-func (t tap) taskOutcome(env domain.Envelope, task *domain.Task, meta map[string]any) {
+func (t tap) taskOutcome(env domain.Envelope, meta map[string]any) {
 	switch e := env.Data.(type) {
 	case domain.TaskFailed:
 		meta["agent_id"], meta["error"] = e.AgentID, logsink.ScrubText(e.Error) // observers are anonymous
 		t.tel.Emit("task.fail", m{"retry_count": float64(e.RetryCount)}, meta)
 	case domain.TaskDeadLettered:
 		meta["reason"] = e.Reason
-		t.tel.Emit("task.dead_letter", m{"retry_count": float64(retries(task))}, meta)
+		t.tel.Emit("task.dead_letter", m{"retry_count": float64(retries(t.task(env.Aggregate)))}, meta)
 	case domain.TaskReclaimed:
 		meta["agent_id"], meta["reason"] = e.AgentID, e.Reason
 		t.tel.Emit("task.reclaim", nil, meta)

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -69,7 +68,7 @@ func (p *Agents) Apply(envs ...domain.Envelope) error {
 }
 
 func (p *Agents) apply(env domain.Envelope) error {
-	if isAgentEvent(env) {
+	if env.IsAgent() {
 		e := p.agents[env.Aggregate]
 		var cur *domain.Agent
 		if e != nil {
@@ -125,8 +124,6 @@ func (p *Agents) set(id string, prev, next *domain.Agent, seq uint64) {
 	}
 	p.agents[id] = &agentEntry{agent: next, seq: seq}
 }
-
-func isAgentEvent(env domain.Envelope) bool { return strings.HasPrefix(env.Type, "agent.") }
 
 // agentOf returns the agent a task event names, if it names one.
 func agentOf(env domain.Envelope) string {

@@ -36,7 +36,7 @@ func newHubCmd() *cobra.Command {
 // again.
 func runHub(ctx context.Context, cfg config.Hub) error {
 	out := logsink.NewOutput(os.Stdout)
-	log := logsink.NewWithLevels(out, nodeName(), hub.LogLevels(cfg.Log))
+	log := logsink.NewWithLevels(out, logsink.Hostname(), hub.LogLevels(cfg.Log))
 	mlog := log.Module("main")
 	routeCrashes(filepath.Join(cfg.DataDir, "logs"), mlog)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -63,12 +63,4 @@ func runHub(ctx context.Context, cfg config.Hub) error {
 			mlog.Notice().Str("file", file).Strs("streams", streams).Msg("backup restored")
 		}
 	}
-}
-
-func nodeName() string {
-	name, err := os.Hostname()
-	if err != nil {
-		return "unknown"
-	}
-	return name
 }

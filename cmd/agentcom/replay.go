@@ -35,7 +35,7 @@ func newReplayCmd() *cobra.Command {
 				}
 				opts.Until = t
 			}
-			log := logsink.New(os.Stderr, nodeName(), logsink.LevelWarning)
+			log := logsink.New(os.Stderr, logsink.Hostname(), logsink.LevelWarning)
 			res, err := hub.Replay(cmd.Context(), opts, log)
 			if err != nil {
 				return err

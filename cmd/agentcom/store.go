@@ -68,7 +68,7 @@ func newRestoreCmd() *cobra.Command {
 			"from the restored events. To restore a running hub, use POST /api/admin/restore.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log := logsink.New(os.Stderr, nodeName(), logsink.LevelWarning)
+			log := logsink.New(os.Stderr, logsink.Hostname(), logsink.LevelWarning)
 			streams, err := hub.Restore(cmd.Context(), dataDir, args[0], log)
 			if err != nil {
 				return err
