@@ -18,11 +18,20 @@ var sensitive = []string{"token", "secret", "password", "passwd", "authorization
 	"access_key", "private_key", "credential"}
 
 // secretInText finds secrets inside strings: AgentCom tokens, bearer
-// credentials, and key=value pairs in URLs and error texts.
+// credentials, key=value pairs whose key holds a sensitive fragment (the
+// same list as for fields), and passwords in URLs.
 var secretInText = regexp.MustCompile(`ac_[A-Za-z0-9_-]{20,}` +
 	`|(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+` +
-	`|(?i)([a-z_]*(?:token|secret|password|passwd|api_?key|access_key|credential)[a-z_]*\s*[=:]\s*)[^&\s",;]+` +
+	`|(?i)([a-z_]*(?:` + alternation(sensitive) + `)[a-z_]*\s*[=:]\s*(?:bearer\s+)?)[^&\s",;]+` +
 	`|(?i)(://[^/\s:@]+:)[^/\s@]+(@)`)
+
+func alternation(words []string) string {
+	quoted := make([]string, len(words))
+	for i, w := range words {
+		quoted[i] = regexp.QuoteMeta(w)
+	}
+	return strings.Join(quoted, "|")
+}
 
 // redactWriter scrubs each line before passing it on. A line with no
 // sensitive key and no secret-looking text passes untouched (the cheap,

@@ -79,6 +79,8 @@ func TestScrubTextMasksSecretsInFreeText(t *testing.T) {
 		"Authorization: Bearer abc.def":           "Authorization: Bearer [REDACTED]",
 		"SECRET_ACCESS_KEY=xyz":                   "SECRET_ACCESS_KEY=[REDACTED]",
 		"nothing to hide here":                    "nothing to hide here",
+		"set cookie=abc; path=/":                  "set cookie=[REDACTED]; path=/",
+		"private_key: zzz":                        "private_key: [REDACTED]",
 	} {
 		require.Equal(t, want, logsink.ScrubText(in), in)
 	}
