@@ -188,6 +188,9 @@ func buildMessages(appends []Append) ([]*nats.Msg, error) {
 	var msgs []*nats.Msg
 	seen := map[string]bool{}
 	for _, a := range appends {
+		if len(a.Events) == 0 {
+			return nil, fmt.Errorf("append to %s: no events", a.Subject)
+		}
 		for i, env := range a.Events {
 			data, err := domain.EncodeEnvelope(env)
 			if err != nil {

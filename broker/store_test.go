@@ -122,6 +122,23 @@ func TestAppendStaleExpectationIsConflict(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// TestAppendWithoutEventsIsRefused: an append with no events is an error
+// on both write paths (the pipelined one used to panic), and stores nothing.
+func TestAppendWithoutEventsIsRefused(t *testing.T) {
+	t.Parallel()
+	store := openStore(t)
+	ctx := context.Background()
+	empty := []broker.Append{{Subject: broker.TaskEvents("task-e")}}
+	_, err := store.AppendAtomic(ctx, empty)
+	require.ErrorContains(t, err, "no events")
+	res := store.Append(ctx, empty)
+	require.Len(t, res, 1)
+	require.ErrorContains(t, res[0].Err, "no events")
+	last, err := store.LastSeq(ctx)
+	require.NoError(t, err)
+	require.Zero(t, last)
+}
+
 func TestAppendGroupIsAtomic(t *testing.T) {
 	t.Parallel()
 	store := openStore(t)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -37,6 +38,11 @@ type TokenRecord struct {
 type TokenStore struct {
 	kv   jetstream.KeyValue
 	auth *Authenticator
+	// mu makes each change of an agent's token one step: read the old
+	// record, write the bucket, update auth. Without it two concurrent
+	// creates (or a create and a revoke) leave auth holding a hash the
+	// bucket no longer has, valid until restart.
+	mu sync.Mutex
 }
 
 // OpenTokens opens (creating if needed) the token bucket and loads every
@@ -138,6 +144,8 @@ func (ts *TokenStore) CreateAgent(ctx context.Context, agentID string) (string, 
 	if err != nil {
 		return "", TokenRecord{}, fmt.Errorf("encode agent token: %w", err)
 	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	old, oldErr := ts.get(ctx, agentKey(agentID))
 	if _, err := ts.kv.Put(ctx, agentKey(agentID), b); err != nil {
 		return "", TokenRecord{}, fmt.Errorf("store agent token: %w", err)
@@ -179,6 +187,8 @@ var ErrNoToken = errors.New("no token for that agent")
 // RevokeAgent deletes an agent's token; its open connections keep running
 // until the caller closes them (Server.DisconnectAgent).
 func (ts *TokenStore) RevokeAgent(ctx context.Context, agentID string) error {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	rec, err := ts.get(ctx, agentKey(agentID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("revoke %s: %w", agentID, ErrNoToken)
