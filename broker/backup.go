@@ -18,6 +18,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentcom/agentcom/atomicfile"
 )
 
 // Backup files: one tar per backup, named by its UTC creation time, with
@@ -30,14 +32,6 @@ const (
 	backupTimeLayout = "20060102T150405.000Z"
 	backupMetaEntry  = "meta.json"
 	backupSnapEntry  = "snapshot"
-)
-
-// JetStream API subjects of the snapshot and restore protocol. (They are
-// the server's, not AgentCom's; they belong with the others in
-// subjects.go.)
-const (
-	jsSnapshotT = "$JS.API.STREAM.SNAPSHOT.%s"
-	jsRestoreT  = "$JS.API.STREAM.RESTORE.%s"
 )
 
 // Protocol tuning. The server gives up on a snapshot whose chunks are not
@@ -183,7 +177,7 @@ func publishBackup(tmp *os.File, dir string, created time.Time) (BackupFile, err
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return BackupFile{}, fmt.Errorf("rename backup file: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return BackupFile{}, err
 	}
 	return BackupFile{Path: final, Name: filepath.Base(final), CreatedAt: created, Size: info.Size()}, nil
@@ -201,18 +195,6 @@ func freeBackupName(dir string, t time.Time) (string, time.Time) {
 
 func backupName(t time.Time) string {
 	return backupPrefix + t.UTC().Format(backupTimeLayout) + backupExt
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open backup dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync backup dir: %w", err)
-	}
-	return nil
 }
 
 // snapshotStream asks the server for a snapshot of one stream delivered to

@@ -19,52 +19,44 @@ const (
 
 // OpenLogs creates or updates the LOGS stream and returns it.
 func OpenLogs(ctx context.Context, nc *nats.Conn) (jetstream.Stream, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, fmt.Errorf("open jetstream: %w", err)
-	}
-	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        LogsStream,
-		Description: "AgentCom log records of the hub and the sidecars, until the log sink writes them",
-		Subjects:    []string{LogsAll},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxAge:      logsMaxAge,
-		MaxBytes:    logsMaxBytes,
-		Replicas:    1,
-		// Logs are also on stdout and in the sink's files: they need no
-		// fsync per record, which would make a burst of logging crawl when
-		// the server syncs every write for the event stream.
-		PersistMode: jetstream.AsyncPersistMode,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create logs stream: %w", err)
-	}
-	return st, nil
+	// Logs are also on stdout and in the sink's files: they need no fsync
+	// per record, which would make a burst of logging crawl when the
+	// server syncs every write for the event stream.
+	return openLimited(ctx, nc, LogsStream, LogsAll, logsMaxAge, logsMaxBytes,
+		"AgentCom log records of the hub and the sidecars, until the log sink writes them")
 }
 
 // OpenTelemetry creates or updates the TELEMETRY stream: recent telemetry,
 // bounded by age and size, oldest dropped first.
 func OpenTelemetry(ctx context.Context, nc *nats.Conn, maxAge time.Duration, maxBytes int64) error {
+	_, err := openLimited(ctx, nc, TelemetryStream, TelemetryAll, maxAge, maxBytes,
+		"AgentCom telemetry, kept for a while to read back; never read by business logic")
+	return err
+}
+
+// openLimited creates or updates a best-effort stream of one subject
+// family: file storage without a sync per message, limited by age and
+// size, oldest dropped first.
+func openLimited(ctx context.Context, nc *nats.Conn, name, subject string, maxAge time.Duration, maxBytes int64,
+	description string) (jetstream.Stream, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return fmt.Errorf("open jetstream: %w", err)
+		return nil, fmt.Errorf("open jetstream: %w", err)
 	}
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        TelemetryStream,
-		Description: "AgentCom telemetry, kept for a while to read back; never read by business logic",
-		Subjects:    []string{TelemetryAll},
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        name,
+		Description: description,
+		Subjects:    []string{subject},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      maxAge,
 		MaxBytes:    maxBytes,
 		Replicas:    1,
-		PersistMode: jetstream.AsyncPersistMode, // best effort, like all telemetry
+		PersistMode: jetstream.AsyncPersistMode,
 	})
 	if err != nil {
-		return fmt.Errorf("create telemetry stream: %w", err)
+		return nil, fmt.Errorf("create stream %s: %w", name, err)
 	}
-	return nil
+	return st, nil
 }

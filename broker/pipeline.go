@@ -67,6 +67,7 @@ func (p *Pending) send(u *unit) {
 	if u.msgs, u.err = buildMessages(u.appends); u.err != nil {
 		return
 	}
+
 	if len(u.msgs) > 1 {
 		id := nuid.Next()
 		for i, m := range u.msgs {

@@ -3,6 +3,15 @@ package broker
 import (
 	"fmt"
 	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// JetStream API subjects of the snapshot and restore protocol, which
+// nats.go does not wrap: the server's own templates.
+const (
+	jsSnapshotT = server.JSApiStreamSnapshotT
+	jsRestoreT  = server.JSApiStreamRestoreT
 )
 
 // Subjects come in pairs where a family has many members: a wildcard for
