@@ -74,7 +74,7 @@ func (c *Coordinator) handle(ctx context.Context, agentID, verb string, data []b
 	case broker.VerbBye:
 		return decodeThen(data, func(h protocol.Heartbeat) (int, any) {
 			if h.Session == "" {
-				return http.StatusUnprocessableEntity, protocol.Error{Error: "validation_failed", Detail: "session is required"}
+				return http.StatusUnprocessableEntity, protocol.Error{Error: protocol.CodeValidationFailed, Detail: "session is required"}
 			}
 			return c.result(c.svc.ExecuteAgent(ctx, domain.DisconnectAgent{ID: agentID, Session: h.Session, Reason: "bye"}))
 		})
@@ -106,7 +106,7 @@ func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []b
 		Reason  string `json:"reason"`
 	}
 	if err := json.Unmarshal(data, &r); err != nil || !validTaskID(r.TaskID) {
-		return http.StatusUnprocessableEntity, protocol.Error{Error: "validation_failed", Detail: "the body must name task_id and generation"}
+		return http.StatusUnprocessableEntity, protocol.Error{Error: protocol.CodeValidationFailed, Detail: "the body must name task_id and generation"}
 	}
 	var cmd domain.Command
 	switch verb {
@@ -136,7 +136,7 @@ func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []b
 // or abort) and takes back any task the hub thinks it holds but it lost.
 func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hello) (int, any) {
 	if h.Session == "" {
-		return http.StatusUnprocessableEntity, protocol.Error{Error: "validation_failed", Detail: "session is required"}
+		return http.StatusUnprocessableEntity, protocol.Error{Error: protocol.CodeValidationFailed, Detail: "session is required"}
 	}
 	if c.presence.replaced(agentID, h.Session) {
 		return http.StatusConflict, protocol.Error{Error: protocol.CodeSessionReplaced,
@@ -202,7 +202,7 @@ func (c *Coordinator) settleHolding(h protocol.Hello, connect *domain.ConnectAge
 func (c *Coordinator) heartbeat(ctx context.Context, agentID string, h protocol.Heartbeat) (int, any) {
 	a, _, ok := c.views.Agents.Get(agentID)
 	if !ok || !a.Online() || a.Session != h.Session {
-		return http.StatusConflict, protocol.Error{Error: "unknown_session", Detail: "say hello again"}
+		return http.StatusConflict, protocol.Error{Error: protocol.CodeUnknownSession, Detail: "say hello again"}
 	}
 	if a.Unresponsive {
 		_, err := c.svc.ExecuteAgent(ctx, domain.UnflagAgent{ID: agentID})
@@ -218,26 +218,26 @@ func (c *Coordinator) result(_ any, err error) (int, any) {
 	case err == nil:
 		return http.StatusOK, map[string]any{"status": "ok"}
 	case errors.As(err, &ve):
-		return http.StatusUnprocessableEntity, protocol.Error{Error: "validation_failed", Detail: err.Error()}
+		return http.StatusUnprocessableEntity, protocol.Error{Error: protocol.CodeValidationFailed, Detail: err.Error()}
 	case errors.Is(err, domain.ErrNotFound):
-		return http.StatusNotFound, protocol.Error{Error: "not_found", Detail: err.Error()}
+		return http.StatusNotFound, protocol.Error{Error: protocol.CodeNotFound, Detail: err.Error()}
 	case errors.Is(err, domain.ErrStaleGeneration):
-		return http.StatusConflict, protocol.Error{Error: "stale_generation", Detail: err.Error()}
+		return http.StatusConflict, protocol.Error{Error: protocol.CodeStaleGeneration, Detail: err.Error()}
 	case errors.Is(err, domain.ErrWrongAgent):
-		return http.StatusConflict, protocol.Error{Error: "wrong_agent", Detail: err.Error()}
+		return http.StatusConflict, protocol.Error{Error: protocol.CodeWrongAgent, Detail: err.Error()}
 	case errors.Is(err, domain.ErrInvalidState):
-		return http.StatusConflict, protocol.Error{Error: "invalid_state", Detail: err.Error()}
+		return http.StatusConflict, protocol.Error{Error: protocol.CodeInvalidState, Detail: err.Error()}
 	case errors.Is(err, domain.ErrStaleSession):
-		return http.StatusConflict, protocol.Error{Error: "unknown_session", Detail: err.Error()}
+		return http.StatusConflict, protocol.Error{Error: protocol.CodeUnknownSession, Detail: err.Error()}
 	}
-	return http.StatusServiceUnavailable, protocol.Error{Error: "unavailable", Detail: err.Error()}
+	return http.StatusServiceUnavailable, protocol.Error{Error: protocol.CodeUnavailable, Detail: err.Error()}
 }
 
 // decodeThen decodes a JSON body into T and calls fn, or answers 422.
 func decodeThen[T any](data []byte, fn func(T) (int, any)) (int, any) {
 	var v T
 	if err := json.Unmarshal(data, &v); err != nil {
-		return http.StatusUnprocessableEntity, protocol.Error{Error: "validation_failed", Detail: "the body is not the expected JSON: " + jsonProblem(err)}
+		return http.StatusUnprocessableEntity, protocol.Error{Error: protocol.CodeValidationFailed, Detail: "the body is not the expected JSON: " + jsonProblem(err)}
 	}
 	return fn(v)
 }

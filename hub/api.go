@@ -12,6 +12,7 @@ import (
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/telemetry"
 )
 
@@ -201,21 +202,21 @@ func (a *API) errorReply(ctx context.Context, err error) Reply {
 	var nf *domain.NotFoundError
 	switch {
 	case errors.As(err, &ve):
-		return Reply{http.StatusUnprocessableEntity, ErrorBody{Error: "validation_failed", Errors: ve.Fields}}
+		return Reply{http.StatusUnprocessableEntity, ErrorBody{Error: protocol.CodeValidationFailed, Errors: ve.Fields}}
 	case errors.As(err, &nf):
 		return Reply{http.StatusNotFound, ErrorBody{Error: "task_not_found", TaskID: nf.TaskID}}
 	case errors.Is(err, domain.ErrInvalidState):
-		return Reply{http.StatusConflict, ErrorBody{Error: "invalid_state", Detail: err.Error()}}
+		return Reply{http.StatusConflict, ErrorBody{Error: protocol.CodeInvalidState, Detail: err.Error()}}
 	case errors.Is(err, domain.ErrStaleGeneration):
-		return Reply{http.StatusConflict, ErrorBody{Error: "stale_generation", Detail: err.Error()}}
+		return Reply{http.StatusConflict, ErrorBody{Error: protocol.CodeStaleGeneration, Detail: err.Error()}}
 	case errors.Is(err, domain.ErrWrongAgent):
-		return Reply{http.StatusConflict, ErrorBody{Error: "wrong_agent", Detail: err.Error()}}
+		return Reply{http.StatusConflict, ErrorBody{Error: protocol.CodeWrongAgent, Detail: err.Error()}}
 	case errors.Is(err, broker.ErrConflict):
 		return Reply{http.StatusConflict, ErrorBody{Error: "conflict", Detail: "the task changed while the command was decided; read it and try again"}}
 	case errors.Is(err, ErrStopped):
 		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: "shutting_down", Detail: err.Error()}}
 	case errors.Is(err, ErrUnavailable):
-		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: "unavailable", Detail: err.Error()}}
+		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: protocol.CodeUnavailable, Detail: err.Error()}}
 	case errors.Is(err, ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		a.log.Ctx(ctx).Warning().Err(err).Msg("command outcome unknown")
 		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: "outcome_unknown",

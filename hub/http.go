@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol"
 )
 
 // maxBody bounds request bodies; a description is at most 10,000
@@ -72,7 +73,7 @@ func (a *API) HTTPHandler(auth *broker.Authenticator) http.Handler {
 		return a.StoreHealth(r.Context())
 	}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, Reply{http.StatusNotFound, ErrorBody{Error: "not_found"}})
+		writeJSON(w, Reply{http.StatusNotFound, ErrorBody{Error: protocol.CodeNotFound}})
 	})
 	return a.withRequest(mux)
 }

@@ -104,10 +104,22 @@ type Abort struct {
 	Reason     string `json:"reason"`
 }
 
-// CodeSessionReplaced answers a hello from a session that a newer
-// connection of the same agent replaced: that sidecar must stop, or the
-// two would take the agent from each other forever.
-const CodeSessionReplaced = "session_replaced"
+// Error codes of the agent protocol: the hub sets them, the sidecar
+// decides on them.
+const (
+	// CodeSessionReplaced answers a hello from a session that a newer
+	// connection of the same agent replaced: that sidecar must stop, or
+	// the two would take the agent from each other forever.
+	CodeSessionReplaced = "session_replaced"
+	// CodeUnknownSession: the hub does not know the session; say hello.
+	CodeUnknownSession   = "unknown_session"
+	CodeInvalidState     = "invalid_state"
+	CodeStaleGeneration  = "stale_generation"
+	CodeWrongAgent       = "wrong_agent"
+	CodeNotFound         = "not_found"
+	CodeValidationFailed = "validation_failed"
+	CodeUnavailable      = "unavailable"
+)
 
 // Error is the body of a non-2xx reply. Code is a stable word such as
 // stale_generation, wrong_agent, invalid_state, not_found,

@@ -47,7 +47,7 @@ func hubCode(err error) (int, string) {
 // a 5xx, or an unknown session (hello is said again) may change on a retry.
 func definite(err error) bool {
 	status, code := hubCode(err)
-	return status >= 400 && status < 500 && code != codeUnknownSession
+	return status >= 400 && status < 500 && code != protocol.CodeUnknownSession
 }
 
 // request sends one request to the hub and decodes a 2xx reply into out
@@ -73,7 +73,7 @@ func (s *Sidecar) request(ctx context.Context, verb, requestID string, body, out
 	if status < 200 || status > 299 {
 		var e protocol.Error
 		_ = json.Unmarshal(resp.Data, &e)
-		if e.Error == codeUnknownSession {
+		if e.Error == protocol.CodeUnknownSession {
 			s.requestHello()
 		}
 		return &HubError{Verb: verb, Status: status, Code: e.Error, Detail: e.Detail}

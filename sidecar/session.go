@@ -9,10 +9,6 @@ import (
 	"github.com/agentcom/agentcom/protocol"
 )
 
-// codeUnknownSession is the hub's error code for a session it does not
-// know (it restarted, or it timed the session out): say hello again.
-const codeUnknownSession = "unknown_session"
-
 // sessionLoop says hello at every connect, retries it with backoff until
 // the hub answers, then heartbeats at the interval the hub asked for.
 func (s *Sidecar) sessionLoop() {
@@ -114,7 +110,7 @@ func (s *Sidecar) reconcile(held *task, reply protocol.HelloReply) {
 func (s *Sidecar) heartbeat() {
 	rid := logsink.NewRequestID()
 	err := s.request(s.ctx, broker.VerbHeartbeat, rid, protocol.Heartbeat{Session: s.session}, nil)
-	if _, code := hubCode(err); code == codeUnknownSession {
+	if _, code := hubCode(err); code == protocol.CodeUnknownSession {
 		s.log.Info().Str("request_id", rid).Msg("hub does not know the session; saying hello again")
 	} else if err != nil && s.ctx.Err() == nil {
 		s.log.Warning().Err(err).Str("request_id", rid).Msg("heartbeat not answered")

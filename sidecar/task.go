@@ -217,7 +217,7 @@ func (s *Sidecar) end(t *task) {
 func (s *Sidecar) accept(t *task) bool {
 	a := t.a
 	tries, err := s.sendTries(t, broker.VerbAccept, protocol.TaskRef{TaskID: a.TaskID, Generation: a.Generation})
-	if _, code := hubCode(err); code == "invalid_state" && (t.resumed || tries > 1) {
+	if _, code := hubCode(err); code == protocol.CodeInvalidState && (t.resumed || tries > 1) {
 		t.log.Info().Err(err).Msg("accept may already be recorded; working on")
 		err = nil
 	}
@@ -317,7 +317,7 @@ func (s *Sidecar) report(t *task, out outcome) bool {
 // wrong_agent, invalid_state).
 func takenBack(err error) bool {
 	status, code := hubCode(err)
-	return status == 404 || (status == 409 && code != codeUnknownSession)
+	return status == 404 || (status == 409 && code != protocol.CodeUnknownSession)
 }
 
 func reportOf(a protocol.Assignment, out outcome) (string, any) {
