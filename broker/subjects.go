@@ -22,8 +22,6 @@ const (
 	EventsStream = "AGENTCOM_EVENTS"
 	// EventsAll matches every domain event subject.
 	EventsAll = "agentcom.evt.>"
-	// TaskEventsAll matches the events of every task.
-	TaskEventsAll = "agentcom.evt.task.*"
 	// TaskEventsT is one task's event subject: agentcom.evt.task.<task id>.
 	TaskEventsT = "agentcom.evt.task.%s"
 

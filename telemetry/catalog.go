@@ -1,5 +1,7 @@
 package telemetry
 
+import "strings"
+
 // Spec describes one catalog event: its name, measurements, metadata and
 // when it fires. docs/telemetry.md lists exactly these (a test checks).
 type Spec struct {
@@ -9,8 +11,12 @@ type Spec struct {
 	When         string
 }
 
+// Span tells whether the event is a span; its When starts with "span:".
+func (s Spec) Span() bool { return strings.HasPrefix(s.When, "span:") }
+
 // Catalog is every event the hub emits. Spans appear once, by their base
-// name, with Span set; they emit <name>.start, .stop and .exception.
+// name, with a When that starts "span:"; they emit <name>.start, .stop and
+// .exception.
 var Catalog = []Spec{
 	{"task.submit", []string{"queue_depth"}, []string{"task_id", "priority", "submitted_by", "request_id"}, "a task is stored"},
 	{"task.assign", []string{"wait_ms"}, []string{"task_id", "agent_id", "generation", "request_id"}, "the scheduler's assignment is stored (wait_ms: since the task was queued)"},
@@ -35,7 +41,3 @@ var Catalog = []Spec{
 	{"store.restore", nil, []string{"file", "streams"}, "span: a backup is restored (kept in the TELEMETRY stream: the hub is down meanwhile)"},
 	{"log.level_change", nil, []string{"module", "from", "to", "by", "request_id"}, "an admin changes a log level"},
 }
-
-// Spans are the catalog events emitted as spans.
-var Spans = map[string]bool{"projection.rebuild": true, "store.snapshot_load": true, "store.backup": true,
-	"store.compaction": true, "store.restore": true}
