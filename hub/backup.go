@@ -84,24 +84,12 @@ func backupPath(dataDir, name string) (string, error) {
 // next start rebuilds from the restored events. The data directory must
 // not be in use (stop the hub first).
 func Restore(ctx context.Context, dataDir, file string, log logsink.Logger) ([]string, error) {
-	unlock, err := broker.LockDataDir(dataDir)
-	if errors.Is(err, broker.ErrLocked) {
-		return nil, fmt.Errorf("restore %s: a hub is running on it; stop it first (or use POST /api/admin/restore)", dataDir)
-	} else if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	auth := broker.NewAuthenticator()
-	srv, err := broker.StartServer(broker.ServerConfig{DataDir: dataDir, Auth: auth, Log: log})
+	nc, closeAll, err := openOffline(dataDir, "agentcom-restore", log,
+		fmt.Errorf("restore %s: a hub is running on it; stop it first (or use POST /api/admin/restore)", dataDir))
 	if err != nil {
 		return nil, err
 	}
-	defer srv.Shutdown()
-	nc, err := srv.ConnectInProcess(auth.HubSecret(), "agentcom-restore")
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
+	defer closeAll()
 	// The span goes to the TELEMETRY stream of the restored store's server
 	// (no one listens live while the hub is down); the log line to stdout.
 	tel := telemetry.New(nc, logsink.Hostname(), log)

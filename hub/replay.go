@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentcom/agentcom/broker"
@@ -53,24 +54,12 @@ func Replay(ctx context.Context, opts ReplayOpts, log logsink.Logger) (*ReplayRe
 	if _, err := os.Stat(filepath.Join(opts.DataDir, "jetstream")); err != nil {
 		return nil, fmt.Errorf("replay %s: no event store there: %w", opts.DataDir, err)
 	}
-	unlock, err := broker.LockDataDir(opts.DataDir)
-	if errors.Is(err, broker.ErrLocked) {
-		return nil, fmt.Errorf("replay %s: a hub is running on it; stop it or replay a copy of the directory", opts.DataDir)
-	} else if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	auth := broker.NewAuthenticator()
-	srv, err := broker.StartServer(broker.ServerConfig{DataDir: opts.DataDir, Auth: auth, Log: log})
+	nc, closeAll, err := openOffline(opts.DataDir, "agentcom-replay", log,
+		fmt.Errorf("replay %s: a hub is running on it; stop it or replay a copy of the directory", opts.DataDir))
 	if err != nil {
 		return nil, err
 	}
-	defer srv.Shutdown()
-	nc, err := srv.ConnectInProcess(auth.HubSecret(), "agentcom-replay")
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
+	defer closeAll()
 	store, err := broker.ExistingEventStore(ctx, nc)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, fmt.Errorf("replay %s: no AgentCom events stored there", opts.DataDir)
@@ -78,6 +67,32 @@ func Replay(ctx context.Context, opts ReplayOpts, log logsink.Logger) (*ReplayRe
 		return nil, err
 	}
 	return rebuild(ctx, store, opts)
+}
+
+// openOffline locks a stopped hub's data directory and starts an embedded
+// server on it, for the commands that work on the store while no hub runs
+// (replay, restore). It returns a connection named client and what closes
+// it all; whenLocked is the error if a hub holds the directory.
+func openOffline(dataDir, client string, log logsink.Logger, whenLocked error) (*nats.Conn, func(), error) {
+	unlock, err := broker.LockDataDir(dataDir)
+	if errors.Is(err, broker.ErrLocked) {
+		return nil, nil, whenLocked
+	} else if err != nil {
+		return nil, nil, err
+	}
+	auth := broker.NewAuthenticator()
+	srv, err := broker.StartServer(broker.ServerConfig{DataDir: dataDir, Auth: auth, Log: log})
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	nc, err := srv.ConnectInProcess(auth.HubSecret(), client)
+	if err != nil {
+		srv.Shutdown()
+		unlock()
+		return nil, nil, err
+	}
+	return nc, func() { nc.Close(); srv.Shutdown(); unlock() }, nil
 }
 
 func rebuild(ctx context.Context, store *broker.EventStore, opts ReplayOpts) (*ReplayResult, error) {
