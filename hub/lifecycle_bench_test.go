@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,12 +67,16 @@ func benchLifecycleWith(b *testing.B, h *testHub) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	runSubmits(b, h, &mu, submitted)
 	waitCompleted(b, h, b.N)
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "tasks/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/task")
+	if h.tel != nil { // a cheap emitter that dropped events would be no figure
+		b.ReportMetric(float64(h.tel.Dropped()), "dropped-events")
+	}
 	reportLatency(b, submitted, assigned)
 }
 
@@ -157,4 +162,14 @@ func reportLatency(b *testing.B, submitted, assigned map[string]time.Time) {
 	slices.Sort(lat)
 	b.ReportMetric(lat[len(lat)/2], "p50-assign-ms")
 	b.ReportMetric(lat[len(lat)*99/100], "p99-assign-ms")
+}
+
+// cpuTime is the CPU time the process has used, user and system: the hub,
+// its NATS server and the benchmark's agents together.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
