@@ -29,7 +29,7 @@ func OpenLogs(ctx context.Context, nc *nats.Conn) (jetstream.Stream, error) {
 // OpenTelemetry creates or updates the TELEMETRY stream: recent telemetry,
 // bounded by age and size, oldest dropped first.
 func OpenTelemetry(ctx context.Context, nc *nats.Conn, maxAge time.Duration, maxBytes int64) error {
-	_, err := openLimited(ctx, nc, TelemetryStream, TelemetryAll, maxAge, maxBytes,
+	_, err := openLimited(ctx, nc, TelemetryStream, TelemetryHistoryAll, maxAge, maxBytes,
 		"AgentCom telemetry, kept for a while to read back; never read by business logic")
 	return err
 }

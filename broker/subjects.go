@@ -68,12 +68,18 @@ const (
 	// LogSinkConsumer is the durable consumer that writes the log files.
 	LogSinkConsumer = "logsink"
 
-	// TelemetryStream keeps recent telemetry for reading back.
+	// TelemetryStream keeps recent telemetry for reading back, in batches.
 	TelemetryStream = "AGENTCOM_TELEMETRY"
-	// TelemetryAll matches every telemetry subject: agent_com.<event>.
+	// TelemetryAll matches every live telemetry subject: agent_com.<event>.
 	TelemetryAll = "agent_com.>"
 	// TelemetryPrefix precedes a telemetry event's name in its subject.
 	TelemetryPrefix = "agent_com."
+	// TelemetryHistoryAll matches what the TELEMETRY stream keeps.
+	TelemetryHistoryAll = "agentcom.telemetry.>"
+	// TelemetryHistoryT is a node's batch subject:
+	// agentcom.telemetry.<node>. Each message holds the events the node
+	// emitted together, one JSON object per line.
+	TelemetryHistoryT = "agentcom.telemetry.%s"
 
 	// TokensBucket is the KV bucket of token hashes.
 	TokensBucket = "agentcom_tokens"
@@ -121,6 +127,9 @@ const (
 
 // LogHub returns the hub's log subject for a node.
 func LogHub(node string) string { return fmt.Sprintf(LogHubT, subjectToken(node)) }
+
+// TelemetryHistory returns a node's telemetry batch subject.
+func TelemetryHistory(node string) string { return fmt.Sprintf(TelemetryHistoryT, subjectToken(node)) }
 
 // LogAgent returns an agent's log subject.
 func LogAgent(agentID string) string { return fmt.Sprintf(LogAgentT, agentID) }

@@ -1,6 +1,7 @@
 // Package telemetry emits AgentCom's telemetry: point events and spans,
-// published as JSON on agent_com.<name> subjects (kept for a while in the
-// TELEMETRY stream) and handed to in-process handlers.
+// published as JSON on agent_com.<name> subjects and handed to in-process
+// handlers. The TELEMETRY stream keeps them for a while, in batches of one
+// event a line, and History reads them back.
 //
 // Emitting never blocks the caller: an event is queued, and one goroutine
 // encodes and publishes it and runs the handlers. When the queue is full

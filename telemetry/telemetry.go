@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"sync"
@@ -18,6 +19,15 @@ const SubjectPrefix = broker.TelemetryPrefix
 
 // queueSize bounds the events waiting to be published.
 const queueSize = 8192
+
+// The emitter wakes at an event, waits gather for more, then publishes
+// what came: on a busy hub one wake-up and one flush carry a burst, not
+// one each per event. The TELEMETRY stream gets the burst as messages of
+// up to batchBytes, one event a line, not a stored message per event.
+const (
+	gather     = 2 * time.Millisecond
+	batchBytes = 64 << 10
+)
 
 // Event is one telemetry event as published.
 type Event struct {
@@ -42,7 +52,10 @@ type Emitter struct {
 	log   logsink.Logger
 	queue chan Event
 	done  chan struct{}
-	buf   []byte // encoding buffer, run goroutine only
+	// run goroutine only: the encoding buffer and the batch for the stream
+	buf     []byte
+	batch   []byte
+	history string
 
 	mu       sync.RWMutex
 	handlers map[string]attached
@@ -60,7 +73,7 @@ type attached struct {
 // New returns a running emitter publishing on nc (nil: handlers only).
 func New(nc *nats.Conn, node string, log logsink.Logger) *Emitter {
 	e := &Emitter{nc: nc, node: node, log: log.Module("telemetry"), queue: make(chan Event, queueSize),
-		done: make(chan struct{}), handlers: map[string]attached{}}
+		done: make(chan struct{}), handlers: map[string]attached{}, history: broker.TelemetryHistory(node)}
 	go e.run()
 	return e
 }
@@ -127,11 +140,28 @@ func (e *Emitter) Stop() {
 func (e *Emitter) run() {
 	defer close(e.done)
 	for ev := range e.queue {
-		e.publish(ev)
-		e.dispatch(ev)
+		time.Sleep(gather)
+		e.handle(ev)
+		for open := true; open; {
+			select {
+			case ev, open = <-e.queue:
+				if open {
+					e.handle(ev)
+				}
+			default:
+				open = false
+			}
+		}
+		e.flush()
 	}
 }
 
+func (e *Emitter) handle(ev Event) {
+	e.publish(ev)
+	e.dispatch(ev)
+}
+
+// publish sends ev on its subject and adds it to the stream's batch.
 func (e *Emitter) publish(ev Event) {
 	if e.nc == nil {
 		return
@@ -140,6 +170,21 @@ func (e *Emitter) publish(ev Event) {
 	if err := e.nc.Publish(ev.Subject(), e.buf); err != nil {
 		e.dropped.Add(1)
 	}
+	if len(e.batch)+len(e.buf) >= batchBytes {
+		e.flush()
+	}
+	e.batch = append(append(e.batch, e.buf...), '\n')
+}
+
+// flush sends the batch to the TELEMETRY stream: one JSON event a line.
+func (e *Emitter) flush() {
+	if len(e.batch) == 0 {
+		return
+	}
+	if err := e.nc.Publish(e.history, e.batch); err != nil {
+		e.dropped.Add(uint64(bytes.Count(e.batch, []byte{'\n'})))
+	}
+	e.batch = e.batch[:0]
 }
 
 // dispatch runs the handlers; a panicking one is reported and kept.

@@ -7,9 +7,12 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
@@ -21,39 +24,77 @@ import (
 func newEventsCmd() *cobra.Command {
 	var filter string
 	var asJSON bool
+	var since time.Duration
 	cmd := &cobra.Command{
 		Use:   "events",
-		Short: "Watch telemetry live, readably (like nats sub 'agent_com.>')",
+		Short: "Watch telemetry live, readably (like nats sub 'agent_com.>'), or read it back",
 		Long: "events prints every telemetry event the hub emits, one line each, until Ctrl-C.\n" +
 			"--filter takes an event name pattern such as task.* or fsm.transition (NATS wildcards).\n" +
+			"--since 10m prints the events the TELEMETRY stream kept from the last 10 minutes, then exits;\n" +
+			"reading the stream needs the admin token.\n" +
 			"It connects with --token, AGENTCOM_TOKEN or the admin token file if there is one, else anonymously.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return watchEvents(cmd, filter, asJSON)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runEvents(cmd, filter, since, asJSON) },
 	}
 	config.ClientFlags(cmd.Flags())
 	cmd.Flags().StringVar(&filter, "filter", ">", "event name pattern, such as task.* or agent.>")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print each event as JSON")
+	cmd.Flags().DurationVar(&since, "since", 0, "print the kept events of this last while (such as 30m), then exit")
 	return cmd
 }
 
-func watchEvents(cmd *cobra.Command, filter string, asJSON bool) error {
+func runEvents(cmd *cobra.Command, filter string, since time.Duration, asJSON bool) error {
+	if err := checkFilter(filter); err != nil {
+		return err
+	}
+	nc, withToken, err := connectEvents(cmd)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if since <= 0 {
+		return watchEvents(cmd, nc, filter, asJSON)
+	}
+	if !withToken {
+		return fmt.Errorf("--since reads the TELEMETRY stream, which needs the admin token " +
+			"(--token, AGENTCOM_TOKEN, or --data-dir with its admin.token file)")
+	}
+	return telemetry.History(cmd.Context(), nc, time.Now().Add(-since), filter,
+		func(ev telemetry.Event) { printEvent(cmd.OutOrStdout(), ev, asJSON) })
+}
+
+// checkFilter refuses a pattern that is no NATS subject pattern.
+func checkFilter(filter string) error {
+	if !server.IsValidSubject(telemetry.SubjectPrefix + filter) {
+		return fmt.Errorf("invalid --filter %q: want an event name pattern such as task.*, agent.> or fsm.transition", filter)
+	}
+	return nil
+}
+
+// connectEvents connects with the token the flags give, or anonymously.
+func connectEvents(cmd *cobra.Command) (nc *nats.Conn, withToken bool, err error) {
 	opts := []nats.Option{nats.Name("agentcom-events")}
 	if cfg, err := config.LoadClient(cmd.Flags(), broker.AdminTokenFile); err == nil {
-		opts = append(opts, nats.Token(cfg.Token))
+		opts, withToken = append(opts, nats.Token(cfg.Token)), true
 	}
 	url, _ := cmd.Flags().GetString("hub")
 	if v := os.Getenv("AGENTCOM_HUB"); v != "" && !cmd.Flags().Changed("hub") {
 		url = v
 	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return fmt.Errorf("connect to hub at %s: %w", url, err)
+	if nc, err = nats.Connect(url, opts...); err != nil {
+		return nil, false, fmt.Errorf("connect to hub at %s: %w", url, err)
 	}
-	defer nc.Close()
+	return nc, withToken, nil
+}
+
+func watchEvents(cmd *cobra.Command, nc *nats.Conn, filter string, asJSON bool) error {
 	out := cmd.OutOrStdout()
-	_, err = nc.Subscribe(telemetry.SubjectPrefix+filter, func(m *nats.Msg) { printEvent(out, m.Data, asJSON) })
+	_, err := nc.Subscribe(telemetry.SubjectPrefix+filter, func(m *nats.Msg) {
+		var ev telemetry.Event
+		if json.Unmarshal(m.Data, &ev) == nil {
+			printEvent(out, ev, asJSON)
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("subscribe to %s: %w", telemetry.SubjectPrefix+filter, err)
 	}
@@ -67,13 +108,10 @@ func watchEvents(cmd *cobra.Command, filter string, asJSON bool) error {
 }
 
 // printEvent writes one event: time, name, measurements, then metadata.
-func printEvent(w io.Writer, data []byte, asJSON bool) {
+func printEvent(w io.Writer, ev telemetry.Event, asJSON bool) {
 	if asJSON {
+		data, _ := json.Marshal(ev)
 		fmt.Fprintln(w, string(data))
-		return
-	}
-	var ev telemetry.Event
-	if err := json.Unmarshal(data, &ev); err != nil {
 		return
 	}
 	parts := []string{ev.Time.Local().Format("15:04:05.000"), fmt.Sprintf("%-18s", ev.Event)}
@@ -96,7 +134,15 @@ func pairs[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	out := make([]string, len(keys))
 	for i, k := range keys {
-		out[i] = fmt.Sprintf("%s=%v", k, m[k])
+		out[i] = k + "=" + format(m[k])
 	}
 	return out
+}
+
+// format writes numbers in full (an epoch in ms, not 1.79e+12).
+func format(v any) string {
+	if f, ok := v.(float64); ok {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return fmt.Sprint(v)
 }

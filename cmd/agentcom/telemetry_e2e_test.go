@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentcom/agentcom/telemetry"
@@ -185,29 +185,12 @@ func streamEvents(t *testing.T, h *hubProc, prefix string) []string {
 	nc, err := nats.Connect(h.natsURL, nats.Token(h.token))
 	require.NoError(t, err)
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	var names []string
 	require.Eventually(t, func() bool {
-		cons, err := js.OrderedConsumer(ctx, "AGENTCOM_TELEMETRY", jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{telemetry.SubjectPrefix + prefix + ".>"}})
-		if err != nil {
-			return false
-		}
-		batch, err := cons.FetchNoWait(100)
-		if err != nil {
-			return false
-		}
 		names = names[:0]
-		for m := range batch.Messages() {
-			var ev telemetry.Event
-			if json.Unmarshal(m.Data(), &ev) == nil {
-				names = append(names, ev.Event)
-			}
-		}
-		return len(names) >= 2
+		err := telemetry.History(context.Background(), nc, time.Now().Add(-time.Hour), prefix+".>",
+			func(ev telemetry.Event) { names = append(names, ev.Event) })
+		return err == nil && len(names) >= 2
 	}, 10*time.Second, 50*time.Millisecond)
 	return names
 }
@@ -268,4 +251,62 @@ func TestAnonymousObserverWithNatsCLI(t *testing.T) {
 		require.Error(t, err, "%s was allowed: %s", what, out)
 		require.Contains(t, strings.ToLower(out), "permission", what)
 	}
+}
+
+// TestEventsCommand: agentcom events shows live events readably, --since
+// reads back what the TELEMETRY stream kept, and a bad filter is named.
+func TestEventsCommand(t *testing.T) {
+	t.Parallel()
+	h := startHubProc(t, t.TempDir())
+	watch := exec.Command(bin, "events", "--filter", "task.*")
+	watch.Env = append(os.Environ(), "AGENTCOM_HUB="+h.natsURL, "AGENTCOM_DATA_DIR="+h.dataDir)
+	var live lockedLines
+	var errOut strings.Builder
+	watch.Stderr = &errOut
+	stdout, err := watch.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, watch.Start())
+	t.Cleanup(func() { _ = watch.Process.Kill(); _ = watch.Wait() })
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			live.add(sc.Text())
+		}
+	}()
+	var id string
+	for start := time.Now(); !strings.Contains(live.text(), "task_id="+id); time.Sleep(200 * time.Millisecond) {
+		// agentcom events needs a moment to subscribe
+		require.Less(t, time.Since(start), 20*time.Second, "stdout %q stderr %q", live.text(), errOut.String())
+		id = h.submitTask(t, `{"description":"watched by agentcom events"}`)
+	}
+	line := lineWith(live.text(), "task_id="+id)
+	require.Regexp(t, `^\d\d:\d\d:\d\d\.\d{3}  task\.submit +  queue_depth=\d+  priority=normal  request_id=\S+  submitted_by=admin  task_id=`, line)
+
+	require.Eventually(t, func() bool {
+		out, errOut, code := cli(t, h, "events", "--since", "1m", "--filter", "task.submit")
+		require.Equal(t, 0, code, errOut)
+		return strings.Contains(out, "task_id="+id) && !strings.Contains(out, "fsm.transition")
+	}, 10*time.Second, 100*time.Millisecond)
+	out, _, code := cli(t, h, "events", "--since", "1m", "--filter", "agent.>", "--json")
+	require.Equal(t, 0, code)
+	require.Empty(t, out, "no agent connected")
+
+	anon := exec.Command(bin, "events", "--since", "1m", "--hub", h.natsURL)
+	anon.Env = []string{"HOME=" + t.TempDir()}
+	msg, err := anon.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(msg), "--since reads the TELEMETRY stream, which needs the admin token")
+
+	_, stderr, code := cli(t, h, "events", "--filter", "task..submit")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, stderr, `invalid --filter "task..submit"`)
+}
+
+func lineWith(text, part string) string {
+	for line := range strings.SplitSeq(text, "\n") {
+		if strings.Contains(line, part) {
+			return line
+		}
+	}
+	return ""
 }

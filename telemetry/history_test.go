@@ -1,0 +1,85 @@
+package telemetry_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/broker/brokertest"
+	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/telemetry"
+)
+
+// history reads back every kept event matching filter.
+func history(t *testing.T, b *brokertest.Bundle, since time.Time, filter string) []telemetry.Event {
+	t.Helper()
+	var evs []telemetry.Event
+	require.NoError(t, telemetry.History(context.Background(), b.Conn, since, filter,
+		func(ev telemetry.Event) { evs = append(evs, ev) }))
+	return evs
+}
+
+func TestStreamKeepsEveryEventInBatches(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Start(t, 0)
+	require.NoError(t, broker.OpenTelemetry(context.Background(), b.Conn, time.Hour, 64<<20))
+	start := time.Now()
+	em := telemetry.New(b.Conn, "node-1", logsink.Nop())
+	const n = 3000
+	for i := range n {
+		em.Emit("task.submit", map[string]float64{"queue_depth": float64(i)}, map[string]any{"task_id": fmt.Sprint(i)})
+		em.Emit("agent.connect", nil, map[string]any{"agent_id": "a", "pad": strings.Repeat("x", 64)})
+	}
+	em.Stop()
+	require.Zero(t, em.Dropped())
+
+	subs := history(t, b, start, "task.*")
+	require.Len(t, subs, n, "every event is kept, each once")
+	for i, ev := range subs {
+		require.Equal(t, "task.submit", ev.Event)
+		require.Equal(t, fmt.Sprint(i), ev.Metadata["task_id"], "in emission order")
+		require.EqualValues(t, i, ev.Measurements["queue_depth"])
+	}
+	require.Len(t, history(t, b, start, ">"), 2*n)
+	require.Empty(t, history(t, b, time.Now(), ">"), "nothing since now")
+
+	st, err := jetstream.New(b.Conn)
+	require.NoError(t, err)
+	info, err := st.Stream(context.Background(), broker.TelemetryStream)
+	require.NoError(t, err)
+	msgs := info.CachedInfo().State.Msgs
+	require.Less(t, msgs, uint64(n/10), "events are stored in batches, not a message each")
+	require.Equal(t, broker.TelemetryHistory("node-1"), "agentcom.telemetry.node-1")
+}
+
+// A store from before batching kept one event a message on agent_com.>:
+// the stream takes the new subjects and the old events still read back.
+func TestHistoryReadsEventsStoredOneAMessage(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Start(t, 0)
+	js, err := jetstream.New(b.Conn)
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: broker.TelemetryStream, Subjects: []string{"agent_com.>"},
+		Storage: jetstream.FileStorage, MaxAge: time.Hour, PersistMode: jetstream.AsyncPersistMode})
+	require.NoError(t, err)
+	old := `{"event":"task.submit","time":"2026-11-26T10:00:00Z","node":"n","measurements":{},"metadata":{"task_id":"old"}}`
+	_, err = js.Publish(ctx, "agent_com.task.submit", []byte(old))
+	require.NoError(t, err)
+
+	require.NoError(t, broker.OpenTelemetry(ctx, b.Conn, time.Hour*24*365, 64<<20))
+	em := telemetry.New(b.Conn, "n", logsink.Nop())
+	em.Emit("task.submit", nil, map[string]any{"task_id": "new"})
+	em.Stop()
+	var ids []any
+	for _, ev := range history(t, b, time.Time{}, "task.submit") {
+		ids = append(ids, ev.Metadata["task_id"])
+	}
+	require.Equal(t, []any{"old", "new"}, ids)
+}
