@@ -90,6 +90,12 @@ func serverOptions(cfg ServerConfig) (*server.Options, error) {
 // ClientURL is the nats:// URL clients connect to.
 func (s *Server) ClientURL() string { return s.ns.ClientURL() }
 
+// Watched reports whether any subscription in the AgentCom account
+// matches subject, such as a telemetry observer's agent_com.>.
+func (s *Server) Watched(subject string) bool {
+	return s.ns.GlobalAccount().SubscriptionInterest(subject)
+}
+
 // ConnectInProcess opens a client connection that bypasses TCP.
 func (s *Server) ConnectInProcess(token, name string) (*nats.Conn, error) {
 	nc, err := nats.Connect("", nats.InProcessServer(s.ns), nats.Token(token), nats.Name(name),

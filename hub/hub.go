@@ -36,6 +36,7 @@ type Hub struct {
 	auth    *broker.Authenticator
 	srv     *broker.Server
 	nc      *nats.Conn
+	telNC   *nats.Conn
 	store   *broker.EventStore
 	views   *projections.Views
 	svc     *Service
@@ -171,7 +172,14 @@ func (h *Hub) startTelemetry(ctx context.Context) error {
 	if err := broker.OpenTelemetry(ctx, h.nc, h.cfg.Telemetry.MaxAge, h.cfg.Telemetry.MaxMB<<20); err != nil {
 		return err
 	}
-	h.tel = telemetry.New(h.nc, logsink.Hostname(), h.log)
+	// A connection of its own: on the hub's, a burst of telemetry would
+	// queue ahead of appends and replies, which the server reads in order.
+	nc, err := h.srv.ConnectInProcess(h.auth.HubSecret(), "agentcom-telemetry")
+	if err != nil {
+		return err
+	}
+	h.telNC = nc
+	h.tel = telemetry.New(nc, logsink.Hostname(), h.log, telemetry.PublishWhenWatched(h.srv.Watched))
 	return nil
 }
 
@@ -244,6 +252,9 @@ func (h *Hub) Stop() {
 			h.saveSnapshotAtStop(ctx)
 		}
 		h.tel.Stop()
+		if h.telNC != nil {
+			h.telNC.Close()
+		}
 		h.log.Info().Msg("hub stopped")
 		fallback := h.stopLogs()
 		if h.nc != nil {

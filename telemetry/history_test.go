@@ -58,6 +58,22 @@ func TestStreamKeepsEveryEventInBatches(t *testing.T) {
 	require.Equal(t, broker.TelemetryHistory("node-1"), "agentcom.telemetry.node-1")
 }
 
+func TestPublishWhenWatched(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Start(t, 0)
+	require.NoError(t, broker.OpenTelemetry(context.Background(), b.Conn, time.Hour, 64<<20))
+	em := telemetry.New(b.Conn, "n", logsink.Nop(), telemetry.PublishWhenWatched(b.Server.Watched))
+	defer em.Stop()
+	em.Emit("task.cancel", nil, map[string]any{"task_id": "unwatched"})
+	require.Eventually(t, func() bool { return len(history(t, b, time.Time{}, "task.cancel")) == 1 },
+		5*time.Second, 10*time.Millisecond, "kept while nobody watches")
+
+	sub := subscribe(t, b.Conn) // a watcher
+	em.Emit("task.cancel", nil, map[string]any{"task_id": "watched"})
+	_, ev := next(t, sub)
+	require.Equal(t, "watched", ev.Metadata["task_id"], "the unwatched event was never published live")
+}
+
 // A store from before batching kept one event a message on agent_com.>:
 // the stream takes the new subjects and the old events still read back.
 func TestHistoryReadsEventsStoredOneAMessage(t *testing.T) {

@@ -56,6 +56,7 @@ type Emitter struct {
 	buf     []byte
 	batch   []byte
 	history string
+	watched func(subject string) bool
 
 	mu       sync.RWMutex
 	handlers map[string]attached
@@ -70,10 +71,25 @@ type attached struct {
 	fn     Handler
 }
 
+// Option configures an emitter.
+type Option func(*Emitter)
+
+// PublishWhenWatched publishes an event on its own subject only while
+// watched(subject) says someone subscribes to it. The TELEMETRY stream
+// gets every event either way. An embedded server answers this for
+// nothing, where a publish nobody receives costs the server a parse.
+func PublishWhenWatched(watched func(subject string) bool) Option {
+	return func(e *Emitter) { e.watched = watched }
+}
+
 // New returns a running emitter publishing on nc (nil: handlers only).
-func New(nc *nats.Conn, node string, log logsink.Logger) *Emitter {
+func New(nc *nats.Conn, node string, log logsink.Logger, opts ...Option) *Emitter {
 	e := &Emitter{nc: nc, node: node, log: log.Module("telemetry"), queue: make(chan Event, queueSize),
-		done: make(chan struct{}), handlers: map[string]attached{}, history: broker.TelemetryHistory(node)}
+		done: make(chan struct{}), handlers: map[string]attached{}, history: broker.TelemetryHistory(node),
+		watched: func(string) bool { return true }}
+	for _, o := range opts {
+		o(e)
+	}
 	go e.run()
 	return e
 }
@@ -167,8 +183,10 @@ func (e *Emitter) publish(ev Event) {
 		return
 	}
 	e.buf = ev.appendJSON(e.buf[:0])
-	if err := e.nc.Publish(ev.Subject(), e.buf); err != nil {
-		e.dropped.Add(1)
+	if subject := ev.Subject(); e.watched(subject) {
+		if err := e.nc.Publish(subject, e.buf); err != nil {
+			e.dropped.Add(1)
+		}
 	}
 	if len(e.batch)+len(e.buf) >= batchBytes {
 		e.flush()
