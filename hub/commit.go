@@ -95,9 +95,6 @@ func (s *Service) apply(group []decided, catchUp bool) {
 	if err != nil {
 		s.breakWith(err)
 	}
-	if fn := s.onApplied.Load(); fn != nil && len(all) > 0 {
-		(*fn)(all)
-	}
 	if len(group) > 0 {
 		s.commits.Add(1)
 		s.commands.Add(uint64(len(group)))
@@ -105,6 +102,12 @@ func (s *Service) apply(group []decided, catchUp bool) {
 	for _, d := range group {
 		s.logEvents(d)
 		answer(d.p, d.after, nil) // stored, so done, even if not yet applied
+	}
+	// After the answers: telemetry and scheduling triggers are not on the
+	// callers' path. The projections do not move until the next group.
+	// (A catch-up may have applied others' events: all can be empty.)
+	if fn := s.onApplied.Load(); fn != nil {
+		(*fn)(all)
 	}
 }
 

@@ -98,7 +98,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Config: h.cfg.Agents, Log: h.log, Telemetry: h.tel})
 	applied := h.coord.applied
 	if h.tel != nil { // with telemetry off, the applier builds no events
-		t := tap{tel: h.tel, views: h.views}
+		t := &tap{tel: h.tel, views: h.views}
 		h.views.Agents.Observe(t.transition)
 		applied = func(envs []domain.Envelope) {
 			h.coord.applied(envs)

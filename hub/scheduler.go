@@ -9,6 +9,7 @@ import (
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/telemetry"
 )
 
 // schedulerTick is the safety net: a pass runs at least this often even
@@ -91,8 +92,7 @@ func (s *scheduler) pass(trigger string) []match {
 	if len(pool) == 0 || depth == 0 {
 		return nil
 	}
-	s.c.tel.Emit("scheduler.attempt", map[string]float64{"idle_agents": float64(len(pool)),
-		"queued_tasks": float64(depth)}, map[string]any{"trigger": trigger})
+	idle := len(pool)
 	var out []match
 	s.c.views.Tasks.EachQueued(func(t *domain.Task) bool {
 		if s.tasks[t.ID] || overdue(t, now) {
@@ -108,9 +108,13 @@ func (s *scheduler) pass(trigger string) []match {
 		}
 		return len(pool) > 0
 	})
-	for _, m := range out {
-		s.c.tel.Emit("scheduler.match", nil, map[string]any{"task_id": m.task, "agent_id": m.agent})
-	}
+	s.c.tel.Later(func(emit telemetry.EmitAt) { // built off the scheduler's lock
+		emit(now, "scheduler.attempt", map[string]float64{"idle_agents": float64(idle),
+			"queued_tasks": float64(depth)}, map[string]any{"trigger": trigger})
+		for _, m := range out {
+			emit(now, "scheduler.match", nil, map[string]any{"task_id": m.task, "agent_id": m.agent})
+		}
+	})
 	return out
 }
 

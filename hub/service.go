@@ -176,7 +176,8 @@ func (s *Service) Stop() {
 }
 
 // OnApplied sets a function called (on the applier goroutine, so it must
-// not block) with each group of events once they are applied.
+// not block) after each group is applied and its callers answered, with
+// the group's events (maybe none) in stream order. It may keep the slice.
 func (s *Service) OnApplied(fn func([]domain.Envelope)) { s.onApplied.Store(&fn) }
 
 // Err is why the service stopped taking commands: an event it stored could

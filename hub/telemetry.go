@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"sync"
 	"time"
 
 	"github.com/agentcom/agentcom/domain"
@@ -9,103 +10,147 @@ import (
 	"github.com/agentcom/agentcom/telemetry"
 )
 
-// tap turns applied events and agent state changes into telemetry. It
-// runs on the applier (and under the agent projection's lock for
-// transitions), and Emit never blocks.
+// tap turns applied events and agent state changes into telemetry. On the
+// applier it only notes what the events need from the projections, as
+// they stand after the group; the emitter's goroutine builds the events.
 type tap struct {
 	tel   *telemetry.Emitter
 	views *projections.Views
+
+	mu          sync.Mutex
+	transitions []projections.Transition // seen since the last group
 }
 
 type m = map[string]float64
 
-// applied emits the catalog event of each applied domain event.
-func (t tap) applied(envs []domain.Envelope) {
-	for _, env := range envs {
-		t.event(env)
+// transition notes an agent state change (under the agent projection's
+// lock); the group it belongs to emits it.
+func (t *tap) transition(tr projections.Transition) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.transitions = append(t.transitions, tr)
+}
+
+// applied hands one applied group to the emitter: its transitions first,
+// then the catalog event of each domain event.
+func (t *tap) applied(envs []domain.Envelope) {
+	t.mu.Lock()
+	if len(envs) == 0 && len(t.transitions) == 0 {
+		t.mu.Unlock()
+		return
+	}
+	g := group{envs: envs, transitions: t.transitions, depth: t.views.Tasks.QueueDepth(),
+		tasks: make([]*domain.Task, len(envs)), agents: make([]*domain.Agent, len(envs))}
+	t.transitions = nil
+	t.mu.Unlock()
+	for i, env := range envs {
+		if env.IsAgent() {
+			g.agents[i], _, _ = t.views.Agents.Get(env.Aggregate)
+		} else {
+			g.tasks[i], _, _ = t.views.Tasks.Get(env.Aggregate)
+		}
+	}
+	t.tel.Later(g.emit)
+}
+
+// group is one applied group with what its events read from the
+// projections: each event's task or agent, and the queue depth.
+type group struct {
+	envs        []domain.Envelope
+	tasks       []*domain.Task
+	agents      []*domain.Agent
+	depth       int
+	transitions []projections.Transition
+}
+
+func (g group) emit(emit telemetry.EmitAt) {
+	for _, tr := range g.transitions {
+		meta := map[string]any{"agent_id": tr.AgentID, "from": string(tr.From), "to": string(tr.To),
+			"task_id": tr.TaskID, "request_id": tr.RequestID}
+		emit(tr.At, "fsm.transition", m{"duration_ms": telemetry.Ms(tr.At.Sub(tr.Since))}, meta)
+	}
+	for i, env := range g.envs {
+		t := fact{emit: emit, env: env, task: g.tasks[i], agent: g.agents[i], depth: g.depth}
+		t.event()
 	}
 }
 
-func (t tap) event(env domain.Envelope) {
+// fact is one applied domain event with what it reads from the projections.
+type fact struct {
+	emit  telemetry.EmitAt
+	env   domain.Envelope
+	task  *domain.Task
+	agent *domain.Agent
+	depth int
+}
+
+func (f fact) event() {
+	env := f.env
 	meta := map[string]any{"request_id": env.RequestID}
-	id := env.Aggregate
 	if env.IsAgent() {
-		t.agentEvent(env, meta)
+		f.agentEvent(meta)
 		return
 	}
-	meta["task_id"] = id
+	meta["task_id"] = env.Aggregate
 	switch e := env.Data.(type) {
 	case domain.TaskSubmitted:
 		meta["priority"], meta["submitted_by"] = e.Priority.String(), e.SubmittedBy
-		t.tel.Emit("task.submit", m{"queue_depth": float64(t.views.Tasks.QueueDepth())}, meta)
+		f.emit(env.Time, "task.submit", m{"queue_depth": float64(f.depth)}, meta)
 	case domain.TaskAssigned:
 		meta["agent_id"], meta["generation"] = e.AgentID, e.Generation
-		t.tel.Emit("task.assign", m{"wait_ms": telemetry.Ms(env.Time.Sub(queuedAt(t.task(id), env)))}, meta)
+		f.emit(env.Time, "task.assign", m{"wait_ms": telemetry.Ms(env.Time.Sub(queuedAt(f.task, env)))}, meta)
 	case domain.TaskAccepted:
 		meta["agent_id"], meta["generation"] = e.AgentID, e.Generation
-		t.tel.Emit("task.accept", nil, meta)
+		f.emit(env.Time, "task.accept", nil, meta)
 	case domain.TaskProgressed:
 		meta["agent_id"], meta["generation"] = e.AgentID, e.Generation
-		t.tel.Emit("task.progress", nil, meta)
+		f.emit(env.Time, "task.progress", nil, meta)
 	case domain.TaskCompleted:
 		meta["agent_id"], meta["generation"] = e.AgentID, e.Generation
-		t.tel.Emit("task.complete", m{"duration_ms": telemetry.Ms(env.Time.Sub(assignedAt(t.task(id), env)))}, meta)
+		f.emit(env.Time, "task.complete", m{"duration_ms": telemetry.Ms(env.Time.Sub(assignedAt(f.task, env)))}, meta)
 	default:
-		t.taskOutcome(env, meta)
+		f.taskOutcome(meta)
 	}
-}
-
-// task is the projected task; only the events that measure time or
-// retries read it.
-func (t tap) task(id string) *domain.Task {
-	task, _, _ := t.views.Tasks.Get(id)
-	return task
 }
 
 // taskOutcome emits the events that end or restart an attempt.
-func (t tap) taskOutcome(env domain.Envelope, meta map[string]any) {
+func (f fact) taskOutcome(meta map[string]any) {
+	env := f.env
 	switch e := env.Data.(type) {
 	case domain.TaskFailed:
 		meta["agent_id"], meta["error"] = e.AgentID, logsink.ScrubText(e.Error) // observers are anonymous
-		t.tel.Emit("task.fail", m{"retry_count": float64(e.RetryCount)}, meta)
+		f.emit(env.Time, "task.fail", m{"retry_count": float64(e.RetryCount)}, meta)
 	case domain.TaskDeadLettered:
 		meta["reason"] = e.Reason
-		t.tel.Emit("task.dead_letter", m{"retry_count": float64(retries(t.task(env.Aggregate)))}, meta)
+		f.emit(env.Time, "task.dead_letter", m{"retry_count": float64(retries(f.task))}, meta)
 	case domain.TaskReclaimed:
 		meta["agent_id"], meta["reason"] = e.AgentID, e.Reason
-		t.tel.Emit("task.reclaim", nil, meta)
+		f.emit(env.Time, "task.reclaim", nil, meta)
 	case domain.TaskRetried:
 		meta["reason"] = "failed"
-		t.tel.Emit("task.retry", nil, meta)
+		f.emit(env.Time, "task.retry", nil, meta)
 	case domain.TaskRequeued:
 		meta["reason"] = "requeued"
-		t.tel.Emit("task.retry", nil, meta)
+		f.emit(env.Time, "task.retry", nil, meta)
 	case domain.TaskCancelled:
 		meta["by"] = e.By
-		t.tel.Emit("task.cancel", nil, meta)
+		f.emit(env.Time, "task.cancel", nil, meta)
 	}
 }
 
-func (t tap) agentEvent(env domain.Envelope, meta map[string]any) {
+func (f fact) agentEvent(meta map[string]any) {
+	env := f.env
 	meta["agent_id"] = env.Aggregate
-	a, _, _ := t.views.Agents.Get(env.Aggregate)
 	switch e := env.Data.(type) {
 	case domain.AgentConnected:
 		meta["capabilities"] = e.Capabilities
-		t.tel.Emit("agent.connect", m{"capabilities": float64(len(e.Capabilities))}, meta)
+		f.emit(env.Time, "agent.connect", m{"capabilities": float64(len(e.Capabilities))}, meta)
 	case domain.AgentDisconnected:
 		meta["reason"] = e.Reason
-		t.tel.Emit("agent.disconnect", m{"connected_duration_ms": connectedMs(a, env)}, meta)
+		f.emit(env.Time, "agent.disconnect", m{"connected_duration_ms": connectedMs(f.agent, env)}, meta)
 	case domain.AgentEvicted:
-		t.tel.Emit("agent.evict", m{"stale_ms": float64(e.StaleMS)}, meta)
+		f.emit(env.Time, "agent.evict", m{"stale_ms": float64(e.StaleMS)}, meta)
 	}
-}
-
-// transition emits fsm.transition for every agent state change.
-func (t tap) transition(tr projections.Transition) {
-	meta := map[string]any{"agent_id": tr.AgentID, "from": string(tr.From), "to": string(tr.To),
-		"task_id": tr.TaskID, "request_id": tr.RequestID}
-	t.tel.Emit("fsm.transition", m{"duration_ms": telemetry.Ms(tr.At.Sub(tr.Since))}, meta)
 }
 
 func queuedAt(t *domain.Task, env domain.Envelope) time.Time {

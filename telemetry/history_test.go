@@ -74,6 +74,28 @@ func TestPublishWhenWatched(t *testing.T) {
 	require.Equal(t, "watched", ev.Metadata["task_id"], "the unwatched event was never published live")
 }
 
+func TestLaterBuildsOnTheEmitter(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Start(t, 0)
+	sub := subscribe(t, b.Conn)
+	logs := &lockedBuf{}
+	em := telemetry.New(b.Conn, "n", logsink.New(logs, "n", logsink.LevelDebug))
+	defer em.Stop()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	em.Later(func(emit telemetry.EmitAt) { panic("builder bug") })
+	em.Later(func(emit telemetry.EmitAt) {
+		emit(at, "task.accept", nil, map[string]any{"task_id": "t1"})
+		emit(at.Add(time.Second), "task.complete", map[string]float64{"duration_ms": 1000}, nil)
+	})
+	subj, ev := next(t, sub)
+	require.Equal(t, "agent_com.task.accept", subj)
+	require.Equal(t, at, ev.Time, "the time the event happened")
+	_, ev = next(t, sub)
+	require.Equal(t, "task.complete", ev.Event)
+	require.NotNil(t, ev.Metadata)
+	require.Contains(t, logs.String(), "building telemetry events panicked")
+}
+
 // A store from before batching kept one event a message on agent_com.>:
 // the stream takes the new subjects and the old events still read back.
 func TestHistoryReadsEventsStoredOneAMessage(t *testing.T) {

@@ -44,13 +44,23 @@ func (e Event) Subject() string { return SubjectPrefix + e.Event }
 // Handler receives events in process.
 type Handler func(Event)
 
+// EmitAt emits an event that happened at a given time, at once: Later
+// hands one to the function it runs.
+type EmitAt func(at time.Time, name string, measurements map[string]float64, metadata map[string]any)
+
+// item is what the queue holds: an event, or a function that builds some.
+type item struct {
+	ev    Event
+	build func(EmitAt)
+}
+
 // Emitter publishes events. The zero value and a nil *Emitter drop every
 // event, so code can emit without checking whether telemetry is on.
 type Emitter struct {
 	nc    *nats.Conn
 	node  string
 	log   logsink.Logger
-	queue chan Event
+	queue chan item
 	done  chan struct{}
 	// run goroutine only: the encoding buffer and the batch for the stream
 	buf     []byte
@@ -84,7 +94,7 @@ func PublishWhenWatched(watched func(subject string) bool) Option {
 
 // New returns a running emitter publishing on nc (nil: handlers only).
 func New(nc *nats.Conn, node string, log logsink.Logger, opts ...Option) *Emitter {
-	e := &Emitter{nc: nc, node: node, log: log.Module("telemetry"), queue: make(chan Event, queueSize),
+	e := &Emitter{nc: nc, node: node, log: log.Module("telemetry"), queue: make(chan item, queueSize),
 		done: make(chan struct{}), handlers: map[string]attached{}, history: broker.TelemetryHistory(node),
 		watched: func(string) bool { return true }}
 	for _, o := range opts {
@@ -99,26 +109,48 @@ func (e *Emitter) Emit(name string, measurements map[string]float64, metadata ma
 	if e == nil {
 		return
 	}
+	e.enqueue(item{ev: e.event(time.Now(), name, measurements, metadata)})
+}
+
+// Later runs build on the emitter's goroutine, where each event it emits
+// is published at once. A hot path hands over the building of its events
+// (maps, lookups) and pays for one queued item. A build that panics is
+// reported at error.
+func (e *Emitter) Later(build func(EmitAt)) {
+	if e == nil {
+		return
+	}
+	e.enqueue(item{build: build})
+}
+
+// enqueue never blocks: when the queue is full, or after Stop, the item
+// is dropped and counted.
+func (e *Emitter) enqueue(it item) {
+	e.sendMu.RLock()
+	defer e.sendMu.RUnlock()
+	if e.closed {
+		e.dropped.Add(1)
+		return
+	}
+	select {
+	case e.queue <- it:
+	default:
+		e.dropped.Add(1)
+	}
+}
+
+func (e *Emitter) event(at time.Time, name string, measurements map[string]float64, metadata map[string]any) Event {
 	if measurements == nil {
 		measurements = map[string]float64{}
 	}
 	if metadata == nil {
 		metadata = map[string]any{}
 	}
-	e.sendMu.RLock()
-	defer e.sendMu.RUnlock()
-	if e.closed { // after Stop: dropped, never a panic
-		e.dropped.Add(1)
-		return
-	}
-	select {
-	case e.queue <- Event{Event: name, Time: time.Now().UTC(), Node: e.node, Measurements: measurements, Metadata: metadata}:
-	default:
-		e.dropped.Add(1)
-	}
+	return Event{Event: name, Time: at.UTC(), Node: e.node, Measurements: measurements, Metadata: metadata}
 }
 
-// Dropped counts events dropped because the queue was full.
+// Dropped counts what was dropped because the queue was full: events, and
+// Later's functions.
 func (e *Emitter) Dropped() uint64 { return e.dropped.Load() }
 
 // Attach adds a handler for the events whose name starts with prefix
@@ -155,14 +187,14 @@ func (e *Emitter) Stop() {
 
 func (e *Emitter) run() {
 	defer close(e.done)
-	for ev := range e.queue {
+	for it := range e.queue {
 		time.Sleep(gather)
-		e.handle(ev)
+		e.take(it)
 		for open := true; open; {
 			select {
-			case ev, open = <-e.queue:
+			case it, open = <-e.queue:
 				if open {
-					e.handle(ev)
+					e.take(it)
 				}
 			default:
 				open = false
@@ -170,6 +202,23 @@ func (e *Emitter) run() {
 		}
 		e.flush()
 	}
+}
+
+func (e *Emitter) take(it item) {
+	if it.build == nil {
+		e.handle(it.ev)
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			e.log.Error().Str("panic", fmt.Sprint(r)).Msg("building telemetry events panicked")
+		}
+	}()
+	it.build(e.emitNow)
+}
+
+func (e *Emitter) emitNow(at time.Time, name string, measurements map[string]float64, metadata map[string]any) {
+	e.handle(e.event(at, name, measurements, metadata))
 }
 
 func (e *Emitter) handle(ev Event) {
