@@ -39,37 +39,54 @@ func benchLifecycle(b *testing.B, interval time.Duration) {
 	benchLifecycleWith(b, startHubWith(b, "", interval, logsink.LevelWarning))
 }
 
-// BenchmarkTelemetryCost runs whole task lifecycles with telemetry on and
-// off in the same run (sync=1s, where the store is cheapest and any other
-// cost shows most).
+// BenchmarkTelemetryCost measures what telemetry costs whole task
+// lifecycles (sync=1s, where the store is cheapest and any other cost
+// shows most). Two hubs run side by side, telemetry on and off, each with
+// its agents; they take turns doing slices of costSlice lifecycles, the
+// order alternating, until each has done b.N. The machine's speed drifts
+// from one moment to the next, so turns this short put both sides through
+// the same drift. It reports both rates and cost-% (1 - on/off); ns/op is
+// a task on each side. Use -count and take the median.
 func BenchmarkTelemetryCost(b *testing.B) {
+	b.StopTimer() // the timer counts the lifecycles only, not the hubs' starts
+	rigs := map[bool]*rig{}
 	for _, on := range []bool{true, false} {
-		b.Run(fmt.Sprintf("telemetry=%v", on), func(b *testing.B) {
-			benchLifecycleWith(b, startHubCfg(b, "", logsink.LevelWarning, func(c *config.Hub) {
-				c.Store.SyncInterval = time.Second
-				c.Telemetry.Enabled = on
-			}))
-		})
+		rigs[on] = newRig(b, startHubCfg(b, "", logsink.LevelWarning, func(c *config.Hub) {
+			c.Store.SyncInterval = time.Second
+			c.Telemetry.Enabled = on
+		}))
 	}
+	took, cpu := map[bool]time.Duration{}, map[bool]time.Duration{}
+	for turn, left := 0, b.N; left > 0; turn++ {
+		n := min(left, costSlice)
+		for _, on := range []bool{turn%2 == 0, turn%2 != 0} {
+			b.StartTimer()
+			start, cpu0 := time.Now(), cpuTime()
+			rigs[on].run(b, n)
+			took[on], cpu[on] = took[on]+time.Since(start), cpu[on]+cpuTime()-cpu0
+			b.StopTimer()
+		}
+		left -= n
+	}
+	for on, side := range map[bool]string{true: "on", false: "off"} {
+		b.ReportMetric(float64(b.N)/took[on].Seconds(), "tasks/s-"+side)
+		b.ReportMetric(float64(cpu[on].Microseconds())/float64(b.N), "cpu-µs/task-"+side)
+	}
+	b.ReportMetric(100*(1-took[false].Seconds()/took[true].Seconds()), "cost-%")
+	// A cheap emitter that dropped events would be no figure.
+	b.ReportMetric(float64(rigs[true].h.tel.Dropped()), "dropped-events")
 }
 
+// costSlice is how many lifecycles a side of BenchmarkTelemetryCost does
+// in one turn.
+const costSlice = 500
+
 func benchLifecycleWith(b *testing.B, h *testHub) {
-	var mu sync.Mutex
-	submitted, assigned := map[string]time.Time{}, map[string]time.Time{}
-	work := func(a *testAgent, as protocol.Assignment) {
-		mu.Lock()
-		assigned[as.TaskID] = time.Now()
-		mu.Unlock()
-		completeAtOnce(a, as)
-	}
-	for i := range benchAgents {
-		newTestAgent(b, h, fmt.Sprintf("bench-%d", i), nil, work)
-	}
+	r := newRig(b, h)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start, cpu0 := time.Now(), cpuTime()
-	runSubmits(b, h, &mu, submitted)
-	waitCompleted(b, h, b.N)
+	r.run(b, b.N)
 	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "tasks/s")
@@ -77,7 +94,37 @@ func benchLifecycleWith(b *testing.B, h *testHub) {
 	if h.tel != nil { // a cheap emitter that dropped events would be no figure
 		b.ReportMetric(float64(h.tel.Dropped()), "dropped-events")
 	}
-	reportLatency(b, submitted, assigned)
+	reportLatency(b, r.submitted, r.assigned)
+}
+
+// rig is a hub with benchAgents in-process agents that complete each task
+// at once, noting when each task was submitted and assigned.
+type rig struct {
+	h                   *testHub
+	mu                  sync.Mutex
+	submitted, assigned map[string]time.Time
+	done                int // tasks completed so far
+}
+
+func newRig(tb testing.TB, h *testHub) *rig {
+	r := &rig{h: h, submitted: map[string]time.Time{}, assigned: map[string]time.Time{}}
+	work := func(a *testAgent, as protocol.Assignment) {
+		r.mu.Lock()
+		r.assigned[as.TaskID] = time.Now()
+		r.mu.Unlock()
+		completeAtOnce(a, as)
+	}
+	for i := range benchAgents {
+		newTestAgent(tb, h, fmt.Sprintf("bench-%d", i), nil, work)
+	}
+	return r
+}
+
+// run submits n more tasks and waits until they are completed.
+func (r *rig) run(tb testing.TB, n int) {
+	runSubmits(tb, r.h, n, &r.mu, r.submitted)
+	r.done += n
+	waitCompleted(tb, r.h, r.done)
 }
 
 // benchAssignLatency submits one task at a time to idle agents and
@@ -109,14 +156,14 @@ func benchAssignLatency(b *testing.B, interval time.Duration) {
 	b.ReportMetric(lat[len(lat)*99/100], "p99-assign-ms")
 }
 
-// runSubmits submits b.N tasks from 32 goroutines, recording when each
+// runSubmits submits n tasks from 32 goroutines, recording when each
 // submit was sent.
-func runSubmits(b *testing.B, h *testHub, mu *sync.Mutex, submitted map[string]time.Time) {
+func runSubmits(b testing.TB, h *testHub, n int, mu *sync.Mutex, submitted map[string]time.Time) {
 	ctx := context.Background()
 	body := []byte(`{"description":"lifecycle benchmark task","priority":"normal"}`)
 	var wg sync.WaitGroup
-	next := make(chan struct{}, b.N)
-	for range b.N {
+	next := make(chan struct{}, n)
+	for range n {
 		next <- struct{}{}
 	}
 	close(next)
@@ -139,7 +186,7 @@ func runSubmits(b *testing.B, h *testHub, mu *sync.Mutex, submitted map[string]t
 	wg.Wait()
 }
 
-func waitCompleted(b *testing.B, h *testHub, n int) {
+func waitCompleted(b testing.TB, h *testHub, n int) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for h.Tasks().Stats().ByStatus["completed"] < n {
 		if time.Now().After(deadline) {
