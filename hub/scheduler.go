@@ -108,11 +108,11 @@ func (s *scheduler) pass(trigger string) []match {
 		}
 		return len(pool) > 0
 	})
-	s.c.tel.Later(func(emit telemetry.EmitAt) { // built off the scheduler's lock
-		emit(now, "scheduler.attempt", map[string]float64{"idle_agents": float64(idle),
-			"queued_tasks": float64(depth)}, map[string]any{"trigger": trigger})
+	s.c.tel.Later(func(w telemetry.Writer) { // written off the scheduler's lock
+		w.Event(now, "scheduler.attempt").Num("idle_agents", float64(idle)).Num("queued_tasks", float64(depth)).
+			Str("trigger", trigger).Send()
 		for _, m := range out {
-			emit(now, "scheduler.match", nil, map[string]any{"task_id": m.task, "agent_id": m.agent})
+			w.Event(now, "scheduler.match").Str("task_id", m.task).Str("agent_id", m.agent).Send()
 		}
 	})
 	return out

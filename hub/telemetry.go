@@ -21,8 +21,6 @@ type tap struct {
 	transitions []projections.Transition // seen since the last group
 }
 
-type m = map[string]float64
-
 // transition notes an agent state change (under the agent projection's
 // lock); the group it belongs to emits it.
 func (t *tap) transition(tr projections.Transition) {
@@ -63,93 +61,96 @@ type group struct {
 	transitions []projections.Transition
 }
 
-func (g group) emit(emit telemetry.EmitAt) {
+func (g group) emit(w telemetry.Writer) {
 	for _, tr := range g.transitions {
-		meta := map[string]any{"agent_id": tr.AgentID, "from": string(tr.From), "to": string(tr.To),
-			"task_id": tr.TaskID, "request_id": tr.RequestID}
-		emit(tr.At, "fsm.transition", m{"duration_ms": telemetry.Ms(tr.At.Sub(tr.Since))}, meta)
+		w.Event(tr.At, "fsm.transition").Num("duration_ms", telemetry.Ms(tr.At.Sub(tr.Since))).
+			Str("agent_id", tr.AgentID).Str("from", string(tr.From)).Str("to", string(tr.To)).
+			Str("task_id", tr.TaskID).Str("request_id", tr.RequestID).Send()
 	}
 	for i, env := range g.envs {
-		t := fact{emit: emit, env: env, task: g.tasks[i], agent: g.agents[i], depth: g.depth}
-		t.event()
+		f := fact{w: w, env: env, task: g.tasks[i], agent: g.agents[i], depth: g.depth}
+		if env.IsAgent() {
+			f.agentEvent()
+		} else {
+			f.taskEvent()
+		}
 	}
 }
 
 // fact is one applied domain event with what it reads from the projections.
 type fact struct {
-	emit  telemetry.EmitAt
+	w     telemetry.Writer
 	env   domain.Envelope
 	task  *domain.Task
 	agent *domain.Agent
 	depth int
 }
 
-func (f fact) event() {
-	env := f.env
-	meta := map[string]any{"request_id": env.RequestID}
-	if env.IsAgent() {
-		f.agentEvent(meta)
-		return
+// start starts the named event with the ids every event of a task (or of
+// an agent) carries.
+func (f fact) start(name string) *telemetry.Fields {
+	ev := f.w.Event(f.env.Time, name).Str("request_id", f.env.RequestID)
+	if f.env.IsAgent() {
+		return ev.Str("agent_id", f.env.Aggregate)
 	}
-	meta["task_id"] = env.Aggregate
+	return ev.Str("task_id", f.env.Aggregate)
+}
+
+// attempt starts an event of an agent's attempt at the task.
+func (f fact) attempt(name, agentID string, generation uint64) *telemetry.Fields {
+	return f.start(name).Str("agent_id", agentID).Int("generation", int64(generation))
+}
+
+func (f fact) taskEvent() {
+	env := f.env
 	switch e := env.Data.(type) {
 	case domain.TaskSubmitted:
-		meta["priority"], meta["submitted_by"] = e.Priority.String(), e.SubmittedBy
-		f.emit(env.Time, "task.submit", m{"queue_depth": float64(f.depth)}, meta)
+		f.start("task.submit").Num("queue_depth", float64(f.depth)).
+			Str("priority", e.Priority.String()).Str("submitted_by", e.SubmittedBy).Send()
 	case domain.TaskAssigned:
-		meta["agent_id"], meta["generation"] = e.AgentID, e.Generation
-		f.emit(env.Time, "task.assign", m{"wait_ms": telemetry.Ms(env.Time.Sub(queuedAt(f.task, env)))}, meta)
+		f.attempt("task.assign", e.AgentID, e.Generation).
+			Num("wait_ms", telemetry.Ms(env.Time.Sub(queuedAt(f.task, env)))).Send()
 	case domain.TaskAccepted:
-		meta["agent_id"], meta["generation"] = e.AgentID, e.Generation
-		f.emit(env.Time, "task.accept", nil, meta)
+		f.attempt("task.accept", e.AgentID, e.Generation).Send()
 	case domain.TaskProgressed:
-		meta["agent_id"], meta["generation"] = e.AgentID, e.Generation
-		f.emit(env.Time, "task.progress", nil, meta)
+		f.attempt("task.progress", e.AgentID, e.Generation).Send()
 	case domain.TaskCompleted:
-		meta["agent_id"], meta["generation"] = e.AgentID, e.Generation
-		f.emit(env.Time, "task.complete", m{"duration_ms": telemetry.Ms(env.Time.Sub(assignedAt(f.task, env)))}, meta)
+		f.attempt("task.complete", e.AgentID, e.Generation).
+			Num("duration_ms", telemetry.Ms(env.Time.Sub(assignedAt(f.task, env)))).Send()
 	default:
-		f.taskOutcome(meta)
+		f.taskOutcome()
 	}
 }
 
 // taskOutcome emits the events that end or restart an attempt.
-func (f fact) taskOutcome(meta map[string]any) {
-	env := f.env
-	switch e := env.Data.(type) {
+func (f fact) taskOutcome() {
+	switch e := f.env.Data.(type) {
 	case domain.TaskFailed:
-		meta["agent_id"], meta["error"] = e.AgentID, logsink.ScrubText(e.Error) // observers are anonymous
-		f.emit(env.Time, "task.fail", m{"retry_count": float64(e.RetryCount)}, meta)
+		f.start("task.fail").Num("retry_count", float64(e.RetryCount)).Str("agent_id", e.AgentID).
+			Str("error", logsink.ScrubText(e.Error)).Send() // observers are anonymous
 	case domain.TaskDeadLettered:
-		meta["reason"] = e.Reason
-		f.emit(env.Time, "task.dead_letter", m{"retry_count": float64(retries(f.task))}, meta)
+		f.start("task.dead_letter").Num("retry_count", float64(retries(f.task))).Str("reason", e.Reason).Send()
 	case domain.TaskReclaimed:
-		meta["agent_id"], meta["reason"] = e.AgentID, e.Reason
-		f.emit(env.Time, "task.reclaim", nil, meta)
+		f.start("task.reclaim").Str("agent_id", e.AgentID).Str("reason", e.Reason).Send()
 	case domain.TaskRetried:
-		meta["reason"] = "failed"
-		f.emit(env.Time, "task.retry", nil, meta)
+		f.start("task.retry").Str("reason", "failed").Send()
 	case domain.TaskRequeued:
-		meta["reason"] = "requeued"
-		f.emit(env.Time, "task.retry", nil, meta)
+		f.start("task.retry").Str("reason", "requeued").Send()
 	case domain.TaskCancelled:
-		meta["by"] = e.By
-		f.emit(env.Time, "task.cancel", nil, meta)
+		f.start("task.cancel").Str("by", e.By).Send()
 	}
 }
 
-func (f fact) agentEvent(meta map[string]any) {
-	env := f.env
-	meta["agent_id"] = env.Aggregate
-	switch e := env.Data.(type) {
+func (f fact) agentEvent() {
+	switch e := f.env.Data.(type) {
 	case domain.AgentConnected:
-		meta["capabilities"] = e.Capabilities
-		f.emit(env.Time, "agent.connect", m{"capabilities": float64(len(e.Capabilities))}, meta)
+		f.start("agent.connect").Num("capabilities", float64(len(e.Capabilities))).
+			Strs("capabilities", e.Capabilities).Send()
 	case domain.AgentDisconnected:
-		meta["reason"] = e.Reason
-		f.emit(env.Time, "agent.disconnect", m{"connected_duration_ms": connectedMs(f.agent, env)}, meta)
+		f.start("agent.disconnect").Num("connected_duration_ms", connectedMs(f.agent, f.env)).
+			Str("reason", e.Reason).Send()
 	case domain.AgentEvicted:
-		f.emit(env.Time, "agent.evict", m{"stale_ms": float64(e.StaleMS)}, meta)
+		f.start("agent.evict").Num("stale_ms", float64(e.StaleMS)).Send()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,25 +75,41 @@ func TestPublishWhenWatched(t *testing.T) {
 	require.Equal(t, "watched", ev.Metadata["task_id"], "the unwatched event was never published live")
 }
 
-func TestLaterBuildsOnTheEmitter(t *testing.T) {
+func TestLaterWritesOnTheEmitter(t *testing.T) {
 	t.Parallel()
 	b := brokertest.Start(t, 0)
 	sub := subscribe(t, b.Conn)
 	logs := &lockedBuf{}
 	em := telemetry.New(b.Conn, "n", logsink.New(logs, "n", logsink.LevelDebug))
 	defer em.Stop()
-	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	em.Later(func(emit telemetry.EmitAt) { panic("builder bug") })
-	em.Later(func(emit telemetry.EmitAt) {
-		emit(at, "task.accept", nil, map[string]any{"task_id": "t1"})
-		emit(at.Add(time.Second), "task.complete", map[string]float64{"duration_ms": 1000}, nil)
+	var handled []telemetry.Event
+	var mu sync.Mutex
+	em.Attach("test", "task.complete", func(ev telemetry.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		handled = append(handled, ev)
+	})
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("CET", 3600))
+	em.Later(func(telemetry.Writer) { panic("builder bug") })
+	em.Later(func(w telemetry.Writer) {
+		w.Event(at, "task.accept").Str("task_id", "t1").Int("generation", 2).Send()
+		w.Event(at.Add(time.Second), "task.complete").Num("duration_ms", 1000.5).
+			Strs("capabilities", []string{"go", "a\"b"}).Str("task_id", "t1").Send()
 	})
 	subj, ev := next(t, sub)
 	require.Equal(t, "agent_com.task.accept", subj)
-	require.Equal(t, at, ev.Time, "the time the event happened")
+	require.Equal(t, at.UTC(), ev.Time, "the time the event happened, in UTC")
+	require.Equal(t, map[string]any{"task_id": "t1", "generation": 2.0}, ev.Metadata)
+	require.Empty(t, ev.Measurements)
 	_, ev = next(t, sub)
 	require.Equal(t, "task.complete", ev.Event)
-	require.NotNil(t, ev.Metadata)
+	require.Equal(t, map[string]float64{"duration_ms": 1000.5}, ev.Measurements)
+	require.Equal(t, []any{"go", "a\"b"}, ev.Metadata["capabilities"])
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handled) == 1 && handled[0].Metadata["task_id"] == "t1"
+	}, 5*time.Second, 5*time.Millisecond, "handlers get written events too")
 	require.Contains(t, logs.String(), "building telemetry events panicked")
 }
 

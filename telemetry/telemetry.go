@@ -44,14 +44,10 @@ func (e Event) Subject() string { return SubjectPrefix + e.Event }
 // Handler receives events in process.
 type Handler func(Event)
 
-// EmitAt emits an event that happened at a given time, at once: Later
-// hands one to the function it runs.
-type EmitAt func(at time.Time, name string, measurements map[string]float64, metadata map[string]any)
-
 // item is what the queue holds: an event, or a function that builds some.
 type item struct {
 	ev    Event
-	build func(EmitAt)
+	build func(Writer)
 }
 
 // Emitter publishes events. The zero value and a nil *Emitter drop every
@@ -62,7 +58,9 @@ type Emitter struct {
 	log   logsink.Logger
 	queue chan item
 	done  chan struct{}
-	// run goroutine only: the encoding buffer and the batch for the stream
+	// run goroutine only: the event being encoded, its encoding, and the
+	// batch for the stream
+	fields  Fields
 	buf     []byte
 	batch   []byte
 	history string
@@ -97,6 +95,7 @@ func New(nc *nats.Conn, node string, log logsink.Logger, opts ...Option) *Emitte
 	e := &Emitter{nc: nc, node: node, log: log.Module("telemetry"), queue: make(chan item, queueSize),
 		done: make(chan struct{}), handlers: map[string]attached{}, history: broker.TelemetryHistory(node),
 		watched: func(string) bool { return true }}
+	e.fields.e = e
 	for _, o := range opts {
 		o(e)
 	}
@@ -109,14 +108,21 @@ func (e *Emitter) Emit(name string, measurements map[string]float64, metadata ma
 	if e == nil {
 		return
 	}
-	e.enqueue(item{ev: e.event(time.Now(), name, measurements, metadata)})
+	if measurements == nil {
+		measurements = map[string]float64{}
+	}
+	if metadata == nil {
+		metadata = map[string]any{}
+	}
+	e.enqueue(item{ev: Event{Event: name, Time: time.Now().UTC(), Node: e.node, Measurements: measurements,
+		Metadata: metadata}})
 }
 
-// Later runs build on the emitter's goroutine, where each event it emits
-// is published at once. A hot path hands over the building of its events
-// (maps, lookups) and pays for one queued item. A build that panics is
-// reported at error.
-func (e *Emitter) Later(build func(EmitAt)) {
+// Later runs build on the emitter's goroutine, with a Writer that encodes
+// each event as it is written and publishes it at once. A hot path hands
+// over the building of its events and pays for one queued item. A build
+// that panics is reported at error.
+func (e *Emitter) Later(build func(Writer)) {
 	if e == nil {
 		return
 	}
@@ -137,16 +143,6 @@ func (e *Emitter) enqueue(it item) {
 	default:
 		e.dropped.Add(1)
 	}
-}
-
-func (e *Emitter) event(at time.Time, name string, measurements map[string]float64, metadata map[string]any) Event {
-	if measurements == nil {
-		measurements = map[string]float64{}
-	}
-	if metadata == nil {
-		metadata = map[string]any{}
-	}
-	return Event{Event: name, Time: at.UTC(), Node: e.node, Measurements: measurements, Metadata: metadata}
 }
 
 // Dropped counts what was dropped because the queue was full: events, and
@@ -206,7 +202,8 @@ func (e *Emitter) run() {
 
 func (e *Emitter) take(it item) {
 	if it.build == nil {
-		e.handle(it.ev)
+		e.send(e.fields.from(it.ev))
+		e.dispatch(it.ev)
 		return
 	}
 	defer func() {
@@ -214,25 +211,17 @@ func (e *Emitter) take(it item) {
 			e.log.Error().Str("panic", fmt.Sprint(r)).Msg("building telemetry events panicked")
 		}
 	}()
-	it.build(e.emitNow)
+	it.build(Writer{e})
 }
 
-func (e *Emitter) emitNow(at time.Time, name string, measurements map[string]float64, metadata map[string]any) {
-	e.handle(e.event(at, name, measurements, metadata))
-}
-
-func (e *Emitter) handle(ev Event) {
-	e.publish(ev)
-	e.dispatch(ev)
-}
-
-// publish sends ev on its subject and adds it to the stream's batch.
-func (e *Emitter) publish(ev Event) {
+// send publishes an encoded event on its subject, if watched, and adds it
+// to the stream's batch.
+func (e *Emitter) send(f *Fields) {
 	if e.nc == nil {
 		return
 	}
-	e.buf = ev.appendJSON(e.buf[:0])
-	if subject := ev.Subject(); e.watched(subject) {
+	e.buf = f.encode(e.buf[:0], e.node)
+	if subject := SubjectPrefix + f.name; e.watched(subject) {
 		if err := e.nc.Publish(subject, e.buf); err != nil {
 			e.dropped.Add(1)
 		}
@@ -263,6 +252,18 @@ func (e *Emitter) dispatch(ev Event) {
 			e.call(id, h.fn, ev)
 		}
 	}
+}
+
+// watchedInProcess reports whether a handler takes events named name.
+func (e *Emitter) watchedInProcess(name string) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for _, h := range e.handlers {
+		if strings.HasPrefix(name, h.prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Emitter) call(id string, fn Handler, ev Event) {
