@@ -73,11 +73,18 @@ func appendValue(b []byte, v any) []byte {
 	return append(b, j...)
 }
 
-// appendString appends s as a JSON string.
+// appendString appends s as a JSON string. Runs of plain ASCII are copied
+// whole: ids and names are nothing else.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	plain := 0 // s[plain:i] needs no escaping
 	for i := 0; i < len(s); {
 		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		b = append(b, s[plain:i]...)
 		switch {
 		case c == '"' || c == '\\':
 			b = append(b, '\\', c)
@@ -85,9 +92,6 @@ func appendString(b []byte, s string) []byte {
 		case c < 0x20:
 			b = append(b, `\u00`...)
 			b = append(b, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
-			i++
-		case c < utf8.RuneSelf:
-			b = append(b, c)
 			i++
 		default:
 			r, size := utf8.DecodeRuneInString(s[i:])
@@ -98,6 +102,8 @@ func appendString(b []byte, s string) []byte {
 			}
 			i += size
 		}
+		plain = i
 	}
+	b = append(b, s[plain:]...)
 	return append(b, '"')
 }

@@ -138,12 +138,13 @@ func TestEncodingIsValidJSON(t *testing.T) {
 	sub := subscribe(t, b.Conn)
 	em := telemetry.New(b.Conn, "n\"ode", logsink.Nop())
 	defer em.Stop()
-	meta := map[string]any{"s": "quote \" back \\ nl \n tab \t ünïcode \x01", "i": 3, "u": uint64(7), "f": 1.5,
+	meta := map[string]any{"s": "quote \" back \\ nl \n tab \t ünïcode \x01", "bad": "a\xffb", "i": 3, "u": uint64(7), "f": 1.5,
 		"b": true, "list": []string{"a", "b\""}, "nil": nil, "other": map[string]int{"x": 1}}
 	em.Emit("agent.connect", map[string]float64{"capabilities": 2.5}, meta)
 	_, ev := next(t, sub)
 	require.Equal(t, "n\"ode", ev.Node)
 	require.Equal(t, meta["s"], ev.Metadata["s"])
+	require.Equal(t, "a\ufffdb", ev.Metadata["bad"], "invalid UTF-8 is replaced")
 	require.EqualValues(t, 3, ev.Metadata["i"])
 	require.EqualValues(t, 7, ev.Metadata["u"])
 	require.Equal(t, true, ev.Metadata["b"])
