@@ -66,8 +66,8 @@ func TestPublishWhenWatched(t *testing.T) {
 	em := telemetry.New(b.Conn, "n", logsink.Nop(), telemetry.PublishWhenWatched(b.Server.Watched))
 	defer em.Stop()
 	em.Emit("task.cancel", nil, map[string]any{"task_id": "unwatched"})
-	require.Eventually(t, func() bool { return len(history(t, b, time.Time{}, "task.cancel")) == 1 },
-		5*time.Second, 10*time.Millisecond, "kept while nobody watches")
+	require.NoError(t, em.Flush(context.Background()))
+	require.Len(t, history(t, b, time.Time{}, "task.cancel"), 1, "kept while nobody watches")
 
 	sub := subscribe(t, b.Conn) // a watcher
 	em.Emit("task.cancel", nil, map[string]any{"task_id": "watched"})
@@ -111,6 +111,21 @@ func TestLaterWritesOnTheEmitter(t *testing.T) {
 		return len(handled) == 1 && handled[0].Metadata["task_id"] == "t1"
 	}, 5*time.Second, 5*time.Millisecond, "handlers get written events too")
 	require.Contains(t, logs.String(), "building telemetry events panicked")
+}
+
+func TestWithoutTheStreamEventsAreCounted(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Start(t, 0) // no TELEMETRY stream
+	logs := &lockedBuf{}
+	em := telemetry.New(b.Conn, "n", logsink.New(logs, "n", logsink.LevelDebug))
+	for range 3 {
+		em.Emit("task.cancel", nil, nil)
+		require.NoError(t, em.Flush(context.Background()))
+	}
+	em.Stop()
+	require.EqualValues(t, 3, em.Dropped())
+	require.Equal(t, 1, strings.Count(logs.String(), "does not take telemetry"), "logged once, not per batch")
+	require.Error(t, em.Flush(context.Background()), "stopped")
 }
 
 // A store from before batching kept one event a message on agent_com.>:

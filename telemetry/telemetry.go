@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/logsink"
@@ -17,8 +19,12 @@ import (
 // SubjectPrefix precedes every telemetry event's name: agent_com.<name>.
 const SubjectPrefix = broker.TelemetryPrefix
 
-// queueSize bounds the events waiting to be published.
+// queueSize bounds the items (events, or Later's functions) waiting to
+// be published.
 const queueSize = 8192
+
+// ackWait bounds the wait for the stream to take a batch.
+const ackWait = 5 * time.Second
 
 // The emitter wakes at an event, waits gather for more, then publishes
 // what came: on a busy hub one wake-up and one flush carry a burst, not
@@ -44,19 +50,23 @@ func (e Event) Subject() string { return SubjectPrefix + e.Event }
 // Handler receives events in process.
 type Handler func(Event)
 
-// item is what the queue holds: an event, or a function that builds some.
+// item is what the queue holds: an event, a function that builds some,
+// or a Flush waiting to be told.
 type item struct {
 	ev    Event
 	build func(Writer)
+	flush chan struct{}
 }
 
 // Emitter publishes events. The zero value and a nil *Emitter drop every
 // event, so code can emit without checking whether telemetry is on.
 type Emitter struct {
 	nc    *nats.Conn
+	js    jetstream.JetStream
 	node  string
 	log   logsink.Logger
 	queue chan item
+	hurry chan struct{} // a Flush or Stop waits: publish without gathering
 	done  chan struct{}
 	// run goroutine only: the event being encoded, its encoding, and the
 	// batch for the stream
@@ -64,6 +74,7 @@ type Emitter struct {
 	buf     []byte
 	batch   []byte
 	history string
+	failing bool // the stream refused the last batch
 	watched func(subject string) bool
 
 	mu       sync.RWMutex
@@ -93,9 +104,12 @@ func PublishWhenWatched(watched func(subject string) bool) Option {
 // New returns a running emitter publishing on nc (nil: handlers only).
 func New(nc *nats.Conn, node string, log logsink.Logger, opts ...Option) *Emitter {
 	e := &Emitter{nc: nc, node: node, log: log.Module("telemetry"), queue: make(chan item, queueSize),
-		done: make(chan struct{}), handlers: map[string]attached{}, history: broker.TelemetryHistory(node),
+		hurry: make(chan struct{}, 1), done: make(chan struct{}), handlers: map[string]attached{}, history: broker.TelemetryHistory(node),
 		watched: func(string) bool { return true }}
 	e.fields.e = e
+	if nc != nil {
+		e.js, _ = jetstream.New(nc) // fails only on options, and there are none
+	}
 	for _, o := range opts {
 		o(e)
 	}
@@ -145,8 +159,10 @@ func (e *Emitter) enqueue(it item) {
 	}
 }
 
-// Dropped counts what was dropped because the queue was full: events, and
-// Later's functions.
+// Dropped counts what never reached the stream: an event or a Later
+// function (one each, whatever it would have written) that found the
+// queue full or the emitter stopped, a Later function that panicked, and
+// each event of a batch the stream did not take.
 func (e *Emitter) Dropped() uint64 { return e.dropped.Load() }
 
 // Attach adds a handler for the events whose name starts with prefix
@@ -164,7 +180,36 @@ func (e *Emitter) Detach(id string) {
 	delete(e.handlers, id)
 }
 
-// Stop publishes what is queued and stops. Safe to call twice.
+// Flush waits until every event emitted before it is published and kept
+// by the stream, or ctx ends.
+func (e *Emitter) Flush(ctx context.Context) error {
+	if e == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	e.sendMu.RLock()
+	if e.closed {
+		e.sendMu.RUnlock()
+		return fmt.Errorf("flush telemetry: the emitter is stopped")
+	}
+	select {
+	case e.queue <- item{flush: done}:
+		e.sendMu.RUnlock()
+	case <-ctx.Done():
+		e.sendMu.RUnlock()
+		return fmt.Errorf("flush telemetry: %w", ctx.Err())
+	}
+	e.rush()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("flush telemetry: %w", ctx.Err())
+	}
+}
+
+// Stop publishes what is queued, waits until the stream has it, and
+// stops. Safe to call twice.
 func (e *Emitter) Stop() {
 	if e == nil {
 		return
@@ -174,6 +219,7 @@ func (e *Emitter) Stop() {
 		e.closed = true
 		close(e.queue)
 		e.sendMu.Unlock()
+		e.rush()
 	})
 	<-e.done
 	if e.nc != nil {
@@ -181,10 +227,19 @@ func (e *Emitter) Stop() {
 	}
 }
 
+// rush tells the emitter not to gather before its next publish.
+func (e *Emitter) rush() {
+	select {
+	case e.hurry <- struct{}{}:
+	default:
+	}
+}
+
 func (e *Emitter) run() {
 	defer close(e.done)
+	gathering := time.NewTimer(gather)
 	for it := range e.queue {
-		time.Sleep(gather)
+		e.gather(gathering)
 		e.take(it)
 		for open := true; open; {
 			select {
@@ -200,18 +255,38 @@ func (e *Emitter) run() {
 	}
 }
 
+// gather waits for more events to come, unless a Flush or Stop waits.
+func (e *Emitter) gather(t *time.Timer) {
+	t.Reset(gather)
+	select {
+	case <-t.C:
+	case <-e.hurry:
+		t.Stop()
+	}
+}
+
 func (e *Emitter) take(it item) {
-	if it.build == nil {
+	switch {
+	case it.flush != nil:
+		e.flush()
+		close(it.flush)
+	case it.build != nil:
+		e.build(it.build)
+	default:
 		e.send(e.fields.from(it.ev))
 		e.dispatch(it.ev)
-		return
 	}
+}
+
+// build runs a Later function; one that panics is reported and counted.
+func (e *Emitter) build(fn func(Writer)) {
 	defer func() {
 		if r := recover(); r != nil {
+			e.dropped.Add(1)
 			e.log.Error().Str("panic", fmt.Sprint(r)).Msg("building telemetry events panicked")
 		}
 	}()
-	it.build(Writer{e})
+	fn(Writer{e})
 }
 
 // send publishes an encoded event on its subject, if watched, and adds it
@@ -232,13 +307,26 @@ func (e *Emitter) send(f *Fields) {
 	e.batch = append(append(e.batch, e.buf...), '\n')
 }
 
-// flush sends the batch to the TELEMETRY stream: one JSON event a line.
+// flush stores the batch in the TELEMETRY stream, one JSON event a line,
+// and waits for the stream's ack (meanwhile the next batch gathers): what
+// was flushed is kept, what the stream refused is counted.
 func (e *Emitter) flush() {
 	if len(e.batch) == 0 {
 		return
 	}
-	if err := e.nc.Publish(e.history, e.batch); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), ackWait)
+	defer cancel()
+	_, err := e.js.Publish(ctx, e.history, e.batch, jetstream.WithRetryAttempts(0))
+	if err != nil {
 		e.dropped.Add(uint64(bytes.Count(e.batch, []byte{'\n'})))
+	}
+	if failing := err != nil; failing != e.failing { // log the changes, not every batch
+		e.failing = failing
+		if failing {
+			e.log.Warning().Err(err).Msg("the TELEMETRY stream does not take telemetry; it is dropped and counted")
+		} else {
+			e.log.Notice().Msg("the TELEMETRY stream takes telemetry again")
+		}
 	}
 	e.batch = e.batch[:0]
 }
