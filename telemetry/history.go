@@ -28,29 +28,47 @@ func History(ctx context.Context, nc *nats.Conn, since time.Time, filter string,
 	if err != nil {
 		return fmt.Errorf("read telemetry history: %w", err)
 	}
-	cons, err := js.OrderedConsumer(ctx, broker.TelemetryStream, jetstream.OrderedConsumerConfig{
+	st, err := js.Stream(ctx, broker.TelemetryStream)
+	if err != nil {
+		return fmt.Errorf("read telemetry history: %w", err)
+	}
+	end := st.CachedInfo().State.LastSeq
+	if end == 0 {
+		return nil
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since})
 	if err != nil {
 		return fmt.Errorf("read telemetry history: %w", err)
 	}
-	for {
-		batch, err := cons.FetchNoWait(historyFetch)
-		if err != nil {
-			return fmt.Errorf("read telemetry history: %w", err)
-		}
-		last := true
-		for msg := range batch.Messages() {
-			eachEvent(msg.Data(), since, filter, fn)
-			meta, err := msg.Metadata()
-			last = err != nil || meta.NumPending == 0
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return fmt.Errorf("read telemetry history: %w", err)
-		}
-		if last {
-			return nil
+	for more := true; more; {
+		if more, err = fetchHistory(cons, end, since, filter, fn); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// fetchHistory hands fn the events of the next stored messages up to end,
+// and reports whether more may follow.
+func fetchHistory(cons jetstream.Consumer, end uint64, since time.Time, filter string, fn func(Event)) (bool, error) {
+	batch, err := cons.FetchNoWait(historyFetch)
+	if err != nil {
+		return false, fmt.Errorf("read telemetry history: %w", err)
+	}
+	more := false // no message: nothing stored since
+	for msg := range batch.Messages() {
+		meta, err := msg.Metadata()
+		if err != nil || meta.Sequence.Stream > end {
+			return false, nil // stored after History started
+		}
+		eachEvent(msg.Data(), since, filter, fn)
+		more = meta.Sequence.Stream < end
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+		return false, fmt.Errorf("read telemetry history: %w", err)
+	}
+	return more, nil
 }
 
 // eachEvent decodes one stored message: one event a line (a message
