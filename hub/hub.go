@@ -101,8 +101,8 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		t := &tap{tel: h.tel, views: h.views}
 		h.views.Agents.Observe(t.transition)
 		applied = func(envs []domain.Envelope) {
+			t.applied(envs) // first: the scheduler's own events follow these
 			h.coord.applied(envs)
-			t.applied(envs)
 		}
 	}
 	h.svc.OnApplied(applied)

@@ -33,14 +33,14 @@ func (t *tap) transition(tr projections.Transition) {
 // then the catalog event of each domain event.
 func (t *tap) applied(envs []domain.Envelope) {
 	t.mu.Lock()
-	if len(envs) == 0 && len(t.transitions) == 0 {
-		t.mu.Unlock()
-		return
-	}
-	g := group{envs: envs, transitions: t.transitions, depth: t.views.Tasks.QueueDepth(),
-		tasks: make([]*domain.Task, len(envs)), agents: make([]*domain.Agent, len(envs))}
+	transitions := t.transitions
 	t.transitions = nil
 	t.mu.Unlock()
+	if len(envs) == 0 && len(transitions) == 0 {
+		return
+	}
+	g := group{envs: envs, transitions: transitions, depth: t.views.Tasks.QueueDepth(),
+		tasks: make([]*domain.Task, len(envs)), agents: make([]*domain.Agent, len(envs))}
 	for i, env := range envs {
 		if env.IsAgent() {
 			g.agents[i], _, _ = t.views.Agents.Get(env.Aggregate)
