@@ -47,6 +47,9 @@ func runEvents(cmd *cobra.Command, filter string, since time.Duration, asJSON bo
 	if err := checkFilter(filter); err != nil {
 		return err
 	}
+	if since < 0 {
+		return fmt.Errorf("invalid --since %s: want how far back to read, such as 30m", since)
+	}
 	nc, withToken, err := connectEvents(cmd)
 	if err != nil {
 		return err
@@ -59,8 +62,12 @@ func runEvents(cmd *cobra.Command, filter string, since time.Duration, asJSON bo
 		return fmt.Errorf("--since reads the TELEMETRY stream, which needs the admin token " +
 			"(--token, AGENTCOM_TOKEN, or --data-dir with its admin.token file)")
 	}
-	return telemetry.History(cmd.Context(), nc, time.Now().Add(-since), filter,
+	err = telemetry.History(cmd.Context(), nc, time.Now().Add(-since), filter,
 		func(ev telemetry.Event) { printEvent(cmd.OutOrStdout(), ev, asJSON) })
+	if err != nil {
+		return fmt.Errorf("%w (it needs the admin token, and the hub's telemetry on)", err)
+	}
+	return nil
 }
 
 // checkFilter refuses a pattern that is no NATS subject pattern.
@@ -91,8 +98,11 @@ func watchEvents(cmd *cobra.Command, nc *nats.Conn, filter string, asJSON bool) 
 	out := cmd.OutOrStdout()
 	_, err := nc.Subscribe(telemetry.SubjectPrefix+filter, func(m *nats.Msg) {
 		var ev telemetry.Event
-		if json.Unmarshal(m.Data, &ev) == nil {
-			printEvent(out, ev, asJSON)
+		switch {
+		case asJSON:
+			fmt.Fprintln(out, string(m.Data)) // as published
+		case json.Unmarshal(m.Data, &ev) == nil:
+			printEvent(out, ev, false)
 		}
 	})
 	if err != nil {
