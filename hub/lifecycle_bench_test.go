@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
@@ -63,6 +65,9 @@ func BenchmarkTelemetryCost(b *testing.B) {
 			b.StartTimer()
 			start, cpu0 := time.Now(), cpuTime()
 			rigs[on].run(b, n)
+			// The turn's telemetry is published and stored before the
+			// other side's turn starts: its tail counts against telemetry.
+			require.NoError(b, rigs[on].h.tel.Flush(context.Background()))
 			took[on], cpu[on] = took[on]+time.Since(start), cpu[on]+cpuTime()-cpu0
 			b.StopTimer()
 		}
