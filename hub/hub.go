@@ -307,7 +307,9 @@ func (h *Hub) stopLogs() io.Closer {
 	if h.sink == nil || h.pub == nil {
 		return nil
 	}
-	_ = h.pub.Flush()
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	_ = h.pub.Stored(ctx) // the sink stops at the stream's end: let it hold every line
 	h.sink.Stop()
 	file := h.logFile().Writer()
 	_ = h.pub.Close(file)

@@ -2,13 +2,17 @@ package logsink
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // publishFlushTimeout bounds Flush and Close.
@@ -88,6 +92,28 @@ func (p *Publisher) Flush() error {
 		return fmt.Errorf("flush log publisher: %w", err)
 	}
 	return nil
+}
+
+// Stored waits until the stream that keeps the lines has stored every
+// line published so far. Flush proves only that the server has read them;
+// the stream stores them a moment later. Stored sends a barrier: a publish
+// the stream refuses (it expects a last sequence no stream reaches), which
+// the stream answers in order, after the lines before it.
+func (p *Publisher) Stored(ctx context.Context) error {
+	js, err := jetstream.New(p.nc)
+	if err != nil {
+		return fmt.Errorf("wait for stored log lines: %w", err)
+	}
+	_, err = js.Publish(ctx, p.subject, nil, jetstream.WithExpectLastSequence(math.MaxUint64),
+		jetstream.WithRetryAttempts(0))
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return nil // refused in turn: what came before is stored
+	}
+	if err == nil {
+		err = errors.New("the barrier was stored")
+	}
+	return fmt.Errorf("wait for stored log lines: %w", err)
 }
 
 // Close stops publishing: every later Write goes to fallback instead (or is

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/broker/brokertest"
 	"github.com/agentcom/agentcom/logsink"
 )
 
@@ -129,4 +130,28 @@ func TestPublisherConcurrentWritersAndClose(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSuffix(fallback.String(), "\n"), "\n") {
 		require.True(t, json.Valid([]byte(line)), line)
 	}
+}
+
+func TestStoredWaitsUntilTheStreamHasEveryLine(t *testing.T) {
+	t.Parallel()
+	b, st := startLogs(t)
+	pub := logsink.NewPublisher(b.Conn, broker.LogHub("n1"))
+	log := logsink.New(pub, "n1", logsink.LevelDebug)
+	ctx := context.Background()
+	for round := 1; round <= 20; round++ {
+		for range 50 {
+			log.Info().Msg("line")
+		}
+		require.NoError(t, pub.Stored(ctx))
+		info, err := st.Info(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 50*round, info.State.Msgs, "stored by the time Stored returns, and no barrier kept")
+	}
+}
+
+func TestStoredWithoutAStreamIsAnError(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Start(t, 0)
+	pub := logsink.NewPublisher(b.Conn, "nowhere.kept")
+	require.ErrorContains(t, pub.Stored(context.Background()), "wait for stored log lines")
 }
