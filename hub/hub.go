@@ -71,8 +71,8 @@ func New(cfg config.Hub, log logsink.Logger, out *logsink.Output) *Hub {
 
 // Start brings the hub up in order: lock the data directory, start NATS,
 // open the store and tokens, rebuild projections from the stream, then
-// take commands over NATS and HTTP. On error everything started is
-// stopped again.
+// take commands over NATS and HTTP. ctx bounds the start; the hub then
+// runs until Stop. On error everything started is stopped again.
 func (h *Hub) Start(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
@@ -289,7 +289,9 @@ func (h *Hub) startLogs(ctx context.Context) error {
 		return err
 	}
 	sink := logsink.NewSink(stream, h.logFile())
-	if err := sink.Start(ctx); err != nil {
+	// The sink runs until Stop, not until ctx ends: ctx is often the
+	// signal that asks for a shutdown, whose own lines must reach the file.
+	if err := sink.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start log sink: %w", err)
 	}
 	h.sink = sink

@@ -78,12 +78,14 @@ func TestOneRequestIDFollowsATask(t *testing.T) {
 	sc.terminate(t)
 	h.terminate(t)
 
-	modules := map[string]bool{}
+	modules, messages := map[string]bool{}, map[any]bool{}
 	for _, l := range logFileLines(t, dir) {
 		if l["request_id"] == "req-follow-me-42" {
 			modules[l["module"].(string)] = true
 		}
+		messages[l["message"]] = true
 	}
+	require.True(t, messages["shutting down"] && messages["hub stopped"], "the SIGTERM's shutdown lines are in the file")
 	require.True(t, modules["sidecar"], "the sidecar's lines for the task carry the id: %v", modules)
 	require.True(t, modules["command"], "the hub's command lines carry it: %v", modules)
 	require.True(t, modules["api"], "the hub's API lines carry it: %v", modules)
