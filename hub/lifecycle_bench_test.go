@@ -42,19 +42,29 @@ func benchLifecycle(b *testing.B, interval time.Duration) {
 }
 
 // BenchmarkTelemetryCost measures what telemetry costs whole task
-// lifecycles (sync=1s, where the store is cheapest and any other cost
-// shows most). Two hubs run side by side, telemetry on and off, each with
-// its agents; they take turns doing slices of costSlice lifecycles, the
-// order alternating, until each has done b.N. The machine's speed drifts
-// from one moment to the next, so turns this short put both sides through
-// the same drift. It reports both rates and cost-% (1 - on/off); ns/op is
-// a task on each side. Use -count and take the median.
+// lifecycles, with the default store.sync (always) and with 1s, where the
+// store is cheapest and any other cost shows most. Two hubs run side by
+// side, telemetry on and off, each with its agents; they take turns doing
+// slices of costSlice lifecycles, the order alternating, until each has
+// done b.N. The machine's speed drifts from one moment to the next, so
+// turns this short put both sides through the same drift. It reports both
+// rates and cost-% (1 - on/off); ns/op is a task on each side. Use -count
+// and take the median.
 func BenchmarkTelemetryCost(b *testing.B) {
+	for _, sync := range []struct {
+		name     string
+		interval time.Duration
+	}{{"sync=always", 0}, {"sync=1s", time.Second}} {
+		b.Run(sync.name, func(b *testing.B) { benchTelemetryCost(b, sync.interval) })
+	}
+}
+
+func benchTelemetryCost(b *testing.B, syncInterval time.Duration) {
 	b.StopTimer() // the timer counts the lifecycles only, not the hubs' starts
 	rigs := map[bool]*rig{}
 	for _, on := range []bool{true, false} {
 		rigs[on] = newRig(b, startHubCfg(b, "", logsink.LevelWarning, func(c *config.Hub) {
-			c.Store.SyncInterval = time.Second
+			c.Store.SyncInterval = syncInterval
 			c.Telemetry.Enabled = on
 		}))
 	}
