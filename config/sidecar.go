@@ -19,12 +19,11 @@ const (
 	DefaultMaxTasks         = 1
 )
 
-// Limits on sidecar keys. Capabilities take the hub's limits on a task's
-// needed_capabilities, so that every advertised capability can be matched.
+// Limits on sidecar keys. Capabilities are checked by the hub's own rule
+// (domain.ValidateCapabilities), so that the hub takes every hello.
 const (
 	MaxAgentIDLen    = 128
 	MaxCapabilities  = domain.MaxCapabilities
-	MaxCapabilityLen = domain.MaxCapabilityLength
 	MinProgressEvery = 10 * time.Millisecond
 )
 
@@ -181,18 +180,13 @@ func (s *Sidecar) checkMode() error {
 	return nil
 }
 
+// checkCapabilities checks them as the hub checks a hello's.
 func checkCapabilities(caps []string) error {
-	if len(caps) > MaxCapabilities {
-		return fmt.Errorf("capabilities: %d given, at most %d", len(caps), MaxCapabilities)
-	}
-	var errs []error
-	for i, c := range caps {
-		switch {
-		case strings.TrimSpace(c) == "":
-			errs = append(errs, fmt.Errorf("capabilities[%d]: must not be blank", i))
-		case len(c) > MaxCapabilityLen:
-			errs = append(errs, fmt.Errorf("capabilities[%d]: %d bytes, at most %d", i, len(c), MaxCapabilityLen))
-		}
+	v := &domain.ValidationError{}
+	domain.ValidateCapabilities(v, "capabilities", caps)
+	errs := make([]error, len(v.Fields))
+	for i, f := range v.Fields {
+		errs[i] = fmt.Errorf("%s: %s", f.Field, f.Detail)
 	}
 	return errors.Join(errs...)
 }

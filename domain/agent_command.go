@@ -69,7 +69,7 @@ func (c ConnectAgent) DecideAgent(_ *Agent, _ time.Time) ([]Event, error) {
 	if c.Session == "" {
 		v.Add("session", "required", "session is required")
 	}
-	validateCapabilities(v, c.Capabilities)
+	ValidateCapabilities(v, "capabilities", c.Capabilities)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}

@@ -58,22 +58,26 @@ func (c SubmitTask) Validate(now time.Time) error {
 	if len(c.Metadata) > MaxMetadataBytes {
 		v.Add("metadata", "too_long", fmt.Sprintf("metadata must be at most %d bytes of JSON", MaxMetadataBytes))
 	}
-	validateCapabilities(v, c.NeededCapabilities)
+	ValidateCapabilities(v, "needed_capabilities", c.NeededCapabilities)
 	return v.Err()
 }
 
-func validateCapabilities(v *ValidationError, caps []string) {
+// ValidateCapabilities checks a list of capabilities named field (a
+// task's needed_capabilities, an agent's capabilities): at most
+// MaxCapabilities, each not blank and at most MaxCapabilityLength bytes.
+// Items are named field[i].
+func ValidateCapabilities(v *ValidationError, field string, caps []string) {
 	if len(caps) > MaxCapabilities {
-		v.Add("needed_capabilities", "too_long", fmt.Sprintf("at most %d capabilities", MaxCapabilities))
+		v.Add(field, "too_long", fmt.Sprintf("%d given, at most %d", len(caps), MaxCapabilities))
 		return
 	}
 	for i, c := range caps {
-		field := fmt.Sprintf("needed_capabilities[%d]", i)
+		item := fmt.Sprintf("%s[%d]", field, i)
 		switch {
 		case strings.TrimSpace(c) == "":
-			v.Add(field, "required", "a capability must not be blank")
+			v.Add(item, "required", "must not be blank")
 		case len(c) > MaxCapabilityLength:
-			v.Add(field, "too_long", fmt.Sprintf("a capability must be at most %d bytes", MaxCapabilityLength))
+			v.Add(item, "too_long", fmt.Sprintf("%d bytes, at most %d", len(c), MaxCapabilityLength))
 		}
 	}
 }

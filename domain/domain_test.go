@@ -671,3 +671,18 @@ func TestLifecycle(t *testing.T) {
 	require.Equal(t, at, task.UpdatedAt)
 	require.Equal(t, now.Add(time.Second), task.CreatedAt)
 }
+
+// A hello's capabilities are checked by the same rule as a task's needed
+// capabilities, and errors name the hello's own field.
+func TestConnectAgentNamesItsCapabilities(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("c", domain.MaxCapabilityLength+1)
+	_, err := domain.ConnectAgent{ID: "a1", Session: "s1", Capabilities: []string{"go", " ", long}}.
+		DecideAgent(nil, time.Now())
+	var v *domain.ValidationError
+	require.ErrorAs(t, err, &v)
+	require.Equal(t, []domain.FieldError{
+		{Field: "capabilities[1]", Error: "required", Detail: "must not be blank"},
+		{Field: "capabilities[2]", Error: "too_long", Detail: "129 bytes, at most 128"},
+	}, v.Fields)
+}
