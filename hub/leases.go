@@ -107,8 +107,14 @@ func (c *Coordinator) reclaim(ctx context.Context, t *domain.Task, reason string
 // expire dead-letters every unfinished task past its complete_by, telling
 // its agent, if any, to stop.
 func (c *Coordinator) expire(ctx context.Context, now time.Time) {
-	for _, t := range c.views.Tasks.List(projections.Filter{}) {
-		if t.Status.Final() || t.Status == domain.StatusDeadLetter || !overdue(t, now) {
+	var open []*domain.Task // only these can expire: no walk over every finished task
+	for _, s := range domain.Statuses {
+		if !s.Final() && s != domain.StatusDeadLetter {
+			open = append(open, c.views.Tasks.List(projections.Filter{Status: s})...)
+		}
+	}
+	for _, t := range open {
+		if !overdue(t, now) {
 			continue
 		}
 		ctx := logsink.WithRequestID(ctx, c.requestIDOf(t.ID))

@@ -35,9 +35,18 @@ func (p *Tasks) list(f Filter) []*domain.Task {
 		return p.queued(f)
 	}
 	var out []*entry
-	for _, e := range p.tasks {
+	add := func(e *entry) {
 		if f.match(e.task) && (f.Status != "" || e.task.Status != domain.StatusDeadLetter) {
 			out = append(out, e)
+		}
+	}
+	if f.Status != "" { // the status index holds just those: no walk over every task ever kept
+		for id := range p.byStatus[f.Status] {
+			add(p.tasks[id])
+		}
+	} else {
+		for _, e := range p.tasks {
+			add(e)
 		}
 	}
 	slices.SortFunc(out, func(a, b *entry) int {

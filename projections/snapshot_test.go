@@ -449,3 +449,12 @@ func TestSnapshotIsOneJSONDocument(t *testing.T) {
 		requireSameViews(t, s.v, restored)
 	}
 }
+
+// BenchmarkListByStatus is the sweep's query (every 5 s): the tasks in one
+// status, here none, among benchSnapshotTasks kept.
+func BenchmarkListByStatus(b *testing.B) {
+	v := benchViews(b, benchSnapshotTasks)
+	for b.Loop() {
+		require.Empty(b, v.Tasks.List(projections.Filter{Status: domain.StatusAssigned}))
+	}
+}
