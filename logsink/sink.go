@@ -111,7 +111,7 @@ var (
 // writer, and two writers on one directory race to compress the same
 // backup, the loser deleting the winner's .gz (a whole file of lines).
 func (c SinkConfig) Writer() *lumberjack.Logger {
-	name := filepath.Join(c.Dir, cmp.Or(c.File, LogFileName))
+	name := c.path()
 	writersMu.Lock()
 	defer writersMu.Unlock()
 	if w, ok := writers[name]; ok {
@@ -168,15 +168,19 @@ func (s *Sink) Start(ctx context.Context) error {
 	return nil
 }
 
+// path is the current log file's path: Dir and File (LogFileName unless
+// set). Its backups are named after it.
+func (c SinkConfig) path() string { return filepath.Join(c.Dir, cmp.Or(c.File, LogFileName)) }
+
 // resume finds where the files end and points the consumer right after.
 func (s *Sink) resume(ctx context.Context) (jetstream.Consumer, error) {
 	if err := os.MkdirAll(s.cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
 	}
-	if err := terminateLastLine(filepath.Join(s.cfg.Dir, LogFileName)); err != nil {
+	if err := terminateLastLine(s.cfg.path()); err != nil {
 		return nil, err
 	}
-	inFiles, err := lastWrittenSeq(s.cfg.Dir)
+	inFiles, err := lastWrittenSeq(s.cfg.path())
 	if err != nil {
 		return nil, err
 	}
@@ -522,8 +526,8 @@ func terminateLastLine(path string) error {
 // lastWrittenSeq is the log_seq of the last line written: in the current
 // file, or if it has none (just rotated, or missing), in the newest backup
 // that has one. 0 if there is none.
-func lastWrittenSeq(dir string) (uint64, error) {
-	files, err := logFilesNewestFirst(dir)
+func lastWrittenSeq(current string) (uint64, error) {
+	files, err := logFilesNewestFirst(current)
 	if err != nil {
 		return 0, err
 	}
@@ -539,17 +543,18 @@ func lastWrittenSeq(dir string) (uint64, error) {
 	return 0, nil
 }
 
-// logFilesNewestFirst lists the current file and the backups, newest
+// logFilesNewestFirst lists the current file and its backups, newest
 // first. A backup whose compression was interrupted exists both as .log
 // (complete) and .log.gz (partial): only the .log is listed.
-func logFilesNewestFirst(dir string) ([]string, error) {
+func logFilesNewestFirst(current string) ([]string, error) {
+	dir, prefix := filepath.Dir(current), strings.TrimSuffix(filepath.Base(current), ".log")+"-"
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list log dir: %w", err)
 	}
 	byTime := map[time.Time]string{}
 	for _, e := range entries {
-		t, ok := backupTime(e.Name())
+		t, ok := backupTime(prefix, e.Name())
 		if ok && (byTime[t] == "" || !strings.HasSuffix(e.Name(), ".gz")) {
 			byTime[t] = e.Name()
 		}
@@ -559,16 +564,16 @@ func logFilesNewestFirst(dir string) ([]string, error) {
 		times = append(times, t)
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i].After(times[j]) })
-	files := []string{filepath.Join(dir, LogFileName)}
+	files := []string{current}
 	for _, t := range times {
 		files = append(files, filepath.Join(dir, byTime[t]))
 	}
 	return files, nil
 }
 
-// backupTime parses the time in a backup's name: agentcom-<time>.log[.gz].
-func backupTime(name string) (time.Time, bool) {
-	prefix := strings.TrimSuffix(LogFileName, ".log") + "-"
+// backupTime parses the time in a backup's name: <prefix><time>.log[.gz],
+// the prefix being the current file's name without .log, and a dash.
+func backupTime(prefix, name string) (time.Time, bool) {
 	ts, ok := strings.CutPrefix(name, prefix)
 	if !ok {
 		return time.Time{}, false

@@ -411,3 +411,19 @@ func TestSinkRestartedWritesOnlyNewRecords(t *testing.T) {
 	require.EqualValues(t, 50, s2.Written())
 	requireRange(t, seqs(t, allLines(t, dir)), 1, 150)
 }
+
+// A sink told another file name resumes from that file and its backups.
+func TestSinkResumesFromTheFileItIsGiven(t *testing.T) {
+	t.Parallel()
+	b, st := startLogs(t)
+	const n, already = 100, 60
+	publish(t, st, logsink.NewPublisher(b.Conn, broker.LogHub("n1")), 0, n, n)
+	dir := t.TempDir()
+	writeGz(t, filepath.Join(dir, "sidecar-2025-06-01T11-00-00.000.log.gz"), 1, already)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "sidecar.log"), nil, 0o644))
+
+	s, _ := startSink(t, st, logsink.SinkConfig{Dir: dir, File: "sidecar.log", MaxBackups: 10})
+	s.Stop()
+	requireRange(t, seqs(t, fileLines(t, filepath.Join(dir, "sidecar.log"))), already+1, n)
+	require.NoFileExists(t, filepath.Join(dir, logsink.LogFileName))
+}
