@@ -292,10 +292,10 @@ func (e *Emitter) build(fn func(Writer)) {
 // send publishes an encoded event on its subject, if watched, and adds it
 // to the stream's batch.
 func (e *Emitter) send(f *Fields) {
+	e.buf = f.encode(e.buf[:0], e.node) // handlers of written events decode it
 	if e.nc == nil {
 		return
 	}
-	e.buf = f.encode(e.buf[:0], e.node)
 	if subject := SubjectPrefix + f.name; e.watched(subject) {
 		if err := e.nc.Publish(subject, e.buf); err != nil {
 			e.dropped.Add(1)

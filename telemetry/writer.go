@@ -61,7 +61,7 @@ func (f *Fields) Send() {
 		return
 	}
 	var ev Event
-	if json.Unmarshal(f.encode(nil, e.node), &ev) == nil {
+	if json.Unmarshal(e.buf, &ev) == nil { // as send encoded it
 		e.dispatch(ev)
 	}
 }
