@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
-	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol"
 )
@@ -25,18 +23,13 @@ func (c *Coordinator) receive(m *nats.Msg) {
 	if !ok || !c.begin() {
 		return
 	}
-	parts := [4]string{"", "", agentID, verb}
 	go func() {
 		defer c.wg.Done()
-		id := m.Header.Get(protocol.HeaderRequestID)
-		if !validRequestID(id) {
-			id = logsink.NewRequestID()
-		}
-		ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), id), natsRequestTimeout)
+		ctx, cancel := natsRequest(m)
 		defer cancel()
-		c.presence.touch(parts[2], c.now())
-		status, body := c.handle(ctx, parts[2], parts[3], m.Data)
-		c.reply(ctx, m, parts[2], status, body)
+		c.presence.touch(agentID, c.now())
+		status, body := c.handle(ctx, agentID, verb, m.Data)
+		c.reply(ctx, m, agentID, status, body)
 	}()
 }
 
@@ -50,17 +43,8 @@ func (c *Coordinator) reply(ctx context.Context, m *nats.Msg, agentID string, st
 		}
 		return
 	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		c.log.Ctx(ctx).Error().Err(err).Msg("encode agent reply")
-		return
-	}
-	r := nats.NewMsg(m.Reply)
-	r.Header.Set(protocol.HeaderStatus, strconv.Itoa(status))
-	r.Header.Set(protocol.HeaderRequestID, logsink.RequestID(ctx))
-	r.Data = b
-	if err := m.RespondMsg(r); err != nil {
-		c.log.Ctx(ctx).Warning().Err(err).Msg("send agent reply")
+	if err := respond(ctx, m, status, body); err != nil {
+		c.log.Ctx(ctx).Warning().Err(err).Str("agent_id", agentID).Msg("agent reply not sent")
 	}
 }
 

@@ -122,10 +122,7 @@ func bearer(r *http.Request) string {
 func (a *API) withRequest(next http.Handler) http.Handler {
 	log := a.log.Module("http")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			id = logsink.NewRequestID()
-		}
+		id := requestID(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}

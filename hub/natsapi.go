@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -13,8 +12,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/agentcom/agentcom/broker"
-	"github.com/agentcom/agentcom/logsink"
-	"github.com/agentcom/agentcom/protocol"
 )
 
 // natsQueue is the queue group of the hub's command subscription.
@@ -93,24 +90,11 @@ func (s *NATSServer) Stop(ctx context.Context) {
 }
 
 func (a *API) handleNATS(m *nats.Msg) {
-	id := m.Header.Get(protocol.HeaderRequestID)
-	if !validRequestID(id) {
-		id = logsink.NewRequestID()
-	}
-	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), id), natsRequestTimeout)
+	ctx, cancel := natsRequest(m)
 	defer cancel()
 	r := a.dispatch(ctx, strings.TrimPrefix(m.Subject, broker.CommandPrefix), m.Data)
-	body, err := json.Marshal(r.Body)
-	if err != nil {
-		a.log.Error().Err(err).Str("request_id", id).Msg("encode nats reply")
-		return
-	}
-	reply := nats.NewMsg(m.Reply)
-	reply.Header.Set(protocol.HeaderStatus, strconv.Itoa(r.Status))
-	reply.Header.Set(protocol.HeaderRequestID, id)
-	reply.Data = body
-	if err := m.RespondMsg(reply); err != nil {
-		a.log.Warning().Err(err).Str("request_id", id).Msg("send nats reply")
+	if err := respond(ctx, m, r.Status, r.Body); err != nil {
+		a.log.Ctx(ctx).Warning().Err(err).Msg("nats reply not sent")
 	}
 }
 
