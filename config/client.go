@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,6 +30,11 @@ func ClientFlags(fs *pflag.FlagSet) {
 	fs.String("data-dir", DefaultDataDir(), "hub data directory, to find admin.token")
 }
 
+// ErrNoToken is LoadClient's error when no token was given and the token
+// file gives none: the Client it returns alongside is complete otherwise,
+// for commands that may go on without one.
+var ErrNoToken = errors.New("no token")
+
 // LoadClient builds the client configuration and resolves the token.
 func LoadClient(fs *pflag.FlagSet, tokenFile string) (Client, error) {
 	v := newViper()
@@ -48,11 +54,12 @@ func LoadClient(fs *pflag.FlagSet, tokenFile string) (Client, error) {
 	path := filepath.Join(c.DataDir, tokenFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return Client{}, fmt.Errorf("no token: pass --token, set AGENTCOM_TOKEN, or point --data-dir at the hub's data directory (%w)", err)
+		return c, fmt.Errorf("%w: pass --token, set AGENTCOM_TOKEN, or point --data-dir at the hub's data directory (%w)",
+			ErrNoToken, err)
 	}
 	c.Token = strings.TrimSpace(string(b))
 	if c.Token == "" {
-		return Client{}, fmt.Errorf("no token: %s is empty; pass --token or set AGENTCOM_TOKEN", path)
+		return c, fmt.Errorf("%w: %s is empty; pass --token or set AGENTCOM_TOKEN", ErrNoToken, path)
 	}
 	return c, nil
 }

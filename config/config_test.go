@@ -555,6 +555,17 @@ func TestLoadClientMissingTokenFile(t *testing.T) {
 	require.True(t, errors.Is(err, fs.ErrNotExist), "want a not-exist cause, got %v", err)
 }
 
+// Without a token the rest of the client config still resolves, for
+// commands that may go on anonymously (agentcom events).
+func TestLoadClientWithoutATokenStillResolvesTheHub(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("AGENTCOM_HUB", "nats://hub.example:4222")
+	c, err := loadClient(t, "--data-dir", t.TempDir())
+	require.ErrorIs(t, err, ErrNoToken)
+	require.Equal(t, "nats://hub.example:4222", c.Hub)
+	require.Empty(t, c.Token)
+}
+
 func TestLoadHubLogKeys(t *testing.T) {
 	clearEnv(t)
 	dir := t.TempDir()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -80,16 +81,16 @@ func checkFilter(filter string) error {
 
 // connectEvents connects with the token the flags give, or anonymously.
 func connectEvents(cmd *cobra.Command) (nc *nats.Conn, withToken bool, err error) {
+	cfg, err := config.LoadClient(cmd.Flags(), broker.AdminTokenFile)
+	if err != nil && !errors.Is(err, config.ErrNoToken) {
+		return nil, false, err
+	}
 	opts := []nats.Option{nats.Name("agentcom-events")}
-	if cfg, err := config.LoadClient(cmd.Flags(), broker.AdminTokenFile); err == nil {
-		opts, withToken = append(opts, nats.Token(cfg.Token)), true
+	if withToken = cfg.Token != ""; withToken {
+		opts = append(opts, nats.Token(cfg.Token))
 	}
-	url, _ := cmd.Flags().GetString("hub")
-	if v := os.Getenv("AGENTCOM_HUB"); v != "" && !cmd.Flags().Changed("hub") {
-		url = v
-	}
-	if nc, err = nats.Connect(url, opts...); err != nil {
-		return nil, false, fmt.Errorf("connect to hub at %s: %w", url, err)
+	if nc, err = nats.Connect(cfg.Hub, opts...); err != nil {
+		return nil, false, fmt.Errorf("connect to hub at %s: %w", cfg.Hub, err)
 	}
 	return nc, withToken, nil
 }
