@@ -25,5 +25,5 @@ func (s *EventStore) MsgID(ctx context.Context, seq uint64) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read message %d: %w", seq, err)
 	}
-	return msg.Header.Get(hdrMsgID), nil
+	return msg.Header.Get(jetstream.MsgIDHeader), nil
 }

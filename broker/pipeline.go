@@ -3,11 +3,9 @@ package broker
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 )
 
 // AppendResult is the outcome of one Append.
@@ -67,21 +65,13 @@ func (p *Pending) send(u *unit) {
 	if u.msgs, u.err = buildMessages(u.appends); u.err != nil {
 		return
 	}
-
+	last := u.msgs[0]
 	if len(u.msgs) > 1 {
-		id := nuid.Next()
-		for i, m := range u.msgs {
-			m.Header.Set(hdrBatchID, id)
-			m.Header.Set(hdrBatchSeq, strconv.Itoa(i+1))
-		}
-		u.msgs[len(u.msgs)-1].Header.Set(hdrBatchCommit, "1")
-		for _, m := range u.msgs[:len(u.msgs)-1] {
-			if u.err = p.s.nc.PublishMsg(m); u.err != nil {
-				return
-			}
+		if last, u.err = p.s.sendBatch(u.msgs); u.err != nil {
+			return
 		}
 	}
-	u.future, u.err = p.s.js.PublishMsgAsync(u.msgs[len(u.msgs)-1])
+	u.future, u.err = p.s.js.PublishMsgAsync(last)
 }
 
 // Wait reads every ack and returns one result per append, in order. A

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -36,23 +35,21 @@ type Append struct {
 	Rollup bool
 }
 
-// Header names used on event messages.
+// Header names used on event messages. jetstream names the others
+// (MsgIDHeader, ExpectedLastSubjSeqHeader, MsgRollup), not these of the
+// atomic batch protocol.
 const (
-	hdrMsgID       = "Nats-Msg-Id"
-	hdrExpectedSeq = "Nats-Expected-Last-Subject-Sequence"
 	hdrBatchID     = "Nats-Batch-Id"
 	hdrBatchSeq    = "Nats-Batch-Sequence"
 	hdrBatchCommit = "Nats-Batch-Commit"
-	hdrRollup      = "Nats-Rollup"
 )
 
-// JetStream error codes the append path treats as conflicts. (10158, "a
-// message with this id is still being stored", is not one: it is retried.)
-const (
-	errCodeWrongLastSeq      = 10071
-	errCodeWrongLastSeqConst = 10164
-	errCodeBatchDuplicate    = 10201
-)
+// errCodeBatchDuplicate is the JetStream error of a batch with a message
+// id already stored, which jetstream does not name. With its wrong-last-
+// sequence errors it is what the append path treats as a conflict.
+// (10158, "a message with this id is still being stored", is not one: it
+// is retried.)
+const errCodeBatchDuplicate = 10201
 
 // appendAttempts bounds retries of an append whose answer was lost.
 const appendAttempts = 3
@@ -198,12 +195,12 @@ func buildMessages(appends []Append) ([]*nats.Msg, error) {
 			}
 			m := nats.NewMsg(a.Subject)
 			m.Data = data
-			m.Header.Set(hdrMsgID, env.ID)
+			m.Header.Set(jetstream.MsgIDHeader, env.ID)
 			if i == 0 && !seen[a.Subject] {
-				m.Header.Set(hdrExpectedSeq, strconv.FormatUint(a.ExpectedSeq, 10))
+				m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(a.ExpectedSeq, 10))
 			}
 			if a.Rollup {
-				m.Header.Set(hdrRollup, "sub")
+				m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
 			}
 			seen[a.Subject] = true
 			msgs = append(msgs, m)
@@ -222,18 +219,10 @@ func (s *EventStore) publish(ctx context.Context, msgs []*nats.Msg) (uint64, err
 		}
 		return ack.Sequence, nil
 	}
-	id := nuid.Next()
-	for i, m := range msgs {
-		m.Header.Set(hdrBatchID, id)
-		m.Header.Set(hdrBatchSeq, strconv.Itoa(i+1))
-		if i < len(msgs)-1 {
-			if err := s.nc.PublishMsg(m); err != nil {
-				return 0, fmt.Errorf("publish batch message: %w", err)
-			}
-		}
+	last, err := s.sendBatch(msgs)
+	if err != nil {
+		return 0, err
 	}
-	last := msgs[len(msgs)-1]
-	last.Header.Set(hdrBatchCommit, "1")
 	ack, err := s.request(ctx, last)
 	if err != nil {
 		return 0, err
@@ -241,24 +230,30 @@ func (s *EventStore) publish(ctx context.Context, msgs []*nats.Msg) (uint64, err
 	return ack.Sequence - uint64(len(msgs)) + 1, nil
 }
 
-type pubAck struct {
-	Error     *jetstream.APIError `json:"error,omitempty"`
-	Sequence  uint64              `json:"seq"`
-	Duplicate bool                `json:"duplicate,omitempty"`
-	Count     uint64              `json:"count,omitempty"`
+// sendBatch marks msgs as one atomic batch and publishes all but the last,
+// the commit, which it returns for the caller to publish and await.
+func (s *EventStore) sendBatch(msgs []*nats.Msg) (*nats.Msg, error) {
+	id := nuid.Next()
+	for i, m := range msgs {
+		m.Header.Set(hdrBatchID, id)
+		m.Header.Set(hdrBatchSeq, strconv.Itoa(i+1))
+	}
+	last := msgs[len(msgs)-1]
+	last.Header.Set(hdrBatchCommit, "1")
+	for _, m := range msgs[:len(msgs)-1] {
+		if err := s.nc.PublishMsg(m); err != nil {
+			return nil, fmt.Errorf("publish batch message: %w", err)
+		}
+	}
+	return last, nil
 }
 
-func (s *EventStore) request(ctx context.Context, m *nats.Msg) (pubAck, error) {
-	resp, err := s.nc.RequestMsgWithContext(ctx, m)
+// request publishes one message and waits for the stream's ack. A lost
+// answer is the append path's to retry, not the client's.
+func (s *EventStore) request(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) {
+	ack, err := s.js.PublishMsg(ctx, m, jetstream.WithRetryAttempts(0))
 	if err != nil {
-		return pubAck{}, fmt.Errorf("publish event: %w", err)
-	}
-	var ack pubAck
-	if err := json.Unmarshal(resp.Data, &ack); err != nil {
-		return pubAck{}, fmt.Errorf("decode publish ack: %w", err)
-	}
-	if ack.Error != nil {
-		return pubAck{}, ack.Error
+		return nil, fmt.Errorf("publish event: %w", err)
 	}
 	return ack, nil
 }
@@ -274,7 +269,7 @@ func (s *EventStore) resolve(ctx context.Context, msgs []*nats.Msg, err error) (
 	}
 	last := msgs[len(msgs)-1]
 	stored, gerr := s.stream.GetLastMsgForSubject(ctx, last.Subject)
-	if gerr != nil || stored.Header.Get(hdrMsgID) != last.Header.Get(hdrMsgID) {
+	if gerr != nil || stored.Header.Get(jetstream.MsgIDHeader) != last.Header.Get(jetstream.MsgIDHeader) {
 		return 0, false
 	}
 	return stored.Sequence - uint64(len(msgs)) + 1, true
@@ -286,7 +281,8 @@ func isConflict(err error) bool {
 		return false
 	}
 	switch apiErr.ErrorCode {
-	case errCodeWrongLastSeq, errCodeWrongLastSeqConst, errCodeBatchDuplicate:
+	case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant,
+		errCodeBatchDuplicate:
 		return true
 	}
 	return false
