@@ -23,7 +23,7 @@ import (
 )
 
 // tokensStream is the stream behind the token KV bucket.
-const tokensStream = "KV_" + broker.TokensBucket
+const tokensStream = broker.TokensStream
 
 // storedMsg is what a test compares of a stored message.
 type storedMsg struct {

@@ -83,6 +83,8 @@ const (
 
 	// TokensBucket is the KV bucket of token hashes.
 	TokensBucket = "agentcom_tokens"
+	// TokensStream is the stream JetStream keeps the bucket in.
+	TokensStream = "KV_" + TokensBucket
 )
 
 // The hub commands, each answered on CommandT with the same JSON bodies as

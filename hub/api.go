@@ -190,11 +190,7 @@ func validTaskID(id string) bool {
 	return true
 }
 
-func badBody(detail string) error {
-	v := &domain.ValidationError{}
-	v.Add("body", "invalid_json", detail)
-	return v
-}
+func badBody(detail string) error { return fieldErr("body", "invalid_json", detail) }
 
 // errorReply maps an error to its status code and body.
 func (a *API) errorReply(ctx context.Context, err error) Reply {

@@ -15,7 +15,7 @@ import (
 
 // BackedUpStreams are what a backup holds: the events (the source of
 // truth) and the token hashes. Logs and telemetry are not backed up.
-var BackedUpStreams = []string{broker.EventsStream, "KV_" + broker.TokensBucket}
+var BackedUpStreams = []string{broker.EventsStream, broker.TokensStream}
 
 // BackupDir is where backups go: <data-dir>/backups.
 func BackupDir(dataDir string) string { return filepath.Join(dataDir, "backups") }

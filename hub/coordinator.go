@@ -180,8 +180,8 @@ func (c *Coordinator) logResult(ctx context.Context, err error, agentID, msg str
 
 // requestIDOf is the request id that follows a task: its submit's, so one
 // id ties the submit, the assignment, the sidecar's work and the result.
-func (c *Coordinator) requestIDOf(taskID string) string {
-	if t, _, ok := c.views.Tasks.Get(taskID); ok && t.RequestID != "" {
+func requestIDOf(t *domain.Task) string {
+	if t.RequestID != "" {
 		return t.RequestID
 	}
 	return logsink.NewRequestID()

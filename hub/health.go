@@ -84,7 +84,7 @@ func (h *Hub) checkLoss(ctx context.Context) error {
 // warning or unhealthy.
 func (h *Hub) StoreHealth(ctx context.Context) (StoreHealth, error) {
 	out := StoreHealth{Status: Healthy, Reasons: []string{}, Tasks: h.views.Tasks.Stats().Total}
-	for _, name := range []string{broker.EventsStream, "KV_" + broker.TokensBucket, broker.LogsStream, broker.TelemetryStream} {
+	for _, name := range []string{broker.EventsStream, broker.TokensStream, broker.LogsStream, broker.TelemetryStream} {
 		sh, err := h.streamHealth(ctx, name)
 		if err != nil {
 			continue // telemetry may be off

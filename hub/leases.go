@@ -94,7 +94,7 @@ func overdue(t *domain.Task, now time.Time) bool {
 // reclaim takes a task back and tells its agent to stop. It carries the
 // task's own request id, like everything else that happens to the task.
 func (c *Coordinator) reclaim(ctx context.Context, t *domain.Task, reason string) {
-	ctx = logsink.WithRequestID(ctx, c.requestIDOf(t.ID))
+	ctx = logsink.WithRequestID(ctx, requestIDOf(t))
 	_, err := c.svc.Execute(ctx, domain.ReclaimTask{ID: t.ID, Reason: reason})
 	if err != nil {
 		c.log.Ctx(ctx).Debug().Err(err).Str("task_id", t.ID).Msg("reclaim refused")
@@ -117,7 +117,7 @@ func (c *Coordinator) expire(ctx context.Context, now time.Time) {
 		if !overdue(t, now) {
 			continue
 		}
-		ctx := logsink.WithRequestID(ctx, c.requestIDOf(t.ID))
+		ctx := logsink.WithRequestID(ctx, requestIDOf(t))
 		if _, err := c.svc.Execute(ctx, domain.ExpireTask{ID: t.ID}); err != nil {
 			continue
 		}

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -35,11 +36,11 @@ func (a *API) SetLogLevel(ctx context.Context, who string, body []byte) Reply {
 	levels := a.log.Levels()
 	from := logsink.LevelName(levels.Get(req.Module))
 	levels.Set(req.Module, level)
-	a.log.Ctx(ctx).Notice().Str("by", who).Str("target_module", nonEmpty(req.Module, "*")).
+	a.log.Ctx(ctx).Notice().Str("by", who).Str("target_module", cmp.Or(req.Module, "*")).
 		Str("from", from).Str("to", req.Level).Msg("log level changed")
-	a.tel.Emit("log.level_change", nil, map[string]any{"module": nonEmpty(req.Module, "*"), "from": from,
+	a.tel.Emit("log.level_change", nil, map[string]any{"module": cmp.Or(req.Module, "*"), "from": from,
 		"to": req.Level, "by": who, "request_id": logsink.RequestID(ctx)})
-	return Reply{http.StatusOK, map[string]string{"level": req.Level, "module": nonEmpty(req.Module, "*")}}
+	return Reply{http.StatusOK, map[string]string{"level": req.Level, "module": cmp.Or(req.Module, "*")}}
 }
 
 // LogLevels returns the levels in force.
@@ -54,11 +55,4 @@ func (a *API) levelError(field, code, detail string) Reply {
 		"errors":       []domain.FieldError{{Field: field, Error: code, Detail: detail}},
 		"valid_levels": logsink.LevelNames,
 	}}
-}
-
-func nonEmpty(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -65,12 +65,13 @@ func (s *scheduler) run(quit <-chan struct{}) {
 			trigger = "tick"
 		}
 		for _, m := range s.pass(trigger) {
-			wg.Go(func() { s.assign(m.task, m.agent) })
+			wg.Go(func() { s.assign(m) })
 		}
 	}
 }
 
-type match struct{ task, agent string }
+// match is a task for an agent, with the task's request id.
+type match struct{ task, agent, requestID string }
 
 // pass finds matches and reserves them. It walks the queue only as far as
 // there are agents to give work to: a pass costs nothing with no agent
@@ -100,7 +101,7 @@ func (s *scheduler) pass(trigger string) []match {
 		}
 		for i, a := range pool {
 			if a.CanRun(t) {
-				out = append(out, match{task: t.ID, agent: a.ID})
+				out = append(out, match{task: t.ID, agent: a.ID, requestID: requestIDOf(t)})
 				s.tasks[t.ID], s.agents[a.ID] = true, true
 				pool = append(pool[:i], pool[i+1:]...)
 				break
@@ -119,8 +120,9 @@ func (s *scheduler) pass(trigger string) []match {
 }
 
 // assign records one match and pushes the assignment to its agent.
-func (s *scheduler) assign(taskID, agentID string) {
-	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), s.c.requestIDOf(taskID)), appendTimeout)
+func (s *scheduler) assign(m match) {
+	taskID, agentID := m.task, m.agent
+	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), m.requestID), appendTimeout)
 	defer cancel()
 	t, err := s.c.svc.Execute(ctx, domain.AssignTask{ID: taskID, AgentID: agentID})
 	s.mu.Lock()
