@@ -1,13 +1,11 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,32 +16,10 @@ import (
 	"github.com/agentcom/agentcom/logsink/logtest"
 )
 
-// lockedBuffer collects log output from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) lines() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	text := strings.TrimSpace(b.buf.String())
-	if text == "" {
-		return nil
-	}
-	return strings.Split(text, "\n")
-}
-
 type testHub struct {
 	*Hub
 	token string
-	logs  *lockedBuffer
+	logs  *logtest.Buffer
 }
 
 // startHub runs a real hub (embedded NATS on a random port, temp store,
@@ -74,13 +50,13 @@ func startHubCfg(t testing.TB, dataDir string, level logsink.Level, edit func(*c
 		Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults,
 	}
 	edit(&cfg)
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	out := logsink.NewOutput(logs)
 	h := New(cfg, logsink.New(out, "test", level), out)
 	require.NoError(t, h.Start(context.Background()))
 	t.Cleanup(func() {
 		h.Stop()
-		for _, line := range logs.lines() {
+		for _, line := range logs.Lines() {
 			logtest.RequireLine(t, []byte(line))
 		}
 	})

@@ -29,7 +29,7 @@ func TestEveryLineReachesTheLogFile(t *testing.T) {
 		delete(line, "log_seq")
 		inFile[key(line)] = true
 	}
-	stdout := logtest.RequireLines(t, []byte(strings.Join(h.logs.lines(), "\n")))
+	stdout := logtest.RequireLines(t, []byte(strings.Join(h.logs.Lines(), "\n")))
 	require.NotEmpty(t, stdout)
 	var sawSubmit, sawStopped bool
 	for _, line := range stdout {

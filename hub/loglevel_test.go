@@ -40,7 +40,7 @@ func TestLogLevelEndpoint(t *testing.T) {
 
 	// The change was logged at notice, with who made it.
 	found := false
-	for _, line := range h.logs.lines() {
+	for _, line := range h.logs.Lines() {
 		if strings.Contains(line, `"log level changed"`) && strings.Contains(line, `"severity":"notice"`) &&
 			strings.Contains(line, `"by":"admin"`) {
 			found = true

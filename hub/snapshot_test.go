@@ -50,7 +50,7 @@ func snapshotRecord(h *Hub) *OpRecord {
 // logLine returns the first log line with the message, decoded.
 func logLine(t *testing.T, h *testHub, message string) map[string]any {
 	t.Helper()
-	for _, line := range h.logs.lines() {
+	for _, line := range h.logs.Lines() {
 		var m map[string]any
 		require.NoError(t, json.Unmarshal([]byte(line), &m))
 		if m["message"] == message {

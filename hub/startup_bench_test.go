@@ -16,6 +16,7 @@ import (
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/logsink/logtest"
 )
 
 // startupEvents is how many events BenchmarkStartup's stream holds
@@ -96,8 +97,8 @@ func benchStartup(b *testing.B, dir string, n int, withSnapshot bool) {
 
 // rebuildTime is how long the projections took to come up (snapshot load
 // and tail, or full replay), from the hub's "projections rebuilt" line.
-func rebuildTime(b *testing.B, logs *lockedBuffer) time.Duration {
-	for _, line := range logs.lines() {
+func rebuildTime(b *testing.B, logs *logtest.Buffer) time.Duration {
+	for _, line := range logs.Lines() {
 		var m map[string]any
 		require.NoError(b, json.Unmarshal([]byte(line), &m))
 		if m["message"] == "projections rebuilt" {
@@ -123,14 +124,14 @@ func requireStartedFrom(b *testing.B, h *Hub, withSnapshot bool) {
 
 // startupHub starts a hub on dir the way the benchmark times it. The
 // caller stops it (a cleanup would keep every hub's projections alive).
-func startupHub(b *testing.B, dir string) (*Hub, *lockedBuffer) {
+func startupHub(b *testing.B, dir string) (*Hub, *logtest.Buffer) {
 	cfg := config.Hub{
 		NATS: config.Listener{Listen: "127.0.0.1:0"}, HTTP: config.Listener{Listen: "127.0.0.1:0"},
 		DataDir: dir, Store: config.StoreDefaults, Log: config.Log{Level: "info"},
 		Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults,
 	}
 	cfg.Store.Sync, cfg.Store.SyncInterval = "1s", time.Second
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	h := New(cfg, logsink.New(logs, "bench", logsink.LevelInfo), nil)
 	require.NoError(b, h.Start(context.Background()))
 	return h, logs

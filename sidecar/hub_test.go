@@ -1,7 +1,6 @@
 package sidecar
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/broker/brokertest"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/logsink/logtest"
 	"github.com/agentcom/agentcom/protocol"
 )
 
@@ -157,24 +157,6 @@ func (h *testHub) assign(id string, gen uint64) protocol.Assignment {
 	return a
 }
 
-// syncBuffer is a log destination shared by goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testConfig is a config with short timings for h.
 func (h *testHub) config(mode string, stateDir string) Config {
 	c := Config{
@@ -195,9 +177,9 @@ func (h *testHub) config(mode string, stateDir string) Config {
 
 // start starts a sidecar with cfg and stops it when the test ends. Its
 // logs are printed if the test fails.
-func start(t *testing.T, cfg Config) (*Sidecar, *syncBuffer) {
+func start(t *testing.T, cfg Config) (*Sidecar, *logtest.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("sidecar logs:\n%s", logs.String())

@@ -14,6 +14,7 @@ import (
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/broker/brokertest"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/logsink/logtest"
 	"github.com/agentcom/agentcom/telemetry"
 )
 
@@ -79,7 +80,7 @@ func TestLaterWritesOnTheEmitter(t *testing.T) {
 	t.Parallel()
 	b := brokertest.Start(t, 0)
 	sub := subscribe(t, b.Conn)
-	logs := &lockedBuf{}
+	logs := &logtest.Buffer{}
 	em := telemetry.New(b.Conn, "n", logsink.New(logs, "n", logsink.LevelDebug))
 	defer em.Stop()
 	var handled []telemetry.Event
@@ -116,7 +117,7 @@ func TestLaterWritesOnTheEmitter(t *testing.T) {
 func TestWithoutTheStreamEventsAreCounted(t *testing.T) {
 	t.Parallel()
 	b := brokertest.Start(t, 0) // no TELEMETRY stream
-	logs := &lockedBuf{}
+	logs := &logtest.Buffer{}
 	em := telemetry.New(b.Conn, "n", logsink.New(logs, "n", logsink.LevelDebug))
 	for range 3 {
 		em.Emit("task.cancel", nil, nil)

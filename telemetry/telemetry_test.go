@@ -1,7 +1,6 @@
 package telemetry_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -14,25 +13,9 @@ import (
 
 	"github.com/agentcom/agentcom/broker/brokertest"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/logsink/logtest"
 	"github.com/agentcom/agentcom/telemetry"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func subscribe(t *testing.T, nc *nats.Conn) *nats.Subscription {
 	t.Helper()
@@ -100,7 +83,7 @@ func TestSpanStopAndException(t *testing.T) {
 
 func TestPanickingHandlerIsReportedAndStaysAttached(t *testing.T) {
 	t.Parallel()
-	logs := &lockedBuf{}
+	logs := &logtest.Buffer{}
 	em := telemetry.New(nil, "n", logsink.New(logs, "n", logsink.LevelDebug))
 	defer em.Stop()
 	var mu sync.Mutex
