@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/agentcom/agentcom/domain"
 )
@@ -58,8 +57,8 @@ func (v *Views) Snapshot() ([]byte, error) {
 
 // SnapshotSeq is Snapshot that also returns the sequence of the newest
 // event the snapshot holds. Events may be applied meanwhile: the state is
-// read at one sequence under both projections' read locks, then encoded
-// without them.
+// read at one sequence under the views' read lock, then encoded
+// without it.
 func (v *Views) SnapshotSeq() ([]byte, uint64, error) {
 	doc, err := v.capture()
 	if err != nil {
@@ -72,33 +71,29 @@ func (v *Views) SnapshotSeq() ([]byte, uint64, error) {
 	return b, doc.LastSeq, nil
 }
 
-// captureAttempts bounds how often capture waits for the agent projection
-// to catch up with the task projection (Views.Apply feeds one, then the
-// other).
-const captureAttempts = 1000
-
-// capture reads the state at one sequence and sorts it.
+// capture reads the state at one sequence and sorts it. It copies the
+// entries (their values are never changed in place) under the views' read
+// lock, so no apply is halfway.
 func (v *Views) capture() (*snapshotDoc, error) {
-	for range captureAttempts {
-		if doc := v.tryCapture(); doc != nil {
-			doc.sort()
-			return doc, nil
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return nil, errors.New("snapshot views: the task and agent projections are not at one sequence")
-}
-
-// tryCapture copies the entries (their values are never changed in
-// place) under both read locks, or returns nil while an apply is halfway.
-func (v *Views) tryCapture() *snapshotDoc {
+	v.mu.RLock()
 	t, a := v.Tasks, v.Agents
 	t.mu.RLock()
-	defer t.mu.RUnlock()
 	a.mu.RLock()
-	defer a.mu.RUnlock()
-	if t.lastSeq != a.lastSeq {
-		return nil
+	doc, err := capturedLocked(t, a)
+	a.mu.RUnlock()
+	t.mu.RUnlock()
+	v.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	doc.sort()
+	return doc, nil
+}
+
+// capturedLocked copies both projections, with their locks held.
+func capturedLocked(t *Tasks, a *Agents) (*snapshotDoc, error) {
+	if t.lastSeq != a.lastSeq { // an apply failed halfway: the hub stops taking commands
+		return nil, fmt.Errorf("snapshot views: tasks at %d, agents at %d", t.lastSeq, a.lastSeq)
 	}
 	doc := &snapshotDoc{Format: snapshotFormat, LastSeq: t.lastSeq, Holders: maps.Clone(a.holders),
 		Tasks: make([]taskRecord, 0, len(t.tasks)), Agents: make([]agentRecord, 0, len(a.agents))}
@@ -108,7 +103,7 @@ func (v *Views) tryCapture() *snapshotDoc {
 	for _, e := range a.agents {
 		doc.Agents = append(doc.Agents, agentRecord{Seq: e.seq, Agent: e.agent})
 	}
-	return doc
+	return doc, nil
 }
 
 // sort puts tasks in order (then id) and agents in id order. A decoded

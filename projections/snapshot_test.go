@@ -458,3 +458,23 @@ func BenchmarkListByStatus(b *testing.B) {
 		require.Empty(b, v.Tasks.List(projections.Filter{Status: domain.StatusAssigned}))
 	}
 }
+
+// BenchmarkViewsApply applies one event to the views per op: a progress
+// heartbeat of a working task, the most frequent event there is.
+func BenchmarkViewsApply(b *testing.B) {
+	v := projections.NewViews()
+	seq := uint64(0)
+	env := func(agg string, e domain.Event) domain.Envelope {
+		seq++
+		return domain.Envelope{ID: fmt.Sprintf("evt-%d", seq), Type: e.EventType(), Version: e.SchemaVersion(),
+			Time: start, Aggregate: agg, RequestID: "req-1", Data: e, Seq: seq}
+	}
+	require.NoError(b, v.Apply(
+		env("a1", domain.AgentConnected{Name: "a1", Capabilities: []string{"go"}, Session: "s1"}),
+		env("task-1", domain.TaskSubmitted{Description: "d", Priority: domain.PriorityNormal}),
+		env("task-1", domain.TaskAssigned{AgentID: "a1", Generation: 1}),
+		env("task-1", domain.TaskAccepted{AgentID: "a1", Generation: 1})))
+	for b.Loop() {
+		require.NoError(b, v.Apply(env("task-1", domain.TaskProgressed{AgentID: "a1", Generation: 1})))
+	}
+}

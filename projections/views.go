@@ -1,11 +1,18 @@
 package projections
 
-import "github.com/agentcom/agentcom/domain"
+import (
+	"sync"
+
+	"github.com/agentcom/agentcom/domain"
+)
 
 // Views are all the read models of a hub, fed from one stream.
 type Views struct {
 	Tasks  *Tasks
 	Agents *Agents
+	// mu is held for writing while Apply feeds both projections, so that
+	// a reader of both (a snapshot) sees them at one sequence.
+	mu sync.RWMutex
 }
 
 // NewViews returns empty views.
@@ -13,6 +20,8 @@ func NewViews() *Views { return &Views{Tasks: NewTasks(), Agents: NewAgents()} }
 
 // Apply applies events in stream order to every view.
 func (v *Views) Apply(envs ...domain.Envelope) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	if err := v.Tasks.Apply(envs...); err != nil {
 		return err
 	}
