@@ -116,11 +116,17 @@ type Store struct {
 var StoreDefaults = Store{Retention: 720 * time.Hour, CompactionInterval: 6 * time.Hour,
 	BackupInterval: 24 * time.Hour, BackupKeep: 3, SnapshotInterval: 5 * time.Minute}
 
+// durations are the store's duration keys and values: one list for the
+// defaults and the checks.
+func (s Store) durations() map[string]time.Duration {
+	return map[string]time.Duration{"store.retention": s.Retention,
+		"store.compaction_interval": s.CompactionInterval, "store.backup_interval": s.BackupInterval,
+		"store.snapshot_interval": s.SnapshotInterval}
+}
+
 func (s Store) validate() error {
 	var errs []error
-	for key, d := range map[string]time.Duration{"store.retention": s.Retention,
-		"store.compaction_interval": s.CompactionInterval, "store.backup_interval": s.BackupInterval,
-		"store.snapshot_interval": s.SnapshotInterval} {
+	for key, d := range s.durations() {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be a positive duration such as 6h", key))
 		}
@@ -189,24 +195,17 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	v.SetDefault("data_dir", DefaultDataDir())
 	v.SetDefault("store.sync", DefaultSync)
 	setLogDefaults(v)
-	sd := StoreDefaults
-	v.SetDefault("store.retention", sd.Retention)
-	v.SetDefault("store.compaction_interval", sd.CompactionInterval)
-	v.SetDefault("store.backup_interval", sd.BackupInterval)
-	v.SetDefault("store.backup_keep", sd.BackupKeep)
-	v.SetDefault("store.snapshot_interval", sd.SnapshotInterval)
+	for key, d := range StoreDefaults.durations() {
+		v.SetDefault(key, d)
+	}
+	v.SetDefault("store.backup_keep", StoreDefaults.BackupKeep)
 	td := TelemetryDefaults
 	v.SetDefault("telemetry.enabled", td.Enabled)
 	v.SetDefault("telemetry.observer", td.Observer)
 	v.SetDefault("telemetry.max_age", td.MaxAge)
 	v.SetDefault("telemetry.max_mb", td.MaxMB)
-	d := AgentDefaults
-	for key, val := range map[string]time.Duration{
-		"agents.acceptance_timeout": d.AcceptanceTimeout, "agents.stuck_threshold": d.StuckThreshold,
-		"agents.heartbeat_interval": d.HeartbeatInterval, "agents.reap_after": d.ReapAfter,
-		"agents.reconnect_grace": d.ReconnectGrace, "agents.sweep_interval": d.SweepInterval,
-	} {
-		v.SetDefault(key, val)
+	for key, d := range AgentDefaults.durations() {
+		v.SetDefault(key, d)
 	}
 	if err := bind(v, fs, hubFlags); err != nil {
 		return Hub{}, err
@@ -243,13 +242,19 @@ func (h *Hub) validate() error {
 	return nil
 }
 
-func (a Agents) validate() error {
-	var errs []error
-	for key, d := range map[string]time.Duration{
+// durations are the agents.* keys and values: one list for the defaults
+// and the checks.
+func (a Agents) durations() map[string]time.Duration {
+	return map[string]time.Duration{
 		"agents.acceptance_timeout": a.AcceptanceTimeout, "agents.stuck_threshold": a.StuckThreshold,
 		"agents.heartbeat_interval": a.HeartbeatInterval, "agents.reap_after": a.ReapAfter,
 		"agents.reconnect_grace": a.ReconnectGrace, "agents.sweep_interval": a.SweepInterval,
-	} {
+	}
+}
+
+func (a Agents) validate() error {
+	var errs []error
+	for key, d := range a.durations() {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be a positive duration such as 30s", key))
 		}
