@@ -20,11 +20,11 @@ import (
 // only there.
 func (c *Coordinator) receive(m *nats.Msg) {
 	agentID, verb, ok := broker.ParseAgentRequest(m.Subject)
-	if !ok || !c.begin() {
+	if !ok || !c.work.enter() {
 		return
 	}
 	go func() {
-		defer c.wg.Done()
+		defer c.work.leave()
 		ctx, cancel := natsRequest(m)
 		defer cancel()
 		c.presence.touch(agentID, c.now())

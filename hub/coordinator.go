@@ -38,9 +38,7 @@ type Coordinator struct {
 	sub      *nats.Subscription
 	sysConn  *nats.Conn
 	quit     chan struct{}
-	mu       sync.Mutex // guards stopping and wg.Add against Stop
-	stopping bool
-	wg       sync.WaitGroup
+	work     gate // request handlers and loops, which Stop waits for
 	stopOnce sync.Once
 }
 
@@ -88,8 +86,8 @@ func (c *Coordinator) Start(ctx context.Context) error {
 		return err
 	}
 	for _, loop := range []func(){func() { c.sched.run(c.quit) }, c.sweepLoop} {
-		if c.begin() {
-			go func() { defer c.wg.Done(); loop() }()
+		if c.work.enter() {
+			go func() { defer c.work.leave(); loop() }()
 		}
 	}
 	c.sched.trigger()
@@ -106,23 +104,10 @@ func (c *Coordinator) Stop() {
 		if c.sysConn != nil {
 			c.sysConn.Close()
 		}
-		c.mu.Lock()
-		c.stopping = true
-		c.mu.Unlock()
+		c.work.close()
 		close(c.quit)
-		c.wg.Wait()
+		c.work.wait()
 	})
-}
-
-// begin counts a piece of work in, unless Stop has begun.
-func (c *Coordinator) begin() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stopping {
-		return false
-	}
-	c.wg.Add(1)
-	return true
 }
 
 // applied runs after each group of events is applied: events that can
@@ -143,11 +128,11 @@ func (c *Coordinator) applied(envs []domain.Envelope) {
 // closes: the agent goes offline at once; its task waits out the
 // reconnect grace before it is reclaimed.
 func (c *Coordinator) disconnected(agentID, reason string) {
-	if !c.begin() {
+	if !c.work.enter() {
 		return
 	}
 	go func() {
-		defer c.wg.Done()
+		defer c.work.leave()
 		ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), logsink.NewRequestID()), appendTimeout)
 		defer cancel()
 		a, _, ok := c.views.Agents.Get(agentID)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,9 +32,7 @@ type idRequest struct {
 // NATSServer answers hub commands over NATS.
 type NATSServer struct {
 	sub      *nats.Subscription
-	mu       sync.Mutex // guards stopped and inflight.Add against Stop
-	stopped  bool
-	inflight sync.WaitGroup
+	inflight gate
 }
 
 // ServeNATS subscribes to the hub commands on nc. Only admins (and the
@@ -44,12 +41,12 @@ func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
 	s := &NATSServer{}
 	sem := make(chan struct{}, maxInflight)
 	sub, err := nc.QueueSubscribe(broker.CommandsAll, natsQueue, func(m *nats.Msg) {
-		if !s.begin() {
+		if !s.inflight.enter() {
 			return
 		}
 		sem <- struct{}{}
 		go func() {
-			defer func() { <-sem; s.inflight.Done() }()
+			defer func() { <-sem; s.inflight.leave() }()
 			a.handleNATS(m)
 		}()
 	})
@@ -63,17 +60,6 @@ func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
 	return s, nil
 }
 
-// begin counts a request in, unless Stop has begun.
-func (s *NATSServer) begin() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return false
-	}
-	s.inflight.Add(1)
-	return true
-}
-
 // Stop takes no new requests, and returns when those already received
 // have been answered. Requests still buffered when ctx ends are dropped
 // unanswered (their callers time out).
@@ -82,11 +68,9 @@ func (s *NATSServer) Stop(ctx context.Context) {
 	for s.sub.IsValid() && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
-	s.mu.Lock()
-	s.stopped = true
-	s.mu.Unlock()
+	s.inflight.close()
 	_ = s.sub.Unsubscribe()
-	s.inflight.Wait()
+	s.inflight.wait()
 }
 
 func (a *API) handleNATS(m *nats.Msg) {
