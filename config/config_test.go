@@ -87,12 +87,12 @@ func TestLoadHubDefaults(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, Hub{
 				Agents:    AgentDefaults,
-				Telemetry: TelemetryDefaults,
-				NATS:      Listener{Listen: "127.0.0.1:4222"},
-				HTTP:      Listener{Listen: "127.0.0.1:4000"},
-				DataDir:   tc.wantDir,
-				Store:     Store{Sync: "always", SyncInterval: 0, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
-				Log:       Log{Level: "info", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+				Telemetry: TelemetryDefaults, Tasks: TaskDefaults,
+				NATS:    Listener{Listen: "127.0.0.1:4222"},
+				HTTP:    Listener{Listen: "127.0.0.1:4000"},
+				DataDir: tc.wantDir,
+				Store:   Store{Sync: "always", SyncInterval: 0, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
+				Log:     Log{Level: "info", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			}, h)
 			require.True(t, filepath.IsAbs(h.DataDir), "data_dir %q is not absolute", h.DataDir)
 		})
@@ -157,30 +157,30 @@ func TestLoadHubPrecedence(t *testing.T) {
 	}
 	fileHub := Hub{
 		Agents:    AgentDefaults,
-		Telemetry: TelemetryDefaults,
-		NATS:      Listener{Listen: "127.0.0.1:5222"},
-		HTTP:      Listener{Listen: "0.0.0.0:5000"},
-		DataDir:   fileDir,
-		Store:     Store{Sync: "250ms", SyncInterval: 250 * time.Millisecond, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
-		Log:       Log{Level: "debug", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+		Telemetry: TelemetryDefaults, Tasks: TaskDefaults,
+		NATS:    Listener{Listen: "127.0.0.1:5222"},
+		HTTP:    Listener{Listen: "0.0.0.0:5000"},
+		DataDir: fileDir,
+		Store:   Store{Sync: "250ms", SyncInterval: 250 * time.Millisecond, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
+		Log:     Log{Level: "debug", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 	envHub := Hub{
 		Agents:    AgentDefaults,
-		Telemetry: TelemetryDefaults,
-		NATS:      Listener{Listen: "127.0.0.1:6222"},
-		HTTP:      Listener{Listen: "127.0.0.1:6000"},
-		DataDir:   envDir,
-		Store:     Store{Sync: "2s", SyncInterval: 2 * time.Second, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
-		Log:       Log{Level: "warning", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+		Telemetry: TelemetryDefaults, Tasks: TaskDefaults,
+		NATS:    Listener{Listen: "127.0.0.1:6222"},
+		HTTP:    Listener{Listen: "127.0.0.1:6000"},
+		DataDir: envDir,
+		Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
+		Log:     Log{Level: "warning", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 	flagHub := Hub{
 		Agents:    AgentDefaults,
-		Telemetry: TelemetryDefaults,
-		NATS:      Listener{Listen: "127.0.0.1:7222"},
-		HTTP:      Listener{Listen: "127.0.0.1:7000"},
-		DataDir:   flagDir,
-		Store:     Store{Sync: "5ms", SyncInterval: 5 * time.Millisecond, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
-		Log:       Log{Level: "error", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+		Telemetry: TelemetryDefaults, Tasks: TaskDefaults,
+		NATS:    Listener{Listen: "127.0.0.1:7222"},
+		HTTP:    Listener{Listen: "127.0.0.1:7000"},
+		DataDir: flagDir,
+		Store:   Store{Sync: "5ms", SyncInterval: 5 * time.Millisecond, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
+		Log:     Log{Level: "error", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 
 	tests := []struct {
@@ -200,12 +200,12 @@ func TestLoadHubPrecedence(t *testing.T) {
 			args: []string{"--config", partial, "--data-dir", flagDir},
 			want: Hub{
 				Agents:    AgentDefaults,
-				Telemetry: TelemetryDefaults,
-				NATS:      Listener{Listen: "127.0.0.1:5222"},
-				HTTP:      Listener{Listen: DefaultHTTPListen},
-				DataDir:   flagDir,
-				Store:     Store{Sync: "always", SyncInterval: 0, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
-				Log:       Log{Level: "notice", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+				Telemetry: TelemetryDefaults, Tasks: TaskDefaults,
+				NATS:    Listener{Listen: "127.0.0.1:5222"},
+				HTTP:    Listener{Listen: DefaultHTTPListen},
+				DataDir: flagDir,
+				Store:   Store{Sync: "always", SyncInterval: 0, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
+				Log:     Log{Level: "notice", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},
 		{
@@ -214,12 +214,12 @@ func TestLoadHubPrecedence(t *testing.T) {
 			args: []string{"--config", full, "--log-level", "error"},
 			want: Hub{
 				Agents:    AgentDefaults,
-				Telemetry: TelemetryDefaults,
-				NATS:      Listener{Listen: "127.0.0.1:5222"},
-				HTTP:      Listener{Listen: "127.0.0.1:6000"},
-				DataDir:   fileDir,
-				Store:     Store{Sync: "2s", SyncInterval: 2 * time.Second, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
-				Log:       Log{Level: "error", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+				Telemetry: TelemetryDefaults, Tasks: TaskDefaults,
+				NATS:    Listener{Listen: "127.0.0.1:5222"},
+				HTTP:    Listener{Listen: "127.0.0.1:6000"},
+				DataDir: fileDir,
+				Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
+				Log:     Log{Level: "error", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},
 		{
@@ -228,12 +228,12 @@ func TestLoadHubPrecedence(t *testing.T) {
 			args: []string{"--log-level", "info", "--data-dir", flagDir},
 			want: Hub{
 				Agents:    AgentDefaults,
-				Telemetry: TelemetryDefaults,
-				NATS:      Listener{Listen: DefaultNATSListen},
-				HTTP:      Listener{Listen: DefaultHTTPListen},
-				DataDir:   flagDir,
-				Store:     Store{Sync: "always", Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
-				Log:       Log{Level: "info", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+				Telemetry: TelemetryDefaults, Tasks: TaskDefaults,
+				NATS:    Listener{Listen: DefaultNATSListen},
+				HTTP:    Listener{Listen: DefaultHTTPListen},
+				DataDir: flagDir,
+				Store:   Store{Sync: "always", Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
+				Log:     Log{Level: "info", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},
 	}
@@ -402,6 +402,16 @@ func TestLoadHubInvalidFromFileAndEnv(t *testing.T) {
 			name:    "env store.sync zero",
 			env:     map[string]string{"AGENTCOM_STORE_SYNC": "0s"},
 			wantErr: "invalid config: " + syncErr,
+		},
+		{
+			name:    "file tasks.retry_base above retry_max",
+			file:    "tasks:\n  retry_base: 1h\n  retry_max: 1m\n",
+			wantErr: "invalid config: tasks.retry_max: must not be shorter than tasks.retry_base",
+		},
+		{
+			name:    "env tasks.retry_base zero",
+			env:     map[string]string{"AGENTCOM_TASKS_RETRY_BASE": "0s"},
+			wantErr: "invalid config: tasks.retry_base: must be a positive duration of at most 168h0m0s, such as 1s",
 		},
 		{
 			name:    "bad env value overrides good file value",

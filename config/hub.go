@@ -28,6 +28,8 @@ type Hub struct {
 	Agents Agents `mapstructure:"agents"`
 	// Telemetry holds the telemetry settings.
 	Telemetry Telemetry `mapstructure:"telemetry"`
+	// Tasks holds the task settings (retry backoff).
+	Tasks Tasks `mapstructure:"tasks"`
 }
 
 // Telemetry is the telemetry setting.
@@ -207,6 +209,9 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	for key, d := range AgentDefaults.durations() {
 		v.SetDefault(key, d)
 	}
+	for key, d := range TaskDefaults.durations() {
+		v.SetDefault(key, d)
+	}
 	if err := bind(v, fs, hubFlags); err != nil {
 		return Hub{}, err
 	}
@@ -230,7 +235,7 @@ func (h *Hub) validate() error {
 	}
 	d, err := parseSync(h.Store.Sync)
 	h.Store.SyncInterval = d
-	errs = append(errs, err, h.Agents.validate(), h.Store.validate())
+	errs = append(errs, err, h.Agents.validate(), h.Store.validate(), h.Tasks.validate())
 	if h.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
 	} else if abs, err := filepath.Abs(h.DataDir); err == nil {

@@ -27,6 +27,11 @@ type SubmitTask struct {
 	MaxRetries         *int
 	CompleteBy         *time.Time
 	SubmittedBy        string
+	// RunAt holds the task back until then (a delayed task); nil or a
+	// past time: at once.
+	RunAt *time.Time
+	// RetryBase and RetryMax override the hub's backoff for this task.
+	RetryBase, RetryMax *time.Duration
 }
 
 // TaskID implements Command.
@@ -41,6 +46,8 @@ func (c SubmitTask) Validate(now time.Time) error {
 		v.Add("description", "required", "description is required and must not be blank")
 	case !utf8.ValidString(c.Description):
 		v.Add("description", "invalid", "description must be valid UTF-8")
+	case strings.ContainsRune(c.Description, 0):
+		v.Add("description", "invalid", "description must not contain NUL (U+0000)")
 	case utf8.RuneCountInString(c.Description) > MaxDescriptionLength:
 		v.Add("description", "too_long", fmt.Sprintf("description must be at most %d characters", MaxDescriptionLength))
 	}
@@ -55,11 +62,23 @@ func (c SubmitTask) Validate(now time.Time) error {
 	} else if c.CompleteBy != nil && c.CompleteBy.Year() > 9999 {
 		v.Add("complete_by", "out_of_range", "complete_by must be before the year 10000")
 	}
+	validateRunAt(v, c.RunAt, c.CompleteBy)
+	validateBackoff(v, c.RetryBase, c.RetryMax)
 	if len(c.Metadata) > MaxMetadataBytes {
 		v.Add("metadata", "too_long", fmt.Sprintf("metadata must be at most %d bytes of JSON", MaxMetadataBytes))
 	}
 	ValidateCapabilities(v, "needed_capabilities", c.NeededCapabilities)
 	return v.Err()
+}
+
+func validateRunAt(v *ValidationError, runAt, completeBy *time.Time) {
+	switch {
+	case runAt == nil:
+	case runAt.Year() > 9999:
+		v.Add("run_at", "out_of_range", "run_at must be before the year 10000")
+	case completeBy != nil && !runAt.Before(*completeBy):
+		v.Add("run_at", "invalid", "run_at must be before complete_by")
+	}
 }
 
 // ValidateCapabilities checks a list of capabilities named field (a
@@ -103,6 +122,9 @@ func (c SubmitTask) Decide(t *Task, now time.Time) ([]Event, error) {
 		MaxReclaims:        DefaultMaxReclaims,
 		CompleteBy:         c.CompleteBy,
 		SubmittedBy:        c.SubmittedBy,
+		RunAt:              c.RunAt,
+		RetryBase:          durationOf(c.RetryBase),
+		RetryMax:           durationOf(c.RetryMax),
 	}}, nil
 }
 
@@ -181,18 +203,23 @@ func (c CompleteTask) Decide(t *Task, _ time.Time) ([]Event, error) {
 }
 
 // FailTask records a failed attempt. The task is queued again while
-// retries remain (retry_count < max_retries), else dead-lettered.
+// retries remain (retry_count < max_retries), to be handed out after the
+// backoff's delay, else dead-lettered.
 type FailTask struct {
 	ID, AgentID string
 	Generation  uint64
 	Error       string
+	// Backoff is the hub's policy (the task's own retry_base and
+	// retry_max win); Jitter, in [0, 1), is the random share of it.
+	Backoff Backoff
+	Jitter  float64
 }
 
 // TaskID implements Command.
 func (c FailTask) TaskID() string { return c.ID }
 
 // Decide implements Command.
-func (c FailTask) Decide(t *Task, _ time.Time) ([]Event, error) {
+func (c FailTask) Decide(t *Task, now time.Time) ([]Event, error) {
 	if err := fence(t, c.ID, c.AgentID, c.Generation, "fail", StatusAssigned, StatusWorking); err != nil {
 		return nil, err
 	}
@@ -202,7 +229,11 @@ func (c FailTask) Decide(t *Task, _ time.Time) ([]Event, error) {
 	if count >= t.MaxRetries {
 		return []Event{failed, TaskDeadLettered{Reason: "max_retries"}}, nil
 	}
-	return []Event{failed, TaskRetried{Generation: t.Generation + 1}}, nil
+	retried := TaskRetried{Generation: t.Generation + 1}
+	if d := c.Backoff.For(t).Delay(count, c.Jitter); d > 0 {
+		retried.RunAfter = timePtr(now.Add(d))
+	}
+	return []Event{failed, retried}, nil
 }
 
 // ReclaimTask takes a task back from its agent (agent gone, acceptance
@@ -365,6 +396,13 @@ func truncate(s string) string {
 		cut--
 	}
 	return s[:cut]
+}
+
+func durationOf(d *time.Duration) Duration {
+	if d == nil {
+		return 0
+	}
+	return Duration(*d)
 }
 
 func sortStrings(s []string)      { slices.Sort(s) }

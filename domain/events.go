@@ -67,6 +67,9 @@ type TaskSubmitted struct {
 	MaxReclaims        int             `json:"max_reclaims"`
 	CompleteBy         *time.Time      `json:"complete_by,omitempty"`
 	SubmittedBy        string          `json:"submitted_by,omitempty"`
+	RunAt              *time.Time      `json:"run_at,omitempty"`
+	RetryBase          Duration        `json:"retry_base,omitempty"`
+	RetryMax           Duration        `json:"retry_max,omitempty"`
 }
 
 // TaskAssigned gives a queued task to an agent under a new generation.
@@ -104,9 +107,12 @@ type TaskFailed struct {
 	RetryCount int    `json:"retry_count"`
 }
 
-// TaskRetried puts a failed task back in the queue under a new generation.
+// TaskRetried puts a failed task back in the queue under a new generation,
+// to be handed out again at RunAfter (the backoff; absent in events
+// written before backoff existed: at once).
 type TaskRetried struct {
-	Generation uint64 `json:"generation"`
+	Generation uint64     `json:"generation"`
+	RunAfter   *time.Time `json:"run_after,omitempty"`
 }
 
 // TaskDeadLettered parks a task that ran out of retries or reclaims.
@@ -152,13 +158,13 @@ func (TaskCompacted) EventType() string    { return TypeTaskCompacted }
 
 // SchemaVersion implements Event. Bump a version when an event's fields
 // change meaning, and teach DecodeEvent to read the old one.
-func (TaskSubmitted) SchemaVersion() int    { return 1 }
+func (TaskSubmitted) SchemaVersion() int    { return 2 } // 2: run_at, retry_base, retry_max
 func (TaskAssigned) SchemaVersion() int     { return 1 }
 func (TaskAccepted) SchemaVersion() int     { return 1 }
 func (TaskProgressed) SchemaVersion() int   { return 1 }
 func (TaskCompleted) SchemaVersion() int    { return 1 }
 func (TaskFailed) SchemaVersion() int       { return 1 }
-func (TaskRetried) SchemaVersion() int      { return 1 }
+func (TaskRetried) SchemaVersion() int      { return 2 } // 2: run_after
 func (TaskDeadLettered) SchemaVersion() int { return 1 }
 func (TaskReclaimed) SchemaVersion() int    { return 1 }
 func (TaskCancelled) SchemaVersion() int    { return 1 }

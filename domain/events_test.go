@@ -57,9 +57,10 @@ func TestEventTypesAreTheStoredNames(t *testing.T) {
 	require.ElementsMatch(t, want, domain.EventTypes())
 	s := samples()
 	require.Len(t, s, len(want))
+	versions := map[string]int{"task.submitted": 2, "task.retried": 2} // the others are at 1
 	for typ, e := range s {
 		require.Equal(t, typ, e.EventType())
-		require.Equal(t, 1, e.SchemaVersion(), typ)
+		require.Equal(t, max(versions[typ], 1), e.SchemaVersion(), typ)
 	}
 }
 

@@ -25,7 +25,7 @@ func Evolve(t *Task, env Envelope) *Task {
 	switch e := env.Data.(type) {
 	case TaskAssigned:
 		n.Status, n.Generation, n.AssignedTo = StatusAssigned, e.Generation, e.AgentID
-		n.AssignedAt = timePtr(env.Time)
+		n.AssignedAt, n.RunAfter = timePtr(env.Time), nil
 		entry.AgentID = e.AgentID
 	case TaskAccepted:
 		n.Status = StatusWorking
@@ -40,7 +40,10 @@ func Evolve(t *Task, env Envelope) *Task {
 		entry.AgentID, entry.Detail = e.AgentID, e.Error
 	case TaskRetried:
 		requeue(n, e.Generation)
-		n.QueuedAt = env.Time
+		n.QueuedAt, n.RunAfter = env.Time, e.RunAfter
+		if e.RunAfter != nil {
+			entry.Detail = "run after " + e.RunAfter.UTC().Format(time.RFC3339Nano)
+		}
 	case TaskDeadLettered:
 		n.Status, n.AssignedTo, n.AssignedAt = StatusDeadLetter, "", nil
 		entry.Detail = e.Reason
@@ -74,6 +77,9 @@ func submitted(env Envelope, s TaskSubmitted) *Task {
 		MaxRetries:         s.MaxRetries,
 		MaxReclaims:        s.MaxReclaims,
 		CompleteBy:         s.CompleteBy,
+		RunAfter:           s.RunAt,
+		RetryBase:          s.RetryBase,
+		RetryMax:           s.RetryMax,
 		Status:             StatusQueued,
 		SubmittedBy:        s.SubmittedBy,
 		RequestID:          env.RequestID,
@@ -85,7 +91,7 @@ func submitted(env Envelope, s TaskSubmitted) *Task {
 }
 
 func requeue(n *Task, gen uint64) {
-	n.Status, n.Generation, n.AssignedTo, n.AssignedAt = StatusQueued, gen, "", nil
+	n.Status, n.Generation, n.AssignedTo, n.AssignedAt, n.RunAfter = StatusQueued, gen, "", nil, nil
 }
 
 func appendHistory(h []HistoryEntry, e HistoryEntry) []HistoryEntry {

@@ -118,21 +118,26 @@ type Task struct {
 	MaxRetries         int             `json:"max_retries"`
 	MaxReclaims        int             `json:"max_reclaims"`
 	CompleteBy         *time.Time      `json:"complete_by,omitempty"`
-	Status             Status          `json:"status"`
-	Generation         uint64          `json:"generation"`
-	RetryCount         int             `json:"retry_count"`
-	ReclaimCount       int             `json:"reclaim_count"`
-	AssignedTo         string          `json:"assigned_to,omitempty"`
-	AssignedAt         *time.Time      `json:"assigned_at,omitempty"`
-	Result             json.RawMessage `json:"result,omitempty"`
-	LastError          string          `json:"last_error,omitempty"`
-	SubmittedBy        string          `json:"submitted_by,omitempty"`
-	RequestID          string          `json:"request_id,omitempty"` // the submit's: it follows the task
-	CreatedAt          time.Time       `json:"created_at"`
-	UpdatedAt          time.Time       `json:"updated_at"`
-	QueuedAt           time.Time       `json:"queued_at"`           // when it last entered the queue
-	Compacted          bool            `json:"compacted,omitempty"` // its events were summarised
-	History            []HistoryEntry  `json:"history"`
+	RetryBase          Duration        `json:"retry_base,omitempty"` // the submit's backoff override
+	RetryMax           Duration        `json:"retry_max,omitempty"`
+	// RunAfter holds a queued task back until then: a backoff after a
+	// failure, or the submit's run_at.
+	RunAfter     *time.Time      `json:"run_after,omitempty"`
+	Status       Status          `json:"status"`
+	Generation   uint64          `json:"generation"`
+	RetryCount   int             `json:"retry_count"`
+	ReclaimCount int             `json:"reclaim_count"`
+	AssignedTo   string          `json:"assigned_to,omitempty"`
+	AssignedAt   *time.Time      `json:"assigned_at,omitempty"`
+	Result       json.RawMessage `json:"result,omitempty"`
+	LastError    string          `json:"last_error,omitempty"`
+	SubmittedBy  string          `json:"submitted_by,omitempty"`
+	RequestID    string          `json:"request_id,omitempty"` // the submit's: it follows the task
+	CreatedAt    time.Time       `json:"created_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+	QueuedAt     time.Time       `json:"queued_at"`           // when it last entered the queue
+	Compacted    bool            `json:"compacted,omitempty"` // its events were summarised
+	History      []HistoryEntry  `json:"history"`
 }
 
 // HistoryEntry is one line of a task's recent history, oldest first. The
@@ -145,6 +150,9 @@ type HistoryEntry struct {
 	Detail    string    `json:"detail,omitempty"`
 	RequestID string    `json:"request_id,omitempty"`
 }
+
+// Due reports whether a queued task may be handed out at now.
+func (t *Task) Due(now time.Time) bool { return t.RunAfter == nil || !now.Before(*t.RunAfter) }
 
 // clone returns a copy that shares no mutable slice with t.
 func (t *Task) clone() *Task {

@@ -104,7 +104,8 @@ func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []b
 	case broker.VerbComplete:
 		cmd = domain.CompleteTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Result: r.Result}
 	case broker.VerbFail:
-		cmd = domain.FailTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Error: r.Error}
+		cmd = domain.FailTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Error: r.Error,
+			Backoff: c.backoff, Jitter: c.jitter()}
 	}
 	t, err := c.svc.Execute(ctx, cmd)
 	if err != nil {

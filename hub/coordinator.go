@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -28,6 +29,8 @@ type Coordinator struct {
 	nc       *nats.Conn
 	srv      *broker.Server
 	cfg      config.Agents
+	backoff  domain.Backoff
+	jitter   func() float64
 	log      logsink.Logger
 	now      func() time.Time
 	started  time.Time
@@ -52,6 +55,8 @@ type CoordinatorParams struct {
 	Log     logsink.Logger
 	// Telemetry receives scheduler events (nil: none).
 	Telemetry *telemetry.Emitter
+	// Backoff spaces the attempts of failing tasks (zero: retry at once).
+	Backoff domain.Backoff
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 }
@@ -62,6 +67,7 @@ func NewCoordinator(p CoordinatorParams) *Coordinator {
 		p.Now = time.Now
 	}
 	c := &Coordinator{svc: p.Service, views: p.Views, nc: p.Conn, srv: p.Server, cfg: p.Config,
+		backoff: p.Backoff, jitter: rand.Float64,
 		log: p.Log.Module("agents"), now: p.Now, presence: newPresence(), quit: make(chan struct{}), tel: p.Telemetry}
 	c.sched = newScheduler(c)
 	return c

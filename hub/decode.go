@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agentcom/agentcom/domain"
 )
@@ -37,6 +38,9 @@ func decodeSubmit(body []byte, now time.Time) (domain.SubmitTask, error) {
 	cmd.NeededCapabilities = decodeStrings(raw, "needed_capabilities", v)
 	cmd.MaxRetries = decodeInt(raw, "max_retries", v)
 	cmd.CompleteBy = decodeTime(raw, "complete_by", v)
+	cmd.RunAt = decodeTime(raw, "run_at", v)
+	cmd.RetryBase = decodeDuration(raw, "retry_base", v)
+	cmd.RetryMax = decodeDuration(raw, "retry_max", v)
 	mergeValidation(v, cmd, now)
 	if err := v.Err(); err != nil {
 		return domain.SubmitTask{}, err
@@ -106,7 +110,37 @@ func decodeString(raw map[string]json.RawMessage, field string, v *domain.Valida
 		v.Add(field, "wrong_type", field+" must be a string")
 		return false
 	}
+	if problem := textProblem(raw[field], *dst); problem != "" {
+		v.Add(field, "invalid", field+" must be "+problem)
+		return false
+	}
 	return true
+}
+
+// textProblem says what is wrong with a decoded JSON string, or "". The
+// decoder turns invalid UTF-8 into U+FFFD, so the raw bytes are checked.
+func textProblem(rawJSON []byte, s string) string {
+	switch {
+	case !utf8.Valid(rawJSON):
+		return "valid UTF-8"
+	case strings.ContainsRune(s, 0):
+		return "free of NUL (U+0000)"
+	}
+	return ""
+}
+
+// decodeDuration reads a Go duration string such as "5s" or "1m30s".
+func decodeDuration(raw map[string]json.RawMessage, field string, v *domain.ValidationError) *time.Duration {
+	var s string
+	if !decodeString(raw, field, v, &s) {
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		v.Add(field, "wrong_type", field+` must be a duration such as "5s" or "1m"`)
+		return nil
+	}
+	return &d
 }
 
 func decodeMetadata(raw map[string]json.RawMessage, v *domain.ValidationError) json.RawMessage {
@@ -139,8 +173,11 @@ func decodeStrings(raw map[string]json.RawMessage, field string, v *domain.Valid
 	for i, item := range items {
 		// A bad item keeps its place (as ""), so later items keep their index.
 		var s string
+		name := fmt.Sprintf("%s[%d]", field, i)
 		if bytes.Equal(bytes.TrimSpace(item), []byte("null")) || json.Unmarshal(item, &s) != nil {
-			v.Add(fmt.Sprintf("%s[%d]", field, i), "wrong_type", "each item must be a string")
+			v.Add(name, "wrong_type", "each item must be a string")
+		} else if problem := textProblem(item, s); problem != "" {
+			v.Add(name, "invalid", "each item must be "+problem)
 		}
 		out = append(out, s)
 	}

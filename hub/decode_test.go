@@ -435,3 +435,36 @@ func TestValidTaskID(t *testing.T) {
 		})
 	}
 }
+
+func TestDecodeSubmitTextMustBeValidUTF8WithoutNUL(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"invalid UTF-8":   "{\"description\":\"bad \xff byte\"}",
+		"escaped NUL":     `{"description":"a\u0000b"}`,
+		"capability NUL":  `{"description":"ok","needed_capabilities":["go","a\u0000"]}`,
+		"capability FFFE": "{\"description\":\"ok\",\"needed_capabilities\":[\"\xc3\x28\"]}",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := decodeSubmit([]byte(body), decodeNow)
+			codes := fieldCodes(t, err)
+			require.Len(t, codes, 1, "one field is wrong: %v", codes)
+			require.Equal(t, "invalid", codes[0][1])
+			require.Contains(t, []string{"description", "needed_capabilities[0]", "needed_capabilities[1]"}, codes[0][0])
+		})
+	}
+}
+
+func TestDecodeSubmitRunAtAndBackoff(t *testing.T) {
+	t.Parallel()
+	body := `{"description":"later","run_at":"` + decodeFuture.Format(time.RFC3339) + `","retry_base":"5s","retry_max":"2m"}`
+	cmd, err := decodeSubmit([]byte(body), decodeNow)
+	require.NoError(t, err)
+	require.Equal(t, decodeFuture, *cmd.RunAt)
+	require.Equal(t, 5*time.Second, *cmd.RetryBase)
+	require.Equal(t, 2*time.Minute, *cmd.RetryMax)
+
+	_, err = decodeSubmit([]byte(`{"description":"x","retry_base":"soon","retry_max":5,"run_at":true}`), decodeNow)
+	require.ElementsMatch(t, [][2]string{fieldCode("retry_base", "wrong_type"), fieldCode("retry_max", "wrong_type"),
+		fieldCode("run_at", "wrong_type")}, fieldCodes(t, err))
+}

@@ -180,8 +180,11 @@ func fieldOf(out map[string]any) string {
 }
 
 // connectAgent says hello for an agent, as a sidecar would.
+// connectAgent connects an agent without a NATS connection. It is seen
+// now, so the reaper gives it the full reap period, not one sweep.
 func connectAgent(t testing.TB, h *Hub, id string, caps ...string) {
 	t.Helper()
+	h.coord.presence.touch(id, h.coord.now())
 	_, err := h.svc.ExecuteAgent(context.Background(), domain.ConnectAgent{ID: id, Session: "s-" + id, Capabilities: caps})
 	require.NoError(t, err)
 }

@@ -51,12 +51,14 @@ type Hub struct {
 	js      jetstream.JetStream
 	ops     storeOps
 	started time.Time
-	now     func() time.Time // the clock of store operations
-	quit    chan struct{}
-	jobs    sync.WaitGroup
-	restore chan string // backups to restore, for the process running the hub
-	http    *http.Server
-	httpURL string
+	now     func() time.Time // the clock of store operations, commands and the scheduler
+	// pauseScheduler starts the scheduler paused (tests that assign by hand).
+	pauseScheduler bool
+	quit           chan struct{}
+	jobs           sync.WaitGroup
+	restore        chan string // backups to restore, for the process running the hub
+	http           *http.Server
+	httpURL        string
 
 	stopOnce sync.Once
 }
@@ -95,7 +97,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return err
 	}
 	h.coord = NewCoordinator(CoordinatorParams{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv,
-		Config: h.cfg.Agents, Log: h.log, Telemetry: h.tel})
+		Config: h.cfg.Agents, Backoff: h.cfg.Tasks.Backoff(), Log: h.log, Telemetry: h.tel, Now: h.now})
 	applied := h.coord.applied
 	if h.tel != nil { // with telemetry off, the applier builds no events
 		t := &tap{tel: h.tel, views: h.views}
@@ -106,6 +108,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		}
 	}
 	h.svc.OnApplied(applied)
+	h.coord.sched.paused.Store(h.pauseScheduler)
 	if err = h.coord.Start(ctx); err != nil {
 		return err
 	}

@@ -26,11 +26,12 @@ type testHub struct {
 // HTTP on a random port) and stops it when the test ends. Every log line
 // it wrote must be one JSON object.
 // startHub runs a hub whose scheduler is paused: the test assigns by hand.
+// Paused from the start: a scheduler paused only after Start could hand
+// the queue to agents the log knows before the pause takes.
 func startHub(t testing.TB, dataDir string) *testHub {
 	t.Helper()
-	h := startHubWith(t, dataDir, 0, logsink.LevelDebug)
-	h.coord.sched.paused.Store(true)
-	return h
+	return startHubOpts(t, dataDir, logsink.LevelDebug, hubOpts{now: time.Now, paused: true},
+		func(cfg *config.Hub) { cfg.Store.SyncInterval = 0 })
 }
 
 func startHubWith(t testing.TB, dataDir string, syncInterval time.Duration, level logsink.Level) *testHub {
@@ -40,6 +41,23 @@ func startHubWith(t testing.TB, dataDir string, syncInterval time.Duration, leve
 
 // startHubCfg runs a hub with the test defaults changed by edit.
 func startHubCfg(t testing.TB, dataDir string, level logsink.Level, edit func(*config.Hub)) *testHub {
+	t.Helper()
+	return startHubClock(t, dataDir, level, time.Now, edit)
+}
+
+// startHubClock runs a hub whose commands and scheduler read now.
+func startHubClock(t testing.TB, dataDir string, level logsink.Level, now func() time.Time, edit func(*config.Hub)) *testHub {
+	t.Helper()
+	return startHubOpts(t, dataDir, level, hubOpts{now: now}, edit)
+}
+
+// hubOpts are a test hub's clock and whether its scheduler starts paused.
+type hubOpts struct {
+	now    func() time.Time
+	paused bool
+}
+
+func startHubOpts(t testing.TB, dataDir string, level logsink.Level, opts hubOpts, edit func(*config.Hub)) *testHub {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
@@ -53,6 +71,7 @@ func startHubCfg(t testing.TB, dataDir string, level logsink.Level, edit func(*c
 	logs := &logtest.Buffer{}
 	out := logsink.NewOutput(logs)
 	h := New(cfg, logsink.New(out, "test", level), out)
+	h.now, h.pauseScheduler = opts.now, opts.paused
 	require.NoError(t, h.Start(context.Background()))
 	t.Cleanup(func() {
 		h.Stop()

@@ -35,6 +35,15 @@ type scheduler struct {
 	agents   map[string]bool      // agents with an assignment in flight
 	tasks    map[string]bool      // tasks with an assignment in flight
 	cooldown map[string]time.Time // agents that declined, until when
+	last     attempt              // what the last scheduler.attempt reported
+}
+
+// attempt is what a pass saw. A pass that sees what the last one saw, and
+// matches nothing, is not worth a scheduler.attempt event: a task nobody
+// can run would otherwise report one a second forever.
+type attempt struct {
+	seq         uint64
+	idle, depth int
 }
 
 func newScheduler(c *Coordinator) *scheduler {
@@ -53,6 +62,8 @@ func (s *scheduler) trigger() {
 func (s *scheduler) run(quit <-chan struct{}) {
 	tick := time.NewTicker(schedulerTick)
 	defer tick.Stop()
+	due := time.NewTimer(time.Hour)
+	defer due.Stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -63,9 +74,15 @@ func (s *scheduler) run(quit <-chan struct{}) {
 		case <-s.wake:
 		case <-tick.C:
 			trigger = "tick"
+		case <-due.C:
+			trigger = "due"
 		}
-		for _, m := range s.pass(trigger) {
+		matches, next := s.pass(trigger)
+		for _, m := range matches {
 			wg.Go(func() { s.assign(m) })
+		}
+		if !next.IsZero() && next.Sub(s.c.now()) < schedulerTick {
+			due.Reset(max(next.Sub(s.c.now()), time.Millisecond)) // wake when a waiting task comes due
 		}
 	}
 }
@@ -75,10 +92,12 @@ type match struct{ task, agent, requestID string }
 
 // pass finds matches and reserves them. It walks the queue only as far as
 // there are agents to give work to: a pass costs nothing with no agent
-// free, however long the queue.
-func (s *scheduler) pass(trigger string) []match {
+// free, however long the queue. Tasks waiting out a backoff or their
+// run_at are passed over; next is when the first of those it saw comes
+// due (zero: none).
+func (s *scheduler) pass(trigger string) (out []match, next time.Time) {
 	if s.paused.Load() {
-		return nil
+		return nil, time.Time{}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -89,13 +108,16 @@ func (s *scheduler) pass(trigger string) []match {
 			pool = append(pool, a)
 		}
 	}
-	depth := s.c.views.Tasks.QueueDepth()
+	seq, depth := s.c.views.Tasks.LastSeq(), s.c.views.Tasks.QueueDepth()
 	if len(pool) == 0 || depth == 0 {
-		return nil
+		return nil, time.Time{}
 	}
-	idle := len(pool)
-	var out []match
+	seen := attempt{seq: seq, idle: len(pool), depth: depth}
 	s.c.views.Tasks.EachQueued(func(t *domain.Task) bool {
+		if !t.Due(now) {
+			next = earliest(next, *t.RunAfter)
+			return true
+		}
 		if s.tasks[t.ID] || overdue(t, now) {
 			return true
 		}
@@ -109,14 +131,30 @@ func (s *scheduler) pass(trigger string) []match {
 		}
 		return len(pool) > 0
 	})
-	s.c.tel.Later(func(w telemetry.Writer) { // written off the scheduler's lock
-		w.Event(now, "scheduler.attempt").Num("idle_agents", float64(idle)).Num("queued_tasks", float64(depth)).
+	if len(out) == 0 && seen == s.last {
+		return nil, next
+	}
+	s.last = seen
+	s.report(now, trigger, seen, out)
+	return out, next
+}
+
+// report writes the pass's telemetry, off the scheduler's lock.
+func (s *scheduler) report(now time.Time, trigger string, seen attempt, out []match) {
+	s.c.tel.Later(func(w telemetry.Writer) {
+		w.Event(now, "scheduler.attempt").Num("idle_agents", float64(seen.idle)).Num("queued_tasks", float64(seen.depth)).
 			Str("trigger", trigger).Send()
 		for _, m := range out {
 			w.Event(now, "scheduler.match").Str("task_id", m.task).Str("agent_id", m.agent).Send()
 		}
 	})
-	return out
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // assign records one match and pushes the assignment to its agent.

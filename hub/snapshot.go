@@ -48,7 +48,7 @@ type snapshotHeader struct {
 // events after views.LastSeq() and takes commands.
 func (h *Hub) startViews(ctx context.Context, views *projections.Views) error {
 	h.views = views
-	h.svc = NewService(ServiceParams{Store: h.store, Views: h.views, Log: h.log,
+	h.svc = NewService(ServiceParams{Store: h.store, Views: h.views, Log: h.log, Now: h.now,
 		SyncAlways: h.cfg.Store.SyncInterval == 0})
 	return h.svc.Start(ctx)
 }

@@ -133,9 +133,13 @@ func (f fact) taskOutcome() {
 	case domain.TaskReclaimed:
 		f.start("task.reclaim").Str("agent_id", e.AgentID).Str("reason", e.Reason).Send()
 	case domain.TaskRetried:
-		f.start("task.retry").Str("reason", "failed").Send()
+		var delay time.Duration
+		if e.RunAfter != nil {
+			delay = e.RunAfter.Sub(f.env.Time)
+		}
+		f.start("task.retry").Str("reason", "failed").Num("delay_ms", telemetry.Ms(delay)).Send()
 	case domain.TaskRequeued:
-		f.start("task.retry").Str("reason", "requeued").Send()
+		f.start("task.retry").Str("reason", "requeued").Num("delay_ms", 0).Send()
 	case domain.TaskCancelled:
 		f.start("task.cancel").Str("by", e.By).Send()
 	}

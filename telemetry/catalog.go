@@ -26,7 +26,7 @@ var Catalog = []Spec{
 	{"task.fail", []string{"retry_count"}, []string{"task_id", "agent_id", "error", "request_id"}, "the agent reports a failed attempt"},
 	{"task.dead_letter", []string{"retry_count"}, []string{"task_id", "reason", "request_id"}, "the task runs out of retries or reclaims, or is overdue"},
 	{"task.reclaim", nil, []string{"task_id", "agent_id", "reason", "request_id"}, "the hub takes the task back from its agent"},
-	{"task.retry", nil, []string{"task_id", "reason", "request_id"}, "the task is queued again, after a failure (reason failed) or out of the dead letter (reason requeued)"},
+	{"task.retry", []string{"delay_ms"}, []string{"task_id", "reason", "request_id"}, "the task is queued again, after a failure (reason failed: handed out again after delay_ms of backoff) or out of the dead letter (reason requeued)"},
 	{"task.cancel", nil, []string{"task_id", "by", "request_id"}, "the task is cancelled"},
 	{"agent.connect", []string{"capabilities"}, []string{"agent_id", "capabilities", "request_id"}, "an agent says hello (capabilities: how many)"},
 	{"agent.disconnect", []string{"connected_duration_ms"}, []string{"agent_id", "reason", "request_id"}, "an agent's connection ends"},

@@ -1,0 +1,41 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/agentcom/agentcom/domain"
+)
+
+// Tasks holds the task settings.
+type Tasks struct {
+	// RetryBase is the wait after a task's first failure; it doubles with
+	// each further failure up to RetryMax. Defaults to 1s and 10m. A
+	// submit can set its own (retry_base, retry_max).
+	RetryBase time.Duration `mapstructure:"retry_base"`
+	RetryMax  time.Duration `mapstructure:"retry_max"`
+}
+
+// TaskDefaults are the defaults of the tasks.* keys.
+var TaskDefaults = Tasks{RetryBase: domain.DefaultRetryBase, RetryMax: domain.DefaultRetryMax}
+
+// Backoff is the retry policy the keys describe.
+func (t Tasks) Backoff() domain.Backoff { return domain.Backoff{Base: t.RetryBase, Max: t.RetryMax} }
+
+func (t Tasks) durations() map[string]time.Duration {
+	return map[string]time.Duration{"tasks.retry_base": t.RetryBase, "tasks.retry_max": t.RetryMax}
+}
+
+func (t Tasks) validate() error {
+	var errs []error
+	for key, d := range t.durations() {
+		if d <= 0 || d > domain.MaxRetryDelay {
+			errs = append(errs, fmt.Errorf("%s: must be a positive duration of at most %s, such as 1s", key, domain.MaxRetryDelay))
+		}
+	}
+	if t.RetryBase > t.RetryMax {
+		errs = append(errs, errors.New("tasks.retry_max: must not be shorter than tasks.retry_base"))
+	}
+	return errors.Join(errs...)
+}
