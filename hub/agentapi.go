@@ -11,6 +11,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol"
 )
@@ -66,7 +67,7 @@ func (c *Coordinator) handle(ctx context.Context, agentID, verb string, data []b
 		return c.report(ctx, agentID, verb, data)
 	case broker.VerbBlocked, broker.VerbUnblocked:
 		return decodeThen(data, func(r protocol.TaskRef) (int, any) {
-			var cmd domain.AgentCommand = domain.BlockAgent{ID: agentID, TaskID: r.TaskID, Reason: r.Reason}
+			var cmd domain.AgentCommand = domain.BlockAgent{ID: agentID, TaskID: r.TaskID, Reason: logsink.ScrubText(r.Reason)}
 			if verb == broker.VerbUnblocked {
 				cmd = domain.UnblockAgent{ID: agentID, TaskID: r.TaskID}
 			}
@@ -92,6 +93,8 @@ func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []b
 	if err := json.Unmarshal(data, &r); err != nil || !validTaskID(r.TaskID) {
 		return http.StatusUnprocessableEntity, protocol.Error{Error: protocol.CodeValidationFailed, Detail: "the body must name task_id and generation"}
 	}
+	// Free text is stored and shown: it keeps no more secrets than a log line.
+	r.Message, r.Error, r.Reason = logsink.ScrubText(r.Message), logsink.ScrubText(r.Error), logsink.ScrubText(r.Reason)
 	var cmd domain.Command
 	switch verb {
 	case broker.VerbAccept:

@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,4 +118,32 @@ func TestRunAtTaskIsNotAssignedEarly(t *testing.T) {
 	h.coord.sched.trigger()
 	waitStatus(t, h, id, domain.StatusCompleted)
 	require.Len(t, agent.assignments(), 1)
+}
+
+func TestAgentFreeTextIsScrubbedBeforeItIsStored(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, "")
+	secret := "ac_" + strings.Repeat("x1", 16)
+	leaky := func(a *testAgent, as protocol.Assignment) {
+		ref := protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation}
+		a.call(broker.VerbAccept, ref)
+		a.call(broker.VerbProgress, map[string]any{"task_id": as.TaskID, "generation": as.Generation, "message": "using " + secret})
+		a.call(broker.VerbFail, protocol.Fail{TaskID: as.TaskID, Generation: as.Generation, Error: "401 with token " + secret})
+	}
+	agent := newTestAgent(t, h, "a1", nil, leaky)
+	id := h.submit(t, `{"description":"leak","max_retries":1}`)
+	h.coord.sched.paused.Store(false)
+	h.coord.sched.trigger()
+	task := waitStatus(t, h, id, domain.StatusDeadLetter)
+	require.Len(t, agent.assignments(), 1)
+	require.NotContains(t, task.LastError, secret)
+	require.Contains(t, task.LastError, "401 with token")
+	var events strings.Builder
+	require.NoError(t, h.Store().Read(context.Background(), broker.ReadOpts{}, func(env domain.Envelope) error {
+		b, err := domain.EncodeEnvelope(env)
+		events.Write(b)
+		return err
+	}))
+	require.Contains(t, events.String(), "401 with token")
+	require.NotContains(t, events.String(), secret, "a stored event keeps a secret")
 }

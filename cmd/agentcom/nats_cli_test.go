@@ -1,28 +1,62 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
-// natsCLI finds the nats CLI (.ci/run installs it: go install
-// github.com/nats-io/natscli/nats@v0.5.0).
+// natsCLIVersion is the nats CLI the tests run, as users would type it.
+const natsCLIVersion = "github.com/nats-io/natscli/nats@v0.5.0"
+
+var natsCLIOnce = sync.OnceValues(findOrInstallNatsCLI)
+
+// natsCLI finds the nats CLI on PATH or in GOPATH/bin, or installs it from
+// the Go module proxy into the user's cache, so that go test ./... works
+// on a fresh machine.
 func natsCLI(t *testing.T) string {
 	t.Helper()
+	p, err := natsCLIOnce()
+	require.NoError(t, err, "the nats CLI is needed: go install "+natsCLIVersion)
+	return p
+}
+
+func findOrInstallNatsCLI() (string, error) {
 	if p, err := exec.LookPath("nats"); err == nil {
-		return p
+		return p, nil
 	}
 	gopath, err := exec.Command("go", "env", "GOPATH").Output()
-	require.NoError(t, err)
-	p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "nats")
-	_, err = os.Stat(p)
-	require.NoError(t, err, "the nats CLI is needed: go install github.com/nats-io/natscli/nats@v0.5.0")
-	return p
+	if err != nil {
+		return "", fmt.Errorf("read GOPATH: %w", err)
+	}
+	if p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "nats"); fileExists(p) {
+		return p, nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("find cache dir: %w", err)
+	}
+	bin := filepath.Join(cache, "agentcom-test", "natscli-v0.5.0")
+	if p := filepath.Join(bin, "nats"); fileExists(p) {
+		return p, nil
+	}
+	cmd := exec.Command("go", "install", natsCLIVersion)
+	cmd.Env = append(os.Environ(), "GOBIN="+bin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("install %s: %w: %s", natsCLIVersion, err, out)
+	}
+	return filepath.Join(bin, "nats"), nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // TestAgentTokenIsRefusedEverywhereElse uses the nats CLI with an agent's
