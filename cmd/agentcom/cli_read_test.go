@@ -204,9 +204,11 @@ func TestCLISaysWhatIsWrong(t *testing.T) {
 		require.Contains(t, errOut, `unknown command "`+strings.Fields(args)[1]+`" for "agentcom `+group+`"`, args)
 		require.Contains(t, errOut, "Did you mean this?\n\t"+want+"\n", args)
 	}
-	out, _, code = cli(t, h, "task")
-	require.Equal(t, 0, code, "a group alone prints its help")
-	require.Contains(t, out, "dead-letter")
+	for _, args := range [][]string{{"task"}, {"task", "help"}} {
+		out, _, code = cli(t, h, args...)
+		require.Equal(t, 0, code, "%v prints the group's help", args)
+		require.Contains(t, out, "dead-letter")
+	}
 }
 
 func submit(t *testing.T, h *hubProc, desc string, args ...string) string {

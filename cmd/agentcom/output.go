@@ -46,7 +46,7 @@ func printJSON(w io.Writer, v any) error {
 // known subcommand: cobra suggests only at the top level, so a mistyped
 // `agentcom task lst` would print help and exit 0.
 func groupRunE(cmd *cobra.Command, args []string) error {
-	if len(args) == 0 {
+	if len(args) == 0 || args[0] == "help" {
 		return cmd.Help()
 	}
 	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
