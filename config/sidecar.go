@@ -3,8 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -22,22 +22,23 @@ const (
 // Limits on sidecar keys. Capabilities are checked by the hub's own rule
 // (domain.ValidateCapabilities), so that the hub takes every hello.
 const (
-	MaxAgentIDLen    = 128
+	MaxAgentIDLen    = domain.MaxAgentIDLength
 	MaxCapabilities  = domain.MaxCapabilities
 	MinProgressEvery = 10 * time.Millisecond
 )
-
-// agentIDPattern is one NATS subject token: the agent id is part of every
-// subject the agent may use.
-var agentIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // Sidecar is the configuration of an agent's sidecar.
 type Sidecar struct {
 	// AgentID is the agent's id: one subject token ([A-Za-z0-9_-], at most
 	// 128 characters). Required; it must match the agent's token.
 	AgentID string `mapstructure:"agent_id"`
-	// Token is the agent's token. Required. Never logged.
+	// Token is the agent's token. Required, here or in TokenFile. Never
+	// logged.
 	Token string `mapstructure:"token"`
+	// TokenFile is a file holding the agent's token (agentcom token create
+	// --out writes one), so the token is not in argv for ps to show. It
+	// excludes Token; validate reads it into Token.
+	TokenFile string `mapstructure:"token_file"`
 	// Hub is the hub's NATS URL. Defaults to nats://127.0.0.1:4222.
 	Hub string `mapstructure:"hub"`
 	// Name is a display name sent in hello; the hub may show it.
@@ -69,6 +70,7 @@ type Sidecar struct {
 var sidecarFlags = map[string]string{
 	"agent_id":          "agent-id",
 	"token":             "token",
+	"token_file":        "token-file",
 	"hub":               "hub",
 	"name":              "name",
 	"capabilities":      "capability",
@@ -86,7 +88,8 @@ var sidecarFlags = map[string]string{
 func SidecarFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "YAML config file")
 	fs.String("agent-id", "", "agent id, one subject token (env AGENTCOM_AGENT_ID)")
-	fs.String("token", "", "the agent's token (env AGENTCOM_TOKEN)")
+	fs.String("token", "", "the agent's token (env AGENTCOM_TOKEN; ps shows it: prefer --token-file)")
+	fs.String("token-file", "", "file holding the agent's token (env AGENTCOM_TOKEN_FILE), as token create --out writes")
 	fs.String("hub", DefaultHub, "hub NATS URL (env AGENTCOM_HUB)")
 	fs.String("name", "", "display name sent to the hub")
 	fs.StringArray("capability", nil, "a capability of the agent (repeatable)")
@@ -108,7 +111,7 @@ func LoadSidecar(fs *pflag.FlagSet) (Sidecar, error) {
 	v.SetDefault("progress_interval", DefaultProgressInterval)
 	v.SetDefault("max_tasks", DefaultMaxTasks)
 	setLogDefaults(v)
-	for _, key := range []string{"agent_id", "token", "name", "exec", "wake", "results_dir", "state_dir"} {
+	for _, key := range []string{"agent_id", "token", "token_file", "name", "exec", "wake", "results_dir", "state_dir"} {
 		v.SetDefault(key, "")
 	}
 	v.SetDefault("capabilities", []string{})
@@ -131,9 +134,7 @@ func (s *Sidecar) validate() error {
 		s.checkMode(),
 		checkCapabilities(s.Capabilities),
 	}
-	if s.Token == "" {
-		errs = append(errs, errors.New("token: required (the agent's token; env AGENTCOM_TOKEN)"))
-	}
+	errs = append(errs, s.resolveToken())
 	if strings.TrimSpace(s.Hub) == "" {
 		errs = append(errs, errors.New("hub: must not be empty"))
 	}
@@ -154,13 +155,30 @@ func (s *Sidecar) validate() error {
 }
 
 func checkAgentID(id string) error {
-	switch {
-	case id == "":
+	if id == "" {
 		return errors.New("agent_id: required (env AGENTCOM_AGENT_ID)")
-	case len(id) > MaxAgentIDLen:
-		return fmt.Errorf("agent_id: %d characters, at most %d", len(id), MaxAgentIDLen)
-	case !agentIDPattern.MatchString(id):
-		return fmt.Errorf("agent_id: %q may hold only letters, digits, '_' and '-'", id)
+	}
+	if err := domain.CheckAgentID(id); err != nil {
+		return fmt.Errorf("agent_id: %w", err)
+	}
+	return nil
+}
+
+// resolveToken requires one of token and token_file, and reads the file.
+func (s *Sidecar) resolveToken() error {
+	switch {
+	case s.Token != "" && s.TokenFile != "":
+		return errors.New("token, token_file: set only one (token_file keeps the token out of the process list)")
+	case s.TokenFile != "":
+		b, err := os.ReadFile(s.TokenFile)
+		if err != nil {
+			return fmt.Errorf("token_file: read the agent's token: %w", err)
+		}
+		if s.Token = strings.TrimSpace(string(b)); s.Token == "" {
+			return fmt.Errorf("token_file: %s is empty; want the agent's token (agentcom token create AGENT_ID --out FILE)", s.TokenFile)
+		}
+	case s.Token == "":
+		return errors.New("token: required: --token-file FILE (env AGENTCOM_TOKEN_FILE) or --token (env AGENTCOM_TOKEN)")
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 
 // sidecarEnv lists every variable the sidecar config reads.
 var sidecarEnv = []string{
-	"AGENTCOM_AGENT_ID", "AGENTCOM_TOKEN", "AGENTCOM_HUB", "AGENTCOM_NAME", "AGENTCOM_CAPABILITIES",
+	"AGENTCOM_AGENT_ID", "AGENTCOM_TOKEN", "AGENTCOM_TOKEN_FILE", "AGENTCOM_HUB", "AGENTCOM_NAME", "AGENTCOM_CAPABILITIES",
 	"AGENTCOM_EXEC", "AGENTCOM_WAKE", "AGENTCOM_RESULTS_DIR", "AGENTCOM_STATE_DIR",
 	"AGENTCOM_TASK_TIMEOUT", "AGENTCOM_PROGRESS_INTERVAL", "AGENTCOM_MAX_TASKS", "AGENTCOM_LOG_LEVEL",
 }
@@ -104,6 +104,29 @@ func TestLoadSidecarPrecedence(t *testing.T) {
 	}
 }
 
+// TestLoadSidecarTokenFile: the token comes from a file, by flag or
+// environment, so that it is not in the process list.
+func TestLoadSidecarTokenFile(t *testing.T) {
+	clearSidecarEnv(t)
+	dir := t.TempDir()
+	path := writeFile(t, dir, "agent.token", "ac_secret\n")
+	base := []string{"--agent-id", "a", "--exec", "x", "--state-dir", dir}
+
+	s, err := loadSidecar(t, append(base, "--token-file", path)...)
+	require.NoError(t, err)
+	require.Equal(t, "ac_secret", s.Token, "the file's token, without its newline")
+	require.Equal(t, path, s.TokenFile)
+
+	t.Setenv("AGENTCOM_TOKEN_FILE", path)
+	s, err = loadSidecar(t, base...)
+	require.NoError(t, err)
+	require.Equal(t, "ac_secret", s.Token)
+
+	empty := writeFile(t, dir, "empty.token", " \n")
+	_, err = loadSidecar(t, append(base, "--token-file", empty)...)
+	require.ErrorContains(t, err, "token_file: "+empty+" is empty")
+}
+
 func TestLoadSidecarRelativeDirsBecomeAbsolute(t *testing.T) {
 	t.Parallel()
 	s, err := loadSidecar(t, "--agent-id", "a", "--token", "t", "--wake", "w", "--results-dir", "res",
@@ -128,7 +151,12 @@ func TestLoadSidecarInvalid(t *testing.T) {
 		{name: "agent_id not a token", args: []string{"--agent-id", "a.b"}, wantErr: `agent_id: "a.b" may hold only letters, digits, '_' and '-'`},
 		{name: "agent_id wildcard", args: []string{"--agent-id", "a*"}, wantErr: `agent_id: "a*" may hold only letters, digits, '_' and '-'`},
 		{name: "agent_id too long", args: []string{"--agent-id", strings.Repeat("a", 129)}, wantErr: "agent_id: 129 characters, at most 128"},
-		{name: "token missing", args: []string{"--token", ""}, wantErr: "token: required (the agent's token; env AGENTCOM_TOKEN)"},
+		{name: "token missing", args: []string{"--token", ""}, wantErr: "token: required: --token-file FILE (env AGENTCOM_TOKEN_FILE) or --token (env AGENTCOM_TOKEN)"},
+		{name: "token and token_file", args: []string{"--token-file", "/etc/hostname"}, wantErr: "token, token_file: set only one"},
+		{name: "token_file missing", args: []string{"--token", "", "--token-file", "/nonexistent/agent.token"},
+			wantErr: "token_file: read the agent's token: open /nonexistent/agent.token: no such file or directory"},
+		{name: "token_file a directory", args: []string{"--token", "", "--token-file", "/"},
+			wantErr: "token_file: read the agent's token: read /: is a directory"},
 		{name: "exec and wake", args: []string{"--wake", "w", "--results-dir", "r"}, wantErr: "exec, wake: set only one"},
 		{name: "neither exec nor wake", args: []string{"--exec", " "}, wantErr: "exec, wake: set one"},
 		{name: "wake without results_dir", args: []string{"--exec", "", "--wake", "w"}, wantErr: "results_dir: required with wake"},
@@ -145,7 +173,7 @@ func TestLoadSidecarInvalid(t *testing.T) {
 			args: []string{"--agent-id", "", "--token", "", "--max-tasks", "0", "--log-level", "loud"},
 			wantErr: "agent_id: required (env AGENTCOM_AGENT_ID)\n" +
 				`log.level: "loud" is not one of debug, info, notice, warning, error` + "\n" +
-				"token: required (the agent's token; env AGENTCOM_TOKEN)\n" +
+				"token: required: --token-file FILE (env AGENTCOM_TOKEN_FILE) or --token (env AGENTCOM_TOKEN)\n" +
 				"max_tasks: 0 must be at least 1",
 		},
 	}

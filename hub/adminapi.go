@@ -44,9 +44,11 @@ func (a *API) CreateToken(ctx context.Context, body []byte) Reply {
 	var req struct {
 		AgentID string `json:"agent_id"`
 	}
-	if err := json.Unmarshal(body, &req); err != nil || !validTaskID(req.AgentID) {
-		return a.errorReply(ctx, fieldErr("agent_id", "invalid",
-			"agent_id is required: up to 128 letters, digits, '-' and '_'"))
+	if err := json.Unmarshal(body, &req); err != nil {
+		return a.errorReply(ctx, badBody(`the body must be a JSON object such as {"agent_id": "a1"}`))
+	}
+	if err := domain.CheckAgentID(req.AgentID); err != nil {
+		return a.errorReply(ctx, fieldErr("agent_id", "invalid", err.Error()))
 	}
 	token, rec, err := a.admin.tokens.CreateAgent(ctx, req.AgentID)
 	if err != nil {
@@ -74,8 +76,8 @@ func (a *API) ListTokens(ctx context.Context) Reply {
 
 // RevokeToken deletes an agent's token and closes its connections.
 func (a *API) RevokeToken(ctx context.Context, agentID string) Reply {
-	if !validTaskID(agentID) {
-		return a.errorReply(ctx, fieldErr("agent_id", "invalid", "agent_id is required: up to 128 letters, digits, '-' and '_'"))
+	if err := domain.CheckAgentID(agentID); err != nil {
+		return a.errorReply(ctx, fieldErr("agent_id", "invalid", err.Error()))
 	}
 	err := a.admin.tokens.RevokeAgent(ctx, agentID)
 	if errors.Is(err, broker.ErrNoToken) {

@@ -69,7 +69,12 @@ func startSidecarWithToken(t *testing.T, hubURL, id, token, command string, caps
 // JSON and is kept.
 func startSidecarArgs(t *testing.T, id string, args ...string) *sidecarProc {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	return startSidecarCmd(t, id, exec.Command(bin, args...))
+}
+
+// startSidecarCmd starts cmd, a sidecar (or a shell that execs one).
+func startSidecarCmd(t *testing.T, id string, cmd *exec.Cmd) *sidecarProc {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr

@@ -76,6 +76,13 @@ func startHubProcOn(t *testing.T, dataDir, natsListen string, env []string) *hub
 	t.Helper()
 	cmd := exec.Command(bin, "hub", "--data-dir", dataDir, "--nats-listen", natsListen, "--http-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), env...)
+	return startHubCmd(t, cmd, dataDir)
+}
+
+// startHubCmd starts cmd, a hub (or a shell that execs one) on dataDir,
+// and waits for "hub ready".
+func startHubCmd(t *testing.T, cmd *exec.Cmd, dataDir string) *hubProc {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr

@@ -29,9 +29,11 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "agentcom",
 		Short:         "AgentCom coordinates AI agents: a task queue and agent hub on embedded NATS JetStream",
+		Version:       versionText(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.AddCommand(newHubCmd(), newTaskCmd(), newReplayCmd(), newAgentCmd(), newTokenCmd(), newSidecarCmd(), newEventsCmd())
 	root.AddCommand(newStoreCmds()...)
 	return root

@@ -2,7 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,47 +19,81 @@ import (
 // newStoreCmds are the store operations: backup, restore, compact and
 // store-health.
 func newStoreCmds() []*cobra.Command {
-	backup := &cobra.Command{
-		Use:   "backup",
-		Short: "Back up the running hub's events and tokens to <data-dir>/backups",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out map[string]any
-			if err := call(cmd, broker.CmdStoreBackup, nil, &out); err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), out["path"])
-			return nil
-		},
-	}
-	config.ClientFlags(backup.Flags())
-	compact := &cobra.Command{
-		Use:   "compact",
-		Short: "Summarise finished tasks older than store.retention now",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out map[string]any
-			if err := call(cmd, broker.CmdStoreCompact, nil, &out); err != nil {
-				return err
-			}
-			return printJSON(cmd.OutOrStdout(), out)
-		},
-	}
-	config.ClientFlags(compact.Flags())
-	health := &cobra.Command{
-		Use:   "store-health",
-		Short: "Show the store: streams, events, last backup, snapshot and compaction, and its health",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out map[string]any
-			if err := call(cmd, broker.CmdStoreHealth, nil, &out); err != nil {
-				return err
-			}
-			return printJSON(cmd.OutOrStdout(), out)
-		},
-	}
-	config.ClientFlags(health.Flags())
+	backup := storeCmd("backup", "Back up the running hub's events and tokens to <data-dir>/backups",
+		broker.CmdStoreBackup, func(w io.Writer, r struct{ Path string }) error {
+			_, err := fmt.Fprintln(w, r.Path)
+			return err
+		})
+	compact := storeCmd("compact", "Summarise finished tasks older than store.retention now",
+		broker.CmdStoreCompact, printCompact)
+	health := storeCmd("store-health", "Show the store: streams, events, last backup, snapshot and compaction, and its health",
+		broker.CmdStoreHealth, printStoreHealth)
 	return []*cobra.Command{backup, newRestoreCmd(), compact, health}
+}
+
+// storeCmd is a client command that calls command and prints its reply
+// with human, or as JSON with --json.
+func storeCmd[T any](use, short, command string, human func(io.Writer, T) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs}
+	config.ClientFlags(cmd.Flags())
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		var out T
+		raw, err := callInto(cmd, command, nil, &out)
+		if err != nil {
+			return err
+		}
+		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error { return human(w, out) })
+	}
+	return cmd
+}
+
+// compactReply is the store.compact reply.
+type compactReply struct {
+	Result hub.CompactResult `json:"result"`
+}
+
+func printCompact(w io.Writer, c compactReply) error {
+	r := c.Result
+	_, err := fmt.Fprintf(w, "compacted %d tasks finished before %s (%d failed); events %d -> %d\n",
+		r.Compacted, r.Before.Format(time.RFC3339), r.Failed, r.EventsBefore, r.EventsAfter)
+	return err
+}
+
+func printStoreHealth(w io.Writer, h hub.StoreHealth) error {
+	fmt.Fprintf(w, "status: %s\n", h.Status)
+	for _, r := range h.Reasons {
+		fmt.Fprintf(w, "  %s\n", r)
+	}
+	if h.LossAtStart != "" {
+		fmt.Fprintf(w, "loss at start: %s\n", h.LossAtStart)
+	}
+	fmt.Fprintf(w, "tasks: %d\n", h.Tasks)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM\tMESSAGES\tBYTES\tFIRST SEQ\tLAST SEQ\tLOST")
+	for _, s := range h.Streams {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\n", s.Name, s.Messages, s.Bytes, s.FirstSeq, s.LastSeq, len(s.LostMsgs))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	opRow(w, "last backup", h.LastBackup)
+	opRow(w, "last compaction", h.LastCompact)
+	opRow(w, "last snapshot", h.Snapshot)
+	return nil
+}
+
+// opRow prints when a store operation last ran and whether it worked.
+func opRow(w io.Writer, name string, op *hub.OpRecord) {
+	if op == nil {
+		fmt.Fprintf(w, "%s: never\n", name)
+		return
+	}
+	result := "ok"
+	if !op.OK {
+		result = "failed"
+	}
+	fmt.Fprintf(w, "%s: %s, %s ago, %s\n", name, op.At.Format(time.RFC3339), time.Since(op.At).Round(time.Second), result)
 }
 
 func newRestoreCmd() *cobra.Command {
@@ -67,15 +105,19 @@ func newRestoreCmd() *cobra.Command {
 			"backup written by agentcom backup). The hub must be stopped; its next start rebuilds the queue\n" +
 			"from the restored events. To restore a running hub, use POST /api/admin/restore.",
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			log := logsink.New(os.Stderr, logsink.Hostname(), logsink.LevelWarning)
-			streams, err := hub.Restore(cmd.Context(), dataDir, args[0], log)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "restored %v from %s\n", streams, args[0])
-			return nil
-		},
+	}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		log := logsink.New(os.Stderr, logsink.Hostname(), logsink.LevelWarning)
+		streams, err := hub.Restore(cmd.Context(), dataDir, args[0], log)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(cmd.OutOrStdout(), map[string]any{"status": "restored", "file": args[0], "streams": streams})
+		}
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "restored %s from %s\n", strings.Join(streams, ", "), args[0])
+		return err
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", config.DefaultDataDir(), "the stopped hub's data directory")
 	return cmd

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/hub"
+	"github.com/agentcom/agentcom/projections"
 )
 
 const callTimeout = 30 * time.Second
@@ -22,8 +24,8 @@ const callTimeout = 30 * time.Second
 func newTaskCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "task", Short: "Submit and inspect tasks on a running hub"}
 	config.ClientFlags(cmd.PersistentFlags())
-	cmd.AddCommand(newSubmitCmd(), newListCmd(), newShowCmd(), newRetryCmd(), newCancelCmd())
-	return cmd
+	return group(cmd, newSubmitCmd(), newListCmd(), newShowCmd(), newRetryCmd(), newCancelCmd(),
+		newStatsCmd(), newDeadLetterCmd())
 }
 
 // call dials the hub with the client config and runs one command.
@@ -42,47 +44,63 @@ func call(cmd *cobra.Command, command string, req, out any) error {
 	return c.Call(ctx, command, req, out)
 }
 
+// callInto runs one command, decodes its reply into out (when not nil)
+// and returns the reply as sent, for --json.
+func callInto(cmd *cobra.Command, command string, req, out any) (json.RawMessage, error) {
+	var raw json.RawMessage
+	if err := call(cmd, command, req, &raw); err != nil {
+		return nil, err
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return nil, fmt.Errorf("decode %s reply: %w", command, err)
+		}
+	}
+	return raw, nil
+}
+
 func newSubmitCmd() *cobra.Command {
 	var (
 		priority, metadata string
 		caps               []string
 		maxRetries         int
-		asJSON             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "submit DESCRIPTION",
 		Short: "Submit a task and print its id",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			req := map[string]any{"description": args[0], "priority": priority}
-			if len(caps) > 0 {
-				req["needed_capabilities"] = caps
+	}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		req := map[string]any{"description": args[0], "priority": priority}
+		if len(caps) > 0 {
+			req["needed_capabilities"] = caps
+		}
+		if cmd.Flags().Changed("max-retries") {
+			req["max_retries"] = maxRetries
+		}
+		if metadata != "" {
+			if !json.Valid([]byte(metadata)) {
+				return fmt.Errorf("--metadata: not valid JSON")
 			}
-			if cmd.Flags().Changed("max-retries") {
-				req["max_retries"] = maxRetries
-			}
-			if metadata != "" {
-				if !json.Valid([]byte(metadata)) {
-					return fmt.Errorf("--metadata: not valid JSON")
-				}
-				req["metadata"] = json.RawMessage(metadata)
-			}
-			var out map[string]any
-			if err := call(cmd, broker.CmdTaskSubmit, req, &out); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), out)
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), out["task_id"])
-			return nil
-		},
+			req["metadata"] = json.RawMessage(metadata)
+		}
+		var out struct {
+			TaskID string `json:"task_id"`
+		}
+		raw, err := callInto(cmd, broker.CmdTaskSubmit, req, &out)
+		if err != nil {
+			return err
+		}
+		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error {
+			_, err := fmt.Fprintln(w, out.TaskID)
+			return err
+		})
 	}
 	cmd.Flags().StringVar(&priority, "priority", "normal", "urgent, high, normal or low")
 	cmd.Flags().StringArrayVar(&caps, "capability", nil, "a capability the agent needs (repeatable)")
 	cmd.Flags().IntVar(&maxRetries, "max-retries", domain.DefaultMaxRetries, "failed attempts before dead letter")
 	cmd.Flags().StringVar(&metadata, "metadata", "", "metadata as a JSON object")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the reply as JSON")
 	return cmd
 }
 
@@ -93,115 +111,206 @@ type taskListReply struct {
 
 func newListCmd() *cobra.Command {
 	var q hub.ListQuery
-	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List tasks in queue order (priority, then age)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out taskListReply
-			if err := call(cmd, broker.CmdTaskList, q, &out); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), out)
-			}
-			printTasks(cmd.OutOrStdout(), out.Tasks)
-			return nil
-		},
+	}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		var out taskListReply
+		raw, err := callInto(cmd, broker.CmdTaskList, q, &out)
+		if err != nil {
+			return err
+		}
+		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error { return printTasks(w, out.Tasks) })
 	}
 	cmd.Flags().StringVar(&q.Status, "status", "", "only tasks with this status")
 	cmd.Flags().StringVar(&q.Priority, "priority", "", "only tasks with this priority")
 	cmd.Flags().StringVar(&q.AssignedTo, "assigned-to", "", "only tasks assigned to this agent")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 
 func newShowCmd() *cobra.Command {
-	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "show ID",
-		Short: "Show one task with its recent history",
+		Short: "Show one task: its state, result, last error and recent history",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var t domain.Task
-			if err := call(cmd, broker.CmdTaskGet, map[string]string{"id": args[0]}, &t); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), t)
-			}
-			printTask(cmd.OutOrStdout(), &t)
-			return nil
-		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var t domain.Task
+		raw, err := callInto(cmd, broker.CmdTaskGet, map[string]string{"id": args[0]}, &t)
+		if err != nil {
+			return err
+		}
+		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error { return printTask(w, &t) })
+	}
+	return cmd
+}
+
+// newTaskActionCmd is a command that changes one task (retry, cancel)
+// and prints "<id> <done>", or the hub's reply with --json.
+func newTaskActionCmd(use, short, command, done string, body func(id string) any) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(1)}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		raw, err := callInto(cmd, command, body(args[0]), nil)
+		if err != nil {
+			return err
+		}
+		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "%s %s\n", args[0], done)
+			return err
+		})
+	}
 	return cmd
 }
 
 func newRetryCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "retry ID",
-		Short: "Bring a dead-lettered task back to the queue",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var out map[string]any
-			if err := call(cmd, broker.CmdTaskRetry, map[string]string{"id": args[0]}, &out); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s requeued\n", args[0])
-			return nil
-		},
-	}
+	return newTaskActionCmd("retry ID", "Bring a dead-lettered task back to the queue", broker.CmdTaskRetry,
+		"requeued", func(id string) any { return map[string]string{"id": id} })
 }
 
 func newCancelCmd() *cobra.Command {
 	var reason string
-	cmd := &cobra.Command{
-		Use:   "cancel ID",
-		Short: "Cancel a task that has not finished",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			req := map[string]string{"id": args[0], "reason": reason}
-			if err := call(cmd, broker.CmdTaskCancel, req, nil); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s cancelled\n", args[0])
-			return nil
-		},
-	}
+	cmd := newTaskActionCmd("cancel ID", "Cancel a task that has not finished", broker.CmdTaskCancel,
+		"cancelled", func(id string) any { return map[string]string{"id": id, "reason": reason} })
 	cmd.Flags().StringVar(&reason, "reason", "", "why, kept in the task's history")
 	return cmd
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+func newStatsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Count tasks by status and the queue by priority (as GET /api/tasks/stats)",
+		Args:  cobra.NoArgs,
+	}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		var s projections.Stats
+		raw, err := callInto(cmd, broker.CmdTaskStats, nil, &s)
+		if err != nil {
+			return err
+		}
+		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error { return printStats(w, s) })
+	}
+	return cmd
 }
 
-func printTasks(w io.Writer, tasks []domain.Task) {
+func newDeadLetterCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "dead-letter",
+		Aliases: []string{"dlq"},
+		Short:   "List the dead letter: tasks that failed every retry (agentcom task retry ID requeues one)",
+		Args:    cobra.NoArgs,
+	}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		var out taskListReply
+		raw, err := callInto(cmd, broker.CmdTaskDeadLetter, nil, &out)
+		if err != nil {
+			return err
+		}
+		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error { return printDeadLetter(w, out.Tasks) })
+	}
+	return cmd
+}
+
+func printStats(w io.Writer, s projections.Stats) error {
+	fmt.Fprintf(w, "tasks %d (at event %d)\n", s.Total, s.LastSeq)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATUS\tCOUNT")
+	for _, st := range domain.Statuses {
+		fmt.Fprintf(tw, "%s\t%d\n", st, s.ByStatus[string(st)])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lanes := make([]string, 0, domain.PriorityCount)
+	for _, p := range domain.Priorities {
+		lanes = append(lanes, fmt.Sprintf("%s %d", p, s.QueuedByPriority[p.String()]))
+	}
+	_, err := fmt.Fprintf(w, "queued by priority: %s\n", strings.Join(lanes, ", "))
+	return err
+}
+
+func printDeadLetter(w io.Writer, tasks []domain.Task) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPRIORITY\tRETRIES\tUPDATED\tLAST ERROR")
+	for _, t := range tasks {
+		fmt.Fprintf(tw, "%s\t%s\t%d of %d\t%s\t%s\n", t.ID, t.Priority, t.RetryCount, t.MaxRetries,
+			t.UpdatedAt.Format(time.RFC3339), dash(short(t.LastError, 60)))
+	}
+	return tw.Flush()
+}
+
+func printTasks(w io.Writer, tasks []domain.Task) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPRIORITY\tSTATUS\tASSIGNED\tCREATED\tDESCRIPTION")
 	for _, t := range tasks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Priority, t.Status, dash(t.AssignedTo),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Priority, statusText(&t), dash(t.AssignedTo),
 			t.CreatedAt.Format(time.RFC3339), short(t.Description, 50))
 	}
-	tw.Flush()
+	return tw.Flush()
 }
 
-func printTask(w io.Writer, t *domain.Task) {
+// statusText is a task's status as the list shows it.
+// Wire here: a queued task waiting for its run_after/run_at shows
+// "queued until <time>", such as:
+//
+//	if t.Status == domain.StatusQueued && t.RunAfter != nil { return "queued until " + ... }
+func statusText(t *domain.Task) string { return string(t.Status) }
+
+func printTask(w io.Writer, t *domain.Task) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "id\t%s\nstatus\t%s\npriority\t%s\ndescription\t%s\n", t.ID, t.Status, t.Priority, t.Description)
 	fmt.Fprintf(tw, "capabilities\t%s\ngeneration\t%d\nretries\t%d of %d\nassigned to\t%s\n",
 		dash(strings.Join(t.NeededCapabilities, ", ")), t.Generation, t.RetryCount, t.MaxRetries, dash(t.AssignedTo))
-	fmt.Fprintf(tw, "last error\t%s\ncreated\t%s\nupdated\t%s\n", dash(t.LastError),
+	timeRow(tw, "assigned at", t.AssignedAt)
+	timeRow(tw, "complete by", t.CompleteBy)
+	// Wire here: timeRow(tw, "run after", t.RunAfter) and timeRow(tw, "run at", t.RunAt).
+	fmt.Fprintf(tw, "last error\t%s\ncreated\t%s\nupdated\t%s\n", dash(oneLine(t.LastError)),
 		t.CreatedAt.Format(time.RFC3339Nano), t.UpdatedAt.Format(time.RFC3339Nano))
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	printResult(w, t.Result)
 	fmt.Fprintln(w, "history:")
 	for _, h := range t.History {
 		fmt.Fprintf(w, "  %s  %-20s %s %s\n", h.At.Format(time.RFC3339Nano), h.Event, h.AgentID, h.Detail)
 	}
+	return nil
+}
+
+// timeRow prints a row for a time the task may have.
+func timeRow(w io.Writer, name string, at *time.Time) {
+	if at != nil {
+		fmt.Fprintf(w, "%s\t%s\n", name, at.Format(time.RFC3339Nano))
+	}
+}
+
+// printResult prints a task's result under "result:", indented: a JSON
+// string as its text (a command's stdout), other JSON indented.
+func printResult(w io.Writer, result json.RawMessage) {
+	fmt.Fprintln(w, "result:")
+	for _, line := range strings.Split(resultText(result), "\n") {
+		fmt.Fprintln(w, "  "+line)
+	}
+}
+
+func resultText(result json.RawMessage) string {
+	var s string
+	var b bytes.Buffer
+	switch {
+	case len(result) == 0:
+		return "-"
+	case json.Unmarshal(result, &s) == nil:
+		return s
+	case json.Indent(&b, result, "", "  ") == nil:
+		return b.String()
+	}
+	return string(result)
 }
 
 func dash(s string) string {
@@ -211,8 +320,11 @@ func dash(s string) string {
 	return s
 }
 
+// oneLine keeps a table row on one line.
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
 func short(s string, n int) string {
-	s = strings.ReplaceAll(s, "\n", " ")
+	s = oneLine(s)
 	if r := []rune(s); len(r) > n {
 		return string(r[:n-1]) + "…"
 	}
