@@ -234,3 +234,31 @@ func jsonOut(t *testing.T, h *hubProc, v any, args ...string) {
 	require.Equal(t, 0, code, "%v: %s", args, errOut)
 	require.NoError(t, json.Unmarshal([]byte(out), v), "%v printed %q", args, out)
 }
+
+func TestCLISubmitsADelayedTask(t *testing.T) {
+	t.Parallel()
+	h := startHubProc(t, t.TempDir())
+	id := submit(t, h, "later", "--in", "1h", "--retry-base", "5s", "--retry-max", "1m")
+	var task struct {
+		RunAfter  time.Time `json:"run_after"`
+		RetryBase string    `json:"retry_base"`
+		RetryMax  string    `json:"retry_max"`
+	}
+	jsonOut(t, h, &task, "task", "show", id, "--json")
+	require.WithinDuration(t, time.Now().Add(time.Hour), task.RunAfter, 5*time.Minute)
+	require.Equal(t, "5s", task.RetryBase)
+	require.Equal(t, "1m0s", task.RetryMax)
+	out, _, code := cli(t, h, "task", "show", id)
+	require.Equal(t, 0, code)
+	require.Regexp(t, `(?m)^run after\s+\S+$`, out)
+	out, _, code = cli(t, h, "task", "list")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "queued until "+task.RunAfter.Format(time.RFC3339))
+
+	_, errOut, code := cli(t, h, "task", "submit", "x", "--in", "1h", "--run-at", "2030-01-01T00:00:00Z")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "--run-at and --in: give one, not both")
+	_, errOut, code = cli(t, h, "task", "submit", "x", "--retry-base", "soon")
+	require.Equal(t, 2, code, "the hub refused it")
+	require.Contains(t, errOut, "retry_base")
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -64,6 +65,7 @@ func newSubmitCmd() *cobra.Command {
 		priority, metadata string
 		caps               []string
 		maxRetries         int
+		when               schedule
 	)
 	cmd := &cobra.Command{
 		Use:   "submit DESCRIPTION",
@@ -85,6 +87,9 @@ func newSubmitCmd() *cobra.Command {
 			}
 			req["metadata"] = json.RawMessage(metadata)
 		}
+		if err := when.fill(req, time.Now()); err != nil {
+			return err
+		}
 		var out struct {
 			TaskID string `json:"task_id"`
 		}
@@ -101,7 +106,41 @@ func newSubmitCmd() *cobra.Command {
 	cmd.Flags().StringArrayVar(&caps, "capability", nil, "a capability the agent needs (repeatable)")
 	cmd.Flags().IntVar(&maxRetries, "max-retries", domain.DefaultMaxRetries, "failed attempts before dead letter")
 	cmd.Flags().StringVar(&metadata, "metadata", "", "metadata as a JSON object")
+	when.flags(cmd)
 	return cmd
+}
+
+// schedule is when a submitted task may run and how its retries wait.
+type schedule struct {
+	runAt, retryBase, retryMax string
+	in                         time.Duration
+}
+
+func (s *schedule) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&s.runAt, "run-at", "", "do not run before this RFC 3339 time")
+	cmd.Flags().DurationVar(&s.in, "in", 0, "do not run before this long from now, such as 10m")
+	cmd.Flags().StringVar(&s.retryBase, "retry-base", "", "wait after the first failure, such as 5s (default tasks.retry_base)")
+	cmd.Flags().StringVar(&s.retryMax, "retry-max", "", "longest wait between attempts, such as 1h (default tasks.retry_max)")
+}
+
+// fill adds the schedule's fields to a submit body; the hub checks them.
+func (s *schedule) fill(req map[string]any, now time.Time) error {
+	switch {
+	case s.runAt != "" && s.in != 0:
+		return errors.New("--run-at and --in: give one, not both")
+	case s.in < 0:
+		return fmt.Errorf("--in: %s is negative; give a wait such as 10m", s.in)
+	case s.in > 0:
+		req["run_at"] = now.Add(s.in).UTC().Format(time.RFC3339Nano)
+	case s.runAt != "":
+		req["run_at"] = s.runAt
+	}
+	for field, v := range map[string]string{"retry_base": s.retryBase, "retry_max": s.retryMax} {
+		if v != "" {
+			req[field] = v
+		}
+	}
+	return nil
 }
 
 type taskListReply struct {
@@ -255,12 +294,14 @@ func printTasks(w io.Writer, tasks []domain.Task) error {
 	return tw.Flush()
 }
 
-// statusText is a task's status as the list shows it.
-// Wire here: a queued task waiting for its run_after/run_at shows
-// "queued until <time>", such as:
-//
-//	if t.Status == domain.StatusQueued && t.RunAfter != nil { return "queued until " + ... }
-func statusText(t *domain.Task) string { return string(t.Status) }
+// statusText is a task's status as the list shows it: a queued task that
+// waits (a backoff, or its run_at) says until when.
+func statusText(t *domain.Task) string {
+	if t.Status == domain.StatusQueued && t.RunAfter != nil {
+		return "queued until " + t.RunAfter.Format(time.RFC3339)
+	}
+	return string(t.Status)
+}
 
 func printTask(w io.Writer, t *domain.Task) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -269,7 +310,7 @@ func printTask(w io.Writer, t *domain.Task) error {
 		dash(strings.Join(t.NeededCapabilities, ", ")), t.Generation, t.RetryCount, t.MaxRetries, dash(t.AssignedTo))
 	timeRow(tw, "assigned at", t.AssignedAt)
 	timeRow(tw, "complete by", t.CompleteBy)
-	// Wire here: timeRow(tw, "run after", t.RunAfter) and timeRow(tw, "run at", t.RunAt).
+	timeRow(tw, "run after", t.RunAfter)
 	fmt.Fprintf(tw, "last error\t%s\ncreated\t%s\nupdated\t%s\n", dash(oneLine(t.LastError)),
 		t.CreatedAt.Format(time.RFC3339Nano), t.UpdatedAt.Format(time.RFC3339Nano))
 	if err := tw.Flush(); err != nil {
