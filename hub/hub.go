@@ -54,7 +54,8 @@ type Hub struct {
 	now     func() time.Time // the clock of store operations
 	quit    chan struct{}
 	jobs    sync.WaitGroup
-	restore chan string // backups to restore, for the process running the hub
+	restore chan string  // backups to restore, for the process running the hub
+	httpL   net.Listener // taken at the start of Start, served at its end
 	http    *http.Server
 	httpURL string
 
@@ -80,6 +81,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		}
 	}()
 	if h.unlock, err = broker.LockDataDir(h.cfg.DataDir); err != nil {
+		return err
+	}
+	if err = h.listenHTTP(); err != nil {
 		return err
 	}
 	if err = h.startBroker(ctx); err != nil {
@@ -116,9 +120,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if h.natsAPI, err = h.api.ServeNATS(h.nc); err != nil {
 		return err
 	}
-	if err = h.serveHTTP(); err != nil {
-		return err
-	}
+	h.serveHTTP()
 	h.started = time.Now()
 	h.every(h.cfg.Store.CompactionInterval, func(ctx context.Context) { _, _ = h.Compact(ctx) })
 	h.every(h.cfg.Store.BackupInterval, func(ctx context.Context) { _, _ = h.Backup(ctx) })
@@ -212,12 +214,21 @@ func (h *Hub) rebuild(ctx context.Context) error {
 	})
 }
 
-func (h *Hub) serveHTTP() error {
+// listenHTTP takes the HTTP address first, so that an address in use
+// fails the start at once, before the store is opened and replayed.
+func (h *Hub) listenHTTP() error {
 	l, err := net.Listen("tcp", h.cfg.HTTP.Listen)
 	if err != nil {
-		return fmt.Errorf("listen http on %s: %w", h.cfg.HTTP.Listen, err)
+		return fmt.Errorf("listen http on %s (http.listen): %w", h.cfg.HTTP.Listen, err)
 	}
+	h.httpL = l
 	h.httpURL = "http://" + l.Addr().String()
+	return nil
+}
+
+// serveHTTP serves the API on the listener listenHTTP took.
+func (h *Hub) serveHTTP() {
+	l := h.httpL
 	h.http = &http.Server{Handler: h.api.HTTPHandler(h.auth), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: stdlog.New(logsink.LineWriter(h.log.Module("http"), "http server"), "", 0)}
 	go func() {
@@ -225,19 +236,21 @@ func (h *Hub) serveHTTP() error {
 			h.log.Error().Err(err).Msg("http server stopped")
 		}
 	}()
-	return nil
 }
 
 // Stop shuts down in order: stop intake (HTTP, then the NATS command
 // subscription, waiting for requests in flight), finish the commands the
 // service already took, close the hub's connection, stop NATS last, and
-// release the data directory. Safe to call twice and after a failed Start.
+// release the data directory. Safe to call twice and after a failed Start
+// (which logs no "hub stopped": the hub never ran).
 func (h *Hub) Stop() {
 	h.stopOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		if h.http != nil {
 			_ = h.http.Shutdown(ctx)
+		} else if h.httpL != nil {
+			_ = h.httpL.Close() // a failed start: taken, never served
 		}
 		close(h.quit)
 		h.jobs.Wait()
@@ -255,7 +268,9 @@ func (h *Hub) Stop() {
 		if h.telNC != nil {
 			h.telNC.Close()
 		}
-		h.log.Info().Msg("hub stopped")
+		if !h.started.IsZero() { // a failed start is reported by its error
+			h.log.Info().Msg("hub stopped")
+		}
 		fallback := h.stopLogs()
 		if h.nc != nil {
 			h.nc.Close()
