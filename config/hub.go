@@ -142,6 +142,10 @@ type Log struct {
 	// Level is the lowest level written: debug, info, notice, warning or
 	// error. Defaults to info.
 	Level string `mapstructure:"level"`
+	// Format is how stdout shows lines: auto (the default: readable lines
+	// on a terminal, JSON otherwise), json or console. Files and the LOGS
+	// stream are JSON whatever it is.
+	Format string `mapstructure:"format"`
 	// Modules sets levels per module, such as {scheduler: debug}.
 	Modules map[string]string `mapstructure:"modules"`
 	// MaxSizeMB is the size at which the log file is rotated. Defaults to 10.
@@ -151,7 +155,7 @@ type Log struct {
 }
 
 func (l Log) validate() error {
-	errs := []error{checkOneOf("log.level", l.Level, LogLevels)}
+	errs := []error{checkOneOf("log.level", l.Level, LogLevels), checkOneOf("log.format", l.Format, LogFormats)}
 	for m, lvl := range l.Modules {
 		errs = append(errs, checkOneOf("log.modules."+m, lvl, LogLevels))
 	}
@@ -170,6 +174,7 @@ var hubFlags = map[string]string{
 	"data_dir":        "data-dir",
 	"store.sync":      "sync",
 	"log.level":       "log-level",
+	"log.format":      "log-format",
 	"log.max_size_mb": "log-max-size-mb",
 	"log.max_backups": "log-max-backups",
 }
@@ -182,6 +187,7 @@ func HubFlags(fs *pflag.FlagSet) {
 	fs.String("data-dir", DefaultDataDir(), "data directory (JetStream store, admin.token)")
 	fs.String("sync", DefaultSync, `fsync policy: "always" or an interval such as "1s"`)
 	fs.String("log-level", DefaultLogLevel, "log level: debug, info, notice, warning, error")
+	fs.String("log-format", DefaultLogFormat, "stdout log format: auto (console on a terminal, else json), json, console")
 	fs.Int("log-max-size-mb", DefaultLogMaxSizeMB, "rotate the log file at this size")
 	fs.Int("log-max-backups", DefaultLogMaxBackups, "compressed old log files to keep")
 }
