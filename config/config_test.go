@@ -570,18 +570,25 @@ func TestLoadHubLogKeys(t *testing.T) {
 	clearEnv(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "hub.yaml")
-	require.NoError(t, os.WriteFile(file, []byte("log:\n  level: notice\n  modules:\n    scheduler: debug\n"), 0o600))
+	require.NoError(t, os.WriteFile(file, []byte("log:\n  level: notice\n  modules:\n    agents: debug\n"), 0o600))
 	t.Setenv("AGENTCOM_LOG_MAX_SIZE_MB", "3")
 	fs := pflag.NewFlagSet("hub", pflag.ContinueOnError)
 	HubFlags(fs)
 	require.NoError(t, fs.Parse([]string{"--config", file, "--log-max-backups", "2", "--data-dir", dir}))
 	h, err := LoadHub(fs)
 	require.NoError(t, err)
-	require.Equal(t, Log{Level: "notice", Format: "auto", Modules: map[string]string{"scheduler": "debug"}, MaxSizeMB: 3, MaxBackups: 2}, h.Log)
+	require.Equal(t, Log{Level: "notice", Format: "auto", Modules: map[string]string{"agents": "debug"}, MaxSizeMB: 3, MaxBackups: 2}, h.Log)
 
-	require.NoError(t, os.WriteFile(file, []byte("log:\n  modules:\n    scheduler: chatty\n"), 0o600))
+	require.NoError(t, os.WriteFile(file, []byte("log:\n  modules:\n    agents: chatty\n"), 0o600))
 	_, err = LoadHub(fs)
-	require.ErrorContains(t, err, "log.modules.scheduler")
+	require.ErrorContains(t, err, "log.modules.agents")
+
+	// Only modules that exist: a made-up one is refused, naming it and
+	// listing the known ones.
+	require.NoError(t, os.WriteFile(file, []byte("log:\n  modules:\n    shceduler: debug\n"), 0o600))
+	_, err = LoadHub(fs)
+	require.EqualError(t, err, `invalid config: log.modules.shceduler: unknown module "shceduler"; the modules are `+
+		"agents, api, command, http, hub, main, nats, sidecar, store, telemetry")
 }
 
 // TestLogFormat: log.format is auto by default and set like every key,

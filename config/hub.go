@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/agentcom/agentcom/logsink"
 )
 
 // Hub is the hub's configuration.
@@ -146,7 +148,8 @@ type Log struct {
 	// on a terminal, JSON otherwise), json or console. Files and the LOGS
 	// stream are JSON whatever it is.
 	Format string `mapstructure:"format"`
-	// Modules sets levels per module, such as {scheduler: debug}.
+	// Modules sets levels per module, such as {agents: debug}; the names
+	// are logsink.Modules.
 	Modules map[string]string `mapstructure:"modules"`
 	// MaxSizeMB is the size at which the log file is rotated. Defaults to 10.
 	MaxSizeMB int `mapstructure:"max_size_mb"`
@@ -157,6 +160,10 @@ type Log struct {
 func (l Log) validate() error {
 	errs := []error{checkOneOf("log.level", l.Level, LogLevels), checkOneOf("log.format", l.Format, LogFormats)}
 	for m, lvl := range l.Modules {
+		if !logsink.KnownModule(m) {
+			errs = append(errs, fmt.Errorf("log.modules.%s: unknown module %q; the modules are %s", m, m, logsink.ModuleList()))
+			continue
+		}
 		errs = append(errs, checkOneOf("log.modules."+m, lvl, LogLevels))
 	}
 	if l.MaxSizeMB < 1 {
