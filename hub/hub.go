@@ -252,6 +252,9 @@ func (h *Hub) Stop() {
 		} else if h.httpL != nil {
 			_ = h.httpL.Close() // a failed start: taken, never served
 		}
+		if h.api != nil {
+			h.api.refused.stop()
+		}
 		close(h.quit)
 		h.jobs.Wait()
 		if h.natsAPI != nil {
