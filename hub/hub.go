@@ -52,12 +52,14 @@ type Hub struct {
 	ops     storeOps
 	started time.Time
 	now     func() time.Time // the clock of store operations
-	quit    chan struct{}
-	jobs    sync.WaitGroup
-	restore chan string  // backups to restore, for the process running the hub
-	httpL   net.Listener // taken at the start of Start, served at its end
-	http    *http.Server
-	httpURL string
+	// backupPoll is how often the backup schedule looks at the clock.
+	backupPoll time.Duration
+	quit       chan struct{}
+	jobs       sync.WaitGroup
+	restore    chan string  // backups to restore, for the process running the hub
+	httpL      net.Listener // taken at the start of Start, served at its end
+	http       *http.Server
+	httpURL    string
 
 	stopOnce sync.Once
 }
@@ -67,7 +69,7 @@ type Hub struct {
 // while it runs.
 func New(cfg config.Hub, log logsink.Logger, out *logsink.Output) *Hub {
 	return &Hub{cfg: cfg, log: log.Module("hub"), out: out, quit: make(chan struct{}), now: time.Now,
-		restore: make(chan string, 1)}
+		backupPoll: backupPoll, restore: make(chan string, 1)}
 }
 
 // Start brings the hub up in order: lock the data directory, start NATS,
@@ -121,9 +123,11 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return err
 	}
 	h.serveHTTP()
+	if err = h.planBackups(ctx); err != nil {
+		return err
+	}
 	h.started = time.Now()
 	h.every(h.cfg.Store.CompactionInterval, func(ctx context.Context) { _, _ = h.Compact(ctx) })
-	h.every(h.cfg.Store.BackupInterval, func(ctx context.Context) { _, _ = h.Backup(ctx) })
 	h.log.Info().Str("nats_url", h.NATSURL()).Str("http_url", h.httpURL).
 		Str("data_dir", h.cfg.DataDir).Str("sync", h.cfg.Store.Sync).Msg("hub ready")
 	return nil
