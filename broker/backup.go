@@ -70,13 +70,19 @@ type streamMeta struct {
 // final name only once complete and synced. A stream that does not exist
 // fails the whole backup.
 func Backup(ctx context.Context, nc *nats.Conn, dir string, streams []string) (BackupFile, error) {
+	return BackupAt(ctx, nc, dir, streams, time.Now())
+}
+
+// BackupAt is Backup with the creation time given: the time the file is
+// named by, which is what a schedule reads back (see ListBackups).
+func BackupAt(ctx context.Context, nc *nats.Conn, dir string, streams []string, at time.Time) (BackupFile, error) {
 	if err := checkStreamNames(streams); err != nil {
 		return BackupFile{}, fmt.Errorf("back up streams: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return BackupFile{}, fmt.Errorf("create backup dir: %w", err)
 	}
-	created := time.Now().UTC().Truncate(time.Millisecond)
+	created := at.UTC().Truncate(time.Millisecond)
 	tmp, err := os.CreateTemp(dir, ".tmp-"+backupPrefix+"*")
 	if err != nil {
 		return BackupFile{}, fmt.Errorf("create backup file: %w", err)

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -36,25 +35,72 @@ type Server struct {
 	auth *Authenticator
 }
 
+// readyTimeout bounds how long StartServer waits for a server that
+// reports no fatal error but does not get ready either.
+const readyTimeout = 30 * time.Second
+
 // StartServer starts the embedded server and waits until it accepts
-// connections.
+// connections. A listen address in use fails at once, naming it: the
+// port is tried first, and a fatal error the server reports while
+// starting (the port taken in between) ends the wait.
 func StartServer(cfg ServerConfig) (*Server, error) {
 	opts, err := serverOptions(cfg)
 	if err != nil {
 		return nil, err
 	}
+	if err := probeListen(opts); err != nil {
+		return nil, err
+	}
+	return start(cfg, opts)
+}
+
+// start starts the server on opts and waits until it is ready.
+func start(cfg ServerConfig, opts *server.Options) (*Server, error) {
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("create nats server: %w", err)
 	}
-	ns.SetLoggerV2(natsLogger{log: cfg.Log.Module("nats")}, false, false, false)
+	fatal := make(chan string, 1)
+	ns.SetLoggerV2(natsLogger{log: cfg.Log.Module("nats"), fatal: fatal}, false, false, false)
 	ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
+	if err := waitReady(ns, fatal, cfg.Listen); err != nil {
 		ns.Shutdown()
-		return nil, errors.New("start nats server: not ready after 30s (is the port in use?)")
+		return nil, err
 	}
 	cfg.Auth.setSystemAccount(ns.SystemAccount())
 	return &Server{ns: ns, auth: cfg.Auth}, nil
+}
+
+// probeListen listens on the client address and closes it again, so that
+// an address in use is an immediate error naming it. Port 0 (any free
+// port) and no listener need no probe.
+func probeListen(opts *server.Options) error {
+	if opts.DontListen || opts.Port == server.RANDOM_PORT {
+		return nil
+	}
+	addr := net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen nats on %s (nats.listen): %w", addr, err)
+	}
+	return l.Close()
+}
+
+// waitReady waits until ns accepts connections, the server reports a
+// fatal error, or readyTimeout passes.
+func waitReady(ns *server.Server, fatal <-chan string, listen string) error {
+	deadline := time.Now().Add(readyTimeout)
+	for time.Now().Before(deadline) {
+		select {
+		case detail := <-fatal:
+			return fmt.Errorf("start nats server on %s (nats.listen): %s", listen, detail)
+		default:
+		}
+		if ns.ReadyForConnections(50 * time.Millisecond) {
+			return nil
+		}
+	}
+	return fmt.Errorf("start nats server on %s (nats.listen): not ready after %s", listen, readyTimeout)
 }
 
 func serverOptions(cfg ServerConfig) (*server.Options, error) {
@@ -114,7 +160,12 @@ func (s *Server) Shutdown() {
 
 // natsLogger routes the server's own log through the project's logger, so
 // stdout stays one JSON object per line.
-type natsLogger struct{ log logsink.Logger }
+// Fatal errors are also sent on fatal (if there is room), so that a start
+// that cannot succeed ends at once.
+type natsLogger struct {
+	log   logsink.Logger
+	fatal chan<- string
+}
 
 // Noticef goes to debug: the server's notices are start-up banners and
 // routine chatter; its warnings and errors keep their weight.
@@ -125,7 +176,12 @@ func (l natsLogger) Warnf(format string, v ...any) {
 	l.log.Warning().Str("detail", fmt.Sprintf(format, v...)).Msg("nats server")
 }
 func (l natsLogger) Fatalf(format string, v ...any) {
-	l.log.Error().Str("detail", fmt.Sprintf(format, v...)).Msg("nats server fatal")
+	detail := fmt.Sprintf(format, v...)
+	l.log.Error().Str("detail", detail).Msg("nats server fatal")
+	select {
+	case l.fatal <- detail:
+	default:
+	}
 }
 func (l natsLogger) Errorf(format string, v ...any) {
 	l.log.Error().Str("detail", fmt.Sprintf(format, v...)).Msg("nats server")

@@ -20,6 +20,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/agentcom/agentcom/logsink"
 )
 
 // Defaults.
@@ -29,6 +31,7 @@ const (
 	DefaultHub        = "nats://127.0.0.1:4222"
 	DefaultSync       = "always"
 	DefaultLogLevel   = "info"
+	DefaultLogFormat  = logsink.FormatAuto
 	// DefaultLogMaxSizeMB and DefaultLogMaxBackups shape the rotated files.
 	DefaultLogMaxSizeMB  = 10
 	DefaultLogMaxBackups = 5
@@ -36,6 +39,10 @@ const (
 
 // LogLevels are the valid values of log.level.
 var LogLevels = []string{"debug", "info", "notice", "warning", "error"}
+
+// LogFormats are the valid values of log.format: auto (console lines on a
+// terminal, JSON otherwise), json and console. They shape stdout only.
+var LogFormats = logsink.Formats
 
 // DefaultDataDir is $XDG_DATA_HOME/agentcom, else ~/.local/share/agentcom,
 // else ./agentcom-data when there is no home directory.
@@ -52,6 +59,7 @@ func DefaultDataDir() string {
 // setLogDefaults sets the log keys' defaults, the same for hub and sidecar.
 func setLogDefaults(v *viper.Viper) {
 	v.SetDefault("log.level", DefaultLogLevel)
+	v.SetDefault("log.format", DefaultLogFormat)
 	v.SetDefault("log.max_size_mb", DefaultLogMaxSizeMB)
 	v.SetDefault("log.max_backups", DefaultLogMaxBackups)
 	v.SetDefault("log.modules", map[string]string{})

@@ -16,7 +16,7 @@ import (
 // agentcomEnv lists every variable the hub and client configs read.
 var agentcomEnv = []string{
 	"AGENTCOM_NATS_LISTEN", "AGENTCOM_HTTP_LISTEN", "AGENTCOM_DATA_DIR",
-	"AGENTCOM_STORE_SYNC", "AGENTCOM_LOG_LEVEL", "AGENTCOM_HUB", "AGENTCOM_TOKEN",
+	"AGENTCOM_STORE_SYNC", "AGENTCOM_LOG_LEVEL", "AGENTCOM_LOG_FORMAT", "AGENTCOM_HUB", "AGENTCOM_TOKEN",
 }
 
 // clearEnv blanks every AGENTCOM_* variable for the test; viper ignores
@@ -92,7 +92,7 @@ func TestLoadHubDefaults(t *testing.T) {
 				HTTP:    Listener{Listen: "127.0.0.1:4000"},
 				DataDir: tc.wantDir,
 				Store:   Store{Sync: "always", SyncInterval: 0, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
-				Log:     Log{Level: "info", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+				Log:     Log{Level: "info", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			}, h)
 			require.True(t, filepath.IsAbs(h.DataDir), "data_dir %q is not absolute", h.DataDir)
 		})
@@ -162,7 +162,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 		HTTP:    Listener{Listen: "0.0.0.0:5000"},
 		DataDir: fileDir,
 		Store:   Store{Sync: "250ms", SyncInterval: 250 * time.Millisecond, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
-		Log:     Log{Level: "debug", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+		Log:     Log{Level: "debug", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 	envHub := Hub{
 		Agents:    AgentDefaults,
@@ -171,7 +171,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 		HTTP:    Listener{Listen: "127.0.0.1:6000"},
 		DataDir: envDir,
 		Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
-		Log:     Log{Level: "warning", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+		Log:     Log{Level: "warning", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 	flagHub := Hub{
 		Agents:    AgentDefaults,
@@ -180,7 +180,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 		HTTP:    Listener{Listen: "127.0.0.1:7000"},
 		DataDir: flagDir,
 		Store:   Store{Sync: "5ms", SyncInterval: 5 * time.Millisecond, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
-		Log:     Log{Level: "error", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+		Log:     Log{Level: "error", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 
 	tests := []struct {
@@ -205,7 +205,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 				HTTP:    Listener{Listen: DefaultHTTPListen},
 				DataDir: flagDir,
 				Store:   Store{Sync: "always", SyncInterval: 0, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
-				Log:     Log{Level: "notice", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+				Log:     Log{Level: "notice", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},
 		{
@@ -219,7 +219,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 				HTTP:    Listener{Listen: "127.0.0.1:6000"},
 				DataDir: fileDir,
 				Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
-				Log:     Log{Level: "error", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+				Log:     Log{Level: "error", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},
 		{
@@ -233,7 +233,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 				HTTP:    Listener{Listen: DefaultHTTPListen},
 				DataDir: flagDir,
 				Store:   Store{Sync: "always", Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval},
-				Log:     Log{Level: "info", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+				Log:     Log{Level: "info", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},
 	}
@@ -580,16 +580,53 @@ func TestLoadHubLogKeys(t *testing.T) {
 	clearEnv(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "hub.yaml")
-	require.NoError(t, os.WriteFile(file, []byte("log:\n  level: notice\n  modules:\n    scheduler: debug\n"), 0o600))
+	require.NoError(t, os.WriteFile(file, []byte("log:\n  level: notice\n  modules:\n    agents: debug\n"), 0o600))
 	t.Setenv("AGENTCOM_LOG_MAX_SIZE_MB", "3")
 	fs := pflag.NewFlagSet("hub", pflag.ContinueOnError)
 	HubFlags(fs)
 	require.NoError(t, fs.Parse([]string{"--config", file, "--log-max-backups", "2", "--data-dir", dir}))
 	h, err := LoadHub(fs)
 	require.NoError(t, err)
-	require.Equal(t, Log{Level: "notice", Modules: map[string]string{"scheduler": "debug"}, MaxSizeMB: 3, MaxBackups: 2}, h.Log)
+	require.Equal(t, Log{Level: "notice", Format: "auto", Modules: map[string]string{"agents": "debug"}, MaxSizeMB: 3, MaxBackups: 2}, h.Log)
 
-	require.NoError(t, os.WriteFile(file, []byte("log:\n  modules:\n    scheduler: chatty\n"), 0o600))
+	require.NoError(t, os.WriteFile(file, []byte("log:\n  modules:\n    agents: chatty\n"), 0o600))
 	_, err = LoadHub(fs)
-	require.ErrorContains(t, err, "log.modules.scheduler")
+	require.ErrorContains(t, err, "log.modules.agents")
+
+	// Only modules that exist: a made-up one is refused, naming it and
+	// listing the known ones.
+	require.NoError(t, os.WriteFile(file, []byte("log:\n  modules:\n    shceduler: debug\n"), 0o600))
+	_, err = LoadHub(fs)
+	require.EqualError(t, err, `invalid config: log.modules.shceduler: unknown module "shceduler"; the modules are `+
+		"agents, api, command, http, hub, main, nats, sidecar, store, telemetry")
+}
+
+// TestLogFormat: log.format is auto by default and set like every key,
+// for hub and sidecar; an unknown format is refused naming the key.
+func TestLogFormat(t *testing.T) {
+	clearEnv(t)
+	clearSidecarEnv(t)
+	dir := t.TempDir()
+	h, err := loadHub(t, "--data-dir", dir)
+	require.NoError(t, err)
+	require.Equal(t, "auto", h.Log.Format)
+	h, err = loadHub(t, "--data-dir", dir, "--log-format", "console")
+	require.NoError(t, err)
+	require.Equal(t, "console", h.Log.Format)
+	h, err = loadHub(t, "--data-dir", dir, "--config", writeFile(t, dir, "f.yaml", "log:\n  format: console\n"))
+	require.NoError(t, err)
+	require.Equal(t, "console", h.Log.Format)
+	t.Setenv("AGENTCOM_LOG_FORMAT", "json")
+	h, err = loadHub(t, "--data-dir", dir)
+	require.NoError(t, err)
+	require.Equal(t, "json", h.Log.Format)
+	s, err := loadSidecar(t, "--agent-id", "a", "--token", "tok", "--exec", "true")
+	require.NoError(t, err)
+	require.Equal(t, "json", s.Log.Format)
+
+	t.Setenv("AGENTCOM_LOG_FORMAT", "pretty")
+	_, err = loadHub(t, "--data-dir", dir)
+	require.EqualError(t, err, `invalid config: log.format: "pretty" is not one of auto, json, console`)
+	_, err = loadSidecar(t, "--agent-id", "a", "--token", "tok", "--exec", "true", "--log-format", "text")
+	require.EqualError(t, err, `invalid config: log.format: "text" is not one of auto, json, console`)
 }

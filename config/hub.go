@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/agentcom/agentcom/logsink"
 )
 
 // Hub is the hub's configuration.
@@ -144,7 +146,12 @@ type Log struct {
 	// Level is the lowest level written: debug, info, notice, warning or
 	// error. Defaults to info.
 	Level string `mapstructure:"level"`
-	// Modules sets levels per module, such as {scheduler: debug}.
+	// Format is how stdout shows lines: auto (the default: readable lines
+	// on a terminal, JSON otherwise), json or console. Files and the LOGS
+	// stream are JSON whatever it is.
+	Format string `mapstructure:"format"`
+	// Modules sets levels per module, such as {agents: debug}; the names
+	// are logsink.Modules.
 	Modules map[string]string `mapstructure:"modules"`
 	// MaxSizeMB is the size at which the log file is rotated. Defaults to 10.
 	MaxSizeMB int `mapstructure:"max_size_mb"`
@@ -153,8 +160,12 @@ type Log struct {
 }
 
 func (l Log) validate() error {
-	errs := []error{checkOneOf("log.level", l.Level, LogLevels)}
+	errs := []error{checkOneOf("log.level", l.Level, LogLevels), checkOneOf("log.format", l.Format, LogFormats)}
 	for m, lvl := range l.Modules {
+		if !logsink.KnownModule(m) {
+			errs = append(errs, fmt.Errorf("log.modules.%s: unknown module %q; the modules are %s", m, m, logsink.ModuleList()))
+			continue
+		}
 		errs = append(errs, checkOneOf("log.modules."+m, lvl, LogLevels))
 	}
 	if l.MaxSizeMB < 1 {
@@ -172,6 +183,7 @@ var hubFlags = map[string]string{
 	"data_dir":        "data-dir",
 	"store.sync":      "sync",
 	"log.level":       "log-level",
+	"log.format":      "log-format",
 	"log.max_size_mb": "log-max-size-mb",
 	"log.max_backups": "log-max-backups",
 }
@@ -184,6 +196,7 @@ func HubFlags(fs *pflag.FlagSet) {
 	fs.String("data-dir", DefaultDataDir(), "data directory (JetStream store, admin.token)")
 	fs.String("sync", DefaultSync, `fsync policy: "always" or an interval such as "1s"`)
 	fs.String("log-level", DefaultLogLevel, "log level: debug, info, notice, warning, error")
+	fs.String("log-format", DefaultLogFormat, "stdout log format: auto (console on a terminal, else json), json, console")
 	fs.Int("log-max-size-mb", DefaultLogMaxSizeMB, "rotate the log file at this size")
 	fs.Int("log-max-backups", DefaultLogMaxBackups, "compressed old log files to keep")
 }

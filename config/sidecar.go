@@ -82,6 +82,7 @@ var sidecarFlags = map[string]string{
 	"progress_interval": "progress-interval",
 	"max_tasks":         "max-tasks",
 	"log.level":         "log-level",
+	"log.format":        "log-format",
 }
 
 // SidecarFlags defines the sidecar's flags on fs.
@@ -101,6 +102,7 @@ func SidecarFlags(fs *pflag.FlagSet) {
 	fs.Duration("progress-interval", DefaultProgressInterval, "how often to report progress while working")
 	fs.Int("max-tasks", DefaultMaxTasks, "tasks worked on at once")
 	fs.String("log-level", DefaultLogLevel, "log level: debug, info, notice, warning, error")
+	fs.String("log-format", DefaultLogFormat, "stdout log format: auto (console on a terminal, else json), json, console")
 }
 
 // LoadSidecar builds and validates the sidecar configuration. fs holds the

@@ -14,7 +14,7 @@ import (
 var sidecarEnv = []string{
 	"AGENTCOM_AGENT_ID", "AGENTCOM_TOKEN", "AGENTCOM_TOKEN_FILE", "AGENTCOM_HUB", "AGENTCOM_NAME", "AGENTCOM_CAPABILITIES",
 	"AGENTCOM_EXEC", "AGENTCOM_WAKE", "AGENTCOM_RESULTS_DIR", "AGENTCOM_STATE_DIR",
-	"AGENTCOM_TASK_TIMEOUT", "AGENTCOM_PROGRESS_INTERVAL", "AGENTCOM_MAX_TASKS", "AGENTCOM_LOG_LEVEL",
+	"AGENTCOM_TASK_TIMEOUT", "AGENTCOM_PROGRESS_INTERVAL", "AGENTCOM_MAX_TASKS", "AGENTCOM_LOG_LEVEL", "AGENTCOM_LOG_FORMAT",
 }
 
 func clearSidecarEnv(t *testing.T) {
@@ -42,7 +42,7 @@ func TestLoadSidecarDefaults(t *testing.T) {
 	require.Equal(t, Sidecar{
 		AgentID: "gcu-1", Token: "tok", Hub: DefaultHub, Capabilities: []string{}, Exec: "run-agent",
 		StateDir: filepath.Join(xdg, "agentcom", "sidecar-gcu-1"), ProgressInterval: 30 * time.Second,
-		MaxTasks: 1, Log: Log{Level: "info", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+		MaxTasks: 1, Log: Log{Level: "info", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}, s)
 }
 
@@ -69,7 +69,7 @@ func TestLoadSidecarPrecedence(t *testing.T) {
 		AgentID: "from-file", Token: "tok-file", Hub: "nats://file:4222", Name: "File Agent",
 		Capabilities: []string{"code", "docs"}, Wake: "wake-file ${TASK_ID}",
 		ResultsDir: filepath.Join(tmp, "results"), StateDir: filepath.Join(tmp, "state"),
-		TaskTimeout: 10 * time.Minute, ProgressInterval: 15 * time.Second, MaxTasks: 2, Log: Log{Level: "debug", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
+		TaskTimeout: 10 * time.Minute, ProgressInterval: 15 * time.Second, MaxTasks: 2, Log: Log{Level: "debug", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 	env := map[string]string{
 		"AGENTCOM_AGENT_ID": "from-env", "AGENTCOM_CAPABILITIES": "review,test", "AGENTCOM_TASK_TIMEOUT": "1h",

@@ -49,6 +49,8 @@ type API struct {
 	admin  *adminAPI
 	tel    *telemetry.Emitter
 	store  storeAdmin
+	// refused summarises refused admin requests in the log.
+	refused *refusals
 }
 
 // storeAdmin is what the store routes call (the Hub).
@@ -61,7 +63,8 @@ type storeAdmin interface {
 
 // NewAPI returns the API over a service and its projection.
 func NewAPI(svc *Service, views *projections.Views, log logsink.Logger) *API {
-	return &API{svc: svc, tasks: views.Tasks, agents: views.Agents, now: time.Now, log: log.Module("api")}
+	return &API{svc: svc, tasks: views.Tasks, agents: views.Agents, now: time.Now, log: log.Module("api"),
+		refused: newRefusals(log.Module("http"))}
 }
 
 // Submit creates a task from a JSON body.

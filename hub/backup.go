@@ -23,12 +23,14 @@ func BackupDir(dataDir string) string { return filepath.Join(dataDir, "backups")
 // Backup writes a consistent backup of the streams and KV buckets to
 // <data-dir>/backups while the hub runs, and keeps the newest
 // store.backup_keep. It is a telemetry span (store.backup) and logs at
-// notice, or error on failure.
+// notice, or error on failure. The schedule moves on from it (see
+// backupPlan), whoever asked for it.
 func (h *Hub) Backup(ctx context.Context) (broker.BackupFile, error) {
 	var file broker.BackupFile
+	at := h.now().UTC()
 	err := h.tel.Span("store.backup", nil, func() (map[string]any, error) {
 		var err error
-		if file, err = broker.Backup(ctx, h.nc, BackupDir(h.cfg.DataDir), BackedUpStreams); err != nil {
+		if file, err = broker.BackupAt(ctx, h.nc, BackupDir(h.cfg.DataDir), BackedUpStreams, at); err != nil {
 			return nil, err
 		}
 		pruned, err := broker.PruneBackups(BackupDir(h.cfg.DataDir), h.cfg.Store.BackupKeep)
@@ -37,7 +39,11 @@ func (h *Hub) Backup(ctx context.Context) (broker.BackupFile, error) {
 		}
 		return map[string]any{"file": file.Name, "bytes": file.Size, "pruned": len(pruned)}, nil
 	})
-	h.ops.record(&h.ops.backup, err == nil, map[string]any{"file": file.Name, "bytes": file.Size})
+	if err == nil {
+		at = file.CreatedAt // the name's time, which a restart reads back
+	}
+	h.ops.recordAt(&h.ops.backup, at, err == nil, map[string]any{"file": file.Name, "bytes": file.Size})
+	h.backupDone(at, err == nil)
 	log := h.log.Module("store")
 	if err != nil {
 		log.Error().Err(err).Msg("backup failed")

@@ -36,8 +36,12 @@ type StoreHealth struct {
 	LossAtStart string         `json:"loss_at_start,omitempty"`
 	LastBackup  *OpRecord      `json:"last_backup"`
 	BackupAgeS  *float64       `json:"last_backup_age_s"`
-	LastCompact *OpRecord      `json:"last_compaction"`
-	Snapshot    *OpRecord      `json:"last_snapshot"`
+	// NextBackup is when the next backup is due: one interval after the
+	// newest good backup (on disk, across restarts).
+	NextBackup    time.Time `json:"next_backup_due"`
+	BackupOverdue bool      `json:"backup_overdue"`
+	LastCompact   *OpRecord `json:"last_compaction"`
+	Snapshot      *OpRecord `json:"last_snapshot"`
 }
 
 // OpRecord is the last run of a store operation.
@@ -56,12 +60,17 @@ type storeOps struct {
 	compaction  *OpRecord
 	snapshot    *OpRecord
 	lossAtStart string
+	plan        backupPlan
 }
 
 func (o *storeOps) record(slot **OpRecord, ok bool, detail map[string]any) {
+	o.recordAt(slot, time.Now(), ok, detail)
+}
+
+func (o *storeOps) recordAt(slot **OpRecord, at time.Time, ok bool, detail map[string]any) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	*slot = &OpRecord{At: time.Now().UTC(), OK: ok, Detail: detail}
+	*slot = &OpRecord{At: at.UTC(), OK: ok, Detail: detail}
 }
 
 // checkLoss records lost messages the server reported when it opened the
@@ -96,6 +105,7 @@ func (h *Hub) StoreHealth(ctx context.Context) (StoreHealth, error) {
 	}
 	h.ops.mu.Lock()
 	out.LossAtStart, out.LastBackup, out.LastCompact, out.Snapshot = h.ops.lossAtStart, h.ops.backup, h.ops.compaction, h.ops.snapshot
+	plan := h.ops.plan
 	h.ops.mu.Unlock()
 	if out.LossAtStart != "" {
 		out.worsen(Unhealthy, out.LossAtStart)
@@ -103,23 +113,31 @@ func (h *Hub) StoreHealth(ctx context.Context) (StoreHealth, error) {
 	if err := h.svc.Err(); err != nil {
 		out.worsen(Unhealthy, "the projections cannot follow the stream: "+err.Error())
 	}
-	h.judgeBackup(&out)
+	h.judgeBackup(&out, plan)
 	return out, nil
 }
 
-func (h *Hub) judgeBackup(out *StoreHealth) {
-	stale := 2 * h.cfg.Store.BackupInterval
-	switch {
-	case out.LastBackup == nil && time.Since(h.started) > stale:
-		out.worsen(Warning, "no backup since the hub started")
-	case out.LastBackup != nil:
-		age := time.Since(out.LastBackup.At).Seconds()
+// judgeBackup shows the schedule and warns when the last backup failed
+// or the next is overdue (later than its due time by more than the grace).
+func (h *Hub) judgeBackup(out *StoreHealth, plan backupPlan) {
+	interval := h.cfg.Store.BackupInterval
+	now := h.now()
+	out.NextBackup = plan.due(interval)
+	if out.LastBackup != nil {
+		age := now.Sub(out.LastBackup.At).Seconds()
 		out.BackupAgeS = &age
 		if !out.LastBackup.OK {
 			out.worsen(Warning, "the last backup failed")
-		} else if time.Duration(age)*time.Second > stale {
-			out.worsen(Warning, "the last backup is older than twice the backup interval")
 		}
+	}
+	if now.After(out.NextBackup.Add(min(interval, backupGrace))) {
+		out.BackupOverdue = true
+		since := "the event store was created"
+		if !plan.last.IsZero() {
+			since = "the last good backup, " + plan.last.Format(time.RFC3339)
+		}
+		out.worsen(Warning, fmt.Sprintf("a backup is overdue: due at %s, one backup interval (%s) after %s",
+			out.NextBackup.Format(time.RFC3339), interval, since))
 	}
 }
 

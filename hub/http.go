@@ -118,7 +118,8 @@ func bearer(r *http.Request) string {
 }
 
 // withRequest gives every request an id (the caller's X-Request-Id when it
-// is sane), returns it in the response, and logs the request.
+// is sane), returns it in the response, and logs the request (at debug;
+// a refused admin request also counts towards a warning, see refusals).
 func (a *API) withRequest(next http.Handler) http.Handler {
 	log := a.log.Module("http")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -126,7 +127,9 @@ func (a *API) withRequest(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r.WithContext(logsink.WithRequestID(r.Context(), id)))
+		r = r.WithContext(logsink.WithRequestID(r.Context(), id))
+		next.ServeHTTP(rec, r) // sets r.Pattern, the route it matched
+		a.refused.record(rec.status, r.Pattern)
 		log.Debug().Str("request_id", id).Str("method", r.Method).Str("path", r.URL.Path).
 			Int("status", rec.status).Dur("duration_ms", time.Since(start)).Msg("http request")
 	})

@@ -54,11 +54,14 @@ type Hub struct {
 	now     func() time.Time // the clock of store operations, commands and the scheduler
 	// pauseScheduler starts the scheduler paused (tests that assign by hand).
 	pauseScheduler bool
-	quit           chan struct{}
-	jobs           sync.WaitGroup
-	restore        chan string // backups to restore, for the process running the hub
-	http           *http.Server
-	httpURL        string
+	// backupPoll is how often the backup schedule looks at the clock.
+	backupPoll time.Duration
+	quit       chan struct{}
+	jobs       sync.WaitGroup
+	restore    chan string  // backups to restore, for the process running the hub
+	httpL      net.Listener // taken at the start of Start, served at its end
+	http       *http.Server
+	httpURL    string
 
 	stopOnce sync.Once
 }
@@ -68,7 +71,7 @@ type Hub struct {
 // while it runs.
 func New(cfg config.Hub, log logsink.Logger, out *logsink.Output) *Hub {
 	return &Hub{cfg: cfg, log: log.Module("hub"), out: out, quit: make(chan struct{}), now: time.Now,
-		restore: make(chan string, 1)}
+		backupPoll: backupPoll, restore: make(chan string, 1)}
 }
 
 // Start brings the hub up in order: lock the data directory, start NATS,
@@ -82,6 +85,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		}
 	}()
 	if h.unlock, err = broker.LockDataDir(h.cfg.DataDir); err != nil {
+		return err
+	}
+	if err = h.listenHTTP(); err != nil {
 		return err
 	}
 	if err = h.startBroker(ctx); err != nil {
@@ -119,12 +125,12 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if h.natsAPI, err = h.api.ServeNATS(h.nc); err != nil {
 		return err
 	}
-	if err = h.serveHTTP(); err != nil {
+	h.serveHTTP()
+	if err = h.planBackups(ctx); err != nil {
 		return err
 	}
 	h.started = time.Now()
 	h.every(h.cfg.Store.CompactionInterval, func(ctx context.Context) { _, _ = h.Compact(ctx) })
-	h.every(h.cfg.Store.BackupInterval, func(ctx context.Context) { _, _ = h.Backup(ctx) })
 	h.log.Info().Str("nats_url", h.NATSURL()).Str("http_url", h.httpURL).
 		Str("data_dir", h.cfg.DataDir).Str("sync", h.cfg.Store.Sync).Msg("hub ready")
 	return nil
@@ -215,12 +221,21 @@ func (h *Hub) rebuild(ctx context.Context) error {
 	})
 }
 
-func (h *Hub) serveHTTP() error {
+// listenHTTP takes the HTTP address first, so that an address in use
+// fails the start at once, before the store is opened and replayed.
+func (h *Hub) listenHTTP() error {
 	l, err := net.Listen("tcp", h.cfg.HTTP.Listen)
 	if err != nil {
-		return fmt.Errorf("listen http on %s: %w", h.cfg.HTTP.Listen, err)
+		return fmt.Errorf("listen http on %s (http.listen): %w", h.cfg.HTTP.Listen, err)
 	}
+	h.httpL = l
 	h.httpURL = "http://" + l.Addr().String()
+	return nil
+}
+
+// serveHTTP serves the API on the listener listenHTTP took.
+func (h *Hub) serveHTTP() {
+	l := h.httpL
 	h.http = &http.Server{Handler: h.api.HTTPHandler(h.auth), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: stdlog.New(logsink.LineWriter(h.log.Module("http"), "http server"), "", 0)}
 	go func() {
@@ -228,19 +243,24 @@ func (h *Hub) serveHTTP() error {
 			h.log.Error().Err(err).Msg("http server stopped")
 		}
 	}()
-	return nil
 }
 
 // Stop shuts down in order: stop intake (HTTP, then the NATS command
 // subscription, waiting for requests in flight), finish the commands the
 // service already took, close the hub's connection, stop NATS last, and
-// release the data directory. Safe to call twice and after a failed Start.
+// release the data directory. Safe to call twice and after a failed Start
+// (which logs no "hub stopped": the hub never ran).
 func (h *Hub) Stop() {
 	h.stopOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		if h.http != nil {
 			_ = h.http.Shutdown(ctx)
+		} else if h.httpL != nil {
+			_ = h.httpL.Close() // a failed start: taken, never served
+		}
+		if h.api != nil {
+			h.api.refused.stop()
 		}
 		close(h.quit)
 		h.jobs.Wait()
@@ -258,7 +278,9 @@ func (h *Hub) Stop() {
 		if h.telNC != nil {
 			h.telNC.Close()
 		}
-		h.log.Info().Msg("hub stopped")
+		if !h.started.IsZero() { // a failed start is reported by its error
+			h.log.Info().Msg("hub stopped")
+		}
 		fallback := h.stopLogs()
 		if h.nc != nil {
 			h.nc.Close()

@@ -19,8 +19,9 @@ type levelBody struct {
 }
 
 // SetLogLevel changes the log level at run time, for every module or for
-// one ({"level": "debug", "module": "scheduler"}). A restart returns to
-// the configured levels. The change is logged at notice with who made it.
+// one ({"level": "debug", "module": "agents"}): only a module the code
+// logs under (logsink.Modules), so the levels stay a short list. A restart
+// returns to the configured levels. The change is logged at notice with who made it.
 func (a *API) SetLogLevel(ctx context.Context, who string, body []byte) Reply {
 	var req levelBody
 	if err := json.Unmarshal(body, &req); err != nil {
@@ -30,8 +31,9 @@ func (a *API) SetLogLevel(ctx context.Context, who string, body []byte) Reply {
 	if !ok {
 		return a.levelError("level", "invalid", fmt.Sprintf("unknown level %q: use one of %s", req.Level, strings.Join(logsink.LevelNames, ", ")))
 	}
-	if req.Module != "" && !validTaskID(req.Module) {
-		return a.levelError("module", "invalid", "module must be a name of letters, digits, '-' and '_'")
+	if req.Module != "" && !logsink.KnownModule(req.Module) {
+		return a.levelError("module", "unknown", fmt.Sprintf("unknown module %q: use one of %s (or none, for every module)",
+			truncate(req.Module, 64), logsink.ModuleList()))
 	}
 	levels := a.log.Levels()
 	from := logsink.LevelName(levels.Get(req.Module))
@@ -46,13 +48,23 @@ func (a *API) SetLogLevel(ctx context.Context, who string, body []byte) Reply {
 // LogLevels returns the levels in force.
 func (a *API) LogLevels() Reply {
 	global, modules := a.log.Levels().Snapshot()
-	return Reply{http.StatusOK, map[string]any{"level": global, "modules": modules, "valid_levels": logsink.LevelNames}}
+	return Reply{http.StatusOK, map[string]any{"level": global, "modules": modules, "valid_levels": logsink.LevelNames,
+		"valid_modules": logsink.Modules}}
 }
 
 func (a *API) levelError(field, code, detail string) Reply {
 	return Reply{http.StatusUnprocessableEntity, map[string]any{
-		"error":        "validation_failed",
-		"errors":       []domain.FieldError{{Field: field, Error: code, Detail: detail}},
-		"valid_levels": logsink.LevelNames,
+		"error":         "validation_failed",
+		"errors":        []domain.FieldError{{Field: field, Error: code, Detail: detail}},
+		"valid_levels":  logsink.LevelNames,
+		"valid_modules": logsink.Modules,
 	}}
+}
+
+// truncate cuts s to at most n bytes, for echoing a caller's input.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

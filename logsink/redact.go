@@ -17,13 +17,24 @@ const Redacted = "[REDACTED]"
 var sensitive = []string{"token", "secret", "password", "passwd", "authorization", "cookie", "api_key", "apikey",
 	"access_key", "private_key", "credential"}
 
-// secretInText finds secrets inside strings: AgentCom tokens, bearer
-// credentials, key=value pairs whose key holds a sensitive fragment (the
-// same list as for fields), and passwords in URLs.
-var secretInText = regexp.MustCompile(`ac_[A-Za-z0-9_-]{20,}` +
-	`|(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+` +
-	`|(?i)([a-z_]*(?:` + alternation(sensitive) + `)[a-z_]*\s*[=:]\s*(?:bearer\s+)?)[^&\s",;]+` +
-	`|(?i)(://[^/\s:@]+:)[^/\s@]+(@)`)
+// Secrets inside text are found by their shape, so that messages that
+// merely name a secret ("token: required") stay as they are:
+//   - tokenShaped: AgentCom tokens ("ac_" and 43 base64url characters)
+//     and JWTs, wherever they are;
+//   - schemeCred: the credentials after "Bearer" or "Basic";
+//   - urlPassword: the password in a URL (scheme://user:password@host);
+//   - keyValue: the value of a pair whose key holds a sensitive fragment
+//     (the same list as for fields). An assignment (key=value, or a JSON
+//     pair "key":"value") is always a secret; after a colon (key: value,
+//     how errors name what they are about) only a secret-shaped value is.
+var (
+	tokenShaped = regexp.MustCompile(`\bac_[A-Za-z0-9_-]{20,}` +
+		`|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+	schemeCred  = regexp.MustCompile(`(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=-]+)`)
+	urlPassword = regexp.MustCompile(`(://[^/\s:@]+:)[^/\s@]+(@)`)
+	keyValue    = regexp.MustCompile(`(?i)\b([a-z0-9_]*(?:` + alternation(sensitive) + `)[a-z0-9_]*)` +
+		`("?\s*[=:]\s*"?)((?:bearer\s+|basic\s+)?)([^&\s",;]+)`)
+)
 
 func alternation(words []string) string {
 	quoted := make([]string, len(words))
@@ -31,6 +42,23 @@ func alternation(words []string) string {
 		quoted[i] = regexp.QuoteMeta(w)
 	}
 	return strings.Join(quoted, "|")
+}
+
+// secretShaped reports whether a word looks like a credential rather than
+// a word of a message: long, or holding a digit, an inner capital or a
+// symbol of base64 and URLs. "hunter2", "abc.def" and "MIIEvQ" are;
+// "required", "missing" and "Invalid" are not.
+func secretShaped(v string) bool {
+	if len(v) >= 20 {
+		return true
+	}
+	for i, c := range v {
+		switch {
+		case '0' <= c && c <= '9', i > 0 && 'A' <= c && c <= 'Z', strings.ContainsRune("._~+/=-", c):
+			return true
+		}
+	}
+	return false
 }
 
 // redactWriter scrubs each line before passing it on. A line with no
@@ -52,6 +80,9 @@ func (r redactWriter) Write(p []byte) (int, error) {
 	return len(p), err
 }
 
+// shapeHints are cheap signs (lower case) of a secret found by its shape.
+var shapeHints = []string{"ac_", "eyj", "bearer", "basic", "://"}
+
 func needsRedaction(p []byte) bool {
 	bp := lowerPool.Get().(*[]byte)
 	defer lowerPool.Put(bp)
@@ -62,8 +93,10 @@ func needsRedaction(p []byte) bool {
 		}
 	}
 	*bp = low
-	if bytes.Contains(low, []byte("ac_")) || bytes.Contains(low, []byte("bearer")) {
-		return true
+	for _, s := range shapeHints {
+		if bytes.Contains(low, []byte(s)) {
+			return true
+		}
 	}
 	for _, s := range sensitive {
 		if bytes.Contains(low, []byte(s)) {
@@ -73,15 +106,22 @@ func needsRedaction(p []byte) bool {
 	return false
 }
 
-// redactLine scrubs one JSON line; ok is false if it is not JSON.
+// redactLine scrubs one JSON line; ok is false if there was nothing to
+// scrub, so the line is written as it came (not re-encoded).
 func redactLine(p []byte) ([]byte, bool) {
 	d := json.NewDecoder(bytes.NewReader(p))
 	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil {
-		return []byte(ScrubText(string(p))), true
+		text := ScrubText(string(p))
+		return []byte(text), text != string(p)
 	}
-	b, err := json.Marshal(Scrub(v))
+	var changed bool
+	v = scrub(v, &changed)
+	if !changed {
+		return nil, false
+	}
+	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, false
 	}
@@ -91,25 +131,34 @@ func redactLine(p []byte) ([]byte, bool) {
 // Scrub returns v with every value under a sensitive key replaced, at any
 // depth of objects and arrays, and secrets inside strings masked.
 func Scrub(v any) any {
+	var changed bool
+	return scrub(v, &changed)
+}
+
+// scrub is Scrub; it sets *changed when it replaces anything.
+func scrub(v any, changed *bool) any {
 	switch x := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, val := range x {
 			if isSensitive(k) {
 				out[k] = Redacted
+				*changed = true
 			} else {
-				out[k] = Scrub(val)
+				out[k] = scrub(val, changed)
 			}
 		}
 		return out
 	case []any:
 		out := make([]any, len(x))
 		for i, val := range x {
-			out[i] = Scrub(val)
+			out[i] = scrub(val, changed)
 		}
 		return out
 	case string:
-		return scrubString(x)
+		s := scrubString(x)
+		*changed = *changed || s != x
+		return s
 	}
 	return v
 }
@@ -122,7 +171,12 @@ func scrubString(s string) string {
 		d.UseNumber()
 		var v any
 		if d.Decode(&v) == nil {
-			if b, err := json.Marshal(Scrub(v)); err == nil {
+			var changed bool
+			v = scrub(v, &changed)
+			if !changed {
+				return s
+			}
+			if b, err := json.Marshal(v); err == nil {
 				return string(b)
 			}
 		}
@@ -130,12 +184,29 @@ func scrubString(s string) string {
 	return ScrubText(s)
 }
 
-// ScrubText masks secrets inside free text: tokens, bearer credentials,
-// key=value or key: value pairs whose key names a secret, and passwords in
-// URLs. Use it on text that reaches people outside the logger (stderr,
-// telemetry).
+// ScrubText masks secrets inside free text: tokens and JWTs, bearer and
+// basic credentials, passwords in URLs, and the values of secret-named
+// keys (see keyValue). The rest of the text, and any message that only
+// names a secret, is left as it is. Use it on text that reaches people
+// outside the logger (stderr, telemetry, stored free text).
 func ScrubText(s string) string {
-	return secretInText.ReplaceAllString(s, "${1}${2}${3}"+Redacted+"${4}")
+	s = tokenShaped.ReplaceAllString(s, Redacted)
+	s = urlPassword.ReplaceAllString(s, "${1}"+Redacted+"${2}")
+	s = keyValue.ReplaceAllStringFunc(s, func(m string) string {
+		g := keyValue.FindStringSubmatch(m)
+		sep, val := g[2], g[4]
+		if val == Redacted || (!strings.ContainsAny(sep, `="`) && !secretShaped(val)) {
+			return m
+		}
+		return g[1] + sep + g[3] + Redacted
+	})
+	return schemeCred.ReplaceAllStringFunc(s, func(m string) string {
+		g := schemeCred.FindStringSubmatch(m)
+		if g[3] == Redacted || !secretShaped(g[3]) {
+			return m
+		}
+		return g[1] + g[2] + Redacted
+	})
 }
 
 func isSensitive(key string) bool {

@@ -35,7 +35,7 @@ func newHubCmd() *cobra.Command {
 // restore asked for over the API stops the hub, restores, and starts it
 // again.
 func runHub(ctx context.Context, cfg config.Hub) error {
-	out := logsink.NewOutput(os.Stdout)
+	out := logsink.NewOutput(logsink.Stdout(cfg.Log.Format))
 	log := logsink.NewWithLevels(out, logsink.Hostname(), hub.LogLevels(cfg.Log))
 	mlog := log.Module("main")
 	routeCrashes(filepath.Join(cfg.DataDir, "logs"), mlog)

@@ -22,7 +22,7 @@ func newSidecarCmd() *cobra.Command {
 		Long: "Run an agent's sidecar. In exec mode (--exec) it runs a shell command per task, with the task in\n" +
 			"AGENTCOM_TASK_* variables and as JSON on stdin; stdout is the result. In wake mode (--wake,\n" +
 			"--results-dir) it runs a wake command, then waits for <results-dir>/<task id>.json.\n" +
-			"It logs JSON lines to stdout and runs until SIGINT or SIGTERM.",
+			"It logs to stdout (--log-format: auto, json, console) and runs until SIGINT or SIGTERM.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.LoadSidecar(cmd.Flags())
@@ -42,7 +42,7 @@ func runSidecar(ctx context.Context, cfg config.Sidecar) error {
 	file := logsink.SinkConfig{Dir: cfg.StateDir, File: "sidecar.log",
 		MaxSizeMB: cfg.Log.MaxSizeMB, MaxBackups: cfg.Log.MaxBackups}.Writer()
 	defer file.Close()
-	out := logsink.NewOutput(os.Stdout, file)
+	out := logsink.NewOutput(logsink.Stdout(cfg.Log.Format), file)
 	defer out.Attach(nil)
 	log := logsink.NewWithLevels(out, logsink.Hostname(), hub.LogLevels(cfg.Log))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

@@ -85,7 +85,7 @@ func TestTelemetryCatalogEndToEnd(t *testing.T) {
 	_, _, code = cli(t, h, "task", "cancel", ignored)
 	require.Equal(t, 0, code)
 
-	code, _, err = h.put("/api/admin/log-level", `{"level":"debug","module":"scheduler"}`)
+	code, _, err = h.put("/api/admin/log-level", `{"level":"debug","module":"agents"}`)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
 	// Store spans: a backup that fails (its directory is a file: an
