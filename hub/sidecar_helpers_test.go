@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -56,4 +57,16 @@ func declines(counts map[string]int) int {
 		}
 	}
 	return n
+}
+
+// waitAllCompleted waits until n tasks are completed, failing after within.
+func waitAllCompleted(tb testing.TB, h *testHub, n int, within time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for h.Tasks().Stats().ByStatus["completed"] < n {
+		if time.Now().After(deadline) {
+			tb.Fatalf("only %d of %d tasks completed after %s", h.Tasks().Stats().ByStatus["completed"], n, within)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
