@@ -118,6 +118,9 @@ func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []b
 
 // hello identifies an agent, settles the task it says it holds (continue
 // or abort) and takes back any task the hub thinks it holds but it lost.
+// What the agent holds is settled before it can be given work: the
+// scheduler leaves the agent alone until the hello is done, and the lost
+// tasks are taken back before agent.connected makes the agent idle.
 func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hello) (int, any) {
 	if h.Session == "" {
 		return http.StatusUnprocessableEntity, protocol.Error{Error: protocol.CodeValidationFailed, Detail: "session is required"}
@@ -127,18 +130,18 @@ func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hell
 			Detail: "a newer connection of this agent took over; stop this sidecar"}
 	}
 	connect := domain.ConnectAgent{ID: agentID, Name: h.Name, Session: h.Session, Capabilities: h.Capabilities}
-	reply := protocol.HelloReply{HeartbeatIntervalMS: c.cfg.HeartbeatInterval.Milliseconds()}
+	if _, err := connect.DecideAgent(nil, c.now()); err != nil { // refused before anything changes
+		return c.result(nil, err)
+	}
+	release := c.sched.hold(agentID)
+	defer release()
+	reply := c.helloReply()
 	accept := c.settleHolding(h, &connect, &reply)
+	c.reclaimLost(ctx, agentID, connect.TaskID)
 	prev, _, _ := c.views.Agents.Get(agentID)
 	a, err := c.svc.ExecuteAgent(ctx, connect)
 	if err != nil {
 		return c.result(nil, err)
-	}
-	// Whatever else the hub thinks the agent holds, it lost: take it back.
-	for _, t := range c.views.Tasks.List(projections.Filter{AssignedTo: agentID}) {
-		if t.Status.Active() && t.ID != connect.TaskID {
-			c.reclaim(ctx, t, ReasonAgentLostTask)
-		}
 	}
 	if accept != nil {
 		_, _ = c.svc.Execute(ctx, *accept)
@@ -157,8 +160,24 @@ func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hell
 		e = e.Str("task_id", h.Holding.TaskID).Str("action", reply.Action)
 	}
 	e.Msg("agent connected")
-	c.sched.trigger()
 	return http.StatusOK, reply
+}
+
+// helloReply is the answer to every hello before its holding is settled.
+func (c *Coordinator) helloReply() protocol.HelloReply {
+	return protocol.HelloReply{HeartbeatIntervalMS: c.cfg.HeartbeatInterval.Milliseconds()}
+}
+
+// reclaimLost takes back every task the hub thinks the agent holds but
+// its hello does not resume (keep).
+func (c *Coordinator) reclaimLost(ctx context.Context, agentID, keep string) {
+	for _, s := range []domain.Status{domain.StatusAssigned, domain.StatusWorking} {
+		for _, t := range c.views.Tasks.List(projections.Filter{AssignedTo: agentID, Status: s}) {
+			if t.ID != keep {
+				c.reclaim(ctx, t, ReasonAgentLostTask)
+			}
+		}
+	}
 }
 
 // settleHolding decides continue or abort for the task a hello reports.

@@ -1,0 +1,67 @@
+package hub
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol"
+)
+
+// TestManyAgentsJoiningADeepQueueLoseNoTask has 50 agents say hello at
+// once to a hub with 10,000 queued tasks. A hello must settle what the agent
+// holds before the agent can be given work: no task assigned in the
+// meantime may be taken back as lost (agent_lost_task), and no accept may
+// be refused.
+func TestManyAgentsJoiningADeepQueueLoseNoTask(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelWarning, func(c *config.Hub) { c.Store.SyncInterval = time.Second })
+	var mu sync.Mutex
+	runSubmits(t, h, 10000, &mu, map[string]time.Time{})
+	var refused, done atomic.Int64
+	work := func(a *testAgent, as protocol.Assignment) {
+		if a.call(broker.VerbAccept, protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation}) != 200 {
+			refused.Add(1)
+			return
+		}
+		if a.call(broker.VerbComplete, protocol.Complete{TaskID: as.TaskID, Generation: as.Generation}) == 200 {
+			done.Add(1)
+		}
+	}
+	agents := make([]*testAgent, 50)
+	for i := range agents {
+		agents[i] = dialTestAgent(t, h, fmt.Sprintf("joiner-%02d", i), work)
+	}
+	statuses := make([]int, len(agents))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, a := range agents {
+		wg.Go(func() {
+			<-start
+			statuses[i] = a.hello(nil)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, st := range statuses {
+		require.Equal(t, 200, st, "hello of %s", agents[i].id)
+	}
+	require.Eventually(t, func() bool {
+		for _, a := range agents {
+			if len(a.assignments()) < 3 {
+				return false
+			}
+		}
+		return true
+	}, time.Minute, 10*time.Millisecond, "every agent gets work")
+	require.Zero(t, reclaims(t, h)[ReasonAgentLostTask], "tasks taken back from agents that just said hello")
+	require.Zero(t, refused.Load(), "accepts refused")
+	require.Positive(t, done.Load())
+}
