@@ -85,9 +85,10 @@ func (c *Coordinator) handle(ctx context.Context, agentID, verb string, data []b
 func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []byte) (int, any) {
 	var r struct {
 		protocol.Complete
-		Message string `json:"message"`
-		Error   string `json:"error"`
-		Reason  string `json:"reason"`
+		Message string             `json:"message"`
+		Error   string             `json:"error"`
+		Reason  string             `json:"reason"`
+		Holding []protocol.Holding `json:"holding"`
 	}
 	if err := json.Unmarshal(data, &r); err != nil || !validTaskID(r.TaskID) {
 		return http.StatusUnprocessableEntity, protocol.Error{Error: protocol.CodeValidationFailed, Detail: "the body must name task_id and generation"}
@@ -97,7 +98,7 @@ func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []b
 	case broker.VerbAccept:
 		cmd = domain.AcceptTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation}
 	case broker.VerbDecline:
-		c.sched.declined(agentID) // before the decline applies: its wake-up must not hand the task straight back
+		c.declined(ctx, agentID, protocol.Decline{TaskID: r.TaskID, Generation: r.Generation, Reason: r.Reason, Holding: r.Holding})
 		cmd = domain.DeclineTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Reason: r.Reason}
 	case broker.VerbProgress:
 		cmd = domain.ReportProgress{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Message: r.Message}

@@ -54,12 +54,30 @@ type Heartbeat struct {
 	Session string `json:"session"`
 }
 
-// TaskRef names one assignment of a task (verbs accept and decline).
+// TaskRef names one assignment of a task (verb accept).
 type TaskRef struct {
 	TaskID     string `json:"task_id"`
 	Generation uint64 `json:"generation"`
 	Reason     string `json:"reason,omitempty"`
 }
+
+// Decline gives an assignment back unstarted (verb decline). With reason
+// busy, Holding lists the tasks the agent counts as taking its room, so
+// the hub can tell a stale claim (tasks it already took back or saw end)
+// from a real one.
+type Decline struct {
+	TaskID     string    `json:"task_id"`
+	Generation uint64    `json:"generation"`
+	Reason     string    `json:"reason"`
+	Holding    []Holding `json:"holding,omitempty"`
+}
+
+// Decline reasons.
+const (
+	DeclineBusy          = "busy"            // max_tasks tasks held already
+	DeclineShuttingDown  = "shutting_down"   // the sidecar is stopping
+	DeclineStateNotSaved = "state_not_saved" // the state file could not be written
+)
 
 // Progress is a heartbeat for the task at work (verb progress): it extends
 // the task's lease.

@@ -70,16 +70,25 @@ func (s *Sidecar) hello() (time.Duration, error) {
 	return time.Duration(reply.HeartbeatIntervalMS) * time.Millisecond, nil
 }
 
-// holding returns the oldest held task, which hello reports.
+// holding returns the task hello reports: the oldest held one whose work
+// is not finished, else the oldest held one. A task pushed while another
+// was being reported means the hub already stored that report.
 func (s *Sidecar) holding() (*task, *protocol.Holding) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var held *task
 	for _, t := range s.tasks {
-		if !t.dropping {
-			return t, &protocol.Holding{TaskID: t.a.TaskID, Generation: t.a.Generation, Status: t.rec.Status}
+		if t.dropping {
+			continue
+		}
+		if held == nil || (held.rec.Outcome != nil && t.rec.Outcome == nil) {
+			held = t
 		}
 	}
-	return nil, nil
+	if held == nil {
+		return nil, nil
+	}
+	return held, &protocol.Holding{TaskID: held.a.TaskID, Generation: held.a.Generation, Status: held.rec.Status}
 }
 
 // reconcile applies the hub's answer about the held task: continue keeps

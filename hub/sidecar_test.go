@@ -1,0 +1,28 @@
+package hub
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/logsink"
+)
+
+// TestOneSidecarWorksThroughShortTasksWithoutDeclining: the real sidecar,
+// one agent, 500 tasks of `true`. The hub pushes the next task as soon as
+// it stored a completion, before the sidecar has its answer; the sidecar
+// must take it, not decline it as busy (which idled the agent 5 s).
+func TestOneSidecarWorksThroughShortTasksWithoutDeclining(t *testing.T) {
+	t.Parallel()
+	h := startHubWith(t, "", 0, logsink.LevelWarning)
+	startSidecar(t, h, "one-agent", "true", nil)
+	var mu sync.Mutex
+	runSubmits(t, h, 500, &mu, map[string]time.Time{})
+	waitAllCompleted(t, h, 500, 5*time.Minute)
+	counts := reclaims(t, h)
+	require.Zero(t, declines(counts), "declines: %v", counts)
+	require.Empty(t, counts, "nothing is taken back either")
+	require.False(t, h.coord.sched.cooling("one-agent"))
+}
