@@ -166,7 +166,9 @@ func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hell
 
 // helloReply is the answer to every hello before its holding is settled.
 func (c *Coordinator) helloReply() protocol.HelloReply {
-	return protocol.HelloReply{HeartbeatIntervalMS: c.cfg.HeartbeatInterval.Milliseconds()}
+	return protocol.HelloReply{HeartbeatIntervalMS: c.cfg.HeartbeatInterval.Milliseconds(),
+		StuckThresholdMS:   c.cfg.StuckThreshold.Milliseconds(),
+		ProgressIntervalMS: (c.cfg.StuckThreshold / protocol.ProgressDivisor).Milliseconds()}
 }
 
 // reclaimLost takes back every task the hub thinks the agent holds but

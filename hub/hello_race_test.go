@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -64,4 +65,18 @@ func TestManyAgentsJoiningADeepQueueLoseNoTask(t *testing.T) {
 	require.Zero(t, reclaims(t, h)[ReasonAgentLostTask], "tasks taken back from agents that just said hello")
 	require.Zero(t, refused.Load(), "accepts refused")
 	require.Positive(t, done.Load())
+}
+
+// TestHelloTellsTheLeaseTimings: the hello answer carries the heartbeat
+// interval, the stuck threshold and the progress interval that keeps well
+// inside it (a third).
+func TestHelloTellsTheLeaseTimings(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelWarning, fastLeases)
+	a := dialTestAgent(t, h, "told", nil)
+	status, body := a.request(broker.VerbHello, protocol.Hello{Session: a.session})
+	require.Equal(t, 200, status)
+	var reply protocol.HelloReply
+	require.NoError(t, json.Unmarshal(body, &reply))
+	require.Equal(t, protocol.HelloReply{HeartbeatIntervalMS: 100, StuckThresholdMS: 1000, ProgressIntervalMS: 333}, reply)
 }

@@ -7,7 +7,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/sidecar"
 )
 
 // TestOneSidecarWorksThroughShortTasksWithoutDeclining: the real sidecar,
@@ -25,4 +27,17 @@ func TestOneSidecarWorksThroughShortTasksWithoutDeclining(t *testing.T) {
 	require.Zero(t, declines(counts), "declines: %v", counts)
 	require.Empty(t, counts, "nothing is taken back either")
 	require.False(t, h.coord.sched.cooling("one-agent"))
+}
+
+// TestSidecarKeepsProgressInsideTheStuckThreshold: a sidecar configured to
+// report progress every hour still keeps a 3 s task alive on a hub that
+// takes a working task back after 1 s without progress: the hello answer
+// tells it to report every third of the threshold.
+func TestSidecarKeepsProgressInsideTheStuckThreshold(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelWarning, fastLeases)
+	startSidecar(t, h, "slow-agent", "sleep 3", func(c *sidecar.Config) { c.ProgressInterval = time.Hour })
+	id := h.submit(t, `{"description":"three seconds"}`)
+	waitStatus(t, h, id, domain.StatusCompleted)
+	require.Empty(t, reclaims(t, h), "the task was never taken back as stuck")
 }

@@ -230,6 +230,26 @@ func TestPushWhileReportingIsTaken(t *testing.T) {
 	require.Equal(t, protocol.Holding{TaskID: "t2", Generation: 1, Status: "assigned"}, *hello.Holding)
 }
 
+// TestProgressFollowsTheHubsStuckThreshold: configured to report progress
+// every hour, the sidecar reports at the interval the hello answer asks
+// for (a third of the hub's stuck threshold), which is shorter.
+func TestProgressFollowsTheHubsStuckThreshold(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	h.answer(broker.VerbHello, func(r hubReq) (int, any) {
+		reply := h.defaultHello(r)
+		reply.StuckThresholdMS, reply.ProgressIntervalMS = 90, 30
+		return 200, reply
+	})
+	cfg := h.config("sleep 30", t.TempDir())
+	cfg.ProgressInterval = time.Hour
+	_, logs := start(t, cfg)
+	h.hello(1)
+	h.assign("t1", 1)
+	h.waitFor(broker.VerbProgress, 3)
+	require.Contains(t, logs.String(), "progress interval shortened to a third of the hub's stuck threshold")
+}
+
 func TestProgressWhileRunning(t *testing.T) {
 	t.Parallel()
 	h := newTestHub(t)

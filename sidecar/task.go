@@ -269,18 +269,16 @@ func (s *Sidecar) work(t *task) (out outcome, ok bool) {
 	return out, t.ctx.Err() == nil
 }
 
-// progressLoop extends the task's lease every progress interval. A 409 or
-// 404 means the hub took the task back: the work is stopped.
+// progressLoop extends the task's lease every progress interval; a change
+// of the interval (a hello's answer) applies at once. A 409 or 404 means
+// the hub took the task back: the work is stopped.
 func (s *Sidecar) progressLoop(ctx context.Context, t *task) {
-	tick := time.NewTicker(s.cfg.ProgressInterval)
-	defer tick.Stop()
 	a := t.a
-	for {
-		select {
-		case <-ctx.Done():
+	for last := time.Now(); ; {
+		if !s.progressWait(ctx, last) {
 			return
-		case <-tick.C:
 		}
+		last = time.Now()
 		err := s.request(ctx, broker.VerbProgress, a.RequestID,
 			protocol.Progress{TaskID: a.TaskID, Generation: a.Generation}, nil)
 		switch {
@@ -291,6 +289,24 @@ func (s *Sidecar) progressLoop(ctx context.Context, t *task) {
 			return
 		case ctx.Err() == nil:
 			t.log.Warning().Err(err).Msg("progress not delivered")
+		}
+	}
+}
+
+// progressWait waits until a progress interval after last, or returns
+// false when ctx ends first.
+func (s *Sidecar) progressWait(ctx context.Context, last time.Time) bool {
+	for {
+		every, changed := s.progress.get()
+		timer := time.NewTimer(time.Until(last.Add(every)))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return false
+		case <-changed:
+			timer.Stop()
+		case <-timer.C:
+			return true
 		}
 	}
 }
