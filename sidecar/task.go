@@ -265,7 +265,7 @@ func (s *Sidecar) work(t *task) (out outcome, ok bool) {
 		setWoken: func() { s.update(t, func(r *record) { r.Woken = true }) },
 	}
 	t.log.Info().Msg("work started")
-	out = s.worker.run(t.ctx, j)
+	out = fitResult(s.worker.run(t.ctx, j))
 	return out, t.ctx.Err() == nil
 }
 
