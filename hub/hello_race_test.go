@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
 )
@@ -79,4 +80,19 @@ func TestHelloTellsTheLeaseTimings(t *testing.T) {
 	var reply protocol.HelloReply
 	require.NoError(t, json.Unmarshal(body, &reply))
 	require.Equal(t, protocol.HelloReply{HeartbeatIntervalMS: 100, StuckThresholdMS: 1000, ProgressIntervalMS: 333}, reply)
+}
+
+// TestHeldAgentGetsNoWork: while a hello holds an agent, a pass matches
+// nothing to it, however idle it is; on release it gets the task.
+func TestHeldAgentGetsNoWork(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelWarning, func(*config.Hub) {})
+	release := h.coord.sched.hold("held")
+	newTestAgent(t, h, "held", nil, completeAtOnce)
+	id := h.submit(t, `{"description":"wait for the hello"}`)
+	require.Empty(t, h.coord.sched.pass("test"))
+	task, _, _ := h.Tasks().Get(id)
+	require.Equal(t, domain.StatusQueued, task.Status)
+	release()
+	waitStatus(t, h, id, domain.StatusCompleted)
 }

@@ -123,12 +123,18 @@ func (s *scheduler) pass(trigger string) []match {
 	return out
 }
 
-// assign records one match and pushes the assignment to its agent.
+// assign records one match and pushes the assignment to its agent. The
+// match stays reserved until the push is out, so a hello waiting for it
+// (hold) sends any abort after the assignment.
 func (s *scheduler) assign(m match) {
 	taskID, agentID := m.task, m.agent
 	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), m.requestID), appendTimeout)
 	defer cancel()
 	t, err := s.c.svc.Execute(ctx, domain.AssignTask{ID: taskID, AgentID: agentID})
+	if err == nil {
+		s.c.log.Ctx(ctx).Info().Str("task_id", taskID).Str("agent_id", agentID).Uint64("generation", t.Generation).Msg("task assigned")
+		s.c.push(agentID, broker.PushTask, assignmentOf(t))
+	}
 	s.mu.Lock()
 	delete(s.tasks, taskID)
 	delete(s.agents, agentID)
@@ -137,10 +143,7 @@ func (s *scheduler) assign(m match) {
 	if err != nil {
 		s.c.log.Ctx(ctx).Debug().Err(err).Str("task_id", taskID).Str("agent_id", agentID).Msg("assignment refused")
 		s.trigger()
-		return
 	}
-	s.c.log.Ctx(ctx).Info().Str("task_id", taskID).Str("agent_id", agentID).Uint64("generation", t.Generation).Msg("task assigned")
-	s.c.push(agentID, broker.PushTask, assignmentOf(t))
 }
 
 // declined keeps work away from a busy agent for a while.
