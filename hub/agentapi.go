@@ -150,18 +150,25 @@ func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hell
 	if a.Unresponsive {
 		_, _ = c.svc.ExecuteAgent(ctx, domain.UnflagAgent{ID: agentID})
 	}
-	if prev != nil && prev.Session != h.Session {
-		if prev.Online() {
-			c.presence.replace(agentID, prev.Session)
-		}
-		c.srv.DisconnectAgent(agentID, true) // the newest connection replaces older ones
-	}
+	c.replaceOlder(prev, h.Session)
 	e := c.log.Ctx(ctx).Info().Str("agent_id", agentID).Strs("capabilities", connect.Capabilities)
 	if h.Holding != nil {
 		e = e.Str("task_id", h.Holding.TaskID).Str("action", reply.Action)
 	}
 	e.Msg("agent connected")
 	return http.StatusOK, reply
+}
+
+// replaceOlder closes the connections of the agent's earlier session, if
+// the hello came with a new one: the newest connection wins.
+func (c *Coordinator) replaceOlder(prev *domain.Agent, session string) {
+	if prev == nil || prev.Session == session {
+		return
+	}
+	if prev.Online() {
+		c.presence.replace(prev.ID, prev.Session)
+	}
+	c.srv.DisconnectAgent(prev.ID, true)
 }
 
 // helloReply is the answer to every hello before its holding is settled.
