@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 )
 
@@ -112,7 +113,7 @@ func serverOptions(cfg ServerConfig) (*server.Options, error) {
 		SyncInterval:               cfg.SyncInterval,
 		CustomClientAuthentication: cfg.Auth,
 		NoSigs:                     true,
-		MaxPayload:                 4 << 20,
+		MaxPayload:                 domain.MaxMessageBytes,
 		DontListen:                 cfg.Listen == "",
 	}
 	if opts.DontListen {

@@ -414,6 +414,12 @@ func TestLoadHubInvalidFromFileAndEnv(t *testing.T) {
 			wantErr: "invalid config: tasks.retry_base: must be a positive duration of at most 168h0m0s, such as 1s",
 		},
 		{
+			name: "env agents.stuck_threshold too short for sidecar progress",
+			env:  map[string]string{"AGENTCOM_AGENTS_STUCK_THRESHOLD": "20ms"},
+			wantErr: "invalid config: agents.stuck_threshold: 20ms would ask sidecars for progress every 6.666666ms " +
+				"(a third of it), under the least sidecar progress_interval, 10ms; make agents.stuck_threshold at least 30ms",
+		},
+		{
 			name:    "bad env value overrides good file value",
 			file:    "store:\n  sync: 1s\n",
 			env:     map[string]string{"AGENTCOM_STORE_SYNC": "sometimes"},

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol"
 )
 
 // Hub is the hub's configuration.
@@ -280,5 +281,18 @@ func (a Agents) validate() error {
 	if a.HeartbeatInterval > 0 && a.ReapAfter > 0 && a.ReapAfter <= a.HeartbeatInterval {
 		errs = append(errs, errors.New("agents.reap_after: must be longer than agents.heartbeat_interval"))
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, a.checkProgress())...)
+}
+
+// checkProgress refuses a stuck threshold that sidecars cannot keep well
+// inside: they report progress every third of it, and no sidecar's
+// progress_interval may be under MinProgressEvery.
+func (a Agents) checkProgress() error {
+	least := MinProgressEvery * protocol.ProgressDivisor
+	if a.StuckThreshold <= 0 || a.StuckThreshold >= least {
+		return nil
+	}
+	return fmt.Errorf("agents.stuck_threshold: %s would ask sidecars for progress every %s (a third of it), "+
+		"under the least sidecar progress_interval, %s; make agents.stuck_threshold at least %s",
+		a.StuckThreshold, a.StuckThreshold/protocol.ProgressDivisor, MinProgressEvery, least)
 }

@@ -199,6 +199,11 @@ func (c CompleteTask) Decide(t *Task, _ time.Time) ([]Event, error) {
 	if err := fence(t, c.ID, c.AgentID, c.Generation, "complete", StatusAssigned, StatusWorking); err != nil {
 		return nil, err
 	}
+	if len(c.Result) > MaxResultBytes {
+		v := &ValidationError{}
+		v.Add("result", "too_long", ResultTooLarge(len(c.Result)))
+		return nil, v
+	}
 	return []Event{TaskCompleted{AgentID: c.AgentID, Generation: c.Generation, Result: c.Result}}, nil
 }
 

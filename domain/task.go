@@ -106,7 +106,21 @@ const (
 	MaxRetriesLimit      = 100
 	MaxHistory           = 50
 	MaxErrorLength       = 2000
+	// MaxMessageBytes is the largest message the hub takes or stores: the
+	// NATS server's max_payload is set to it.
+	MaxMessageBytes = 4 << 20
+	// MaxResultBytes is the largest result a task can have, as JSON:
+	// max_payload less 1 MiB for the message around it (the report, the
+	// event envelope, or a compacted task with its description, metadata
+	// and history).
+	MaxResultBytes = MaxMessageBytes - 1<<20
 )
+
+// ResultTooLarge says that a result of n bytes is over MaxResultBytes.
+func ResultTooLarge(n int) string {
+	return fmt.Sprintf("result is %d bytes, limit %d (max_payload %d less 1 MiB for the message around it)",
+		n, MaxResultBytes, MaxMessageBytes)
+}
 
 // Task is the state of one task, built by applying its events in order.
 type Task struct {

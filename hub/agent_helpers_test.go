@@ -42,6 +42,19 @@ func ignore(*testAgent, protocol.Assignment) {}
 
 func newTestAgent(t testing.TB, h *testHub, id string, caps []string, work func(*testAgent, protocol.Assignment)) *testAgent {
 	t.Helper()
+	a := dialTestAgent(t, h, id, work)
+	require.Equal(t, 200, a.hello(caps))
+	return a
+}
+
+// hello says hello with the agent's session and returns the status.
+func (a *testAgent) hello(caps []string) int {
+	return a.call(broker.VerbHello, protocol.Hello{Name: a.id, Capabilities: caps, Session: a.session})
+}
+
+// dialTestAgent connects an agent and takes its pushes, without a hello.
+func dialTestAgent(t testing.TB, h *testHub, id string, work func(*testAgent, protocol.Assignment)) *testAgent {
+	t.Helper()
 	token, _, err := h.tokens.CreateAgent(context.Background(), id)
 	require.NoError(t, err)
 	nc, err := nats.Connect(h.NATSURL(), nats.Token(token), nats.CustomInboxPrefix(broker.AgentInbox(id)), nats.NoReconnect())
@@ -66,7 +79,6 @@ func newTestAgent(t testing.TB, h *testHub, id string, caps []string, work func(
 		}
 	})
 	require.NoError(t, err)
-	require.Equal(t, 200, a.call(broker.VerbHello, protocol.Hello{Name: id, Capabilities: caps, Session: a.session}))
 	return a
 }
 

@@ -86,9 +86,10 @@ func (c *Coordinator) handle(ctx context.Context, agentID, verb string, data []b
 func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []byte) (int, any) {
 	var r struct {
 		protocol.Complete
-		Message string `json:"message"`
-		Error   string `json:"error"`
-		Reason  string `json:"reason"`
+		Message string             `json:"message"`
+		Error   string             `json:"error"`
+		Reason  string             `json:"reason"`
+		Holding []protocol.Holding `json:"holding"`
 	}
 	if err := json.Unmarshal(data, &r); err != nil || !validTaskID(r.TaskID) {
 		return http.StatusUnprocessableEntity, protocol.Error{Error: protocol.CodeValidationFailed, Detail: "the body must name task_id and generation"}
@@ -100,7 +101,7 @@ func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []b
 	case broker.VerbAccept:
 		cmd = domain.AcceptTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation}
 	case broker.VerbDecline:
-		c.sched.declined(agentID) // before the decline applies: its wake-up must not hand the task straight back
+		c.declined(ctx, agentID, protocol.Decline{TaskID: r.TaskID, Generation: r.Generation, Reason: r.Reason, Holding: r.Holding})
 		cmd = domain.DeclineTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Reason: r.Reason}
 	case broker.VerbProgress:
 		cmd = domain.ReportProgress{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Message: r.Message}
@@ -122,6 +123,9 @@ func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []b
 
 // hello identifies an agent, settles the task it says it holds (continue
 // or abort) and takes back any task the hub thinks it holds but it lost.
+// What the agent holds is settled before it can be given work: the
+// scheduler leaves the agent alone until the hello is done, and the lost
+// tasks are taken back before agent.connected makes the agent idle.
 func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hello) (int, any) {
 	if h.Session == "" {
 		return http.StatusUnprocessableEntity, protocol.Error{Error: protocol.CodeValidationFailed, Detail: "session is required"}
@@ -131,18 +135,18 @@ func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hell
 			Detail: "a newer connection of this agent took over; stop this sidecar"}
 	}
 	connect := domain.ConnectAgent{ID: agentID, Name: h.Name, Session: h.Session, Capabilities: h.Capabilities}
-	reply := protocol.HelloReply{HeartbeatIntervalMS: c.cfg.HeartbeatInterval.Milliseconds()}
+	if _, err := connect.DecideAgent(nil, c.now()); err != nil { // refused before anything changes
+		return c.result(nil, err)
+	}
+	release := c.sched.hold(agentID)
+	defer release()
+	reply := c.helloReply()
 	accept := c.settleHolding(h, &connect, &reply)
+	c.reclaimLost(ctx, agentID, connect.TaskID)
 	prev, _, _ := c.views.Agents.Get(agentID)
 	a, err := c.svc.ExecuteAgent(ctx, connect)
 	if err != nil {
 		return c.result(nil, err)
-	}
-	// Whatever else the hub thinks the agent holds, it lost: take it back.
-	for _, t := range c.views.Tasks.List(projections.Filter{AssignedTo: agentID}) {
-		if t.Status.Active() && t.ID != connect.TaskID {
-			c.reclaim(ctx, t, ReasonAgentLostTask)
-		}
 	}
 	if accept != nil {
 		_, _ = c.svc.Execute(ctx, *accept)
@@ -150,19 +154,44 @@ func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hell
 	if a.Unresponsive {
 		_, _ = c.svc.ExecuteAgent(ctx, domain.UnflagAgent{ID: agentID})
 	}
-	if prev != nil && prev.Session != h.Session {
-		if prev.Online() {
-			c.presence.replace(agentID, prev.Session)
-		}
-		c.srv.DisconnectAgent(agentID, true) // the newest connection replaces older ones
-	}
+	c.replaceOlder(prev, h.Session)
 	e := c.log.Ctx(ctx).Info().Str("agent_id", agentID).Strs("capabilities", connect.Capabilities)
 	if h.Holding != nil {
 		e = e.Str("task_id", h.Holding.TaskID).Str("action", reply.Action)
 	}
 	e.Msg("agent connected")
-	c.sched.trigger()
 	return http.StatusOK, reply
+}
+
+// replaceOlder closes the connections of the agent's earlier session, if
+// the hello came with a new one: the newest connection wins.
+func (c *Coordinator) replaceOlder(prev *domain.Agent, session string) {
+	if prev == nil || prev.Session == session {
+		return
+	}
+	if prev.Online() {
+		c.presence.replace(prev.ID, prev.Session)
+	}
+	c.srv.DisconnectAgent(prev.ID, true)
+}
+
+// helloReply is the answer to every hello before its holding is settled.
+func (c *Coordinator) helloReply() protocol.HelloReply {
+	return protocol.HelloReply{HeartbeatIntervalMS: c.cfg.HeartbeatInterval.Milliseconds(),
+		StuckThresholdMS:   c.cfg.StuckThreshold.Milliseconds(),
+		ProgressIntervalMS: (c.cfg.StuckThreshold / protocol.ProgressDivisor).Milliseconds()}
+}
+
+// reclaimLost takes back every task the hub thinks the agent holds but
+// its hello does not resume (keep).
+func (c *Coordinator) reclaimLost(ctx context.Context, agentID, keep string) {
+	for _, s := range []domain.Status{domain.StatusAssigned, domain.StatusWorking} {
+		for _, t := range c.views.Tasks.List(projections.Filter{AssignedTo: agentID, Status: s}) {
+			if t.ID != keep {
+				c.reclaim(ctx, t, ReasonAgentLostTask)
+			}
+		}
+	}
 }
 
 // settleHolding decides continue or abort for the task a hello reports.

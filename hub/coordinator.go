@@ -37,6 +37,7 @@ type Coordinator struct {
 	presence *presence
 	sched    *scheduler
 	tel      *telemetry.Emitter
+	excused  excuses // stale busy declines let go without a cooldown
 
 	sub      *nats.Subscription
 	sysConn  *nats.Conn

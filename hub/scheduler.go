@@ -35,6 +35,8 @@ type scheduler struct {
 	agents   map[string]bool      // agents with an assignment in flight
 	tasks    map[string]bool      // tasks with an assignment in flight
 	cooldown map[string]time.Time // agents that declined, until when
+	held     map[string]int       // agents whose hello is being settled
+	settled  *sync.Cond           // an assignment in flight ended (on mu)
 	last     attempt              // what the last scheduler.attempt reported
 }
 
@@ -47,8 +49,10 @@ type attempt struct {
 }
 
 func newScheduler(c *Coordinator) *scheduler {
-	return &scheduler{c: c, wake: make(chan struct{}, 1),
-		agents: map[string]bool{}, tasks: map[string]bool{}, cooldown: map[string]time.Time{}}
+	s := &scheduler{c: c, wake: make(chan struct{}, 1), agents: map[string]bool{}, tasks: map[string]bool{},
+		cooldown: map[string]time.Time{}, held: map[string]int{}}
+	s.settled = sync.NewCond(&s.mu)
+	return s
 }
 
 // trigger asks for a pass; triggers while one is pending coalesce.
@@ -104,7 +108,7 @@ func (s *scheduler) pass(trigger string) (out []match, next time.Time) {
 	now := s.c.now()
 	var pool []*domain.Agent
 	for _, a := range s.c.views.Agents.Available() {
-		if !s.agents[a.ID] && now.After(s.cooldown[a.ID]) {
+		if !s.agents[a.ID] && s.held[a.ID] == 0 && now.After(s.cooldown[a.ID]) {
 			pool = append(pool, a)
 		}
 	}
@@ -157,23 +161,27 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// assign records one match and pushes the assignment to its agent.
+// assign records one match and pushes the assignment to its agent. The
+// match stays reserved until the push is out, so a hello waiting for it
+// (hold) sends any abort after the assignment.
 func (s *scheduler) assign(m match) {
 	taskID, agentID := m.task, m.agent
 	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), m.requestID), appendTimeout)
 	defer cancel()
 	t, err := s.c.svc.Execute(ctx, domain.AssignTask{ID: taskID, AgentID: agentID})
+	if err == nil {
+		s.c.log.Ctx(ctx).Info().Str("task_id", taskID).Str("agent_id", agentID).Uint64("generation", t.Generation).Msg("task assigned")
+		s.c.push(agentID, broker.PushTask, assignmentOf(t))
+	}
 	s.mu.Lock()
 	delete(s.tasks, taskID)
 	delete(s.agents, agentID)
+	s.settled.Broadcast()
 	s.mu.Unlock()
 	if err != nil {
 		s.c.log.Ctx(ctx).Debug().Err(err).Str("task_id", taskID).Str("agent_id", agentID).Msg("assignment refused")
 		s.trigger()
-		return
 	}
-	s.c.log.Ctx(ctx).Info().Str("task_id", taskID).Str("agent_id", agentID).Uint64("generation", t.Generation).Msg("task assigned")
-	s.c.push(agentID, broker.PushTask, assignmentOf(t))
 }
 
 // declined keeps work away from a busy agent for a while.
@@ -181,4 +189,24 @@ func (s *scheduler) declined(agentID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cooldown[agentID] = s.c.now().Add(declineCooldown)
+}
+
+// hold keeps work away from an agent until release: a hello settles what
+// the agent holds first. It waits for an assignment already in flight to
+// the agent, so that the hello sees it.
+func (s *scheduler) hold(agentID string) (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held[agentID]++
+	for s.agents[agentID] {
+		s.settled.Wait()
+	}
+	return func() {
+		s.mu.Lock()
+		if s.held[agentID]--; s.held[agentID] == 0 {
+			delete(s.held, agentID)
+		}
+		s.mu.Unlock()
+		s.trigger()
+	}
 }

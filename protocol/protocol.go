@@ -41,25 +41,53 @@ const (
 	ActionAbort    = "abort"
 )
 
-// HelloReply tells the sidecar how often to heartbeat, and what to do with
-// the task it holds, if any.
+// HelloReply tells the sidecar how often to heartbeat and to report
+// progress, and what to do with the task it holds, if any.
 type HelloReply struct {
-	HeartbeatIntervalMS int64  `json:"heartbeat_interval_ms"`
-	Action              string `json:"action,omitempty"`
-	Reason              string `json:"reason,omitempty"`
+	HeartbeatIntervalMS int64 `json:"heartbeat_interval_ms"`
+	// StuckThresholdMS is how long a working task may go without progress
+	// before the hub takes it back; ProgressIntervalMS (a third of it) is
+	// the longest wait between progress reports that keeps well inside it.
+	StuckThresholdMS   int64  `json:"stuck_threshold_ms,omitempty"`
+	ProgressIntervalMS int64  `json:"progress_interval_ms,omitempty"`
+	Action             string `json:"action,omitempty"`
+	Reason             string `json:"reason,omitempty"`
 }
+
+// ProgressDivisor is how many progress reports a sidecar sends, at least,
+// within the stuck threshold: the hub asks for one every
+// stuck_threshold / ProgressDivisor.
+const ProgressDivisor = 3
 
 // Heartbeat keeps a session alive (verb heartbeat). Bye ends it (verb bye).
 type Heartbeat struct {
 	Session string `json:"session"`
 }
 
-// TaskRef names one assignment of a task (verbs accept and decline).
+// TaskRef names one assignment of a task (verb accept).
 type TaskRef struct {
 	TaskID     string `json:"task_id"`
 	Generation uint64 `json:"generation"`
 	Reason     string `json:"reason,omitempty"`
 }
+
+// Decline gives an assignment back unstarted (verb decline). With reason
+// busy, Holding lists the tasks the agent counts as taking its room, so
+// the hub can tell a stale claim (tasks it already took back or saw end)
+// from a real one.
+type Decline struct {
+	TaskID     string    `json:"task_id"`
+	Generation uint64    `json:"generation"`
+	Reason     string    `json:"reason"`
+	Holding    []Holding `json:"holding,omitempty"`
+}
+
+// Decline reasons.
+const (
+	DeclineBusy          = "busy"            // max_tasks tasks held already
+	DeclineShuttingDown  = "shutting_down"   // the sidecar is stopping
+	DeclineStateNotSaved = "state_not_saved" // the state file could not be written
+)
 
 // Progress is a heartbeat for the task at work (verb progress): it extends
 // the task's lease.

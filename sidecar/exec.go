@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
 )
@@ -51,9 +52,18 @@ func (w execWorker) run(ctx context.Context, j job) outcome {
 	case res.err != nil:
 		return failed(exitMessage(res))
 	case res.truncated:
-		return failed(fmt.Sprintf("stdout is over %d bytes", stdoutLimit))
+		return failed(domain.ResultTooLarge(res.stdoutLen))
 	}
 	return succeeded(resultOf(res.stdout))
+}
+
+// fitResult fails a success whose result the hub cannot take (over
+// domain.MaxResultBytes as JSON), saying its size and the limit.
+func fitResult(out outcome) outcome {
+	if !out.Failed && len(out.Result) > domain.MaxResultBytes {
+		return failed(domain.ResultTooLarge(len(out.Result)))
+	}
+	return out
 }
 
 func (execWorker) finish(protocol.Assignment) {}

@@ -185,14 +185,69 @@ func TestBusyDeclinesAndDuplicatePushIsIgnored(t *testing.T) {
 	h.assign("t1", 1) // the same push again
 	h.assign("t2", 4)
 
-	var d protocol.TaskRef
+	var d protocol.Decline
 	dec := h.waitFor(broker.VerbDecline, 1)
 	dec.decode(t, &d)
-	require.Equal(t, protocol.TaskRef{TaskID: "t2", Generation: 4, Reason: "busy"}, d)
+	require.Equal(t, protocol.Decline{TaskID: "t2", Generation: 4, Reason: "busy",
+		Holding: []protocol.Holding{{TaskID: "t1", Generation: 1, Status: "working"}}}, d)
 	require.Equal(t, "req-t2", dec.RequestID)
 	h.waitFor(broker.VerbProgress, 2) // later than the pushes: they were handled
 	require.Len(t, h.requests(broker.VerbAccept), 1)
 	require.Len(t, h.requests(broker.VerbDecline), 1)
+}
+
+// TestPushWhileReportingIsTaken is the hub pushing the next task as soon
+// as it stored a completion, before its answer reaches the sidecar: the
+// finished task takes no room any more, so the push is accepted, not
+// declined as busy. A restart then reports the new task in hello.
+func TestPushWhileReportingIsTaken(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	h.answer(broker.VerbComplete, func(r hubReq) (int, any) {
+		var c protocol.Complete
+		r.decode(t, &c)
+		if c.TaskID == "t1" {
+			return 0, nil // stored, but the answer is slow: not sent yet
+		}
+		return 200, map[string]string{"status": "completed"}
+	})
+	dir := t.TempDir()
+	s, _ := start(t, h.config("sleep 0.2; echo done", dir))
+	h.hello(1)
+	h.assign("t1", 1)
+	h.waitFor(broker.VerbComplete, 1)
+	h.answer(broker.VerbAccept, func(hubReq) (int, any) { return 0, nil }) // t2 stays unaccepted
+	h.assign("t2", 1)
+	var acc protocol.TaskRef
+	h.waitFor(broker.VerbAccept, 2).decode(t, &acc)
+	require.Equal(t, "t2", acc.TaskID)
+	require.Empty(t, h.requests(broker.VerbDecline))
+
+	s.Stop()
+	start(t, h.config("sleep 30", dir))
+	hello := h.hello(2)
+	require.NotNil(t, hello.Holding)
+	require.Equal(t, protocol.Holding{TaskID: "t2", Generation: 1, Status: "assigned"}, *hello.Holding)
+}
+
+// TestProgressFollowsTheHubsStuckThreshold: configured to report progress
+// every hour, the sidecar reports at the interval the hello answer asks
+// for (a third of the hub's stuck threshold), which is shorter.
+func TestProgressFollowsTheHubsStuckThreshold(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	h.answer(broker.VerbHello, func(r hubReq) (int, any) {
+		reply := h.defaultHello(r)
+		reply.StuckThresholdMS, reply.ProgressIntervalMS = 90, 30
+		return 200, reply
+	})
+	cfg := h.config("sleep 30", t.TempDir())
+	cfg.ProgressInterval = time.Hour
+	_, logs := start(t, cfg)
+	h.hello(1)
+	h.assign("t1", 1)
+	h.waitFor(broker.VerbProgress, 3)
+	require.Contains(t, logs.String(), "progress interval shortened to a third of the hub's stuck threshold")
 }
 
 func TestProgressWhileRunning(t *testing.T) {

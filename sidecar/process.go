@@ -13,16 +13,18 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/agentcom/agentcom/domain"
 )
 
 // Output limits.
 const (
-	stderrTail  = 2000               // bytes of stderr kept for a failure
-	stdoutLimit = 8 << 20            // bytes of stdout kept for a result
-	drainGrace  = 2 * time.Second    // wait for pipes after the group is gone
-	envPrefix   = "AGENTCOM_"        // the child sees only the task's AGENTCOM_* vars
-	procRoot    = "/proc"            // where orphaned process groups are looked for
-	markerVar   = "AGENTCOM_TASK_ID" // identifies a task's processes
+	stderrTail  = 2000                  // bytes of stderr kept for a failure
+	stdoutLimit = domain.MaxResultBytes // bytes of stdout kept for a result
+	drainGrace  = 2 * time.Second       // wait for pipes after the group is gone
+	envPrefix   = "AGENTCOM_"           // the child sees only the task's AGENTCOM_* vars
+	procRoot    = "/proc"               // where orphaned process groups are looked for
+	markerVar   = "AGENTCOM_TASK_ID"    // identifies a task's processes
 )
 
 // procSpec is one shell command to run in its own process group.
@@ -39,6 +41,7 @@ type procSpec struct {
 type procResult struct {
 	stdout    []byte
 	truncated bool   // stdout went over stdoutLimit
+	stdoutLen int    // bytes the command wrote on stdout, kept or not
 	stderr    []byte // the last stderrTail bytes
 	err       error  // from Wait: nil, or an *exec.ExitError
 	timedOut  bool
@@ -69,7 +72,8 @@ func runProcess(ctx context.Context, sp procSpec) (procResult, error) {
 	p.startCopies()
 	res := waitProcess(ctx, cmd, pgid, sp)
 	killGroup(pgid, syscall.SIGKILL)
-	res.stdout, res.truncated, res.stderr = p.collect(drainGrace)
+	res.stdout, res.stderr = p.collect(drainGrace)
+	res.truncated, res.stdoutLen = p.out.over, p.out.n
 	return res, nil
 }
 
@@ -171,8 +175,8 @@ func (p *pipes) startCopies() {
 }
 
 // collect waits for the copies to end, at most grace (a process that left
-// the group may hold a pipe open), and returns the output.
-func (p *pipes) collect(grace time.Duration) ([]byte, bool, []byte) {
+// the group may hold a pipe open), and returns stdout and stderr's tail.
+func (p *pipes) collect(grace time.Duration) ([]byte, []byte) {
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
 	select {
@@ -181,17 +185,20 @@ func (p *pipes) collect(grace time.Duration) ([]byte, bool, []byte) {
 		p.closeParent()
 		<-done
 	}
-	return p.out.buf.Bytes(), p.out.over, p.tail.bytes()
+	return p.out.buf.Bytes(), p.tail.bytes()
 }
 
-// limitedBuffer keeps the first limit bytes and notes whether more came.
+// limitedBuffer keeps the first limit bytes and notes whether more came,
+// and how much in all.
 type limitedBuffer struct {
 	buf   bytes.Buffer
 	limit int
 	over  bool
+	n     int
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.n += len(p)
 	room := b.limit - b.buf.Len()
 	if len(p) > room {
 		b.over = true

@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/agentcom/agentcom/broker"
@@ -63,6 +64,7 @@ func (s *Sidecar) hello() (time.Duration, error) {
 		e = e.Str("task_id", holding.TaskID).Str("action", reply.Action).Str("reason", reply.Reason)
 	}
 	e.Msg("hello answered")
+	s.fitProgress(reply)
 	s.reconcile(held, reply)
 	if reply.HeartbeatIntervalMS <= 0 {
 		return DefaultHeartbeat, nil
@@ -70,16 +72,25 @@ func (s *Sidecar) hello() (time.Duration, error) {
 	return time.Duration(reply.HeartbeatIntervalMS) * time.Millisecond, nil
 }
 
-// holding returns the oldest held task, which hello reports.
+// holding returns the task hello reports: the oldest held one whose work
+// is not finished, else the oldest held one. A task pushed while another
+// was being reported means the hub already stored that report.
 func (s *Sidecar) holding() (*task, *protocol.Holding) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var held *task
 	for _, t := range s.tasks {
-		if !t.dropping {
-			return t, &protocol.Holding{TaskID: t.a.TaskID, Generation: t.a.Generation, Status: t.rec.Status}
+		if t.dropping {
+			continue
+		}
+		if held == nil || (held.rec.Outcome != nil && t.rec.Outcome == nil) {
+			held = t
 		}
 	}
-	return nil, nil
+	if held == nil {
+		return nil, nil
+	}
+	return held, &protocol.Holding{TaskID: held.a.TaskID, Generation: held.a.Generation, Status: held.rec.Status}
 }
 
 // reconcile applies the hub's answer about the held task: continue keeps
@@ -122,4 +133,50 @@ func nonEmpty(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// fitProgress keeps progress well inside the hub's stuck threshold: the
+// interval in use is the configured one, or the hub's if it is shorter.
+func (s *Sidecar) fitProgress(reply protocol.HelloReply) {
+	every := s.cfg.ProgressInterval
+	if hub := time.Duration(reply.ProgressIntervalMS) * time.Millisecond; hub > 0 && hub < every {
+		every = hub
+	}
+	if s.progress.set(every) && every != s.cfg.ProgressInterval {
+		s.log.Notice().Dur("progress_interval", every).Dur("configured", s.cfg.ProgressInterval).
+			Int64("stuck_threshold_ms", reply.StuckThresholdMS).
+			Msg("progress interval shortened to a third of the hub's stuck threshold")
+	}
+}
+
+// progressClock is an interval that can change while it is waited on.
+type progressClock struct {
+	mu      sync.Mutex
+	every   time.Duration
+	changed chan struct{} // closed when every changes
+}
+
+// get returns the interval and a channel closed when it changes.
+func (p *progressClock) get() (time.Duration, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.changed == nil {
+		p.changed = make(chan struct{})
+	}
+	return p.every, p.changed
+}
+
+// set changes the interval and reports whether it changed.
+func (p *progressClock) set(every time.Duration) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if every == p.every {
+		return false
+	}
+	p.every = every
+	if p.changed != nil {
+		close(p.changed)
+		p.changed = nil
+	}
+	return true
 }

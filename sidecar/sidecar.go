@@ -39,6 +39,9 @@ type Sidecar struct {
 	worker     worker
 	reconnect  *backoff
 	pushPrefix string
+	// progress is the progress interval in use: the configured one, or
+	// the hub's if that is shorter (set by each hello).
+	progress progressClock
 
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
@@ -73,6 +76,7 @@ func New(cfg Config, log logsink.Logger) *Sidecar {
 		done:       make(chan struct{}),
 	}
 	s.reconnect.jitter = true
+	s.progress.set(cfg.ProgressInterval)
 	if cfg.Exec != "" {
 		s.worker = execWorker{cfg: cfg}
 	} else {

@@ -39,25 +39,27 @@ func (s *Sidecar) onAssignment(a protocol.Assignment) {
 	if a.RequestID == "" {
 		a.RequestID = logsink.NewRequestID() // one id follows the task's reports
 	}
-	reason := s.admit(a)
-	if reason == "" {
+	d := s.admit(a)
+	if d == nil {
 		return
 	}
 	s.spawn(func() {
-		ref := protocol.TaskRef{TaskID: a.TaskID, Generation: a.Generation, Reason: reason}
-		err := s.request(s.ctx, broker.VerbDecline, a.RequestID, ref, nil)
+		err := s.request(s.ctx, broker.VerbDecline, a.RequestID, *d, nil)
 		log := s.log.With("task_id", a.TaskID).With("request_id", a.RequestID)
-		log.Info().Err(err).Uint64("generation", a.Generation).Str("reason", reason).Msg("assignment declined")
+		log.Info().Err(err).Uint64("generation", a.Generation).Str("reason", d.Reason).Msg("assignment declined")
 	})
 }
 
-// admit persists and starts a, or returns why it must be declined. A
-// repeated push of a held generation returns "" and does nothing.
-func (s *Sidecar) admit(a protocol.Assignment) string {
+// admit persists and starts a, or returns the decline to send. A repeated
+// push of a held generation returns nil and does nothing.
+func (s *Sidecar) admit(a protocol.Assignment) *protocol.Decline {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	decline := func(reason string) *protocol.Decline {
+		return &protocol.Decline{TaskID: a.TaskID, Generation: a.Generation, Reason: reason}
+	}
 	if s.stopping {
-		return "shutting_down"
+		return decline(protocol.DeclineShuttingDown)
 	}
 	for _, t := range s.tasks {
 		if t.dropping || t.a.TaskID != a.TaskID {
@@ -65,33 +67,39 @@ func (s *Sidecar) admit(a protocol.Assignment) string {
 		}
 		if t.a.Generation >= a.Generation {
 			t.log.Info().Uint64("generation", a.Generation).Msg("assignment already held; push ignored")
-			return ""
+			return nil
 		}
 		s.dropLocked(t, "assigned again with a newer generation")
 	}
-	if s.activeLocked() >= s.cfg.MaxTasks {
-		return "busy"
+	if held := s.occupyingLocked(); len(held) >= s.cfg.MaxTasks {
+		d := decline(protocol.DeclineBusy)
+		d.Holding = held
+		return d
 	}
 	t := s.newTask(record{Assignment: a, Status: statusAssigned, UpdatedAt: time.Now().UTC()})
 	s.tasks = append(s.tasks, t)
 	if err := s.saveLocked(); err != nil {
 		s.removeLocked(t)
 		t.log.Error().Err(err).Msg("cannot persist the assignment")
-		return "state_not_saved"
+		return decline(protocol.DeclineStateNotSaved)
 	}
 	t.log.Info().Uint64("generation", a.Generation).Str("priority", a.Priority).Msg("task assigned")
 	t.running = s.spawnLocked(func() { s.runTask(t) })
-	return ""
+	return nil
 }
 
-func (s *Sidecar) activeLocked() int {
-	n := 0
+// occupyingLocked lists the tasks that take room: held, not being
+// dropped, work not yet finished. A task whose outcome is recorded takes
+// none while it is reported: the hub frees the agent as soon as it stores
+// the report, and pushes the next task before its answer comes back.
+func (s *Sidecar) occupyingLocked() []protocol.Holding {
+	var out []protocol.Holding
 	for _, t := range s.tasks {
-		if !t.dropping {
-			n++
+		if !t.dropping && t.rec.Outcome == nil {
+			out = append(out, protocol.Holding{TaskID: t.a.TaskID, Generation: t.a.Generation, Status: t.rec.Status})
 		}
 	}
-	return n
+	return out
 }
 
 // onAbort stops the named generation of a task, without a report.
@@ -257,22 +265,20 @@ func (s *Sidecar) work(t *task) (out outcome, ok bool) {
 		setWoken: func() { s.update(t, func(r *record) { r.Woken = true }) },
 	}
 	t.log.Info().Msg("work started")
-	out = s.worker.run(t.ctx, j)
+	out = fitResult(s.worker.run(t.ctx, j))
 	return out, t.ctx.Err() == nil
 }
 
-// progressLoop extends the task's lease every progress interval. A 409 or
-// 404 means the hub took the task back: the work is stopped.
+// progressLoop extends the task's lease every progress interval; a change
+// of the interval (a hello's answer) applies at once. A 409 or 404 means
+// the hub took the task back: the work is stopped.
 func (s *Sidecar) progressLoop(ctx context.Context, t *task) {
-	tick := time.NewTicker(s.cfg.ProgressInterval)
-	defer tick.Stop()
 	a := t.a
-	for {
-		select {
-		case <-ctx.Done():
+	for last := time.Now(); ; {
+		if !s.progressWait(ctx, last) {
 			return
-		case <-tick.C:
 		}
+		last = time.Now()
 		err := s.request(ctx, broker.VerbProgress, a.RequestID,
 			protocol.Progress{TaskID: a.TaskID, Generation: a.Generation}, nil)
 		switch {
@@ -283,6 +289,24 @@ func (s *Sidecar) progressLoop(ctx context.Context, t *task) {
 			return
 		case ctx.Err() == nil:
 			t.log.Warning().Err(err).Msg("progress not delivered")
+		}
+	}
+}
+
+// progressWait waits until a progress interval after last, or returns
+// false when ctx ends first.
+func (s *Sidecar) progressWait(ctx context.Context, last time.Time) bool {
+	for {
+		every, changed := s.progress.get()
+		timer := time.NewTimer(time.Until(last.Add(every)))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return false
+		case <-changed:
+			timer.Stop()
+		case <-timer.C:
+			return true
 		}
 	}
 }

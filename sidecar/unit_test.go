@@ -46,6 +46,7 @@ func TestTailAndLimitedBuffers(t *testing.T) {
 	_, _ = lim.Write([]byte("cdef"))
 	require.True(t, lim.over)
 	require.Equal(t, "abcd", lim.buf.String())
+	require.Equal(t, 6, lim.n)
 }
 
 func TestResultOf(t *testing.T) {
