@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -146,4 +147,34 @@ func TestAgentFreeTextIsScrubbedBeforeItIsStored(t *testing.T) {
 	}))
 	require.Contains(t, events.String(), "401 with token")
 	require.NotContains(t, events.String(), secret, "a stored event keeps a secret")
+}
+
+// TestSchedulerAttemptOnlyWhenSomethingChanged: a task nobody can run
+// beside an idle agent gives one scheduler.attempt, not one a tick.
+func TestSchedulerAttemptOnlyWhenSomethingChanged(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelInfo, func(*config.Hub) {})
+	attempts, err := h.nc.SubscribeSync(broker.TelemetryPrefix + "scheduler.attempt")
+	require.NoError(t, err)
+	newTestAgent(t, h, "a1", []string{"go"}, completeAtOnce)
+	h.submit(t, `{"description":"needs a gpu","needed_capabilities":["gpu"]}`)
+	type attempt struct {
+		Measurements map[string]float64 `json:"measurements"`
+	}
+	next := func() map[string]float64 {
+		t.Helper()
+		msg, err := attempts.NextMsg(15 * time.Second)
+		require.NoError(t, err, "no scheduler.attempt came")
+		var ev attempt
+		require.NoError(t, json.Unmarshal(msg.Data, &ev))
+		return ev.Measurements
+	}
+	for m := next(); m["queued_tasks"] != 1 || m["idle_agents"] != 1; m = next() {
+	} // until the pass that sees the task and the idle agent
+	for range 5 {
+		matches, _ := h.coord.sched.pass("tick") // nothing changed: silent
+		require.Empty(t, matches)
+	}
+	h.submit(t, `{"description":"needs a tpu","needed_capabilities":["tpu"]}`)
+	require.Equal(t, float64(2), next()["queued_tasks"], "the passes between were silent: the next attempt is the new task's")
 }
