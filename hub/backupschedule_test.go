@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,28 +15,10 @@ import (
 	"github.com/agentcom/agentcom/logsink/logtest"
 )
 
-// testClock is a clock the test moves.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // startHubAt runs a real hub on dir whose store operations follow clock,
 // with backups every interval and the schedule looking at the clock
 // every few milliseconds.
-func startHubAt(t *testing.T, dir string, clock *testClock, interval time.Duration) *Hub {
+func startHubAt(t *testing.T, dir string, clock *fakeClock, interval time.Duration) *Hub {
 	t.Helper()
 	store := testStore()
 	store.BackupInterval = interval
@@ -48,7 +29,7 @@ func startHubAt(t *testing.T, dir string, clock *testClock, interval time.Durati
 	}
 	logs := &logtest.Buffer{}
 	h := New(cfg, logsink.New(logs, "test", logsink.LevelInfo), nil)
-	h.now, h.backupPoll = clock.now, 5*time.Millisecond
+	h.now, h.backupPoll = clock.Now, 5*time.Millisecond
 	require.NoError(t, h.Start(context.Background()))
 	t.Cleanup(func() {
 		h.Stop()
@@ -83,7 +64,7 @@ func TestBackupScheduleSurvivesRestarts(t *testing.T) {
 	const interval = time.Hour
 	dir := t.TempDir()
 	t0 := time.Now().UTC()
-	clock := &testClock{t: t0}
+	clock := &fakeClock{t: t0}
 
 	// A fresh store: the first backup is due one interval after the event
 	// stream was created.
@@ -94,7 +75,7 @@ func TestBackupScheduleSurvivesRestarts(t *testing.T) {
 	require.False(t, got.BackupOverdue)
 
 	// A backup asked for at t0+10m moves the schedule on.
-	clock.set(t0.Add(10 * time.Minute))
+	clock.Set(t0.Add(10 * time.Minute))
 	first, err := a.Backup(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, first.CreatedAt.Add(interval), health(t, a).NextBackup)
@@ -102,7 +83,7 @@ func TestBackupScheduleSurvivesRestarts(t *testing.T) {
 
 	// Restarted at t0+40m: the schedule is read from the backup on disk,
 	// not reset to the start plus an interval.
-	clock.set(t0.Add(40 * time.Minute))
+	clock.Set(t0.Add(40 * time.Minute))
 	b := startHubAt(t, dir, clock, interval)
 	got = health(t, b)
 	require.NotNil(t, got.LastBackup)
@@ -113,7 +94,7 @@ func TestBackupScheduleSurvivesRestarts(t *testing.T) {
 
 	// The due time passes: the running hub takes the backup.
 	due := t0.Add(71 * time.Minute)
-	clock.set(due)
+	clock.Set(due)
 	require.Eventually(t, func() bool { return len(backupsOn(t, dir)) == 2 }, 30*time.Second, 5*time.Millisecond)
 	second := backupsOn(t, dir)[0]
 	require.Equal(t, due.Truncate(time.Millisecond), second.CreatedAt)
@@ -125,7 +106,7 @@ func TestBackupScheduleSurvivesRestarts(t *testing.T) {
 	// (the directory is a file): the overdue backup is tried at once,
 	// fails, and store-health warns that it is overdue.
 	late := due.Add(3 * interval)
-	clock.set(late)
+	clock.Set(late)
 	backups := BackupDir(dir)
 	require.NoError(t, os.Rename(backups, backups+".away"))
 	require.NoError(t, os.WriteFile(backups, []byte("in the way"), 0o600))
@@ -143,7 +124,7 @@ func TestBackupScheduleSurvivesRestarts(t *testing.T) {
 	// With the directory back, the retry takes it and the warning goes.
 	require.NoError(t, os.Remove(backups))
 	require.NoError(t, os.Rename(backups+".away", backups))
-	clock.set(late.Add(backupRetry))
+	clock.Set(late.Add(backupRetry))
 	require.Eventually(t, func() bool {
 		h := health(t, c)
 		return h.LastBackup.OK && !h.BackupOverdue && h.Status == Healthy

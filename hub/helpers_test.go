@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
@@ -16,4 +18,24 @@ func clientFlags(t testing.TB, h *Hub, dataDir string) *pflag.FlagSet {
 	config.ClientFlags(fs)
 	require.NoError(t, fs.Parse([]string{"--hub", h.NATSURL(), "--data-dir", dataDir}))
 	return fs
+}
+
+// fakeClock is a clock that moves only when the test moves it.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
 }
