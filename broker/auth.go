@@ -108,16 +108,17 @@ func (a *Authenticator) Lookup(token string) (Identity, bool) {
 	return id, ok
 }
 
-// Check implements server.Authentication. The hub and admins get full
-// permissions; an agent gets only its own subjects (AgentPermissions);
-// every other connection is refused.
+// Check implements server.Authentication. The hub's in-process connection
+// gets full permissions (its secret is refused over the network); an
+// admin gets AdminPermissions, an agent only its own subjects
+// (AgentPermissions); every other connection is refused.
 func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 	opts := c.GetOpts()
 	token := opts.Token
 	if token == "" {
 		token = opts.Password
 	}
-	if sys := a.sys.Load(); sys != nil && token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.sysSecret)) == 1 {
+	if sys := a.sys.Load(); sys != nil && token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.sysSecret)) == 1 && inProcess(c) {
 		c.RegisterUser(&server.User{Username: "hub:system", Account: sys})
 		return true
 	}
@@ -136,14 +137,37 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 		return false
 	}
 	switch id.Role {
-	case RoleHub, RoleAdmin:
+	case RoleHub:
+		if !inProcess(c) {
+			return false
+		}
 		c.RegisterUser(&server.User{Username: string(id.Role) + ":" + id.Name})
+	case RoleAdmin:
+		c.RegisterUser(&server.User{Username: string(id.Role) + ":" + id.Name, Permissions: AdminPermissions()})
 	case RoleAgent:
 		c.RegisterUser(&server.User{Username: AgentUser(id.Name), Permissions: AgentPermissions(id.Name)})
 	default:
 		return false
 	}
 	return true
+}
+
+// inProcess reports whether a connection is the hub's own, in-process
+// one (a net.Pipe), not one over the network.
+func inProcess(c server.ClientAuthentication) bool {
+	addr := c.RemoteAddress()
+	return addr != nil && addr.Network() == "pipe"
+}
+
+// AdminPermissions let an admin (the CLI) send hub commands and read
+// everything, and publish nothing else: no event, no JetStream API call
+// (so no purge, delete, update, rollup or snapshot of the hub's streams
+// and buckets), no KV write. What an admin may change, it changes
+// through the hub's commands, which the hub checks and records.
+func AdminPermissions() *server.Permissions {
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{CommandsAll}, Deny: HubOnlySubjects()},
+	}
 }
 
 // AgentUser is the NATS user name of an agent's connection.
@@ -154,7 +178,8 @@ func AgentUser(agentID string) string { return "agent:" + agentID }
 // agents' subjects, the event stream, the JetStream API or telemetry.
 func AgentPermissions(agentID string) *server.Permissions {
 	return &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: []string{fmt.Sprintf(AgentPublishT, agentID), LogAgent(agentID)}},
+		Publish: &server.SubjectPermission{Allow: []string{fmt.Sprintf(AgentPublishT, agentID), LogAgent(agentID)},
+			Deny: HubOnlySubjects()},
 		Subscribe: &server.SubjectPermission{Allow: []string{
 			fmt.Sprintf(PushAllT, agentID), AgentInbox(agentID) + ".>",
 		}},

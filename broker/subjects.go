@@ -14,6 +14,33 @@ const (
 	jsRestoreT  = server.JSApiStreamRestoreT
 )
 
+// Subjects only the hub's in-process connection may publish on
+// (docs/durability.md, who may write or remove events).
+const (
+	// JetStreamAll is every JetStream subject: the API (stream and
+	// consumer create, update, purge, delete, message delete, snapshot,
+	// restore), acks and flow control. A JetStream API request also
+	// writes its answer to the reply subject the caller picks, which may
+	// be an event subject, so no client may call any of it.
+	JetStreamAll = "$JS.>"
+	// KVAll is every KV bucket's subjects: a publish there writes, deletes
+	// or (with Nats-Rollup) purges keys, such as the token bucket's.
+	KVAll = "$KV.>"
+	// InboxAll matches every reply inbox.
+	InboxAll = "_INBOX.>"
+	// InboxPrefix precedes every reply inbox.
+	InboxPrefix = "_INBOX."
+)
+
+// HubOnlySubjects are the subjects no client token may publish on: the
+// event stream's (a write past the single writer, or a rollup that
+// erases a task's history), the TELEMETRY stream's, the JetStream API
+// and the KV buckets. The hub itself connects in-process with its own
+// secret and has no such limit.
+func HubOnlySubjects() []string {
+	return []string{EventsAll, TelemetryHistoryAll, JetStreamAll, KVAll}
+}
+
 // Subjects come in pairs where a family has many members: a wildcard for
 // subscribing and a ...T printf template for publishing. This file is the
 // only place subject names are written; docs/protocol.md documents them.
@@ -105,6 +132,8 @@ const (
 	CmdStoreCompact   = "store.compact"
 	CmdStoreHealth    = "store.health"
 	CmdStoreBackup    = "store.backup"
+	// CmdTelemetryHistory reads back kept telemetry, a page at a time.
+	CmdTelemetryHistory = "telemetry.history"
 )
 
 // Agent-to-hub request verbs.
@@ -166,6 +195,10 @@ func AgentInbox(agentID string) string { return fmt.Sprintf(AgentInboxT, agentID
 func IsAgentInbox(agentID, subject string) bool {
 	return strings.HasPrefix(subject, AgentInbox(agentID)+".")
 }
+
+// IsInbox reports whether subject is a reply inbox: the only place the
+// hub answers a command, so a caller cannot steer its answer elsewhere.
+func IsInbox(subject string) bool { return strings.HasPrefix(subject, InboxPrefix) }
 
 // ParseAgentRequest splits agentcom.agent.<agent id>.<verb>.
 func ParseAgentRequest(subject string) (agentID, verb string, ok bool) {

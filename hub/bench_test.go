@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -80,7 +81,7 @@ func benchRaw(b *testing.B, interval time.Duration, tcp bool) {
 	h := startHubWith(b, "", interval, logsink.LevelInfo)
 	nc := h.nc
 	if tcp {
-		nc = dialN(b, h.NATSURL(), h.token, 1)[0]
+		nc = rawTCPConn(b, interval)
 	}
 	js, err := jetstream.New(nc)
 	require.NoError(b, err)
@@ -108,6 +109,23 @@ func runParallel(b *testing.B, op func()) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+}
+
+// rawTCPConn connects over TCP to a plain embedded server with the hub's
+// store settings. No client token has the JetStream API (docs/durability.md,
+// who may write or remove events), so the raw baseline over TCP cannot
+// create its stream on the hub's server.
+func rawTCPConn(b *testing.B, interval time.Duration) *nats.Conn {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: b.TempDir(),
+		SyncAlways: interval == 0, SyncInterval: interval, NoLog: true, NoSigs: true})
+	require.NoError(b, err)
+	ns.Start()
+	b.Cleanup(ns.Shutdown)
+	require.True(b, ns.ReadyForConnections(10*time.Second), "raw server not ready")
+	nc, err := nats.Connect(ns.ClientURL())
+	require.NoError(b, err)
+	b.Cleanup(nc.Close)
+	return nc
 }
 
 func dialN(b *testing.B, url, token string, n int) []*nats.Conn {

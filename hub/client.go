@@ -35,6 +35,9 @@ func Dial(cfg config.Client) (*Client, error) {
 	return &Client{nc: nc, url: cfg.Hub}, nil
 }
 
+// ClientOn calls hub commands on a connection already made to url.
+func ClientOn(nc *nats.Conn, url string) *Client { return &Client{nc: nc, url: url} }
+
 // Close closes the connection.
 func (c *Client) Close() { c.nc.Close() }
 

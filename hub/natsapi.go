@@ -47,7 +47,7 @@ func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; s.inflight.leave() }()
-			a.handleNATS(m)
+			a.handleNATS(nc, m)
 		}()
 	})
 	if err != nil {
@@ -73,10 +73,25 @@ func (s *NATSServer) Stop(ctx context.Context) {
 	s.inflight.wait()
 }
 
-func (a *API) handleNATS(m *nats.Msg) {
+func (a *API) handleNATS(nc *nats.Conn, m *nats.Msg) {
 	ctx, cancel := natsRequest(m)
 	defer cancel()
-	r := a.dispatch(ctx, strings.TrimPrefix(m.Subject, broker.CommandPrefix), m.Data)
+	// Answer only into an inbox: the hub's connection may publish
+	// anywhere, so a reply subject of the caller's choosing must never
+	// steer it onto the event stream or any other hub subject.
+	if m.Reply != "" && !broker.IsInbox(m.Reply) {
+		a.log.Ctx(ctx).Warning().Str("subject", m.Subject).Msg("command with a reply subject outside _INBOX dropped")
+		return
+	}
+	name := strings.TrimPrefix(m.Subject, broker.CommandPrefix)
+	if name == broker.CmdTelemetryHistory {
+		a.reply(ctx, m, a.TelemetryHistory(ctx, nc, m.Data))
+		return
+	}
+	a.reply(ctx, m, a.dispatch(ctx, name, m.Data))
+}
+
+func (a *API) reply(ctx context.Context, m *nats.Msg, r Reply) {
 	if err := respond(ctx, m, r.Status, r.Body); err != nil {
 		a.log.Ctx(ctx).Warning().Err(err).Msg("nats reply not sent")
 	}

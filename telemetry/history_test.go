@@ -154,3 +154,34 @@ func TestHistoryReadsEventsStoredOneAMessage(t *testing.T) {
 	}
 	require.Equal(t, []any{"old", "new"}, ids)
 }
+
+// TestHistoryPagesEndToEnd: with a small budget each page stops early and
+// says where to go on; read page by page, every event comes once, in order.
+func TestHistoryPagesEndToEnd(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Start(t, 0)
+	ctx := context.Background()
+	require.NoError(t, broker.OpenTelemetry(ctx, b.Conn, time.Hour, 64<<20))
+	start := time.Now()
+	em := telemetry.New(b.Conn, "node-1", logsink.Nop())
+	const n = 500
+	for i := range n {
+		em.Emit("task.submit", nil, map[string]any{"task_id": fmt.Sprint(i), "pad": strings.Repeat("x", 200)})
+		if i%50 == 49 {
+			require.NoError(t, em.Flush(ctx))
+		}
+	}
+	em.Stop()
+	pages := 0
+	var got []string
+	err := telemetry.EachPage(ctx, func(ctx context.Context, q telemetry.HistoryQuery) (telemetry.HistoryPage, error) {
+		pages++
+		return telemetry.ReadHistoryPage(ctx, b.Conn, q, 1)
+	}, start, "task.*", func(ev telemetry.Event) { got = append(got, ev.Metadata["task_id"].(string)) })
+	require.NoError(t, err)
+	require.Len(t, got, n)
+	for i, id := range got {
+		require.Equal(t, fmt.Sprint(i), id)
+	}
+	require.Greater(t, pages, 5, "a one-byte budget gives a page per stored message")
+}

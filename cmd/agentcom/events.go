@@ -19,6 +19,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/hub"
 	"github.com/agentcom/agentcom/telemetry"
 )
 
@@ -51,7 +52,7 @@ func runEvents(cmd *cobra.Command, filter string, since time.Duration, asJSON bo
 	if since < 0 {
 		return fmt.Errorf("invalid --since %s: want how far back to read, such as 30m", since)
 	}
-	nc, withToken, err := connectEvents(cmd)
+	nc, url, withToken, err := connectEvents(cmd)
 	if err != nil {
 		return err
 	}
@@ -63,10 +64,10 @@ func runEvents(cmd *cobra.Command, filter string, since time.Duration, asJSON bo
 		return fmt.Errorf("--since reads the TELEMETRY stream, which needs the admin token " +
 			"(--token, AGENTCOM_TOKEN, or --data-dir with its admin.token file)")
 	}
-	err = telemetry.History(cmd.Context(), nc, time.Now().Add(-since), filter,
+	err = hub.ClientOn(nc, url).TelemetryHistory(cmd.Context(), time.Now().Add(-since), filter,
 		func(ev telemetry.Event) { printEvent(cmd.OutOrStdout(), ev, asJSON) })
 	if err != nil {
-		return fmt.Errorf("%w (it needs the admin token, and the hub's telemetry on)", err)
+		return fmt.Errorf("read kept telemetry: %w (it needs the admin token, and the hub's telemetry on)", err)
 	}
 	return nil
 }
@@ -80,19 +81,19 @@ func checkFilter(filter string) error {
 }
 
 // connectEvents connects with the token the flags give, or anonymously.
-func connectEvents(cmd *cobra.Command) (nc *nats.Conn, withToken bool, err error) {
+func connectEvents(cmd *cobra.Command) (nc *nats.Conn, url string, withToken bool, err error) {
 	cfg, err := config.LoadClient(cmd.Flags(), broker.AdminTokenFile)
 	if err != nil && !errors.Is(err, config.ErrNoToken) {
-		return nil, false, err
+		return nil, "", false, err
 	}
 	opts := []nats.Option{nats.Name("agentcom-events")}
 	if withToken = cfg.Token != ""; withToken {
 		opts = append(opts, nats.Token(cfg.Token))
 	}
 	if nc, err = nats.Connect(cfg.Hub, opts...); err != nil {
-		return nil, false, fmt.Errorf("connect to hub at %s: %w", cfg.Hub, err)
+		return nil, "", false, fmt.Errorf("connect to hub at %s: %w", cfg.Hub, err)
 	}
-	return nc, withToken, nil
+	return nc, cfg.Hub, withToken, nil
 }
 
 func watchEvents(cmd *cobra.Command, nc *nats.Conn, filter string, asJSON bool) error {
