@@ -20,6 +20,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
 )
 
@@ -51,10 +52,12 @@ func TestKillLoop(t *testing.T) {
 		delay := time.Duration(rng.IntN(1500)) * time.Millisecond
 		time.Sleep(delay) // the point: a random moment in the load
 		h.kill()
+		acked := acks.read(t)
+		f := checkStream(t, dir, acked) // offline, before the restart: no client may read the stream
 		start := time.Now()
 		h = startHubProcOn(t, dir, addr, fastAgents)
 		readies = append(readies, time.Since(start))
-		f := checkAfterRestart(t, h, acks.read(t))
+		f = checkAfterRestart(t, h, acked, f)
 		t.Logf("iteration %d: killed %v after progress; ready in %v; acked %d, stored %d, completed %d, queued %d",
 			i+1, delay, readies[i].Round(time.Millisecond), f.acked, f.stored, f.completed, f.queued)
 	}
@@ -248,39 +251,53 @@ type figures struct{ acked, stored, completed, queued int }
 // checkAfterRestart: every acknowledged id is stored once, and the event
 // stream, read after the listing, has one submission per stored task and
 // at most one completion per task (one for each task listed completed).
-func checkAfterRestart(t *testing.T, h *hubProc, acked []string) figures {
+// checkStream reads the killed hub's events offline: every acknowledged
+// task is in the stream, each task was submitted once and completed at
+// most once.
+func checkStream(t *testing.T, dir string, acked []string) figures {
 	t.Helper()
-	stored := tasksOf(t, h)
-	requireAckedStored(t, acked, requireUniqueTasks(t, stored))
-	return tally(t, acked, stored, h, 0, false)
-}
-
-// tally reads the events up to seq (0: all) and checks them against the
-// listing; exact says the listing was taken at seq, so the two must
-// agree both ways, not only listing ⊆ stream.
-func tally(t *testing.T, acked []string, stored []listedTask, h *hubProc, seq uint64, exact bool) figures {
-	t.Helper()
-	submitted, completed := eventCounts(t, h, seq)
+	submitted, completed := eventCounts(t, dir, 0)
 	for id, n := range submitted {
 		require.Equal(t, 1, n, "task %s has %d task.submitted events", id, n)
 	}
 	for id, n := range completed {
 		require.Equal(t, 1, n, "task %s completed %d times", id, n)
 	}
-	f := figures{acked: len(acked), stored: len(stored), completed: len(completed)}
+	for _, id := range acked {
+		require.Equal(t, 1, submitted[id], "acknowledged task %s is not in the stream", id)
+	}
+	return figures{acked: len(acked), stored: len(submitted), completed: len(completed)}
+}
+
+// checkAfterRestart checks the restarted hub lists every acknowledged
+// task once.
+func checkAfterRestart(t *testing.T, h *hubProc, acked []string, f figures) figures {
+	t.Helper()
+	stored := tasksOf(t, h)
+	requireAckedStored(t, acked, requireUniqueTasks(t, stored))
 	for _, task := range stored {
-		require.Equal(t, 1, submitted[task.ID], "task %s is stored without its task.submitted event", task.ID)
-		if task.Status == "completed" || exact {
-			require.Equal(t, task.Status == "completed", completed[task.ID] == 1,
-				"task %s is %s with %d task.completed events", task.ID, task.Status, completed[task.ID])
-		}
 		if task.Status == "queued" {
 			f.queued++
 		}
 	}
-	if exact {
-		require.Len(t, submitted, len(stored), "stored tasks and task.submitted events up to seq %d", seq)
+	return f
+}
+
+// tally checks a listing taken at seq against the events up to seq, read
+// offline: the two agree both ways on the tasks and on which completed.
+func tally(t *testing.T, acked []string, stored []listedTask, dir string, seq uint64) figures {
+	t.Helper()
+	submitted, completed := eventCounts(t, dir, seq)
+	f := figures{acked: len(acked), stored: len(stored), completed: len(completed)}
+	for _, task := range stored {
+		require.Equal(t, 1, submitted[task.ID], "task %s is stored without its one task.submitted event", task.ID)
+		require.Equal(t, task.Status == "completed", completed[task.ID] == 1,
+			"task %s is %s with %d task.completed events", task.ID, task.Status, completed[task.ID])
+		if task.Status == "queued" {
+			f.queued++
+		}
 	}
+	require.Len(t, submitted, len(stored), "stored tasks and task.submitted events up to seq %d", seq)
 	return f
 }
 
@@ -309,11 +326,19 @@ func requireAckedStored(t *testing.T, acked []string, byID map[string]listedTask
 	require.Empty(t, lost, "%d of %d acknowledged tasks are not stored", len(lost), len(acked))
 }
 
-// eventCounts reads the events stream up to until (0: its end) over NATS
-// with the admin token: task.submitted and task.completed events per task.
-func eventCounts(t *testing.T, h *hubProc, until uint64) (submitted, completed map[string]int) {
+// eventCounts reads the events of a stopped hub's data dir up to until
+// (0: the end), offline as replay does (no client token may read the
+// stream): task.submitted and task.completed events per task.
+func eventCounts(t *testing.T, dir string, until uint64) (submitted, completed map[string]int) {
 	t.Helper()
-	nc, err := nats.Connect(h.natsURL, nats.Token(h.token))
+	unlock, err := broker.LockDataDir(dir)
+	require.NoError(t, err)
+	defer unlock()
+	auth := broker.NewAuthenticator()
+	srv, err := broker.StartServer(broker.ServerConfig{DataDir: dir, Auth: auth, Log: logsink.Nop()})
+	require.NoError(t, err)
+	defer srv.Shutdown()
+	nc, err := srv.ConnectInProcess(auth.HubSecret(), "kill-loop-check")
 	require.NoError(t, err)
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -349,8 +374,8 @@ func requireLiveEqualsReplay(t *testing.T, h *hubProc, acked []string) figures {
 		return before == seq
 	}, 30*time.Second, 50*time.Millisecond, "the hub's state never held still")
 	requireAckedStored(t, acked, requireUniqueTasks(t, live))
-	f := tally(t, acked, live, h, seq, true)
 	h.terminate(t)
+	f := tally(t, acked, live, h.dataDir, seq)
 	var res struct {
 		State struct{ Tasks []listedTask }
 		Stats struct {
