@@ -24,7 +24,12 @@ type CompactResult struct {
 // and a replay gives the same state as before. It is a telemetry span
 // (store.compaction) and logs at notice, or error on failure.
 func (h *Hub) Compact(ctx context.Context) (CompactResult, error) {
-	res := CompactResult{Before: h.now().Add(-h.cfg.Store.Retention).UTC()}
+	return h.compactBefore(ctx, h.now().Add(-h.cfg.Store.Retention))
+}
+
+// compactBefore compacts the finished tasks last changed before cut.
+func (h *Hub) compactBefore(ctx context.Context, cut time.Time) (CompactResult, error) {
+	res := CompactResult{Before: cut.UTC()}
 	err := h.tel.Span("store.compaction", map[string]any{"before": res.Before.Format(time.RFC3339)},
 		func() (map[string]any, error) {
 			if err := h.store.CanCompact(); err != nil {

@@ -33,7 +33,6 @@ func TestCompactionRemovesOnlyOldFinishedTasksAndReplaysTheSame(t *testing.T) {
 	// Compact as if the retention had just passed since now: work after
 	// this cut-off stays untouched even when finished.
 	mark := time.Now()
-	h.now = func() time.Time { return mark.Add(config.StoreDefaults.Retention) }
 	recent := h.submit(t, `{"description":"recent"}`)
 	_, err := h.svc.Execute(ctx, domain.CancelTask{ID: recent})
 	require.NoError(t, err)
@@ -43,7 +42,7 @@ func TestCompactionRemovesOnlyOldFinishedTasksAndReplaysTheSame(t *testing.T) {
 	for _, task := range liveBefore.Tasks {
 		eventsBefore[task.ID] = countEvents(t, h, task.ID)
 	}
-	res, err := h.Compact(ctx)
+	res, err := h.compactBefore(ctx, mark)
 	require.NoError(t, err)
 	require.Positive(t, res.Compacted)
 	require.Less(t, res.EventsAfter, res.EventsBefore)
@@ -65,7 +64,7 @@ func TestCompactionRemovesOnlyOldFinishedTasksAndReplaysTheSame(t *testing.T) {
 	replayed, err := rebuild(ctx, h.Store(), ReplayOpts{})
 	require.NoError(t, err)
 	require.Equal(t, liveAfter, replayed.State)
-	again, err := h.Compact(ctx)
+	again, err := h.compactBefore(ctx, mark)
 	require.NoError(t, err)
 	require.Zero(t, again.Compacted, "compaction is idempotent")
 }
