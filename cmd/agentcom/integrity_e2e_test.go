@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,7 +74,7 @@ func runBounded(t *testing.T, within time.Duration, args ...string) (string, int
 // TestDamagedLastRecordNeitherHangsStartNorReplay: a damaged last record
 // (the stream still counts it, the server cannot read it) used to hang
 // the hub's start and replay forever. Both now end within 10 s and name
-// the missing sequence.
+// the missing sequence; the hub serves reads and refuses writes.
 func TestDamagedLastRecordNeitherHangsStartNorReplay(t *testing.T) {
 	t.Parallel()
 	dir, _ := storeWithTasks(t, 20)
@@ -84,9 +85,67 @@ func TestDamagedLastRecordNeitherHangsStartNorReplay(t *testing.T) {
 	require.NotEqual(t, 0, code, out)
 	require.Contains(t, out, "events missing from the event store: sequences 20 ")
 
-	out, code, done = runBounded(t, 10*time.Second, "hub", "--data-dir", dir, "--nats-listen", "127.0.0.1:0",
-		"--http-listen", "127.0.0.1:0")
-	require.True(t, done, "the hub did not start or fail within 10s:\n%s", out)
+	start := time.Now()
+	h := startHubProc(t, dir)
+	require.Less(t, time.Since(start), 10*time.Second)
+	requireLoss(t, h, "sequence 20 ")
+}
+
+// requireLoss checks a hub that found loss: unhealthy with the reason,
+// /health 503, writes refused with store_loss and nothing appended.
+func requireLoss(t *testing.T, h *hubProc, reason string) {
+	t.Helper()
+	health := storeHealth(t, h)
+	require.Equal(t, "unhealthy", health["status"], health)
+	require.Contains(t, health["loss_at_start"], reason)
+	before := health["streams"].([]any)[0].(map[string]any)["last_seq"]
+	resp, err := http.Get(h.httpURL + "/health")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	code, body, err := h.post("/api/tasks", `{"description":"after the loss"}`)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusServiceUnavailable, code, body)
+	require.Equal(t, "store_loss", body["error"], body)
+	after := storeHealth(t, h)["streams"].([]any)[0].(map[string]any)["last_seq"]
+	require.Equal(t, before, after, "nothing is appended over the loss")
+	require.True(t, h.hasMessage("event store lost events: refusing commands until a backup is restored or the loss accepted"))
+}
+
+// TestDamageInsideABlockIsLossUntilAccepted: XOR inside the first block
+// with the snapshot removed used to drop events silently. Now the hub
+// reports the range, refuses writes and replay fails, until the operator
+// accepts the loss; then writes work, on new sequences.
+func TestDamageInsideABlockIsLossUntilAccepted(t *testing.T) {
+	t.Parallel()
+	dir, _ := storeWithTasks(t, 40)
+	xorEvents(t, dir, "1.blk", 3000, 16)
+	require.NoError(t, os.Remove(filepath.Join(dir, "snapshots", "projections.snap")))
+
+	h := startHubProc(t, dir)
+	requireLoss(t, h, "events missing from the event store: sequences ")
+	last := storeHealth(t, h)["streams"].([]any)[0].(map[string]any)["last_seq"].(float64)
+	h.terminate(t)
+	out, code, done := runBounded(t, 10*time.Second, "replay", "--data-dir", dir)
+	require.True(t, done)
 	require.NotEqual(t, 0, code, out)
-	require.Contains(t, out, "events missing from the event store: sequences 20 ")
+	require.Contains(t, out, "events missing from the event store: sequences ")
+
+	out, code, _ = runBounded(t, 30*time.Second, "store", "accept-loss", "--data-dir", dir, "--by", "ops")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "loss accepted: events missing from the event store: sequences ")
+	out, code, _ = runBounded(t, 30*time.Second, "store", "accept-loss", "--data-dir", dir)
+	require.NotEqual(t, 0, code, out)
+	require.Contains(t, out, "there is no loss to accept")
+
+	again := startHubProc(t, dir)
+	require.Equal(t, "healthy", storeHealth(t, again)["status"])
+	again.submitTask(t, `{"description":"after accepting"}`)
+	now := storeHealth(t, again)["streams"].([]any)[0].(map[string]any)["last_seq"].(float64)
+	require.Equal(t, last+2, now, "the acceptance and the new task take new sequences")
+	out, code, _ = runBounded(t, 10*time.Second, "replay", "--data-dir", dir)
+	require.NotEqual(t, 0, code, "the hub still runs: %s", out)
+	again.terminate(t)
+	out, code, _ = runBounded(t, 10*time.Second, "replay", "--data-dir", dir)
+	require.Equal(t, 0, code, out)
 }
