@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/telemetry"
 )
 
 // storeWithTasks runs a hub on a new directory, submits n tasks, stops it
@@ -110,6 +113,7 @@ func requireLoss(t *testing.T, h *hubProc, reason string) {
 	after := storeHealth(t, h)["streams"].([]any)[0].(map[string]any)["last_seq"]
 	require.Equal(t, before, after, "nothing is appended over the loss")
 	require.True(t, h.hasMessage("event store lost events: refusing commands until a backup is restored or the loss accepted"))
+	requireStoredEvent(t, h, "store.loss")
 }
 
 // TestDamageInsideABlockIsLossUntilAccepted: XOR inside the first block
@@ -148,4 +152,19 @@ func TestDamageInsideABlockIsLossUntilAccepted(t *testing.T) {
 	again.terminate(t)
 	out, code, _ = runBounded(t, 10*time.Second, "replay", "--data-dir", dir)
 	require.Equal(t, 0, code, out)
+}
+
+// requireStoredEvent waits for a telemetry event named name in the
+// TELEMETRY stream (emitted at start, before any observer could watch).
+func requireStoredEvent(t *testing.T, h *hubProc, name string) {
+	t.Helper()
+	nc, err := nats.Connect(h.natsURL, nats.Token(h.token))
+	require.NoError(t, err)
+	defer nc.Close()
+	require.Eventually(t, func() bool {
+		n := 0
+		err := telemetry.History(context.Background(), nc, time.Now().Add(-time.Hour), name,
+			func(telemetry.Event) { n++ })
+		return err == nil && n > 0
+	}, 10*time.Second, 50*time.Millisecond, "no %s in the TELEMETRY stream", name)
 }
