@@ -27,3 +27,18 @@ func (s *EventStore) MsgID(ctx context.Context, seq uint64) (string, error) {
 	}
 	return msg.Header.Get(jetstream.MsgIDHeader), nil
 }
+
+// SubjectLastSeq returns the sequence of the last message on subject, 0
+// when it has none.
+func (s *EventStore) SubjectLastSeq(ctx context.Context, subject string) (uint64, error) {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	msg, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read last message on %s: %w", subject, err)
+	}
+	return msg.Sequence, nil
+}

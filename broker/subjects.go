@@ -52,6 +52,9 @@ const (
 	// TaskEventsT is one task's event subject: agentcom.evt.task.<task id>.
 	TaskEventsT = "agentcom.evt.task.%s"
 
+	// StoreEvents carries the events about the store itself (an accepted
+	// loss, a quarantined event).
+	StoreEvents = "agentcom.evt.store"
 	// AgentEventsT is one agent's event subject: agentcom.evt.agent.<agent id>.
 	AgentEventsT = "agentcom.evt.agent.%s"
 

@@ -208,6 +208,8 @@ var registry = map[string]eventCodec{
 	TypeAgentUnflagged:    codecFor[AgentUnflagged](),
 	TypeAgentBlocked:      codecFor[AgentBlocked](),
 	TypeAgentUnblocked:    codecFor[AgentUnblocked](),
+
+	TypeStoreLossAccepted: codecFor[StoreLossAccepted](),
 }
 
 // EventTypes lists every registered event type string.

@@ -36,6 +36,8 @@ func samples() map[string]domain.Event {
 			Status: domain.StatusCompleted, NeededCapabilities: []string{"go"}, CreatedAt: cb, UpdatedAt: cb, QueuedAt: cb,
 			History: []domain.HistoryEntry{{Event: "task.completed", At: cb}}}},
 
+		domain.TypeStoreLossAccepted: domain.StoreLossAccepted{Missing: "sequences 20", Through: 20, By: "ops"},
+
 		domain.TypeAgentConnected:    domain.AgentConnected{Name: "n", Capabilities: []string{"go"}, Session: "s1", TaskID: "task-1", Working: true},
 		domain.TypeAgentDisconnected: domain.AgentDisconnected{Session: "s1", Reason: "connection_closed"},
 		domain.TypeAgentEvicted:      domain.AgentEvicted{StaleMS: 61000},
@@ -52,7 +54,7 @@ func TestEventTypesAreTheStoredNames(t *testing.T) {
 		"task.submitted", "task.assigned", "task.accepted", "task.progressed", "task.completed", "task.failed",
 		"task.retried", "task.dead_lettered", "task.reclaimed", "task.cancelled", "task.requeued", "task.compacted",
 		"agent.connected", "agent.disconnected", "agent.evicted", "agent.flagged_unresponsive",
-		"agent.unflagged", "agent.blocked", "agent.unblocked",
+		"agent.unflagged", "agent.blocked", "agent.unblocked", "store.loss_accepted",
 	}
 	require.ElementsMatch(t, want, domain.EventTypes())
 	s := samples()

@@ -131,7 +131,11 @@ func (a *API) Get(ctx context.Context, id string) Reply {
 
 // Health reports whether the hub takes commands.
 func (a *API) Health() Reply {
-	if err := a.svc.Err(); err != nil {
+	err := a.svc.Loss()
+	if err == nil {
+		err = a.svc.Err()
+	}
+	if err != nil {
 		return Reply{http.StatusServiceUnavailable, map[string]any{
 			"status": "unhealthy", "service": "agentcom", "error": err.Error(), "last_seq": a.tasks.LastSeq(),
 		}}
@@ -214,6 +218,8 @@ func (a *API) errorReply(ctx context.Context, err error) Reply {
 		return Reply{http.StatusConflict, ErrorBody{Error: "conflict", Detail: "the task changed while the command was decided; read it and try again"}}
 	case errors.Is(err, ErrStopped):
 		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: "shutting_down", Detail: err.Error()}}
+	case errors.Is(err, ErrStoreLoss):
+		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: "store_loss", Detail: err.Error()}}
 	case errors.Is(err, ErrUnavailable):
 		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: protocol.CodeUnavailable, Detail: err.Error()}}
 	case errors.Is(err, ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

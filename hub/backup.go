@@ -107,6 +107,7 @@ func Restore(ctx context.Context, dataDir, file string, log logsink.Logger) ([]s
 			return nil, err
 		}
 		_ = os.Remove(snapshotPath(dataDir))
+		_ = os.Remove(markPath(dataDir)) // the restored store starts a new history
 		return map[string]any{"streams": streams}, nil
 	})
 	if err != nil {

@@ -60,6 +60,7 @@ type storeOps struct {
 	compaction  *OpRecord
 	snapshot    *OpRecord
 	lossAtStart string
+	mark        uint64 // the sequence of the last store mark written
 	plan        backupPlan
 }
 
@@ -85,6 +86,17 @@ func (h *Hub) checkLoss(ctx context.Context) error {
 			len(lost.Msgs), lost.Bytes, lost.Msgs)
 		h.log.Module("store").Error().Int("lost_msgs", len(lost.Msgs)).Uint64("lost_bytes", lost.Bytes).
 			Msg("event store lost data at start")
+	}
+	mark, err := readMark(h.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	why, err := checkMark(ctx, h.store, mark)
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		h.lost(why)
 	}
 	return nil
 }

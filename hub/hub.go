@@ -102,6 +102,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err = h.rebuild(ctx); err != nil {
 		return err
 	}
+	h.enforceLoss()
+	h.saveMark(ctx)
+	h.every(time.Second, h.saveMark)
 	h.coord = NewCoordinator(CoordinatorParams{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv,
 		Config: h.cfg.Agents, Backoff: h.cfg.Tasks.Backoff(), Log: h.log, Telemetry: h.tel, Now: h.now})
 	applied := h.coord.applied
@@ -208,6 +211,9 @@ func (h *Hub) rebuild(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
+		if loss := h.svc.Loss(); loss != nil {
+			h.lost(loss.Error())
+		}
 		last := h.views.LastSeq()
 		if from > 0 {
 			h.snapshotLoaded(from, last, time.Since(start))
@@ -273,6 +279,9 @@ func (h *Hub) Stop() {
 		if h.svc != nil {
 			h.svc.Stop()
 			h.saveSnapshotAtStop(ctx)
+			if h.svc.started.Load() {
+				h.saveMark(ctx)
+			}
 		}
 		h.tel.Stop()
 		if h.telNC != nil {

@@ -66,7 +66,31 @@ func Replay(ctx context.Context, opts ReplayOpts, log logsink.Logger) (*ReplayRe
 	} else if err != nil {
 		return nil, err
 	}
-	return rebuild(ctx, store, opts)
+	res, err := rebuild(ctx, store, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := replayMark(ctx, store, opts.DataDir); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// replayMark fails a replay of a store that ends before, or holds another
+// event at, the mark of what the hub applied: the hub would report loss.
+func replayMark(ctx context.Context, store *broker.EventStore, dataDir string) error {
+	mark, err := readMark(dataDir)
+	if err != nil {
+		return err
+	}
+	why, err := checkMark(ctx, store, mark)
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		return fmt.Errorf("replay %s: %w: %s", dataDir, broker.ErrLoss, why)
+	}
+	return nil
 }
 
 // openOffline locks a stopped hub's data directory and starts an embedded
@@ -103,7 +127,11 @@ func rebuild(ctx context.Context, store *broker.EventStore, opts ReplayOpts) (*R
 	res := &ReplayResult{StreamLastSeq: last}
 	views := projections.NewViews()
 	tasks := views.Tasks
+	var accepted uint64
 	err = store.Read(ctx, broker.ReadOpts{Until: opts.UntilSeq}, func(env domain.Envelope) error {
+		if a, ok := env.Data.(domain.StoreLossAccepted); ok {
+			accepted = max(accepted, a.Through)
+		}
 		if !opts.Until.IsZero() && env.Time.After(opts.Until) {
 			return broker.ErrStop
 		}
@@ -116,7 +144,7 @@ func rebuild(ctx context.Context, store *broker.EventStore, opts ReplayOpts) (*R
 		}
 		return views.Apply(env)
 	})
-	if err != nil {
+	if err != nil && !lossAccepted(err, accepted) {
 		return nil, fmt.Errorf("replay events: %w", err)
 	}
 	res.State, res.Stats, res.Agents = tasks.State(), tasks.Stats(), views.Agents.List()

@@ -69,6 +69,7 @@ type Service struct {
 	started   atomic.Bool
 	stopOnce  sync.Once
 	broken    atomic.Pointer[error] // set when an event cannot be applied
+	loss      atomic.Pointer[error] // set when the store lost events
 	onApplied atomic.Pointer[func([]domain.Envelope)]
 
 	// Owned by the decider goroutine.
@@ -147,7 +148,9 @@ func cmpOr(v, def int) int {
 // Start brings the projections up to the end of the stream, then starts
 // taking commands. It returns once commands are accepted.
 func (s *Service) Start(ctx context.Context) error {
-	if err := s.CatchUp(ctx); err != nil {
+	if err := s.CatchUp(ctx); errors.Is(err, broker.ErrLoss) {
+		s.RefuseForLoss(err) // serve what was read, take no commands
+	} else if err != nil {
 		return err
 	}
 	s.started.Store(true)
@@ -190,6 +193,19 @@ func (s *Service) Err() error {
 	return nil
 }
 
+// RefuseForLoss makes every command fail with ErrStoreLoss: the store
+// lost events (why).
+func (s *Service) RefuseForLoss(why error) { s.loss.CompareAndSwap(nil, &why) }
+
+// Loss is why the service refuses commands for a loss in the store, nil
+// when it does not.
+func (s *Service) Loss() error {
+	if p := s.loss.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 func (s *Service) breakWith(err error) {
 	s.broken.CompareAndSwap(nil, &err)
 	s.log.Error().Err(err).Msg("projection cannot follow the stream; refusing commands")
@@ -205,20 +221,37 @@ func (s *Service) CatchUp(ctx context.Context) error {
 		buf = buf[:0]
 		return err
 	}
+	var accepted uint64 // loss up to here was accepted by an operator
 	err := s.store.Read(ctx, broker.ReadOpts{From: s.views.LastSeq() + 1}, func(env domain.Envelope) error {
+		if a, ok := env.Data.(domain.StoreLossAccepted); ok {
+			accepted = max(accepted, a.Through)
+		}
 		buf = append(buf, env)
 		if len(buf) == chunk {
 			return flush()
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, broker.ErrLoss) {
 		return fmt.Errorf("catch up projections: %w", err)
 	}
-	if err := flush(); err != nil {
+	if ferr := flush(); ferr != nil {
+		return fmt.Errorf("catch up projections: %w", ferr)
+	}
+	if err != nil && !lossAccepted(err, accepted) {
 		return fmt.Errorf("catch up projections: %w", err)
 	}
 	return nil
+}
+
+// lossAccepted reports whether every sequence a read missed is at or
+// before an accepted loss's end.
+func lossAccepted(err error, through uint64) bool {
+	var loss *broker.LossError
+	if !errors.As(err, &loss) {
+		return false
+	}
+	return loss.Missing[len(loss.Missing)-1].Last <= through
 }
 
 // Execute runs one task command and returns the task's state after it.
@@ -237,6 +270,9 @@ func (s *Service) ExecuteAgent(ctx context.Context, cmd domain.AgentCommand) (*d
 }
 
 func (s *Service) execute(ctx context.Context, cmd any) (any, error) {
+	if err := s.Loss(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStoreLoss, err)
+	}
 	if err := s.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

@@ -232,7 +232,7 @@ func (h *Hub) saveSnapshot(ctx context.Context) error {
 // was nothing new to write.
 func (h *Hub) writeSnapshot(ctx context.Context) (*snapshotHeader, error) {
 	last := h.views.LastSeq()
-	if last == 0 || h.snapshotCurrent(ctx, last) {
+	if last == 0 || h.lossFound() || h.snapshotCurrent(ctx, last) {
 		return nil, nil
 	}
 	body, seq, err := h.views.SnapshotSeq()

@@ -272,11 +272,18 @@ func TestSnapshotOfATruncatedStoreIsDiscarded(t *testing.T) {
 		cut := startHubCfg(t, dir, logsink.LevelInfo, func(*config.Hub) {})
 		requireDiscarded(t, cut, "from the future")
 		require.Less(t, cut.Tasks().LastSeq(), old.LastSeq)
-		for cut.Tasks().LastSeq() < old.LastSeq+3 {
-			cut.submit(t, `{"description":"written after the loss"}`)
-		}
+		// No write reuses a lost sequence until the loss is accepted.
+		_, err := cut.svc.Execute(context.Background(), domain.SubmitTask{ID: NewTaskID(), Description: "refused"})
+		require.ErrorIs(t, err, ErrStoreLoss)
 		cut.Stop()
-		want := stateOf(cut.Hub)
+		_, err = AcceptLoss(context.Background(), dir, "test", logsink.Nop())
+		require.NoError(t, err)
+		accepted := startHubCfg(t, dir, logsink.LevelInfo, func(*config.Hub) {})
+		for accepted.Tasks().LastSeq() < old.LastSeq+3 {
+			accepted.submit(t, `{"description":"written after the loss"}`)
+		}
+		accepted.Stop()
+		want := stateOf(accepted.Hub)
 
 		// The old snapshot's sequence exists again, with another event.
 		require.NoError(t, os.WriteFile(snapshotFileOf(dir), old.file, 0o600))

@@ -65,7 +65,7 @@ func (p *Tasks) apply(env domain.Envelope) error {
 	if env.Seq <= p.lastSeq {
 		return fmt.Errorf("apply event %s: sequence %d is not after %d", env.ID, env.Seq, p.lastSeq)
 	}
-	if env.IsAgent() {
+	if env.IsAgent() || env.IsStore() {
 		p.lastSeq = env.Seq // not ours, but seen
 		return nil
 	}

@@ -38,6 +38,7 @@ var Catalog = []Spec{
 	{"store.snapshot_load", nil, []string{"loaded", "last_seq", "reason"}, "span: at start, the projection snapshot is loaded (or discarded, with the reason)"},
 	{"store.backup", nil, []string{"file", "bytes", "pruned"}, "span: a backup is written (daily, or agentcom backup / POST /api/admin/backup)"},
 	{"store.compaction", nil, []string{"before", "compacted", "failed", "events_removed"}, "span: finished tasks older than the retention are summarised (every 6h, or on demand)"},
+	{"store.loss", nil, []string{"reason", "last_seq"}, "at start, the hub finds events missing from its store (reason: the range lost) and refuses commands until a backup is restored or the loss accepted"},
 	{"store.restore", nil, []string{"file", "streams"}, "span: a backup is restored (kept in the TELEMETRY stream: the hub is down meanwhile)"},
 	{"log.level_change", nil, []string{"module", "from", "to", "by", "request_id"}, "an admin changes a log level"},
 }

@@ -36,5 +36,6 @@ func newRoot() *cobra.Command {
 	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.AddCommand(newHubCmd(), newTaskCmd(), newReplayCmd(), newAgentCmd(), newTokenCmd(), newSidecarCmd(), newEventsCmd())
 	root.AddCommand(newStoreCmds()...)
+	root.AddCommand(newStoreGroupCmd())
 	return root
 }

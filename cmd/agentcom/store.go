@@ -122,3 +122,40 @@ func newRestoreCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dataDir, "data-dir", config.DefaultDataDir(), "the stopped hub's data directory")
 	return cmd
 }
+
+// newStoreGroupCmd is `agentcom store`: operations on a stopped hub's
+// event store.
+func newStoreGroupCmd() *cobra.Command {
+	group := &cobra.Command{Use: "store", Short: "Operate on a stopped hub's event store (accept-loss)"}
+	group.AddCommand(newAcceptLossCmd())
+	return group
+}
+
+func newAcceptLossCmd() *cobra.Command {
+	var dataDir, by string
+	cmd := &cobra.Command{
+		Use:   "accept-loss",
+		Short: "Accept the events a stopped hub's store lost, so that the hub takes commands again",
+		Long: "accept-loss is for a hub that found events missing from its store (it reports unhealthy and\n" +
+			"refuses commands with store_loss) when no backup can be restored. It records the decision as a\n" +
+			"store.loss_accepted event naming what is missing, and resets the hub's mark of what it had\n" +
+			"applied. The lost events are gone for good. The hub must be stopped.",
+		Args: cobra.NoArgs,
+	}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		log := logsink.New(os.Stderr, logsink.Hostname(), logsink.LevelWarning)
+		missing, err := hub.AcceptLoss(cmd.Context(), dataDir, by, log)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(cmd.OutOrStdout(), map[string]any{"status": "accepted", "missing": missing})
+		}
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "loss accepted: %s\n", missing)
+		return err
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", config.DefaultDataDir(), "the stopped hub's data directory")
+	cmd.Flags().StringVar(&by, "by", os.Getenv("USER"), "who accepts the loss (recorded in the event)")
+	return cmd
+}

@@ -1,0 +1,27 @@
+package domain
+
+import "strings"
+
+// TypeStoreLossAccepted is the event an operator's `agentcom store
+// accept-loss` stores: the hub had detected events missing from its store
+// and the operator accepted their loss. Part of the stored format.
+const TypeStoreLossAccepted = "store.loss_accepted"
+
+// StoreLossAccepted records an accepted loss: what was missing, and the
+// stream's last sequence when it was accepted (loss at or before it is
+// known and accepted).
+type StoreLossAccepted struct {
+	Missing string `json:"missing"`
+	Through uint64 `json:"through"`
+	By      string `json:"by,omitempty"`
+}
+
+// EventType implements Event.
+func (StoreLossAccepted) EventType() string { return TypeStoreLossAccepted }
+
+// SchemaVersion implements Event.
+func (StoreLossAccepted) SchemaVersion() int { return 1 }
+
+// IsStore tells whether the event is about the store itself, neither a
+// task's nor an agent's: projections only note its sequence.
+func (e Envelope) IsStore() bool { return strings.HasPrefix(e.Type, "store.") }

@@ -1,0 +1,136 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/agentcom/agentcom/atomicfile"
+	"github.com/agentcom/agentcom/broker"
+)
+
+// ErrStoreLoss means the hub found events missing from its store and
+// refuses commands until an operator restores a backup or accepts the
+// loss (agentcom store accept-loss): appending now could reuse the
+// sequence of an event it acknowledged.
+var ErrStoreLoss = errors.New("the event store lost events; restore a backup or run agentcom store accept-loss")
+
+// markFile is <data-dir>/store.mark: the high-water mark of the events
+// the hub has applied, fsynced beside the store. A store that ends before
+// it, or holds another event at it, lost events.
+const markFile = "store.mark"
+
+// storeMark is the mark file's content.
+type storeMark struct {
+	LastSeq   uint64 `json:"last_seq"`
+	LastMsgID string `json:"last_msg_id"`
+}
+
+func markPath(dataDir string) string { return filepath.Join(dataDir, markFile) }
+
+// readMark returns the mark, or a zero mark when there is none yet.
+func readMark(dataDir string) (storeMark, error) {
+	var m storeMark
+	data, err := os.ReadFile(markPath(dataDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return m, fmt.Errorf("read store mark: %w", err)
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, fmt.Errorf("read store mark %s: %w", markPath(dataDir), err)
+	}
+	return m, nil
+}
+
+func writeMark(dataDir string, m storeMark) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode store mark: %w", err)
+	}
+	if err := atomicfile.Write(markPath(dataDir), 0o600, data, []byte("\n")); err != nil {
+		return fmt.Errorf("write store mark: %w", err)
+	}
+	return nil
+}
+
+// checkMark compares the stream with the mark and returns what was lost
+// ("" when nothing): the stream ending before the mark, or another event
+// at the mark's sequence (a sequence reused after a truncation). An event
+// at the mark that is deleted is not loss: compaction rolls events up.
+func checkMark(ctx context.Context, store *broker.EventStore, m storeMark) (string, error) {
+	if m.LastSeq == 0 {
+		return "", nil
+	}
+	info, err := store.Info(ctx)
+	if err != nil {
+		return "", err
+	}
+	if last := info.State.LastSeq; last < m.LastSeq {
+		return fmt.Sprintf("the stream ends at sequence %d but the hub had applied up to %d: sequences %d-%d lost",
+			last, m.LastSeq, last+1, m.LastSeq), nil
+	}
+	id, err := store.MsgID(ctx, m.LastSeq)
+	if errors.Is(err, broker.ErrNoMessage) {
+		return "", nil // rolled up, or damaged: a full read reports the latter
+	}
+	if err != nil {
+		return "", err
+	}
+	if id != m.LastMsgID {
+		return fmt.Sprintf("the event at sequence %d is %s, not %s which the hub applied: the stream lost events and reused the sequence",
+			m.LastSeq, id, m.LastMsgID), nil
+	}
+	return "", nil
+}
+
+// saveMark writes the mark at the projections' last event, unless loss
+// was found: the mark then stays where the loss shows.
+func (h *Hub) saveMark(ctx context.Context) {
+	if h.lossFound() || h.svc == nil || h.svc.Err() != nil {
+		return
+	}
+	seq := h.views.LastSeq()
+	h.ops.mu.Lock()
+	same := h.ops.mark == seq
+	h.ops.mu.Unlock()
+	if seq == 0 || same {
+		return
+	}
+	id, err := h.store.MsgID(ctx, seq)
+	if err != nil {
+		return // rolled up meanwhile: the next tick writes a newer one
+	}
+	if err := writeMark(h.cfg.DataDir, storeMark{LastSeq: seq, LastMsgID: id}); err != nil {
+		h.log.Module("store").Error().Err(err).Msg("store mark not saved")
+		return
+	}
+	h.ops.mu.Lock()
+	h.ops.mark = seq
+	h.ops.mu.Unlock()
+}
+
+func (h *Hub) lossFound() bool {
+	h.ops.mu.Lock()
+	defer h.ops.mu.Unlock()
+	return h.ops.lossAtStart != ""
+}
+
+// enforceLoss, after the rebuild, makes a detected loss refuse commands,
+// and says so in telemetry.
+func (h *Hub) enforceLoss() {
+	h.ops.mu.Lock()
+	why := h.ops.lossAtStart
+	h.ops.mu.Unlock()
+	if why == "" {
+		return
+	}
+	h.svc.RefuseForLoss(errors.New(why))
+	h.tel.Emit("store.loss", nil, map[string]any{"reason": why, "last_seq": h.views.LastSeq()})
+	h.log.Module("store").Error().Str("reason", why).Msg("event store lost events: refusing commands until a backup is restored or the loss accepted")
+}
