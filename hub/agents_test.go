@@ -16,10 +16,12 @@ import (
 	"github.com/agentcom/agentcom/protocol"
 )
 
-// fastLeases makes every lease and liveness timing short.
+// fastLeases makes the lease timings short. The reaper waits a minute:
+// test agents do not heartbeat, and a loaded machine must not evict them
+// halfway through a test.
 func fastLeases(cfg *config.Hub) {
 	cfg.Agents = config.Agents{AcceptanceTimeout: 400 * time.Millisecond, StuckThreshold: time.Second,
-		HeartbeatInterval: 100 * time.Millisecond, ReapAfter: 5 * time.Second, ReconnectGrace: 300 * time.Millisecond,
+		HeartbeatInterval: 100 * time.Millisecond, ReapAfter: time.Minute, ReconnectGrace: 300 * time.Millisecond,
 		SweepInterval: 50 * time.Millisecond}
 }
 
@@ -73,11 +75,11 @@ func TestAcceptanceTimeoutFlagsAndReassigns(t *testing.T) {
 	h := startHubCfg(t, "", logsink.LevelInfo, fastLeases)
 	lazy := newTestAgent(t, h, "lazy", nil, ignore)
 	id := h.submit(t, `{"description":"x"}`)
-	require.Eventually(t, func() bool { return len(lazy.assignments()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(lazy.assignments()) == 1 }, 15*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool {
 		a, _, _ := h.Agents().Get("lazy")
 		return a.Unresponsive
-	}, 5*time.Second, 10*time.Millisecond, "the agent that never accepted is flagged")
+	}, 15*time.Second, 10*time.Millisecond, "the agent that never accepted is flagged")
 	task := waitStatus(t, h, id, domain.StatusQueued)
 	require.Equal(t, 1, task.ReclaimCount)
 	newTestAgent(t, h, "busy-bee", nil, completeAtOnce)
@@ -91,25 +93,23 @@ func TestAcceptanceTimeoutFlagsAndReassigns(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond)
 }
 
+// TestProgressKeepsALongTaskAlive: the hub's clock moves 3 s, three
+// times the stuck threshold, in steps of 300 ms, each followed by a
+// progress report: the task is never reclaimed.
 func TestProgressKeepsALongTaskAlive(t *testing.T) {
 	t.Parallel()
-	h := startHubCfg(t, "", logsink.LevelInfo, fastLeases)
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	h := startHubClock(t, "", logsink.LevelInfo, clock.Now, fastLeases)
 	done := make(chan struct{})
 	slow := func(a *testAgent, as protocol.Assignment) {
+		defer close(done)
 		a.call(broker.VerbAccept, protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation})
-		end := time.After(2500 * time.Millisecond) // well past the 1s stuck threshold
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-tick.C:
-				a.call(broker.VerbProgress, protocol.Progress{TaskID: as.TaskID, Generation: as.Generation, Message: "still going"})
-			case <-end:
-				a.call(broker.VerbComplete, protocol.Complete{TaskID: as.TaskID, Generation: as.Generation})
-				close(done)
-				return
-			}
+		for range 10 {
+			clock.Advance(300 * time.Millisecond)
+			a.call(broker.VerbProgress, protocol.Progress{TaskID: as.TaskID, Generation: as.Generation, Message: "still going"})
+			h.coord.sweep() // a sweep at every step: without the progress, the fourth would reclaim
 		}
+		a.call(broker.VerbComplete, protocol.Complete{TaskID: as.TaskID, Generation: as.Generation})
 	}
 	newTestAgent(t, h, "slow", nil, slow)
 	id := h.submit(t, `{"description":"long"}`)
@@ -117,11 +117,17 @@ func TestProgressKeepsALongTaskAlive(t *testing.T) {
 	task := waitStatus(t, h, id, domain.StatusCompleted)
 	require.Zero(t, task.ReclaimCount)
 	require.Equal(t, uint64(1), task.Generation)
+	require.Greater(t, task.UpdatedAt.Sub(task.CreatedAt), 2*time.Second, "the task outlived the stuck threshold")
 }
 
 func TestStuckTaskIsReclaimedAndItsAgentTold(t *testing.T) {
 	t.Parallel()
-	h := startHubCfg(t, "", logsink.LevelInfo, fastLeases)
+	// Only the stuck threshold is short: on a loaded machine a late accept
+	// must not take the task back first.
+	h := startHubCfg(t, "", logsink.LevelInfo, func(cfg *config.Hub) {
+		fastLeases(cfg)
+		cfg.Agents.AcceptanceTimeout = time.Minute
+	})
 	mute := newTestAgent(t, h, "mute", nil, func(a *testAgent, as protocol.Assignment) {
 		a.call(broker.VerbAccept, protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation})
 	})
@@ -129,12 +135,12 @@ func TestStuckTaskIsReclaimedAndItsAgentTold(t *testing.T) {
 	require.Eventually(t, func() bool {
 		task, _, _ := h.Tasks().Get(id)
 		return task.ReclaimCount >= 1
-	}, 5*time.Second, 10*time.Millisecond)
+	}, 15*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool {
 		mute.mu.Lock()
 		defer mute.mu.Unlock()
 		return len(mute.aborts) >= 1 && mute.aborts[0].Reason == ReasonStuck
-	}, 5*time.Second, 10*time.Millisecond)
+	}, 15*time.Second, 10*time.Millisecond)
 	// Its late report names a stale generation and changes nothing.
 	first := mute.assignments()[0]
 	status, body := mute.request(broker.VerbComplete, protocol.Complete{TaskID: id, Generation: first.Generation})
