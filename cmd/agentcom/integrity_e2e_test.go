@@ -7,13 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
-
-	"github.com/agentcom/agentcom/telemetry"
 )
 
 // storeWithTasks runs a hub on a new directory, submits n tasks, stops it
@@ -154,17 +152,13 @@ func TestDamageInsideABlockIsLossUntilAccepted(t *testing.T) {
 	require.Equal(t, 0, code, out)
 }
 
-// requireStoredEvent waits for a telemetry event named name in the
-// TELEMETRY stream (emitted at start, before any observer could watch).
+// requireStoredEvent waits for a telemetry event named name in what the
+// TELEMETRY stream kept (emitted at start, before any observer could
+// watch), read as a user would: agentcom events --since.
 func requireStoredEvent(t *testing.T, h *hubProc, name string) {
 	t.Helper()
-	nc, err := nats.Connect(h.natsURL, nats.Token(h.token))
-	require.NoError(t, err)
-	defer nc.Close()
 	require.Eventually(t, func() bool {
-		n := 0
-		err := telemetry.History(context.Background(), nc, time.Now().Add(-time.Hour), name,
-			func(telemetry.Event) { n++ })
-		return err == nil && n > 0
-	}, 10*time.Second, 50*time.Millisecond, "no %s in the TELEMETRY stream", name)
+		out, _, code := cli(t, h, "events", "--since", "1h", "--filter", name)
+		return code == 0 && strings.Contains(out, name)
+	}, 10*time.Second, 100*time.Millisecond, "no %s in the TELEMETRY stream", name)
 }
