@@ -50,6 +50,7 @@ type Hub struct {
 	sink    *logsink.Sink
 	js      jetstream.JetStream
 	ops     storeOps
+	plan    storePlan // the store's space, sized to the volume at start
 	started time.Time
 	now     func() time.Time // the clock of store operations, commands and the scheduler
 	// pauseScheduler starts the scheduler paused (tests that assign by hand).
@@ -85,6 +86,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		}
 	}()
 	if h.unlock, err = broker.LockDataDir(h.cfg.DataDir); err != nil {
+		return err
+	}
+	if h.plan, err = planStore(h.cfg); err != nil {
 		return err
 	}
 	if err = h.listenHTTP(); err != nil {
@@ -130,9 +134,12 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return err
 	}
 	h.started = time.Now()
+	h.watchStore()
 	h.every(h.cfg.Store.CompactionInterval, func(ctx context.Context) { _, _ = h.Compact(ctx) })
 	h.log.Info().Str("nats_url", h.NATSURL()).Str("http_url", h.httpURL).
-		Str("data_dir", h.cfg.DataDir).Str("sync", h.cfg.Store.Sync).Msg("hub ready")
+		Str("data_dir", h.cfg.DataDir).Str("sync", h.cfg.Store.Sync).
+		Int64("store_max_mb", h.plan.maxStore/mib).Int64("logs_stream_mb", h.plan.logs/mib).
+		Int64("telemetry_stream_mb", h.plan.telemetry/mib).Msg("hub ready")
 	return nil
 }
 
@@ -140,7 +147,7 @@ func (h *Hub) startBroker(ctx context.Context) error {
 	h.auth = broker.NewAuthenticator()
 	srv, err := broker.StartServer(broker.ServerConfig{
 		Listen: h.cfg.NATS.Listen, DataDir: h.cfg.DataDir, SyncInterval: h.cfg.Store.SyncInterval,
-		Auth: h.auth, Log: h.log,
+		MaxStore: h.plan.maxStore, Auth: h.auth, Log: h.log,
 	})
 	if err != nil {
 		return err
@@ -178,7 +185,7 @@ func (h *Hub) startTelemetry(ctx context.Context) error {
 	if !h.cfg.Telemetry.Enabled {
 		return nil
 	}
-	if err := broker.OpenTelemetry(ctx, h.nc, h.cfg.Telemetry.MaxAge, h.cfg.Telemetry.MaxMB<<20); err != nil {
+	if err := broker.OpenTelemetry(ctx, h.nc, h.cfg.Telemetry.MaxAge, h.plan.telemetry); err != nil {
 		return err
 	}
 	// A connection of its own: on the hub's, a burst of telemetry would
@@ -309,7 +316,7 @@ func (h *Hub) logFile() logsink.SinkConfig {
 // startLogs publishes every log line to the LOGS stream and starts the
 // sink that writes them, and the sidecars' lines, to rotated files.
 func (h *Hub) startLogs(ctx context.Context) error {
-	stream, err := broker.OpenLogs(ctx, h.nc)
+	stream, err := broker.OpenLogs(ctx, h.nc, h.plan.logs)
 	if err != nil {
 		return err
 	}
