@@ -23,8 +23,13 @@ import (
 	"github.com/agentcom/agentcom/telemetry"
 )
 
-// shutdownTimeout bounds how long Stop waits for HTTP requests in flight.
+// shutdownTimeout bounds how long Stop waits, in all, for HTTP requests in
+// flight, commands in flight and the log lines to be stored.
 const shutdownTimeout = 15 * time.Second
+
+// fullStoreLogWait bounds the wait for log lines at a stop while the
+// store is full: the LOGS stream may never take them.
+const fullStoreLogWait = time.Second
 
 // Hub is a running AgentCom hub: broker, projections, command service and
 // both APIs.
@@ -288,7 +293,7 @@ func (h *Hub) Stop() {
 		if !h.started.IsZero() { // a failed start is reported by its error
 			h.log.Info().Msg("hub stopped")
 		}
-		fallback := h.stopLogs()
+		fallback := h.stopLogs(ctx)
 		if h.nc != nil {
 			h.nc.Close()
 		}
@@ -334,14 +339,20 @@ func (h *Hub) startLogs(ctx context.Context) error {
 	return nil
 }
 
-// stopLogs lets the sink write everything logged so far, then sends what
-// is logged after (the last words of NATS) straight to the file. It
-// returns that file, for the caller to close at the very end.
-func (h *Hub) stopLogs() io.Closer {
+// stopLogs lets the sink write everything logged so far (within what is
+// left of the shutdown's ctx; briefly on a full store, which may not take
+// the lines at all), then sends what is logged after (the last words of
+// NATS) straight to the file. It returns that file, for the caller to
+// close at the very end.
+func (h *Hub) stopLogs(ctx context.Context) io.Closer {
 	if h.sink == nil || h.pub == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	wait := shutdownTimeout
+	if h.store != nil && h.store.Full() != nil {
+		wait = fullStoreLogWait
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	_ = h.pub.Stored(ctx) // the sink stops at the stream's end: let it hold every line
 	h.sink.Stop()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -188,7 +189,7 @@ func TestFullDiskIsAStateNotAHang(t *testing.T) {
 	select {
 	case <-h.done:
 	case <-time.After(20 * time.Second):
-		t.Fatal("the hub did not stop within 20s of SIGTERM on a full disk")
+		t.Fatalf("the hub did not stop within 20s of SIGTERM on a full disk; it printed:\n%s", tail(h.stdout(), 30))
 	}
 	t.Logf("stopped %s after SIGTERM on a full disk", time.Since(stopStart).Round(time.Millisecond))
 	require.Less(t, time.Since(stopStart), 15*time.Second+2*time.Second, "within the shutdown timeout")
@@ -245,4 +246,10 @@ func (h *hubProc) get(path string) (int, map[string]any, error) {
 	var out map[string]any
 	err = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out, err
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
