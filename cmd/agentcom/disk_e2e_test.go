@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/telemetry"
 )
 
 // mountTmpfs mounts a tmpfs of mb MiB on a new directory, unmounted at the
@@ -180,6 +184,7 @@ func TestFullDiskIsAStateNotAHang(t *testing.T) {
 	code, _ = healthOf(t, h)
 	require.Equal(t, http.StatusOK, code)
 	require.True(t, h.hasMessage("event store writable again"))
+	requireStoreFullTelemetry(t, h)
 
 	filler = fillVolume(t, vol)
 	require.Eventually(t, func() bool { c, _ := healthOf(t, h); return c == http.StatusServiceUnavailable },
@@ -252,4 +257,21 @@ func (h *hubProc) get(path string) (int, map[string]any, error) {
 func tail(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// requireStoreFullTelemetry finds store.full with state writable in the
+// TELEMETRY stream (the full one may not have fitted on the volume).
+func requireStoreFullTelemetry(t *testing.T, h *hubProc) {
+	t.Helper()
+	nc, err := nats.Connect(h.natsURL, nats.Token(h.token))
+	require.NoError(t, err)
+	defer nc.Close()
+	require.Eventually(t, func() bool {
+		found := false
+		err := telemetry.History(context.Background(), nc, time.Now().Add(-time.Hour), "store.>",
+			func(ev telemetry.Event) {
+				found = found || (ev.Event == "store.full" && ev.Metadata["state"] == "writable")
+			})
+		return err == nil && found
+	}, 10*time.Second, 100*time.Millisecond, "store.full (writable) in the TELEMETRY stream")
 }

@@ -124,7 +124,7 @@ func TestTelemetryCatalogEndToEnd(t *testing.T) {
 	require.Contains(t, streamEvents(t, again, "store.snapshot_load"), "store.snapshot_load.stop")
 
 	for _, spec := range telemetry.Catalog {
-		if spec.Span() {
+		if spec.Span() || spec.Name == "store.full" { // needs a full volume: TestFullDiskIsAStateNotAHang
 			continue
 		}
 		evs := got.named(spec.Name)
