@@ -9,20 +9,19 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Log stream limits: records wait here for the log sink; a sink that
-// stays down longer than this loses the oldest (logs are not the source of
-// truth, the event stream is).
-const (
-	logsMaxAge   = 7 * 24 * time.Hour
-	logsMaxBytes = 1 << 30
-)
+// logsMaxAge bounds the LOGS stream: records wait here for the log sink; a
+// sink that stays down longer than this, or longer than the stream's size
+// allows, loses the oldest (logs are not the source of truth, the event
+// stream is).
+const logsMaxAge = 7 * 24 * time.Hour
 
-// OpenLogs creates or updates the LOGS stream and returns it.
-func OpenLogs(ctx context.Context, nc *nats.Conn) (jetstream.Stream, error) {
+// OpenLogs creates or updates the LOGS stream, bounded to maxBytes, and
+// returns it.
+func OpenLogs(ctx context.Context, nc *nats.Conn, maxBytes int64) (jetstream.Stream, error) {
 	// Logs are also on stdout and in the sink's files: they need no fsync
 	// per record, which would make a burst of logging crawl when the
 	// server syncs every write for the event stream.
-	return openLimited(ctx, nc, LogsStream, LogsAll, logsMaxAge, logsMaxBytes,
+	return openLimited(ctx, nc, LogsStream, LogsAll, logsMaxAge, maxBytes,
 		"AgentCom log records of the hub and the sidecars, until the log sink writes them")
 }
 

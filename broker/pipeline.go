@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -65,6 +67,9 @@ func (p *Pending) send(u *unit) {
 	if u.msgs, u.err = buildMessages(u.appends); u.err != nil {
 		return
 	}
+	if u.err = p.s.Full(); u.err != nil {
+		return
+	}
 	last := u.msgs[0]
 	if len(u.msgs) > 1 {
 		if last, u.err = p.s.sendBatch(u.msgs); u.err != nil {
@@ -81,6 +86,8 @@ func (p *Pending) send(u *unit) {
 func (p *Pending) Wait(ctx context.Context) []AppendResult {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
+	ctx, stop := p.s.untilFull(ctx)
+	defer stop()
 	for _, u := range p.units {
 		seqs, err := p.s.await(ctx, u)
 		p.settle(u, seqs, err)
@@ -90,7 +97,8 @@ func (p *Pending) Wait(ctx context.Context) []AppendResult {
 
 // await returns the unit's sequences, or its error. An ack that has
 // arrived is taken even if ctx has ended; checking and retrying after a
-// failure get a fresh deadline of their own.
+// failure get a fresh deadline of their own, but end when ctx is
+// cancelled (a shutdown). A full store is not retried.
 func (s *EventStore) await(ctx context.Context, u *unit) ([]uint64, error) {
 	err := u.err
 	if err == nil {
@@ -99,7 +107,13 @@ func (s *EventStore) await(ctx context.Context, u *unit) ([]uint64, error) {
 			return sequences(ack.Sequence-uint64(len(u.msgs))+1, len(u.msgs)), nil
 		}
 	}
-	rctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	if u.err != nil && errors.Is(u.err, ErrStoreFull) { // refused before it was sent
+		return nil, fmt.Errorf("append events: %w", u.err)
+	}
+	if ferr := fullError(ctx, err); ferr != nil {
+		return s.refuseFull(u.msgs, ferr)
+	}
+	rctx, cancel := freshTimeout(ctx, defaultTimeout)
 	defer cancel()
 	if first, ok := s.resolve(rctx, u.msgs, err); ok {
 		return sequences(first, len(u.msgs)), nil
@@ -124,8 +138,20 @@ func wait(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, err
 	case err := <-f.Err():
 		return nil, err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("await ack: %w", ctx.Err())
+		return nil, fmt.Errorf("await ack: %w", context.Cause(ctx))
 	}
+}
+
+// freshTimeout is a context with a deadline of its own, d from now, that
+// ends early only when parent is cancelled (not when its deadline passes).
+func freshTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	stop := context.AfterFunc(parent, func() {
+		if !errors.Is(parent.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	return ctx, func() { stop(); cancel() }
 }
 
 // settle hands a unit's sequences (or error) out to its appends.

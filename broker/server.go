@@ -24,6 +24,10 @@ type ServerConfig struct {
 	// SyncInterval is how often the store fsyncs. Zero means fsync every
 	// write before acknowledging it (sync "always", the default).
 	SyncInterval time.Duration
+	// MaxStore is the most the server may store, in bytes; the server
+	// answers "insufficient resources" beyond it. Zero leaves the server's
+	// own default (three quarters of the free space at start).
+	MaxStore int64
 	// Auth authenticates every client connection.
 	Auth *Authenticator
 	// Log receives the server's own log lines.
@@ -34,6 +38,8 @@ type ServerConfig struct {
 type Server struct {
 	ns   *server.Server
 	auth *Authenticator
+	// jsConfig is JetStream's configuration at start, to start it again.
+	jsConfig server.JetStreamConfig
 }
 
 // readyTimeout bounds how long StartServer waits for a server that
@@ -69,7 +75,9 @@ func start(cfg ServerConfig, opts *server.Options) (*Server, error) {
 		return nil, err
 	}
 	cfg.Auth.setSystemAccount(ns.SystemAccount())
-	return &Server{ns: ns, auth: cfg.Auth}, nil
+	js := *ns.JetStreamConfig()
+	js.StoreDir = opts.StoreDir // EnableJetStream adds the jetstream folder itself
+	return &Server{ns: ns, auth: cfg.Auth, jsConfig: js}, nil
 }
 
 // probeListen listens on the client address and closes it again, so that
@@ -115,6 +123,9 @@ func serverOptions(cfg ServerConfig) (*server.Options, error) {
 		NoSigs:                     true,
 		MaxPayload:                 domain.MaxMessageBytes,
 		DontListen:                 cfg.Listen == "",
+	}
+	if cfg.MaxStore > 0 {
+		opts.JetStreamMaxStore = cfg.MaxStore
 	}
 	if opts.DontListen {
 		return opts, nil

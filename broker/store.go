@@ -57,12 +57,17 @@ const appendAttempts = 3
 // defaultTimeout applies to store calls whose ctx has no deadline.
 const defaultTimeout = 10 * time.Second
 
+// fullCheckTimeout bounds the look, on a full store, for an append stored
+// after all, so that a refusal stays immediate.
+const fullCheckTimeout = 500 * time.Millisecond
+
 // EventStore appends domain events to the EVENTS stream and reads them back.
 type EventStore struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	stream   jetstream.Stream
 	noRollup bool
+	full     *fullState
 }
 
 // OpenEventStore creates or updates the EVENTS stream and returns a store
@@ -78,13 +83,13 @@ func OpenEventStore(ctx context.Context, nc *nats.Conn) (*EventStore, error) {
 		// it works as before, without compaction.
 		st, err = js.Stream(ctx, EventsStream)
 		if err == nil {
-			return &EventStore{nc: nc, js: js, stream: st, noRollup: true}, nil
+			return &EventStore{nc: nc, js: js, stream: st, noRollup: true, full: newFullState()}, nil
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create events stream: %w", err)
 	}
-	return &EventStore{nc: nc, js: js, stream: st}, nil
+	return &EventStore{nc: nc, js: js, stream: st, full: newFullState()}, nil
 }
 
 // ErrNoCompaction means the store predates compaction (it denies purges).
@@ -118,7 +123,7 @@ func ExistingEventStore(ctx context.Context, nc *nats.Conn) (*EventStore, error)
 	if err != nil {
 		return nil, fmt.Errorf("open events stream: %w", err)
 	}
-	return &EventStore{nc: nc, js: js, stream: st}, nil
+	return &EventStore{nc: nc, js: js, stream: st, full: newFullState()}, nil
 }
 
 // eventsStreamConfig keeps every event until compaction summarises it: no
@@ -150,7 +155,8 @@ func eventsStreamConfig() jetstream.StreamConfig {
 // are stored or none, and a server that syncs always syncs once for the
 // whole batch. It returns each event's stream sequence, in order. A retry
 // after a lost answer does not store anything twice (every event's id is
-// its Nats-Msg-Id). A failed expected-sequence check is ErrConflict.
+// its Nats-Msg-Id). A failed expected-sequence check is ErrConflict; a
+// full store is ErrStoreFull, at once.
 func (s *EventStore) AppendAtomic(ctx context.Context, appends []Append) ([]uint64, error) {
 	msgs, err := buildMessages(appends)
 	if err != nil {
@@ -159,8 +165,13 @@ func (s *EventStore) AppendAtomic(ctx context.Context, appends []Append) ([]uint
 	if len(msgs) == 0 {
 		return nil, nil
 	}
+	if err := s.Full(); err != nil {
+		return nil, fmt.Errorf("append events: %w", err)
+	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
+	ctx, stop := s.untilFull(ctx)
+	defer stop()
 	var last error
 	for attempt := 0; attempt < appendAttempts; attempt++ {
 		first, err := s.publish(ctx, msgs)
@@ -172,6 +183,9 @@ func (s *EventStore) AppendAtomic(ctx context.Context, appends []Append) ([]uint
 		}
 		if isConflict(err) {
 			return nil, fmt.Errorf("append events: %w: %w", ErrConflict, err)
+		}
+		if ferr := fullError(ctx, err); ferr != nil {
+			return s.refuseFull(msgs, ferr)
 		}
 		last = err
 		if ctx.Err() != nil {
@@ -267,12 +281,19 @@ func (s *EventStore) resolve(ctx context.Context, msgs []*nats.Msg, err error) (
 	if !isConflict(err) {
 		return 0, false
 	}
-	last := msgs[len(msgs)-1]
-	stored, gerr := s.stream.GetLastMsgForSubject(ctx, last.Subject)
-	if gerr != nil || stored.Header.Get(jetstream.MsgIDHeader) != last.Header.Get(jetstream.MsgIDHeader) {
-		return 0, false
+	return s.lastIsOurs(ctx, msgs)
+}
+
+// refuseFull answers an append that met a full store: ErrStoreFull, unless
+// the stream shows the append stored after all (its ack was on the way
+// when the store was marked full).
+func (s *EventStore) refuseFull(msgs []*nats.Msg, full error) ([]uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), fullCheckTimeout)
+	defer cancel()
+	if first, ok := s.lastIsOurs(ctx, msgs); ok {
+		return sequences(first, len(msgs)), nil
 	}
-	return stored.Sequence - uint64(len(msgs)) + 1, true
+	return nil, fmt.Errorf("append events: %w", full)
 }
 
 func isConflict(err error) bool {

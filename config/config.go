@@ -62,6 +62,7 @@ func setLogDefaults(v *viper.Viper) {
 	v.SetDefault("log.format", DefaultLogFormat)
 	v.SetDefault("log.max_size_mb", DefaultLogMaxSizeMB)
 	v.SetDefault("log.max_backups", DefaultLogMaxBackups)
+	v.SetDefault("log.stream_max_mb", 0)
 	v.SetDefault("log.modules", map[string]string{})
 }
 

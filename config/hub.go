@@ -43,13 +43,22 @@ type Telemetry struct {
 	// (and do nothing else): "auto" (the default) while NATS listens on
 	// loopback only, "on" or "off".
 	Observer string `mapstructure:"observer"`
-	// MaxAge and MaxMB bound the TELEMETRY stream. Default 24h and 256.
+	// MaxAge and MaxMB bound the TELEMETRY stream. Default 24h and 0:
+	// auto, the smaller of AutoTelemetryMB and an eighth of the space the
+	// store may use on its volume.
 	MaxAge time.Duration `mapstructure:"max_age"`
 	MaxMB  int64         `mapstructure:"max_mb"`
 }
 
+// Largest automatic sizes, in MiB, of the best-effort streams: the
+// bounds that apply on a volume large enough.
+const (
+	AutoLogStreamMB = 1024
+	AutoTelemetryMB = 256
+)
+
 // TelemetryDefaults are the defaults of the telemetry keys.
-var TelemetryDefaults = Telemetry{Enabled: true, Observer: "auto", MaxAge: 24 * time.Hour, MaxMB: 256}
+var TelemetryDefaults = Telemetry{Enabled: true, Observer: "auto", MaxAge: 24 * time.Hour}
 
 // ObserverAllowed resolves telemetry.observer against the NATS listener.
 func (h Hub) ObserverAllowed() bool {
@@ -115,11 +124,18 @@ type Store struct {
 	// SnapshotInterval is how often the projections are snapshotted.
 	// Defaults to 5m.
 	SnapshotInterval time.Duration `mapstructure:"snapshot_interval"`
+	// MaxMB is the most the JetStream server may store, in MiB. 0 (the
+	// default) is auto: what the store holds plus the volume's free space,
+	// less the reserve.
+	MaxMB int64 `mapstructure:"max_mb"`
+	// ReserveMB is the free space, in MiB, below which the hub refuses
+	// writes (store_full) rather than let the volume fill. Defaults to 4.
+	ReserveMB int64 `mapstructure:"reserve_mb"`
 }
 
 // StoreDefaults are the defaults of the store.* keys besides sync.
 var StoreDefaults = Store{Retention: 720 * time.Hour, CompactionInterval: 6 * time.Hour,
-	BackupInterval: 24 * time.Hour, BackupKeep: 3, SnapshotInterval: 5 * time.Minute}
+	BackupInterval: 24 * time.Hour, BackupKeep: 3, SnapshotInterval: 5 * time.Minute, ReserveMB: 4}
 
 // durations are the store's duration keys and values: one list for the
 // defaults and the checks.
@@ -138,6 +154,12 @@ func (s Store) validate() error {
 	}
 	if s.BackupKeep < 1 {
 		errs = append(errs, errors.New("store.backup_keep: must be at least 1"))
+	}
+	if s.MaxMB < 0 {
+		errs = append(errs, errors.New("store.max_mb: must not be negative (0 is auto)"))
+	}
+	if s.ReserveMB < 1 {
+		errs = append(errs, errors.New("store.reserve_mb: must be at least 1"))
 	}
 	return errors.Join(errs...)
 }
@@ -158,6 +180,10 @@ type Log struct {
 	MaxSizeMB int `mapstructure:"max_size_mb"`
 	// MaxBackups is how many compressed old files are kept. Defaults to 5.
 	MaxBackups int `mapstructure:"max_backups"`
+	// StreamMaxMB bounds the LOGS stream, where records wait for the log
+	// sink. 0 (the default) is auto: the smaller of AutoLogStreamMB and an
+	// eighth of the space the store may use on its volume.
+	StreamMaxMB int64 `mapstructure:"stream_max_mb"`
 }
 
 func (l Log) validate() error {
@@ -174,6 +200,9 @@ func (l Log) validate() error {
 	}
 	if l.MaxBackups < 0 {
 		errs = append(errs, errors.New("log.max_backups: must not be negative"))
+	}
+	if l.StreamMaxMB < 0 {
+		errs = append(errs, errors.New("log.stream_max_mb: must not be negative (0 is auto)"))
 	}
 	return errors.Join(errs...)
 }
@@ -215,6 +244,8 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 		v.SetDefault(key, d)
 	}
 	v.SetDefault("store.backup_keep", StoreDefaults.BackupKeep)
+	v.SetDefault("store.max_mb", StoreDefaults.MaxMB)
+	v.SetDefault("store.reserve_mb", StoreDefaults.ReserveMB)
 	td := TelemetryDefaults
 	v.SetDefault("telemetry.enabled", td.Enabled)
 	v.SetDefault("telemetry.observer", td.Observer)
@@ -244,8 +275,11 @@ func (h *Hub) validate() error {
 		h.Log.validate(),
 		checkOneOf("telemetry.observer", h.Telemetry.Observer, []string{"auto", "on", "off"}),
 	}
-	if h.Telemetry.MaxAge <= 0 || h.Telemetry.MaxMB < 1 {
-		errs = append(errs, errors.New("telemetry.max_age and telemetry.max_mb: must be positive"))
+	if h.Telemetry.MaxAge <= 0 {
+		errs = append(errs, errors.New("telemetry.max_age: must be positive"))
+	}
+	if h.Telemetry.MaxMB < 0 {
+		errs = append(errs, errors.New("telemetry.max_mb: must not be negative (0 is auto)"))
 	}
 	d, err := parseSync(h.Store.Sync)
 	h.Store.SyncInterval = d

@@ -140,6 +140,12 @@ func (a *API) Health() Reply {
 			"status": "unhealthy", "service": "agentcom", "error": err.Error(), "last_seq": a.tasks.LastSeq(),
 		}}
 	}
+	if err := a.svc.StoreFull(); err != nil {
+		return Reply{http.StatusServiceUnavailable, map[string]any{
+			"status": "unhealthy", "service": "agentcom", "error": protocol.CodeStoreFull, "detail": err.Error(),
+			"last_seq": a.tasks.LastSeq(),
+		}}
+	}
 	return Reply{http.StatusOK, map[string]any{"status": "ok", "service": "agentcom", "last_seq": a.tasks.LastSeq()}}
 }
 
@@ -216,6 +222,9 @@ func (a *API) errorReply(ctx context.Context, err error) Reply {
 		return Reply{http.StatusConflict, ErrorBody{Error: protocol.CodeWrongAgent, Detail: err.Error()}}
 	case errors.Is(err, broker.ErrConflict):
 		return Reply{http.StatusConflict, ErrorBody{Error: "conflict", Detail: "the task changed while the command was decided; read it and try again"}}
+	case errors.Is(err, broker.ErrStoreFull):
+		return Reply{http.StatusInsufficientStorage, ErrorBody{Error: protocol.CodeStoreFull, Detail: err.Error() +
+			"; nothing was stored; the hub takes writes again once space returns"}}
 	case errors.Is(err, ErrStopped):
 		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: "shutting_down", Detail: err.Error()}}
 	case errors.Is(err, ErrStoreLoss):

@@ -64,6 +64,11 @@ func (s *Service) settle(group []decided, results []broker.AppendResult) ([]deci
 			c.retry = append(c.retry, d.p)
 		case errors.Is(r.Err, broker.ErrConflict):
 			answer(d.p, nil, r.Err)
+		case errors.Is(r.Err, broker.ErrStoreFull):
+			// The store looked: not stored. (Had it been, the next group's
+			// gap in the sequences brings it in. A catch-up now could fail
+			// while JetStream restarts, which would stop the service.)
+			answer(d.p, nil, r.Err)
 		default:
 			catchUp = true // it may have been stored after all
 			answer(d.p, nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, r.Err))

@@ -125,6 +125,9 @@ func (h *Hub) StoreHealth(ctx context.Context) (StoreHealth, error) {
 	if err := h.svc.Err(); err != nil {
 		out.worsen(Unhealthy, "the projections cannot follow the stream: "+err.Error())
 	}
+	if err := h.store.Full(); err != nil {
+		out.worsen(Unhealthy, err.Error()+": writes are refused (store_full) until space returns")
+	}
 	h.judgeBackup(&out, plan)
 	return out, nil
 }

@@ -23,8 +23,13 @@ import (
 	"github.com/agentcom/agentcom/telemetry"
 )
 
-// shutdownTimeout bounds how long Stop waits for HTTP requests in flight.
+// shutdownTimeout bounds how long Stop waits, in all, for HTTP requests in
+// flight, commands in flight and the log lines to be stored.
 const shutdownTimeout = 15 * time.Second
+
+// fullStoreLogWait bounds the wait for log lines at a stop while the
+// store is full: the LOGS stream may never take them.
+const fullStoreLogWait = time.Second
 
 // Hub is a running AgentCom hub: broker, projections, command service and
 // both APIs.
@@ -50,6 +55,7 @@ type Hub struct {
 	sink    *logsink.Sink
 	js      jetstream.JetStream
 	ops     storeOps
+	plan    storePlan // the store's space, sized to the volume at start
 	started time.Time
 	now     func() time.Time // the clock of store operations, commands and the scheduler
 	// pauseScheduler starts the scheduler paused (tests that assign by hand).
@@ -85,6 +91,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		}
 	}()
 	if h.unlock, err = broker.LockDataDir(h.cfg.DataDir); err != nil {
+		return err
+	}
+	if h.plan, err = planStore(h.cfg); err != nil {
 		return err
 	}
 	if err = h.listenHTTP(); err != nil {
@@ -133,9 +142,12 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return err
 	}
 	h.started = time.Now()
+	h.watchStore()
 	h.every(h.cfg.Store.CompactionInterval, func(ctx context.Context) { _, _ = h.Compact(ctx) })
 	h.log.Info().Str("nats_url", h.NATSURL()).Str("http_url", h.httpURL).
-		Str("data_dir", h.cfg.DataDir).Str("sync", h.cfg.Store.Sync).Msg("hub ready")
+		Str("data_dir", h.cfg.DataDir).Str("sync", h.cfg.Store.Sync).
+		Int64("store_max_mb", h.plan.maxStore/mib).Int64("logs_stream_mb", h.plan.logs/mib).
+		Int64("telemetry_stream_mb", h.plan.telemetry/mib).Msg("hub ready")
 	return nil
 }
 
@@ -143,7 +155,7 @@ func (h *Hub) startBroker(ctx context.Context) error {
 	h.auth = broker.NewAuthenticator()
 	srv, err := broker.StartServer(broker.ServerConfig{
 		Listen: h.cfg.NATS.Listen, DataDir: h.cfg.DataDir, SyncInterval: h.cfg.Store.SyncInterval,
-		Auth: h.auth, Log: h.log,
+		MaxStore: h.plan.maxStore, Auth: h.auth, Log: h.log,
 	})
 	if err != nil {
 		return err
@@ -181,7 +193,7 @@ func (h *Hub) startTelemetry(ctx context.Context) error {
 	if !h.cfg.Telemetry.Enabled {
 		return nil
 	}
-	if err := broker.OpenTelemetry(ctx, h.nc, h.cfg.Telemetry.MaxAge, h.cfg.Telemetry.MaxMB<<20); err != nil {
+	if err := broker.OpenTelemetry(ctx, h.nc, h.cfg.Telemetry.MaxAge, h.plan.telemetry); err != nil {
 		return err
 	}
 	// A connection of its own: on the hub's, a burst of telemetry would
@@ -290,7 +302,7 @@ func (h *Hub) Stop() {
 		if !h.started.IsZero() { // a failed start is reported by its error
 			h.log.Info().Msg("hub stopped")
 		}
-		fallback := h.stopLogs()
+		fallback := h.stopLogs(ctx)
 		if h.nc != nil {
 			h.nc.Close()
 		}
@@ -318,7 +330,7 @@ func (h *Hub) logFile() logsink.SinkConfig {
 // startLogs publishes every log line to the LOGS stream and starts the
 // sink that writes them, and the sidecars' lines, to rotated files.
 func (h *Hub) startLogs(ctx context.Context) error {
-	stream, err := broker.OpenLogs(ctx, h.nc)
+	stream, err := broker.OpenLogs(ctx, h.nc, h.plan.logs)
 	if err != nil {
 		return err
 	}
@@ -336,14 +348,20 @@ func (h *Hub) startLogs(ctx context.Context) error {
 	return nil
 }
 
-// stopLogs lets the sink write everything logged so far, then sends what
-// is logged after (the last words of NATS) straight to the file. It
-// returns that file, for the caller to close at the very end.
-func (h *Hub) stopLogs() io.Closer {
+// stopLogs lets the sink write everything logged so far (within what is
+// left of the shutdown's ctx; briefly on a full store, which may not take
+// the lines at all), then sends what is logged after (the last words of
+// NATS) straight to the file. It returns that file, for the caller to
+// close at the very end.
+func (h *Hub) stopLogs(ctx context.Context) io.Closer {
 	if h.sink == nil || h.pub == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	wait := shutdownTimeout
+	if h.store != nil && h.store.Full() != nil {
+		wait = fullStoreLogWait
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	_ = h.pub.Stored(ctx) // the sink stops at the stream's end: let it hold every line
 	h.sink.Stop()

@@ -206,6 +206,10 @@ func (s *Service) Loss() error {
 	return nil
 }
 
+// StoreFull is why the store refuses writes now (broker.ErrStoreFull), or
+// nil. Unlike Err it passes by itself once space returns.
+func (s *Service) StoreFull() error { return s.store.Full() }
+
 func (s *Service) breakWith(err error) {
 	s.broken.CompareAndSwap(nil, &err)
 	s.log.Error().Err(err).Msg("projection cannot follow the stream; refusing commands")
@@ -275,6 +279,9 @@ func (s *Service) execute(ctx context.Context, cmd any) (any, error) {
 	}
 	if err := s.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if err := s.store.Full(); err != nil {
+		return nil, err
 	}
 	if logsink.RequestID(ctx) == "" { // every command is traceable, whoever sent it
 		ctx = logsink.WithRequestID(ctx, logsink.NewRequestID())

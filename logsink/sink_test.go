@@ -30,7 +30,7 @@ const waitFor = 30 * time.Second
 func startLogs(tb testing.TB) (*brokertest.Bundle, jetstream.Stream) {
 	tb.Helper()
 	b := brokertest.Start(tb, time.Second)
-	st, err := broker.OpenLogs(context.Background(), b.Conn)
+	st, err := broker.OpenLogs(context.Background(), b.Conn, 64<<20)
 	require.NoError(tb, err)
 	return b, st
 }

@@ -147,6 +147,9 @@ const (
 	CodeNotFound         = "not_found"
 	CodeValidationFailed = "validation_failed"
 	CodeUnavailable      = "unavailable"
+	// CodeStoreFull (status 507): the event store's volume is full;
+	// nothing was stored. The hub takes writes again once space returns.
+	CodeStoreFull = "store_full"
 )
 
 // Error is the body of a non-2xx reply. Code is a stable word such as

@@ -40,5 +40,6 @@ var Catalog = []Spec{
 	{"store.compaction", nil, []string{"before", "compacted", "failed", "events_removed"}, "span: finished tasks older than the retention are summarised (every 6h, or on demand)"},
 	{"store.loss", nil, []string{"reason", "last_seq"}, "at start, the hub finds events missing from its store (reason: the range lost) and refuses commands until a backup is restored or the loss accepted"},
 	{"store.restore", nil, []string{"file", "streams"}, "span: a backup is restored (kept in the TELEMETRY stream: the hub is down meanwhile)"},
+	{"store.full", []string{"duration_ms"}, []string{"state", "reason"}, "the event store becomes full (state full, with the reason: writes are refused) or writable again (state writable; duration_ms: how long it was full)"},
 	{"log.level_change", nil, []string{"module", "from", "to", "by", "request_id"}, "an admin changes a log level"},
 }
