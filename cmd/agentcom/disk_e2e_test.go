@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,10 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
-
-	"github.com/agentcom/agentcom/telemetry"
 )
 
 // mountTmpfs mounts a tmpfs of mb MiB on a new directory, unmounted at the
@@ -259,19 +255,13 @@ func tail(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-// requireStoreFullTelemetry finds store.full with state writable in the
-// TELEMETRY stream (the full one may not have fitted on the volume).
+// requireStoreFullTelemetry finds store.full with state writable in what
+// the TELEMETRY stream kept (the full one may not have fitted on the
+// volume), read as a user would: agentcom events --since --json.
 func requireStoreFullTelemetry(t *testing.T, h *hubProc) {
 	t.Helper()
-	nc, err := nats.Connect(h.natsURL, nats.Token(h.token))
-	require.NoError(t, err)
-	defer nc.Close()
 	require.Eventually(t, func() bool {
-		found := false
-		err := telemetry.History(context.Background(), nc, time.Now().Add(-time.Hour), "store.>",
-			func(ev telemetry.Event) {
-				found = found || (ev.Event == "store.full" && ev.Metadata["state"] == "writable")
-			})
-		return err == nil && found
+		out, _, code := cli(t, h, "events", "--since", "1h", "--filter", "store.full", "--json")
+		return code == 0 && strings.Contains(out, `"state":"writable"`)
 	}, 10*time.Second, 100*time.Millisecond, "store.full (writable) in the TELEMETRY stream")
 }
