@@ -209,7 +209,8 @@ var registry = map[string]eventCodec{
 	TypeAgentBlocked:      codecFor[AgentBlocked](),
 	TypeAgentUnblocked:    codecFor[AgentUnblocked](),
 
-	TypeStoreLossAccepted: codecFor[StoreLossAccepted](),
+	TypeStoreLossAccepted:     codecFor[StoreLossAccepted](),
+	TypeStoreEventQuarantined: codecFor[StoreEventQuarantined](),
 }
 
 // EventTypes lists every registered event type string.

@@ -25,3 +25,24 @@ func (StoreLossAccepted) SchemaVersion() int { return 1 }
 // IsStore tells whether the event is about the store itself, neither a
 // task's nor an agent's: projections only note its sequence.
 func (e Envelope) IsStore() bool { return strings.HasPrefix(e.Type, "store.") }
+
+// TypeStoreEventQuarantined is the event an operator's `agentcom store
+// quarantine SEQ` stores: the event at Seq cannot be read by this build
+// (an unknown type, a newer schema version, not JSON), and every reader
+// skips it from now on. Part of the stored format.
+const TypeStoreEventQuarantined = "store.event_quarantined"
+
+// StoreEventQuarantined records a quarantined event: its sequence and
+// subject, why it could not be read, and who decided.
+type StoreEventQuarantined struct {
+	Seq     uint64 `json:"seq"`
+	Subject string `json:"subject"`
+	Reason  string `json:"reason"`
+	By      string `json:"by,omitempty"`
+}
+
+// EventType implements Event.
+func (StoreEventQuarantined) EventType() string { return TypeStoreEventQuarantined }
+
+// SchemaVersion implements Event.
+func (StoreEventQuarantined) SchemaVersion() int { return 1 }

@@ -331,20 +331,10 @@ func requireAckedStored(t *testing.T, acked []string, byID map[string]listedTask
 // stream): task.submitted and task.completed events per task.
 func eventCounts(t *testing.T, dir string, until uint64) (submitted, completed map[string]int) {
 	t.Helper()
-	unlock, err := broker.LockDataDir(dir)
-	require.NoError(t, err)
-	defer unlock()
-	auth := broker.NewAuthenticator()
-	srv, err := broker.StartServer(broker.ServerConfig{DataDir: dir, Auth: auth, Log: logsink.Nop()})
-	require.NoError(t, err)
-	defer srv.Shutdown()
-	nc, err := srv.ConnectInProcess(auth.HubSecret(), "kill-loop-check")
-	require.NoError(t, err)
-	defer nc.Close()
+	store, _, closeStore := openStoreOffline(t, dir)
+	defer closeStore()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	store, err := broker.ExistingEventStore(ctx, nc)
-	require.NoError(t, err)
 	submitted, completed = map[string]int{}, map[string]int{}
 	require.NoError(t, store.Read(ctx, broker.ReadOpts{Until: until}, func(env domain.Envelope) error {
 		switch env.Type {
@@ -356,6 +346,22 @@ func eventCounts(t *testing.T, dir string, until uint64) (submitted, completed m
 		return nil
 	}))
 	return submitted, completed
+}
+
+// openStoreOffline opens a stopped hub's event store in the test, as the
+// offline commands do: locked, on an embedded server of its own.
+func openStoreOffline(t *testing.T, dir string) (*broker.EventStore, *nats.Conn, func()) {
+	t.Helper()
+	unlock, err := broker.LockDataDir(dir)
+	require.NoError(t, err)
+	auth := broker.NewAuthenticator()
+	srv, err := broker.StartServer(broker.ServerConfig{DataDir: dir, Auth: auth, Log: logsink.Nop()})
+	require.NoError(t, err)
+	nc, err := srv.ConnectInProcess(auth.HubSecret(), "test-offline")
+	require.NoError(t, err)
+	store, err := broker.ExistingEventStore(context.Background(), nc)
+	require.NoError(t, err)
+	return store, nc, func() { nc.Close(); srv.Shutdown(); unlock() }
 }
 
 // requireLiveEqualsReplay takes the live state at one sequence (the

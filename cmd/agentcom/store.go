@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -126,9 +127,42 @@ func newRestoreCmd() *cobra.Command {
 // newStoreGroupCmd is `agentcom store`: operations on a stopped hub's
 // event store.
 func newStoreGroupCmd() *cobra.Command {
-	group := &cobra.Command{Use: "store", Short: "Operate on a stopped hub's event store (accept-loss)"}
-	group.AddCommand(newAcceptLossCmd())
+	group := &cobra.Command{Use: "store", Short: "Operate on a stopped hub's event store (accept-loss, quarantine)"}
+	group.AddCommand(newAcceptLossCmd(), newQuarantineCmd())
 	return group
+}
+
+func newQuarantineCmd() *cobra.Command {
+	var dataDir, by string
+	cmd := &cobra.Command{
+		Use:   "quarantine SEQ",
+		Short: "Skip the event at SEQ, which this build cannot read, so that the hub serves again",
+		Long: "quarantine is for a hub that stops at an event it cannot read (an unknown type, a newer schema\n" +
+			"version after a downgrade, not JSON): its error names the sequence. It records the decision as a\n" +
+			"store.event_quarantined event; every reader then skips that one event and keeps the task's others.\n" +
+			"A readable event is refused: skipping it would change the state. The hub must be stopped.",
+		Args: cobra.ExactArgs(1),
+	}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		seq, err := strconv.ParseUint(args[0], 10, 64)
+		if err != nil || seq == 0 {
+			return fmt.Errorf("quarantine: SEQ must be an event's stream sequence (a positive integer), not %q", args[0])
+		}
+		log := logsink.New(os.Stderr, logsink.Hostname(), logsink.LevelWarning)
+		reason, err := hub.Quarantine(cmd.Context(), dataDir, seq, by, log)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(cmd.OutOrStdout(), map[string]any{"status": "quarantined", "seq": seq, "reason": reason})
+		}
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "event %d quarantined: %s\n", seq, reason)
+		return err
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", config.DefaultDataDir(), "the stopped hub's data directory")
+	cmd.Flags().StringVar(&by, "by", os.Getenv("USER"), "who decides (recorded in the event)")
+	return cmd
 }
 
 func newAcceptLossCmd() *cobra.Command {
