@@ -28,6 +28,13 @@ const markFile = "store.mark"
 type storeMark struct {
 	LastSeq   uint64 `json:"last_seq"`
 	LastMsgID string `json:"last_msg_id"`
+	// Msgs is how many events the stream held when its last sequence was
+	// MsgsAt. Only the hub removes events (compaction), and only with an
+	// append after them, so a stream still ending at MsgsAt that holds
+	// fewer lost them behind the hub's back (a purge with the store
+	// opened offline). Zero: not known.
+	Msgs   uint64 `json:"msgs,omitempty"`
+	MsgsAt uint64 `json:"msgs_at,omitempty"`
 }
 
 func markPath(dataDir string) string { return filepath.Join(dataDir, markFile) }
@@ -75,6 +82,10 @@ func checkMark(ctx context.Context, store *broker.EventStore, m storeMark) (stri
 		return fmt.Sprintf("the stream ends at sequence %d but the hub had applied up to %d: sequences %d-%d lost",
 			last, m.LastSeq, last+1, m.LastSeq), nil
 	}
+	if st := info.State; m.MsgsAt != 0 && st.LastSeq == m.MsgsAt && st.Msgs < m.Msgs {
+		return fmt.Sprintf("the stream holds %d events but held %d at sequence %d, and nothing was appended since: "+
+			"%d events were removed behind the hub's back (a purge?)", st.Msgs, m.Msgs, m.MsgsAt, m.Msgs-st.Msgs), nil
+	}
 	id, err := store.MsgID(ctx, m.LastSeq)
 	if errors.Is(err, broker.ErrNoMessage) {
 		return "", nil // rolled up, or damaged: a full read reports the latter
@@ -106,7 +117,11 @@ func (h *Hub) saveMark(ctx context.Context) {
 	if err != nil {
 		return // rolled up meanwhile: the next tick writes a newer one
 	}
-	if err := writeMark(h.cfg.DataDir, storeMark{LastSeq: seq, LastMsgID: id}); err != nil {
+	m := storeMark{LastSeq: seq, LastMsgID: id}
+	if info, err := h.store.Info(ctx); err == nil {
+		m.Msgs, m.MsgsAt = info.State.Msgs, info.State.LastSeq
+	}
+	if err := writeMark(h.cfg.DataDir, m); err != nil {
 		h.log.Module("store").Error().Err(err).Msg("store mark not saved")
 		return
 	}

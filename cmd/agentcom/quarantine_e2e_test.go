@@ -63,3 +63,31 @@ func TestQuarantineSkipsAPoisonEvent(t *testing.T) {
 	out, code, _ = runBounded(t, 30*time.Second, "replay", "--data-dir", dir)
 	require.Equal(t, 0, code, out)
 }
+
+// TestPurgeBehindTheHubsBackIsLoss: events removed with the store opened
+// offline (one task's subject, or the whole stream) are reported as loss
+// at the next start, even though the snapshot still holds the tasks.
+func TestPurgeBehindTheHubsBackIsLoss(t *testing.T) {
+	t.Parallel()
+	for name, purge := range map[string]func(ids []string) []jetstream.StreamPurgeOpt{
+		"one task": func(ids []string) []jetstream.StreamPurgeOpt {
+			return []jetstream.StreamPurgeOpt{jetstream.WithPurgeSubject(broker.TaskEvents(ids[1]))}
+		},
+		"whole stream": func([]string) []jetstream.StreamPurgeOpt { return nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir, ids := storeWithTasks(t, 4)
+			_, nc, closeStore := openStoreOffline(t, dir)
+			js, err := jetstream.New(nc)
+			require.NoError(t, err)
+			stream, err := js.Stream(context.Background(), broker.EventsStream)
+			require.NoError(t, err)
+			require.NoError(t, stream.Purge(context.Background(), purge(ids)...))
+			closeStore()
+
+			h := startHubProc(t, dir)
+			requireLoss(t, h, "were removed behind the hub's back")
+		})
+	}
+}
