@@ -114,6 +114,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.enforceLoss()
 	h.saveMark(ctx)
 	h.every(time.Second, h.saveMark)
+	h.every(lossCheckInterval, h.watchLoss)
 	h.coord = NewCoordinator(CoordinatorParams{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv,
 		Config: h.cfg.Agents, Backoff: h.cfg.Tasks.Backoff(), Log: h.log, Telemetry: h.tel, Now: h.now})
 	applied := h.coord.applied

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/agentcom/agentcom/atomicfile"
 	"github.com/agentcom/agentcom/broker"
@@ -148,4 +149,29 @@ func (h *Hub) enforceLoss() {
 	h.svc.RefuseForLoss(errors.New(why))
 	h.tel.Emit("store.loss", nil, map[string]any{"reason": why, "last_seq": h.views.LastSeq()})
 	h.log.Module("store").Error().Str("reason", why).Msg("event store lost events: refusing commands until a backup is restored or the loss accepted")
+}
+
+// lossCheckInterval is how often a running hub checks its stream against
+// the last mark it wrote.
+const lossCheckInterval = 10 * time.Second
+
+// watchLoss checks, while the hub runs, the stream against the last mark
+// written (checkMark): a loss found is sticky and refuses commands, as
+// one found at start. The server's own lost report is read at start only:
+// after a full disk JetStream may report the unacknowledged write it
+// dropped, which is no loss of the hub's.
+func (h *Hub) watchLoss(ctx context.Context) {
+	if h.lossFound() {
+		return
+	}
+	mark, err := readMark(h.cfg.DataDir)
+	if err != nil {
+		return
+	}
+	why, err := checkMark(ctx, h.store, mark)
+	if err != nil || why == "" {
+		return
+	}
+	h.lost(why)
+	h.enforceLoss()
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentcom/agentcom/broker"
@@ -146,4 +147,29 @@ func damage(t *testing.T, path string, size int64) {
 	}
 	_, err = f.WriteAt(junk, size-int64(len(junk)))
 	require.NoError(t, err)
+}
+
+// TestRunningHubSeesEventsRemovedBehindItsBack: the periodic check finds
+// a purge of the event stream while the hub runs; the loss is sticky.
+func TestRunningHubSeesEventsRemovedBehindItsBack(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, "")
+	id := h.submit(t, `{"description":"purged"}`)
+	h.submit(t, `{"description":"kept"}`)
+	h.saveMark(context.Background())
+	h.watchLoss(context.Background())
+	require.False(t, h.lossFound(), "nothing was removed yet")
+
+	js, err := jetstream.New(h.nc) // the hub's own connection: no client may purge
+	require.NoError(t, err)
+	stream, err := js.Stream(context.Background(), broker.EventsStream)
+	require.NoError(t, err)
+	require.NoError(t, stream.Purge(context.Background(), jetstream.WithPurgeSubject(broker.TaskEvents(id))))
+	h.watchLoss(context.Background())
+	require.True(t, h.lossFound())
+	code, out := h.do(t, http.MethodPost, "/api/tasks", h.token, `{"description":"refused"}`)
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Equal(t, "store_loss", out["error"])
+	code, _ = h.do(t, http.MethodGet, "/health", "", "")
+	require.Equal(t, http.StatusServiceUnavailable, code)
 }
