@@ -41,6 +41,7 @@ type Authenticator struct {
 	sysSecret string
 	sys       atomic.Pointer[server.Account]
 	observer  atomic.Bool
+	agentGate atomic.Pointer[func(string) bool] // SetAgentGate
 	mu        sync.RWMutex
 	byHash    map[string]Identity
 }
@@ -139,6 +140,9 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 	case RoleHub, RoleAdmin:
 		c.RegisterUser(&server.User{Username: string(id.Role) + ":" + id.Name})
 	case RoleAgent:
+		if a.agentRefused(id.Name) {
+			return false
+		}
 		c.RegisterUser(&server.User{Username: AgentUser(id.Name), Permissions: AgentPermissions(id.Name)})
 	default:
 		return false
