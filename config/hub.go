@@ -84,10 +84,10 @@ type Agents struct {
 	// Defaults to 5s.
 	SweepInterval time.Duration `mapstructure:"sweep_interval"`
 	// RequestRate is the requests per second each agent may make on
-	// average; 0 means no limit. Defaults to 50.
+	// average; 0 means no limit. Defaults to 500.
 	RequestRate float64 `mapstructure:"request_rate"`
 	// RequestBurst is how many requests an agent may make at once above
-	// the rate. Defaults to 100.
+	// the rate. Defaults to 1000.
 	RequestBurst int `mapstructure:"request_burst"`
 	// ViolationThreshold is how many refused requests and permission
 	// violations within ViolationWindow disconnect an agent; 0 means
@@ -108,7 +108,7 @@ type Agents struct {
 var AgentDefaults = Agents{
 	AcceptanceTimeout: 60 * time.Second, StuckThreshold: 10 * time.Minute, HeartbeatInterval: 30 * time.Second,
 	ReapAfter: 60 * time.Second, ReconnectGrace: 30 * time.Second, SweepInterval: 5 * time.Second,
-	RequestRate: 50, RequestBurst: 100, ViolationThreshold: 10, ViolationWindow: time.Minute,
+	RequestRate: 500, RequestBurst: 1000, ViolationThreshold: 10, ViolationWindow: time.Minute,
 	ViolationCooldown: 30 * time.Second, ViolationLogInterval: 10 * time.Second,
 }
 
