@@ -41,6 +41,7 @@ type Authenticator struct {
 	sysSecret string
 	sys       atomic.Pointer[server.Account]
 	observer  atomic.Bool
+	agentGate atomic.Pointer[func(string) bool] // SetAgentGate
 	mu        sync.RWMutex
 	byHash    map[string]Identity
 }
@@ -145,6 +146,9 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 	case RoleAdmin:
 		c.RegisterUser(&server.User{Username: string(id.Role) + ":" + id.Name, Permissions: AdminPermissions()})
 	case RoleAgent:
+		if a.agentRefused(id.Name) {
+			return false
+		}
 		c.RegisterUser(&server.User{Username: AgentUser(id.Name), Permissions: AgentPermissions(id.Name)})
 	default:
 		return false

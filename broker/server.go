@@ -36,8 +36,9 @@ type ServerConfig struct {
 
 // Server is a running embedded NATS server with JetStream.
 type Server struct {
-	ns   *server.Server
-	auth *Authenticator
+	ns         *server.Server
+	auth       *Authenticator
+	violations *violationHook // OnPermissionViolation
 	// jsConfig is JetStream's configuration at start, to start it again.
 	jsConfig server.JetStreamConfig
 }
@@ -67,8 +68,8 @@ func start(cfg ServerConfig, opts *server.Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create nats server: %w", err)
 	}
-	fatal := make(chan string, 1)
-	ns.SetLoggerV2(natsLogger{log: cfg.Log.Module("nats"), fatal: fatal}, false, false, false)
+	fatal, hook := make(chan string, 1), &violationHook{}
+	ns.SetLoggerV2(natsLogger{log: cfg.Log.Module("nats"), fatal: fatal, violations: hook}, false, false, false)
 	ns.Start()
 	if err := waitReady(ns, fatal, cfg.Listen); err != nil {
 		ns.Shutdown()
@@ -77,7 +78,7 @@ func start(cfg ServerConfig, opts *server.Options) (*Server, error) {
 	cfg.Auth.setSystemAccount(ns.SystemAccount())
 	js := *ns.JetStreamConfig()
 	js.StoreDir = opts.StoreDir // EnableJetStream adds the jetstream folder itself
-	return &Server{ns: ns, auth: cfg.Auth, jsConfig: js}, nil
+	return &Server{ns: ns, auth: cfg.Auth, violations: hook, jsConfig: js}, nil
 }
 
 // probeListen listens on the client address and closes it again, so that
@@ -175,8 +176,9 @@ func (s *Server) Shutdown() {
 // Fatal errors are also sent on fatal (if there is room), so that a start
 // that cannot succeed ends at once.
 type natsLogger struct {
-	log   logsink.Logger
-	fatal chan<- string
+	log        logsink.Logger
+	fatal      chan<- string
+	violations *violationHook
 }
 
 // Noticef goes to debug: the server's notices are start-up banners and
@@ -196,7 +198,11 @@ func (l natsLogger) Fatalf(format string, v ...any) {
 	}
 }
 func (l natsLogger) Errorf(format string, v ...any) {
-	l.log.Error().Str("detail", fmt.Sprintf(format, v...)).Msg("nats server")
+	detail := fmt.Sprintf(format, v...)
+	if l.permissionViolation(detail) {
+		return
+	}
+	l.log.Error().Str("detail", detail).Msg("nats server")
 }
 func (l natsLogger) Debugf(format string, v ...any) {
 	l.log.Debug().Str("detail", fmt.Sprintf(format, v...)).Msg("nats server")

@@ -153,6 +153,16 @@ const (
 	VerbUnblocked = "unblocked"
 )
 
+// IsAgentVerb reports whether verb is one of the agent request verbs.
+func IsAgentVerb(verb string) bool {
+	switch verb {
+	case VerbHello, VerbHeartbeat, VerbAccept, VerbDecline, VerbProgress, VerbComplete, VerbFail, VerbBye,
+		VerbBlocked, VerbUnblocked:
+		return true
+	}
+	return false
+}
+
 // Hub-to-agent push kinds.
 const (
 	PushTask  = "task"

@@ -92,12 +92,33 @@ type Agents struct {
 	// SweepInterval is how often leases and liveness are checked.
 	// Defaults to 5s.
 	SweepInterval time.Duration `mapstructure:"sweep_interval"`
+	// RequestRate is the requests per second each agent may make on
+	// average; 0 means no limit. Defaults to 500.
+	RequestRate float64 `mapstructure:"request_rate"`
+	// RequestBurst is how many requests an agent may make at once above
+	// the rate. Defaults to 1000.
+	RequestBurst int `mapstructure:"request_burst"`
+	// ViolationThreshold is how many refused requests and permission
+	// violations within ViolationWindow disconnect an agent; 0 means
+	// never. Defaults to 10.
+	ViolationThreshold int `mapstructure:"violation_threshold"`
+	// ViolationWindow is the span the threshold counts over. Defaults to 1m.
+	ViolationWindow time.Duration `mapstructure:"violation_window"`
+	// ViolationCooldown is how long a disconnected agent is refused the
+	// first time (twice as long the second, ten times from the third).
+	// Defaults to 30s.
+	ViolationCooldown time.Duration `mapstructure:"violation_cooldown"`
+	// ViolationLogInterval is how often an agent's violations are
+	// summarised in the log. Defaults to 10s.
+	ViolationLogInterval time.Duration `mapstructure:"violation_log_interval"`
 }
 
 // AgentDefaults are the defaults of the agents keys.
 var AgentDefaults = Agents{
 	AcceptanceTimeout: 60 * time.Second, StuckThreshold: 10 * time.Minute, HeartbeatInterval: 30 * time.Second,
 	ReapAfter: 60 * time.Second, ReconnectGrace: 30 * time.Second, SweepInterval: 5 * time.Second,
+	RequestRate: 500, RequestBurst: 1000, ViolationThreshold: 10, ViolationWindow: time.Minute,
+	ViolationCooldown: 30 * time.Second, ViolationLogInterval: 10 * time.Second,
 }
 
 // Listener is one listening address.
@@ -254,6 +275,9 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	for key, d := range AgentDefaults.durations() {
 		v.SetDefault(key, d)
 	}
+	v.SetDefault("agents.request_rate", AgentDefaults.RequestRate)
+	v.SetDefault("agents.request_burst", AgentDefaults.RequestBurst)
+	v.SetDefault("agents.violation_threshold", AgentDefaults.ViolationThreshold)
 	for key, d := range TaskDefaults.durations() {
 		v.SetDefault(key, d)
 	}
@@ -302,6 +326,8 @@ func (a Agents) durations() map[string]time.Duration {
 		"agents.acceptance_timeout": a.AcceptanceTimeout, "agents.stuck_threshold": a.StuckThreshold,
 		"agents.heartbeat_interval": a.HeartbeatInterval, "agents.reap_after": a.ReapAfter,
 		"agents.reconnect_grace": a.ReconnectGrace, "agents.sweep_interval": a.SweepInterval,
+		"agents.violation_window": a.ViolationWindow, "agents.violation_cooldown": a.ViolationCooldown,
+		"agents.violation_log_interval": a.ViolationLogInterval,
 	}
 }
 
@@ -311,6 +337,10 @@ func (a Agents) validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be a positive duration such as 30s", key))
 		}
+	}
+	if a.RequestRate < 0 || a.RequestBurst < 1 || a.ViolationThreshold < 0 {
+		errs = append(errs, errors.New("agents.request_rate, agents.request_burst and agents.violation_threshold: "+
+			"the rate and the threshold must be 0 (no limit) or more, the burst at least 1"))
 	}
 	if a.HeartbeatInterval > 0 && a.ReapAfter > 0 && a.ReapAfter <= a.HeartbeatInterval {
 		errs = append(errs, errors.New("agents.reap_after: must be longer than agents.heartbeat_interval"))

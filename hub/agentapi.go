@@ -11,6 +11,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/guard"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol"
@@ -21,7 +22,16 @@ import (
 // only there.
 func (c *Coordinator) receive(m *nats.Msg) {
 	agentID, verb, ok := broker.ParseAgentRequest(m.Subject)
-	if !ok || !c.work.enter() {
+	if !ok {
+		return
+	}
+	if status, e, drop, ok := c.screen(agentID, verb, m); !ok {
+		if !drop {
+			c.refuseRequest(m, agentID, status, e)
+		}
+		return
+	}
+	if !c.work.enter() {
 		return
 	}
 	go func() {
@@ -30,6 +40,9 @@ func (c *Coordinator) receive(m *nats.Msg) {
 		defer cancel()
 		c.presence.touch(agentID, c.now())
 		status, body := c.handle(ctx, agentID, verb, m.Data)
+		if malformed(status) {
+			c.violation(agentID, guard.Violation{Kind: guard.KindMalformed, Op: verb, Subject: m.Subject})
+		}
 		c.reply(ctx, m, agentID, status, body)
 	}()
 }
@@ -39,10 +52,7 @@ func (c *Coordinator) reply(ctx context.Context, m *nats.Msg, agentID string, st
 	// publish anywhere, so a reply subject of the agent's choosing must
 	// never steer it (onto the event stream, or another agent's subjects).
 	if !broker.IsAgentInbox(agentID, m.Reply) {
-		if m.Reply != "" {
-			c.log.Ctx(ctx).Warning().Str("agent_id", agentID).Msg("agent request with a foreign reply subject dropped")
-		}
-		return
+		return // no reply asked for; a foreign one was screened out
 	}
 	if err := respond(ctx, m, status, body); err != nil {
 		c.log.Ctx(ctx).Warning().Err(err).Str("agent_id", agentID).Msg("agent reply not sent")
@@ -79,7 +89,7 @@ func (c *Coordinator) handle(ctx context.Context, agentID, verb string, data []b
 			return http.StatusOK, map[string]any{"status": "ok", "fsm_state": a.State}
 		})
 	}
-	return http.StatusNotFound, protocol.Error{Error: "unknown_verb", Detail: "no agent request " + verb}
+	return http.StatusNotFound, protocol.Error{Error: protocol.CodeUnknownVerb, Detail: "no agent request " + verb}
 }
 
 // report handles the verbs about one assignment of a task.

@@ -14,6 +14,7 @@ import (
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/guard"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol"
@@ -38,6 +39,7 @@ type Coordinator struct {
 	sched    *scheduler
 	tel      *telemetry.Emitter
 	excused  excuses // stale busy declines let go without a cooldown
+	guard    *guard.Guard
 
 	sub      *nats.Subscription
 	sysConn  *nats.Conn
@@ -69,7 +71,8 @@ func NewCoordinator(p CoordinatorParams) *Coordinator {
 	}
 	c := &Coordinator{svc: p.Service, views: p.Views, nc: p.Conn, srv: p.Server, cfg: p.Config,
 		backoff: p.Backoff, jitter: rand.Float64,
-		log: p.Log.Module("agents"), now: p.Now, presence: newPresence(), quit: make(chan struct{}), tel: p.Telemetry}
+		log: p.Log.Module("agents"), now: p.Now, presence: newPresence(), quit: make(chan struct{}), tel: p.Telemetry,
+		guard: newGuard(p.Config, p.Now)}
 	c.sched = newScheduler(c)
 	return c
 }
@@ -89,10 +92,11 @@ func (c *Coordinator) Start(ctx context.Context) error {
 		return fmt.Errorf("subscribe to agent requests: %w", err)
 	}
 	c.sub = sub
+	c.srv.OnPermissionViolation(c.permissionViolation)
 	if c.sysConn, err = c.srv.WatchAgentDisconnects(c.disconnected); err != nil {
 		return err
 	}
-	for _, loop := range []func(){func() { c.sched.run(c.quit) }, c.sweepLoop} {
+	for _, loop := range []func(){func() { c.sched.run(c.quit) }, c.sweepLoop, c.violationLoop} {
 		if c.work.enter() {
 			go func() { defer c.work.leave(); loop() }()
 		}

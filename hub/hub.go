@@ -128,6 +128,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	h.svc.OnApplied(applied)
 	h.coord.sched.paused.Store(h.pauseScheduler)
+	h.auth.SetAgentGate(h.coord.refused)
 	if err = h.coord.Start(ctx); err != nil {
 		return err
 	}

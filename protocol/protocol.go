@@ -150,6 +150,13 @@ const (
 	// CodeStoreFull (status 507): the event store's volume is full;
 	// nothing was stored. The hub takes writes again once space returns.
 	CodeStoreFull = "store_full"
+	// CodeRateLimited (429): the agent is over its request budget
+	// (agents.request_rate, agents.request_burst); slow down.
+	CodeRateLimited = "rate_limited"
+	// CodeTooLarge (413): the request body is over the verb's limit.
+	CodeTooLarge = "too_large"
+	// CodeUnknownVerb (404): no such agent request.
+	CodeUnknownVerb = "unknown_verb"
 )
 
 // Error is the body of a non-2xx reply. Code is a stable word such as

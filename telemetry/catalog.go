@@ -31,6 +31,7 @@ var Catalog = []Spec{
 	{"agent.connect", []string{"capabilities"}, []string{"agent_id", "capabilities", "request_id"}, "an agent says hello (capabilities: how many)"},
 	{"agent.disconnect", []string{"connected_duration_ms"}, []string{"agent_id", "reason", "request_id"}, "an agent's connection ends"},
 	{"agent.evict", []string{"stale_ms"}, []string{"agent_id", "request_id"}, "the reaper removes a silent agent"},
+	{"agent.violation", []string{"count", "cooldown_ms"}, []string{"agent_id", "kind", "op", "subject", "disconnected"}, "an agent's refused requests or permission violations, summarised: at the first of an interval, then once per agents.violation_log_interval with the count; disconnected (cooldown_ms set) when they reach agents.violation_threshold"},
 	{"fsm.transition", []string{"duration_ms"}, []string{"agent_id", "from", "to", "task_id", "request_id"}, "an agent changes state (duration_ms: time in the previous state)"},
 	{"scheduler.attempt", []string{"idle_agents", "queued_tasks"}, []string{"trigger"}, "the scheduler makes a pass"},
 	{"scheduler.match", nil, []string{"task_id", "agent_id"}, "the scheduler matches a task to an agent"},
