@@ -366,7 +366,7 @@ func (h *Hub) stopLogs(ctx context.Context) io.Closer {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	_ = h.pub.Stored(ctx) // the sink stops at the stream's end: let it hold every line
-	h.sink.Stop()
+	h.sink.StopBy(ctx)
 	file := h.logFile().Writer()
 	_ = h.pub.Close(file)
 	return file

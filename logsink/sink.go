@@ -89,9 +89,12 @@ type Sink struct {
 	started  bool
 	done     chan struct{}
 	stopCh   chan struct{}
+	abandon  chan struct{} // closed when a bounded Stop runs out of time
 	stopOnce sync.Once
-	stopping atomic.Bool
-	target   atomic.Uint64 // Stop drains up to this stream sequence
+	// abandonOnce closes abandon once.
+	abandonOnce sync.Once
+	stopping    atomic.Bool
+	target      atomic.Uint64 // Stop drains up to this stream sequence
 
 	written atomic.Uint64 // lines written by this Sink
 	last    atomic.Uint64 // every record up to this sequence is in the files
@@ -131,10 +134,11 @@ func NewSink(stream jetstream.Stream, cfg SinkConfig) *Sink {
 		cfg.MaxBackups = defaultMaxBackups
 	}
 	return &Sink{
-		stream: stream,
-		cfg:    cfg,
-		done:   make(chan struct{}),
-		stopCh: make(chan struct{}),
+		stream:  stream,
+		cfg:     cfg,
+		done:    make(chan struct{}),
+		stopCh:  make(chan struct{}),
+		abandon: make(chan struct{}),
 	}
 }
 
@@ -157,9 +161,11 @@ func (s *Sink) Start(ctx context.Context) error {
 	}
 	s.file = s.cfg.Writer()
 	s.started = true
-	go func() { // a crash stops the iterator, so Next returns at once
+	go func() { // a crash or an abandoned Stop stops the iterator, so Next returns at once
 		select {
 		case <-ctx.Done():
+			it.Stop()
+		case <-s.abandon:
 			it.Stop()
 		case <-s.done:
 		}
@@ -233,7 +239,12 @@ func sinkConsumerConfig() jetstream.ConsumerConfig {
 // that reach the stream later are written at the next Start. After the
 // Start context was cancelled, Stop only waits for the sink to end. Safe
 // to call more than once, and before Start.
-func (s *Sink) Stop() {
+func (s *Sink) Stop() { s.StopBy(context.Background()) }
+
+// StopBy is Stop within ctx: if ctx ends first (a stream that cannot
+// deliver its last records, as after a full disk), the sink stops where
+// it is; what it did not write is written at the next Start.
+func (s *Sink) StopBy(ctx context.Context) {
 	s.mu.Lock()
 	started := s.started
 	s.mu.Unlock()
@@ -245,7 +256,12 @@ func (s *Sink) Stop() {
 		s.stopping.Store(true)
 		close(s.stopCh)
 	})
-	<-s.done
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		s.abandonOnce.Do(func() { close(s.abandon) })
+		<-s.done
+	}
 }
 
 // streamLastSeq is the stream's last sequence, or 0 if it cannot be read:

@@ -190,7 +190,9 @@ func TestFullDiskIsAStateNotAHang(t *testing.T) {
 	select {
 	case <-h.done:
 	case <-time.After(20 * time.Second):
-		t.Fatalf("the hub did not stop within 20s of SIGTERM on a full disk; it printed:\n%s", tail(h.stdout(), 30))
+		_ = h.cmd.Process.Signal(syscall.SIGQUIT) // its goroutines, for the failure message
+		<-h.done
+		t.Fatalf("the hub did not stop within 20s of SIGTERM on a full disk; it printed:\n%s", tail(h.stdout(), 400))
 	}
 	t.Logf("stopped %s after SIGTERM on a full disk", time.Since(stopStart).Round(time.Millisecond))
 	require.Less(t, time.Since(stopStart), 15*time.Second+2*time.Second, "within the shutdown timeout")
