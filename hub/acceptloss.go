@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"time"
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
@@ -22,16 +21,12 @@ var ErrNoLoss = errors.New("the event store has lost nothing: there is no loss t
 // after which the mark is reset to the stream's end and the hub takes
 // commands again. It returns what was accepted.
 func AcceptLoss(ctx context.Context, dataDir, by string, log logsink.Logger) (string, error) {
-	nc, closeAll, err := openOffline(dataDir, "agentcom-accept-loss", log,
+	store, closeAll, err := openStore(ctx, dataDir, "accept-loss", log,
 		fmt.Errorf("accept loss in %s: a hub is running on it; stop it first", dataDir))
 	if err != nil {
 		return "", err
 	}
 	defer closeAll()
-	store, err := broker.ExistingEventStore(ctx, nc)
-	if err != nil {
-		return "", err
-	}
 	missing, err := findLoss(ctx, store, dataDir)
 	if err != nil {
 		return "", err
@@ -84,21 +79,13 @@ func recordAccepted(ctx context.Context, store *broker.EventStore, dataDir, miss
 	if err != nil {
 		return err
 	}
-	expected, err := store.SubjectLastSeq(ctx, broker.StoreEvents)
+	env, seq, err := appendStoreEvent(ctx, store, domain.StoreLossAccepted{Missing: missing, Through: info.State.LastSeq, By: by})
 	if err != nil {
 		return err
-	}
-	ev := domain.StoreLossAccepted{Missing: missing, Through: info.State.LastSeq, By: by}
-	env := domain.Envelope{ID: newEventID(), Type: ev.EventType(), Version: ev.SchemaVersion(),
-		Time: time.Now().UTC(), Aggregate: "store", Data: ev}
-	seqs, err := store.AppendAtomic(ctx, []broker.Append{{Subject: broker.StoreEvents, ExpectedSeq: expected,
-		Events: []domain.Envelope{env}}})
-	if err != nil {
-		return fmt.Errorf("record accepted loss: %w", err)
 	}
 	// A snapshot from before the loss no longer matches the stream.
 	if err := os.Remove(snapshotPath(dataDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove the snapshot: %w", err)
 	}
-	return writeMark(dataDir, storeMark{LastSeq: seqs[0], LastMsgID: env.ID})
+	return writeMark(dataDir, storeMark{LastSeq: seq, LastMsgID: env.ID})
 }

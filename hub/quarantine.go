@@ -20,16 +20,12 @@ var ErrReadable = errors.New("the event is readable; only an event this build ca
 // store.event_quarantined event. The task's other events stay. It returns
 // why the event could not be read.
 func Quarantine(ctx context.Context, dataDir string, seq uint64, by string, log logsink.Logger) (string, error) {
-	nc, closeAll, err := openOffline(dataDir, "agentcom-quarantine", log,
+	store, closeAll, err := openStore(ctx, dataDir, "quarantine", log,
 		fmt.Errorf("quarantine in %s: a hub is running on it; stop it first", dataDir))
 	if err != nil {
 		return "", err
 	}
 	defer closeAll()
-	store, err := broker.ExistingEventStore(ctx, nc)
-	if err != nil {
-		return "", err
-	}
 	skip, err := store.Quarantined(ctx)
 	if err != nil {
 		return "", err
@@ -46,21 +42,23 @@ func Quarantine(ctx context.Context, dataDir string, seq uint64, by string, log 
 		return "", fmt.Errorf("quarantine event %d (%s of %s): %w", seq, env.Type, env.Aggregate, ErrReadable)
 	}
 	ev := domain.StoreEventQuarantined{Seq: seq, Subject: subject, Reason: decodeErr.Error(), By: by}
-	return ev.Reason, appendStoreEvent(ctx, store, ev)
+	_, _, err = appendStoreEvent(ctx, store, ev)
+	return ev.Reason, err
 }
 
-// appendStoreEvent appends one event about the store itself.
-func appendStoreEvent(ctx context.Context, store *broker.EventStore, ev domain.Event) error {
+// appendStoreEvent appends one event about the store itself, and returns
+// it with its sequence.
+func appendStoreEvent(ctx context.Context, store *broker.EventStore, ev domain.Event) (domain.Envelope, uint64, error) {
 	expected, err := store.SubjectLastSeq(ctx, broker.StoreEvents)
 	if err != nil {
-		return err
+		return domain.Envelope{}, 0, err
 	}
 	env := domain.Envelope{ID: newEventID(), Type: ev.EventType(), Version: ev.SchemaVersion(),
 		Time: time.Now().UTC(), Aggregate: "store", Data: ev}
-	_, err = store.AppendAtomic(ctx, []broker.Append{{Subject: broker.StoreEvents, ExpectedSeq: expected,
+	seqs, err := store.AppendAtomic(ctx, []broker.Append{{Subject: broker.StoreEvents, ExpectedSeq: expected,
 		Events: []domain.Envelope{env}}})
 	if err != nil {
-		return fmt.Errorf("record %s: %w", ev.EventType(), err)
+		return domain.Envelope{}, 0, fmt.Errorf("record %s: %w", ev.EventType(), err)
 	}
-	return nil
+	return env, seqs[0], nil
 }

@@ -54,18 +54,12 @@ func Replay(ctx context.Context, opts ReplayOpts, log logsink.Logger) (*ReplayRe
 	if _, err := os.Stat(filepath.Join(opts.DataDir, "jetstream")); err != nil {
 		return nil, fmt.Errorf("replay %s: no event store there: %w", opts.DataDir, err)
 	}
-	nc, closeAll, err := openOffline(opts.DataDir, "agentcom-replay", log,
+	store, closeAll, err := openStore(ctx, opts.DataDir, "replay", log,
 		fmt.Errorf("replay %s: a hub is running on it; stop it or replay a copy of the directory", opts.DataDir))
 	if err != nil {
 		return nil, err
 	}
 	defer closeAll()
-	store, err := broker.ExistingEventStore(ctx, nc)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, fmt.Errorf("replay %s: no AgentCom events stored there", opts.DataDir)
-	} else if err != nil {
-		return nil, err
-	}
 	res, err := rebuild(ctx, store, opts)
 	if err != nil {
 		return nil, err
@@ -91,6 +85,25 @@ func replayMark(ctx context.Context, store *broker.EventStore, dataDir string) e
 		return fmt.Errorf("replay %s: %w: %s", dataDir, broker.ErrLoss, why)
 	}
 	return nil
+}
+
+// openStore opens a stopped hub's event store for the offline command
+// named what (replay, accept-loss, quarantine): openOffline, then the
+// EVENTS stream. It returns the store and what closes it all.
+func openStore(ctx context.Context, dataDir, what string, log logsink.Logger, whenLocked error) (*broker.EventStore, func(), error) {
+	nc, closeAll, err := openOffline(dataDir, "agentcom-"+what, log, whenLocked)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := broker.ExistingEventStore(ctx, nc)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		err = fmt.Errorf("%s %s: no AgentCom events stored there", what, dataDir)
+	}
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return store, closeAll, nil
 }
 
 // openOffline locks a stopped hub's data directory and starts an embedded
