@@ -190,6 +190,9 @@ func scrubString(s string) string {
 // names a secret, is left as it is. Use it on text that reaches people
 // outside the logger (stderr, telemetry, stored free text).
 func ScrubText(s string) string {
+	if s == "" || !needsRedaction([]byte(s)) {
+		return s // nothing shaped like a secret, nor named one: the common case, without a regexp
+	}
 	s = tokenShaped.ReplaceAllString(s, Redacted)
 	s = urlPassword.ReplaceAllString(s, "${1}"+Redacted+"${2}")
 	s = keyValue.ReplaceAllStringFunc(s, func(m string) string {
