@@ -72,7 +72,7 @@ func (h *Hub) backupLoop() {
 	defer tick.Stop()
 	for {
 		if h.backupDue() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+			ctx, cancel := h.jobContext()
 			_, _ = h.Backup(ctx)
 			cancel()
 		}

@@ -95,10 +95,17 @@ func (h *Hub) every(interval time.Duration, fn func(context.Context)) {
 			case <-h.quit:
 				return
 			case <-tick.C:
-				ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+				ctx, cancel := h.jobContext()
 				fn(ctx)
 				cancel()
 			}
 		}
 	}()
+}
+
+// jobContext bounds one run of a background job: an hour, or until the
+// hub stops, so that a store that does not answer (a full disk) cannot
+// hold the hub's stop.
+func (h *Hub) jobContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(h.life, time.Hour)
 }

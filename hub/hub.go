@@ -63,6 +63,8 @@ type Hub struct {
 	// backupPoll is how often the backup schedule looks at the clock.
 	backupPoll time.Duration
 	quit       chan struct{}
+	life       context.Context // ends at Stop: background jobs run within it
+	endLife    context.CancelFunc
 	jobs       sync.WaitGroup
 	restore    chan string  // backups to restore, for the process running the hub
 	httpL      net.Listener // taken at the start of Start, served at its end
@@ -76,8 +78,9 @@ type Hub struct {
 // out, if not nil, is the log output the hub extends with the LOGS stream
 // while it runs.
 func New(cfg config.Hub, log logsink.Logger, out *logsink.Output) *Hub {
+	life, endLife := context.WithCancel(context.Background())
 	return &Hub{cfg: cfg, log: log.Module("hub"), out: out, quit: make(chan struct{}), now: time.Now,
-		backupPoll: backupPoll, restore: make(chan string, 1)}
+		backupPoll: backupPoll, restore: make(chan string, 1), life: life, endLife: endLife}
 }
 
 // Start brings the hub up in order: lock the data directory, start NATS,
@@ -283,6 +286,7 @@ func (h *Hub) Stop() {
 			h.api.refused.stop()
 		}
 		close(h.quit)
+		h.endLife()
 		h.jobs.Wait()
 		if h.natsAPI != nil {
 			h.natsAPI.Stop(ctx)
