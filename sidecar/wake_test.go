@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -38,7 +39,11 @@ func TestWakeCompletesFromResultFile(t *testing.T) {
 	a := h.assign("t1", 5)
 	h.waitFor(broker.VerbAccept, 1)
 
-	require.Eventually(t, func() bool { return fileExists(filepath.Join(dir, "task.json")) }, wait, tick)
+	// The shell creates task.json before printf fills it: wait for its JSON.
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "task.json"))
+		return err == nil && json.Valid(b)
+	}, wait, tick)
 	require.NoFileExists(t, resultPath, "a stale result file is removed before waking")
 	require.Equal(t, "t1", readString(t, filepath.Join(dir, "id")))
 	require.Equal(t, a.Description, readString(t, filepath.Join(dir, "desc")))
