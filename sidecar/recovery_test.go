@@ -189,8 +189,13 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	u, err := url.Parse(h.b.Server.ClientURL())
 	require.NoError(t, err)
 	h.b.Server.Shutdown()
-	srv, err := broker.StartServer(broker.ServerConfig{Listen: u.Host, DataDir: h.b.DataDir, Auth: h.b.Auth, Log: logsink.Nop()})
-	require.NoError(t, err)
+	// The old server may hold its port a moment after Shutdown returns, and
+	// a busy port fails a start at once: try again until it is free.
+	var srv *broker.Server
+	require.Eventually(t, func() bool {
+		srv, err = broker.StartServer(broker.ServerConfig{Listen: u.Host, DataDir: h.b.DataDir, Auth: h.b.Auth, Log: logsink.Nop()})
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond, "the server never started again on %s", u.Host)
 	t.Cleanup(srv.Shutdown)
 	nc, err := srv.ConnectInProcess(h.b.Auth.HubSecret(), "test hub again")
 	require.NoError(t, err)
