@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 )
 
@@ -166,6 +167,7 @@ func TestFullDiskIsAStateNotAHang(t *testing.T) {
 	require.Eventually(t, func() bool { return h.hasMessage("event store full: refusing writes (store_full) until space returns") },
 		10*time.Second, 20*time.Millisecond)
 
+	live := watchStoreFull(t, h)
 	require.NoError(t, os.Remove(filler))
 	start := time.Now()
 	var acked []string
@@ -180,7 +182,7 @@ func TestFullDiskIsAStateNotAHang(t *testing.T) {
 	code, _ = healthOf(t, h)
 	require.Equal(t, http.StatusOK, code)
 	require.True(t, h.hasMessage("event store writable again"))
-	requireStoreFullTelemetry(t, h)
+	requireStoreFullTelemetry(t, live)
 
 	filler = fillVolume(t, vol)
 	require.Eventually(t, func() bool { c, _ := healthOf(t, h); return c == http.StatusServiceUnavailable },
@@ -257,13 +259,30 @@ func tail(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-// requireStoreFullTelemetry finds store.full with state writable in what
-// the TELEMETRY stream kept (the full one may not have fitted on the
-// volume), read as a user would: agentcom events --since --json.
-func requireStoreFullTelemetry(t *testing.T, h *hubProc) {
+// watchStoreFull subscribes, as an anonymous observer would with `nats sub
+// 'agent_com.store.full'`, to the live store.full events. The TELEMETRY
+// stream may drop them while the volume is full (telemetry is dropped and
+// counted then), the live subject does not.
+func watchStoreFull(t *testing.T, h *hubProc) *nats.Subscription {
 	t.Helper()
-	require.Eventually(t, func() bool {
-		out, _, code := cli(t, h, "events", "--since", "1h", "--filter", "store.full", "--json")
-		return code == 0 && strings.Contains(out, `"state":"writable"`)
-	}, 10*time.Second, 100*time.Millisecond, "store.full (writable) in the TELEMETRY stream")
+	nc, err := nats.Connect(h.natsURL)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	sub, err := nc.SubscribeSync("agent_com.store.full")
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+	return sub
+}
+
+// requireStoreFullTelemetry waits for store.full with state writable.
+func requireStoreFullTelemetry(t *testing.T, sub *nats.Subscription) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		msg, err := sub.NextMsg(time.Until(deadline))
+		require.NoError(t, err, "no store.full (writable) on agent_com.store.full")
+		if strings.Contains(string(msg.Data), `"state":"writable"`) {
+			return
+		}
+	}
 }
