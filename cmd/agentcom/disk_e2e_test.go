@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -234,23 +233,6 @@ func TestHubSizesItsStreamsToTheVolume(t *testing.T) {
 	require.ErrorAs(t, err, &exit, "the hub refuses a volume it cannot use: %s", out)
 	require.Contains(t, string(out), "the data directory's volume is too small")
 	require.Contains(t, string(out), "the hub needs at least 14.0 MiB")
-}
-
-// get reads path over HTTP with the admin token.
-func (h *hubProc) get(path string) (int, map[string]any, error) {
-	req, err := http.NewRequest(http.MethodGet, h.httpURL+path, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+h.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	err = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out, err
 }
 
 // tail is the last n lines of s.

@@ -160,7 +160,21 @@ func (h *hubProc) terminate(t *testing.T) {
 
 // post submits over HTTP and returns the status code and reply.
 func (h *hubProc) post(path, body string) (int, map[string]any, error) {
-	req, err := http.NewRequest(http.MethodPost, h.httpURL+path, strings.NewReader(body))
+	return h.call(http.MethodPost, path, body)
+}
+
+// get reads path over HTTP with the admin token.
+func (h *hubProc) get(path string) (int, map[string]any, error) {
+	return h.call(http.MethodGet, path, "")
+}
+
+func (h *hubProc) put(path, body string) (int, map[string]any, error) {
+	return h.call(http.MethodPut, path, body)
+}
+
+// call sends one HTTP request with the admin token and decodes the reply.
+func (h *hubProc) call(method, path, body string) (int, map[string]any, error) {
+	req, err := http.NewRequest(method, h.httpURL+path, strings.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}

@@ -26,7 +26,7 @@ func TestOneSidecarProcessWorksThroughShortTasks(t *testing.T) {
 	}
 	start := time.Now()
 	startSidecar(t, h, "solo", "true", nil)
-	require.Eventually(t, func() bool { return completedTasks(t, h) == n }, 5*time.Minute, 50*time.Millisecond,
+	require.Eventually(t, func() bool { return liveStats(t, h)["completed"] == n }, 5*time.Minute, 50*time.Millisecond,
 		"500 short tasks were not all completed")
 	took := time.Since(start)
 	t.Logf("one sidecar process: %d tasks in %v, %.0f tasks/s", n, took.Round(time.Millisecond), n/took.Seconds())
@@ -53,16 +53,4 @@ func TestOneSidecarProcessWorksThroughShortTasks(t *testing.T) {
 			require.NotEqual(t, "task.reclaimed", e.Event, "task %s was taken back: %s", task.ID, e.Detail)
 		}
 	}
-}
-
-func completedTasks(t *testing.T, h *hubProc) int {
-	t.Helper()
-	resp, err := http.Get(h.httpURL + "/api/tasks/stats")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var s struct {
-		ByStatus map[string]int `json:"by_status"`
-	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&s))
-	return s.ByStatus["completed"]
 }

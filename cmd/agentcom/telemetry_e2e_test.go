@@ -199,22 +199,6 @@ func streamEvents(t *testing.T, h *hubProc, prefix string) []string {
 	return names
 }
 
-func (h *hubProc) put(path, body string) (int, map[string]any, error) {
-	req, err := http.NewRequest(http.MethodPut, h.httpURL+path, strings.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+h.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	err = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out, err
-}
-
 // TestAnonymousObserverWithNatsCLI: with no credentials, the nats CLI
 // receives a submitted task's events, and can do nothing else.
 func TestAnonymousObserverWithNatsCLI(t *testing.T) {
