@@ -42,8 +42,10 @@ type Authenticator struct {
 	sys       atomic.Pointer[server.Account]
 	observer  atomic.Bool
 	agentGate atomic.Pointer[func(string) bool] // SetAgentGate
-	mu        sync.RWMutex
-	byHash    map[string]Identity
+	// agentArrival is SetAgentArrival's hook.
+	agentArrival atomic.Pointer[func(string) error]
+	mu           sync.RWMutex
+	byHash       map[string]Identity
 }
 
 var _ server.Authentication = (*Authenticator)(nil)
@@ -146,7 +148,7 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 	case RoleAdmin:
 		c.RegisterUser(&server.User{Username: string(id.Role) + ":" + id.Name, Permissions: AdminPermissions()})
 	case RoleAgent:
-		if a.agentRefused(id.Name) {
+		if a.agentRefused(id.Name) || a.agentArrives(id.Name) != nil {
 			return false
 		}
 		c.RegisterUser(&server.User{Username: AgentUser(id.Name), Permissions: AgentPermissions(id.Name)})

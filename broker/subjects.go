@@ -195,6 +195,9 @@ func subjectToken(s string) string {
 // AgentEvents returns the event subject of one agent.
 func AgentEvents(agentID string) string { return fmt.Sprintf(AgentEventsT, agentID) }
 
+// AgentRequests matches every request of one agent: its lane's subject.
+func AgentRequests(agentID string) string { return AgentRequest(agentID, "*") }
+
 // AgentRequest returns the subject of an agent's request.
 func AgentRequest(agentID, verb string) string { return fmt.Sprintf(AgentRequestT, agentID, verb) }
 

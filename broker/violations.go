@@ -79,6 +79,21 @@ func (l natsLogger) permissionViolation(line string) bool {
 // says so (an agent in its violation cooldown).
 func (a *Authenticator) SetAgentGate(refused func(agentID string) bool) { a.agentGate.Store(&refused) }
 
+// SetAgentArrival makes Check call arrive for every agent it is about to
+// let in (the hub opens the agent's lane there); an error refuses the
+// connection.
+func (a *Authenticator) SetAgentArrival(arrive func(agentID string) error) {
+	a.agentArrival.Store(&arrive)
+}
+
+// agentArrives tells the arrival hook, if any.
+func (a *Authenticator) agentArrives(agentID string) error {
+	if fn := a.agentArrival.Load(); fn != nil {
+		return (*fn)(agentID)
+	}
+	return nil
+}
+
 // agentRefused asks the gate, if any.
 func (a *Authenticator) agentRefused(agentID string) bool {
 	fn := a.agentGate.Load()

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -41,7 +40,7 @@ type Coordinator struct {
 	excused  excuses // stale busy declines let go without a cooldown
 	guard    *guard.Guard
 
-	sub      *nats.Subscription
+	lanes    *broker.Lanes // one connection per agent for its requests
 	sysConn  *nats.Conn
 	quit     chan struct{}
 	work     gate // request handlers and loops, which Stop waits for
@@ -87,11 +86,10 @@ func (c *Coordinator) Start(ctx context.Context) error {
 			c.presence.touch(a.ID, c.started)
 		}
 	}
-	sub, err := c.nc.QueueSubscribe(broker.AgentRequestsAll, natsQueue, c.receive)
-	if err != nil {
-		return fmt.Errorf("subscribe to agent requests: %w", err)
+	if err := c.openLanes(); err != nil {
+		return err
 	}
-	c.sub = sub
+	var err error
 	c.srv.OnPermissionViolation(c.permissionViolation)
 	if c.sysConn, err = c.srv.WatchAgentDisconnects(c.disconnected); err != nil {
 		return err
@@ -109,8 +107,8 @@ func (c *Coordinator) Start(ctx context.Context) error {
 // Safe to call twice and before Start.
 func (c *Coordinator) Stop() {
 	c.stopOnce.Do(func() {
-		if c.sub != nil {
-			_ = c.sub.Unsubscribe()
+		if c.lanes != nil {
+			c.lanes.Unsubscribe()
 		}
 		if c.sysConn != nil {
 			c.sysConn.Close()
@@ -118,6 +116,9 @@ func (c *Coordinator) Stop() {
 		c.work.close()
 		close(c.quit)
 		c.work.wait()
+		if c.lanes != nil {
+			c.lanes.Close()
+		}
 	})
 }
 
@@ -139,6 +140,7 @@ func (c *Coordinator) applied(envs []domain.Envelope) {
 // closes: the agent goes offline at once; its task waits out the
 // reconnect grace before it is reclaimed.
 func (c *Coordinator) disconnected(agentID, reason string) {
+	c.lanes.Gone(agentID)
 	if !c.work.enter() {
 		return
 	}

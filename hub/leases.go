@@ -43,6 +43,7 @@ func (c *Coordinator) sweep() {
 	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), logsink.NewRequestID()), appendTimeout)
 	defer cancel()
 	now := c.now()
+	c.sweepLanes(now)
 	for _, t := range c.views.Tasks.List(projections.Filter{Status: domain.StatusAssigned}) {
 		if c.since(*t.AssignedAt, now) > c.cfg.AcceptanceTimeout {
 			// Flag first, so the scheduler cannot hand the task straight back.
