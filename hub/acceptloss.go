@@ -11,6 +11,7 @@ import (
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/writer"
 )
 
 // ErrNoLoss means accept-loss found nothing lost to accept.
@@ -54,7 +55,7 @@ func findLoss(ctx context.Context, store *broker.EventStore, dataDir string) (st
 		return views.Apply(env)
 	})
 	var loss *broker.LossError
-	if errors.As(err, &loss) && !lossAccepted(err, accepted) {
+	if errors.As(err, &loss) && !writer.LossAccepted(err, accepted) {
 		why = joinReasons(why, loss.Error())
 	} else if err != nil && loss == nil {
 		return "", fmt.Errorf("read the store: %w", err)

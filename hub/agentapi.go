@@ -31,11 +31,11 @@ func (c *Coordinator) receive(m *nats.Msg) {
 		}
 		return
 	}
-	if !c.work.enter() {
+	if !c.work.Enter() {
 		return
 	}
 	go func() {
-		defer c.work.leave()
+		defer c.work.Leave()
 		ctx, cancel := natsRequest(m)
 		defer cancel()
 		c.presence.touch(agentID, c.now())

@@ -14,6 +14,7 @@ import (
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/telemetry"
+	"github.com/agentcom/agentcom/writer"
 )
 
 // Reply is an API answer: an HTTP status code and a JSON body. NATS
@@ -41,7 +42,7 @@ type ListQuery struct {
 
 // API implements every hub request once, for both transports.
 type API struct {
-	svc    *Service
+	svc    *writer.Service
 	tasks  *projections.Tasks
 	agents *projections.Agents
 	now    func() time.Time
@@ -62,7 +63,7 @@ type storeAdmin interface {
 }
 
 // NewAPI returns the API over a service and its projection.
-func NewAPI(svc *Service, views *projections.Views, log logsink.Logger) *API {
+func NewAPI(svc *writer.Service, views *projections.Views, log logsink.Logger) *API {
 	return &API{svc: svc, tasks: views.Tasks, agents: views.Agents, now: time.Now, log: log.Module("api"),
 		refused: newRefusals(log.Module("http"))}
 }
@@ -73,7 +74,7 @@ func (a *API) Submit(ctx context.Context, who string, body []byte) Reply {
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
-	cmd.ID, cmd.SubmittedBy = NewTaskID(), who
+	cmd.ID, cmd.SubmittedBy = writer.NewTaskID(), who
 	t, err := a.svc.Execute(ctx, cmd)
 	if err != nil {
 		return a.errorReply(ctx, err)
@@ -225,13 +226,13 @@ func (a *API) errorReply(ctx context.Context, err error) Reply {
 	case errors.Is(err, broker.ErrStoreFull):
 		return Reply{http.StatusInsufficientStorage, ErrorBody{Error: protocol.CodeStoreFull, Detail: err.Error() +
 			"; nothing was stored; the hub takes writes again once space returns"}}
-	case errors.Is(err, ErrStopped):
+	case errors.Is(err, writer.ErrStopped):
 		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: "shutting_down", Detail: err.Error()}}
-	case errors.Is(err, ErrStoreLoss):
+	case errors.Is(err, writer.ErrStoreLoss):
 		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: "store_loss", Detail: err.Error()}}
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, writer.ErrUnavailable):
 		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: protocol.CodeUnavailable, Detail: err.Error()}}
-	case errors.Is(err, ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+	case errors.Is(err, writer.ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		a.log.Ctx(ctx).Warning().Err(err).Msg("command outcome unknown")
 		return Reply{http.StatusServiceUnavailable, ErrorBody{Error: "outcome_unknown",
 			Detail: "the command may or may not have taken effect; read the task before sending it again"}}

@@ -14,17 +14,19 @@ import (
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/guard"
+	"github.com/agentcom/agentcom/lifecycle"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/telemetry"
+	"github.com/agentcom/agentcom/writer"
 )
 
 // Coordinator is the hub's side of the agents: it answers their requests,
 // matches queued tasks to idle agents, pushes assignments, and takes work
 // back from agents that stop answering (leases and the reaper).
 type Coordinator struct {
-	svc      *Service
+	svc      *writer.Service
 	views    *projections.Views
 	nc       *nats.Conn
 	srv      *broker.Server
@@ -43,13 +45,13 @@ type Coordinator struct {
 	lanes    *broker.Lanes // one connection per agent for its requests
 	sysConn  *nats.Conn
 	quit     chan struct{}
-	work     gate // request handlers and loops, which Stop waits for
+	work     lifecycle.Gate // request handlers and loops, which Stop waits for
 	stopOnce sync.Once
 }
 
 // CoordinatorParams are the parts a Coordinator works with.
 type CoordinatorParams struct {
-	Service *Service
+	Service *writer.Service
 	Views   *projections.Views
 	Conn    *nats.Conn
 	Server  *broker.Server
@@ -95,8 +97,8 @@ func (c *Coordinator) Start(ctx context.Context) error {
 		return err
 	}
 	for _, loop := range []func(){func() { c.sched.run(c.quit) }, c.sweepLoop, c.violationLoop} {
-		if c.work.enter() {
-			go func() { defer c.work.leave(); loop() }()
+		if c.work.Enter() {
+			go func() { defer c.work.Leave(); loop() }()
 		}
 	}
 	c.sched.trigger()
@@ -113,9 +115,9 @@ func (c *Coordinator) Stop() {
 		if c.sysConn != nil {
 			c.sysConn.Close()
 		}
-		c.work.close()
+		c.work.Close()
 		close(c.quit)
-		c.work.wait()
+		c.work.Wait()
 		if c.lanes != nil {
 			c.lanes.Close()
 		}
@@ -124,8 +126,8 @@ func (c *Coordinator) Stop() {
 
 // applied runs after each group of events is applied: events that can
 // make a match wake the scheduler.
-func (c *Coordinator) applied(envs []domain.Envelope) {
-	for _, env := range envs {
+func (c *Coordinator) applied(g writer.Applied) {
+	for _, env := range g.Events {
 		switch env.Type {
 		case domain.TypeTaskSubmitted, domain.TypeTaskRetried, domain.TypeTaskReclaimed, domain.TypeTaskRequeued,
 			domain.TypeTaskCompleted, domain.TypeTaskFailed, domain.TypeTaskCancelled,
@@ -141,12 +143,12 @@ func (c *Coordinator) applied(envs []domain.Envelope) {
 // reconnect grace before it is reclaimed.
 func (c *Coordinator) disconnected(agentID, reason string) {
 	c.lanes.Gone(agentID)
-	if !c.work.enter() {
+	if !c.work.Enter() {
 		return
 	}
 	go func() {
-		defer c.work.leave()
-		ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), logsink.NewRequestID()), appendTimeout)
+		defer c.work.Leave()
+		ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), logsink.NewRequestID()), writer.AppendTimeout)
 		defer cancel()
 		a, _, ok := c.views.Agents.Get(agentID)
 		if !ok || !a.Online() || c.srv.AgentConnections(agentID) > 0 {

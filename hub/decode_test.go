@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/writer"
 )
 
 var (
@@ -414,7 +415,7 @@ func TestValidTaskID(t *testing.T) {
 		{name: "empty", id: "", want: false},
 		{name: "one char", id: "a", want: true},
 		{name: "all allowed characters", id: "task-0123456789_abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJKLMNOPQRSTUVWXYZ", want: true},
-		{name: "generated id", id: NewTaskID(), want: true},
+		{name: "generated id", id: writer.NewTaskID(), want: true},
 		{name: "128 characters", id: strings.Repeat("a", 128), want: true},
 		{name: "129 characters", id: strings.Repeat("a", 129), want: false},
 		{name: "subject separator", id: "task.1", want: false},

@@ -90,8 +90,8 @@ func (c *Coordinator) reportViolations(r guard.Report) {
 		Str("kind", r.Last.Kind).Str("op", r.Last.Op).Str("subject", r.Last.Subject)
 	if r.Disconnect {
 		e.Int64("cooldown_ms", r.Cooldown.Milliseconds()).Msg("agent disconnected for violations, refused for the cooldown")
-		if c.work.enter() {
-			go func() { defer c.work.leave(); c.srv.DisconnectAgent(r.AgentID, false) }()
+		if c.work.Enter() {
+			go func() { defer c.work.Leave(); c.srv.DisconnectAgent(r.AgentID, false) }()
 		}
 	} else {
 		e.Msg("agent violations")

@@ -17,10 +17,10 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
-	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/telemetry"
+	"github.com/agentcom/agentcom/writer"
 )
 
 // shutdownTimeout bounds how long Stop waits, in all, for HTTP requests in
@@ -44,7 +44,7 @@ type Hub struct {
 	telNC   *nats.Conn
 	store   *broker.EventStore
 	views   *projections.Views
-	svc     *Service
+	svc     *writer.Service
 	api     *API
 	natsAPI *NATSServer
 	coord   *Coordinator
@@ -122,11 +122,11 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Config: h.cfg.Agents, Backoff: h.cfg.Tasks.Backoff(), Log: h.log, Telemetry: h.tel, Now: h.now})
 	applied := h.coord.applied
 	if h.tel != nil { // with telemetry off, the applier builds no events
-		t := &tap{tel: h.tel, views: h.views}
+		t := &tap{tel: h.tel}
 		h.views.Agents.Observe(t.transition)
-		applied = func(envs []domain.Envelope) {
-			t.applied(envs) // first: the scheduler's own events follow these
-			h.coord.applied(envs)
+		applied = func(g writer.Applied) {
+			t.applied(g) // first: the scheduler's own events follow these
+			h.coord.applied(g)
 		}
 	}
 	h.svc.OnApplied(applied)
@@ -297,7 +297,7 @@ func (h *Hub) Stop() {
 		if h.svc != nil {
 			h.svc.Stop()
 			h.saveSnapshotAtStop(ctx)
-			if h.svc.started.Load() {
+			if h.svc.Started() {
 				h.saveMark(ctx)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol"
+	"github.com/agentcom/agentcom/writer"
 )
 
 // Reclaim reasons.
@@ -40,7 +41,7 @@ func (c *Coordinator) sweepLoop() {
 // silent past the reap period. Deadlines never start before the hub did,
 // so a restart gives every agent its full time to report.
 func (c *Coordinator) sweep() {
-	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), logsink.NewRequestID()), appendTimeout)
+	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), logsink.NewRequestID()), writer.AppendTimeout)
 	defer cancel()
 	now := c.now()
 	c.sweepLanes(now)

@@ -14,12 +14,6 @@ import (
 	"github.com/agentcom/agentcom/broker"
 )
 
-// ErrStoreLoss means the hub found events missing from its store and
-// refuses commands until an operator restores a backup or accepts the
-// loss (agentcom store accept-loss): appending now could reuse the
-// sequence of an event it acknowledged.
-var ErrStoreLoss = errors.New("the event store lost events; restore a backup or run agentcom store accept-loss")
-
 // markFile is <data-dir>/store.mark: the high-water mark of the events
 // the hub has applied, fsynced beside the store. A store that ends before
 // it, or holds another event at it, lost events.

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/lifecycle"
 )
 
 // natsQueue is the queue group of the hub's command subscription.
@@ -32,7 +33,7 @@ type idRequest struct {
 // NATSServer answers hub commands over NATS.
 type NATSServer struct {
 	sub      *nats.Subscription
-	inflight gate
+	inflight lifecycle.Gate
 }
 
 // ServeNATS subscribes to the hub commands on nc. Only admins (and the
@@ -41,12 +42,12 @@ func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
 	s := &NATSServer{}
 	sem := make(chan struct{}, maxInflight)
 	sub, err := nc.QueueSubscribe(broker.CommandsAll, natsQueue, func(m *nats.Msg) {
-		if !s.inflight.enter() {
+		if !s.inflight.Enter() {
 			return
 		}
 		sem <- struct{}{}
 		go func() {
-			defer func() { <-sem; s.inflight.leave() }()
+			defer func() { <-sem; s.inflight.Leave() }()
 			a.handleNATS(nc, m)
 		}()
 	})
@@ -68,9 +69,9 @@ func (s *NATSServer) Stop(ctx context.Context) {
 	for s.sub.IsValid() && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
-	s.inflight.close()
+	s.inflight.Close()
 	_ = s.sub.Unsubscribe()
-	s.inflight.wait()
+	s.inflight.Wait()
 }
 
 func (a *API) handleNATS(nc *nats.Conn, m *nats.Msg) {

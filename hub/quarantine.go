@@ -9,6 +9,7 @@ import (
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/writer"
 )
 
 // ErrReadable means quarantine was asked for an event this build reads:
@@ -53,7 +54,7 @@ func appendStoreEvent(ctx context.Context, store *broker.EventStore, ev domain.E
 	if err != nil {
 		return domain.Envelope{}, 0, err
 	}
-	env := domain.Envelope{ID: newEventID(), Type: ev.EventType(), Version: ev.SchemaVersion(),
+	env := domain.Envelope{ID: writer.NewEventID(), Type: ev.EventType(), Version: ev.SchemaVersion(),
 		Time: time.Now().UTC(), Aggregate: "store", Data: ev}
 	seqs, err := store.AppendAtomic(ctx, []broker.Append{{Subject: broker.StoreEvents, ExpectedSeq: expected,
 		Events: []domain.Envelope{env}}})

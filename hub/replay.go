@@ -16,6 +16,7 @@ import (
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/writer"
 )
 
 // ReplayOpts chooses what to rebuild. Zero limits mean the whole stream.
@@ -157,7 +158,7 @@ func rebuild(ctx context.Context, store *broker.EventStore, opts ReplayOpts) (*R
 		}
 		return views.Apply(env)
 	})
-	if err != nil && !lossAccepted(err, accepted) {
+	if err != nil && !writer.LossAccepted(err, accepted) {
 		return nil, fmt.Errorf("replay events: %w", err)
 	}
 	res.State, res.Stats, res.Agents = tasks.State(), tasks.Stats(), views.Agents.List()

@@ -10,6 +10,7 @@ import (
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/telemetry"
+	"github.com/agentcom/agentcom/writer"
 )
 
 // schedulerTick is the safety net: a pass runs at least this often even
@@ -166,7 +167,7 @@ func earliest(a, b time.Time) time.Time {
 // (hold) sends any abort after the assignment.
 func (s *scheduler) assign(m match) {
 	taskID, agentID := m.task, m.agent
-	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), m.requestID), appendTimeout)
+	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), m.requestID), writer.AppendTimeout)
 	defer cancel()
 	t, err := s.c.svc.Execute(ctx, domain.AssignTask{ID: taskID, AgentID: agentID})
 	if err == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/writer"
 )
 
 // workload runs a mix of every command from many goroutines at once, so
@@ -25,11 +26,11 @@ func workload(t *testing.T, h *Hub, workers, perWorker int) {
 			agent := fmt.Sprintf("agent-%d", w)
 			connectAgent(t, h, agent)
 			for i := range perWorker {
-				id := NewTaskID()
+				id := writer.NewTaskID()
 				_, err := h.svc.Execute(ctx, domain.SubmitTask{ID: id, Description: fmt.Sprintf("w%d-%d", w, i),
 					Priority: domain.Priority(rng.IntN(4)), Metadata: []byte(`{"n":1}`)})
 				require.NoError(t, err)
-				lifecycle(t, h, id, agent, rng.IntN(5))
+				runLifecycle(t, h, id, agent, rng.IntN(5))
 			}
 		})
 	}
@@ -37,7 +38,7 @@ func workload(t *testing.T, h *Hub, workers, perWorker int) {
 }
 
 // lifecycle takes a task down one of several paths.
-func lifecycle(t *testing.T, h *Hub, id, agent string, path int) {
+func runLifecycle(t *testing.T, h *Hub, id, agent string, path int) {
 	ctx := context.Background()
 	switch path {
 	case 0: // stays queued
@@ -91,7 +92,7 @@ func TestConcurrentSubmitsShareGroupCommits(t *testing.T) {
 	seen := sync.Map{}
 	for i := range n {
 		wg.Go(func() {
-			id := NewTaskID()
+			id := writer.NewTaskID()
 			task, err := h.svc.Execute(ctx, domain.SubmitTask{ID: id, Description: fmt.Sprint(i)})
 			require.NoError(t, err)
 			require.Equal(t, domain.StatusQueued, task.Status)
@@ -112,7 +113,7 @@ func TestRejectedCommandInAGroupDoesNotFailOthers(t *testing.T) {
 	t.Parallel()
 	h := startHub(t, "")
 	ctx := context.Background()
-	id := NewTaskID()
+	id := writer.NewTaskID()
 	_, err := h.svc.Execute(ctx, domain.SubmitTask{ID: id, Description: "x"})
 	require.NoError(t, err)
 	var wg sync.WaitGroup
@@ -121,7 +122,7 @@ func TestRejectedCommandInAGroupDoesNotFailOthers(t *testing.T) {
 		wg.Go(func() {
 			// One cancel wins; the rest find the task cancelled. Submits ride along.
 			_, errs[i] = h.svc.Execute(ctx, domain.CancelTask{ID: id})
-			_, err := h.svc.Execute(ctx, domain.SubmitTask{ID: NewTaskID(), Description: "y"})
+			_, err := h.svc.Execute(ctx, domain.SubmitTask{ID: writer.NewTaskID(), Description: "y"})
 			require.NoError(t, err)
 		})
 	}
@@ -153,6 +154,6 @@ func TestStoppedServiceRefusesCommands(t *testing.T) {
 	t.Parallel()
 	h := startHub(t, "")
 	h.svc.Stop()
-	_, err := h.svc.Execute(context.Background(), domain.SubmitTask{ID: NewTaskID(), Description: "late"})
-	require.ErrorIs(t, err, ErrStopped)
+	_, err := h.svc.Execute(context.Background(), domain.SubmitTask{ID: writer.NewTaskID(), Description: "late"})
+	require.ErrorIs(t, err, writer.ErrStopped)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/agentcom/agentcom/atomicfile"
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/writer"
 )
 
 // The snapshot file: <data-dir>/snapshots/projections.snap.
@@ -48,7 +49,7 @@ type snapshotHeader struct {
 // events after views.LastSeq() and takes commands.
 func (h *Hub) startViews(ctx context.Context, views *projections.Views) error {
 	h.views = views
-	h.svc = NewService(ServiceParams{Store: h.store, Views: h.views, Log: h.log, Now: h.now,
+	h.svc = writer.New(writer.Params{Store: h.store, Views: h.views, Log: h.log, Now: h.now,
 		SyncAlways: h.cfg.Store.SyncInterval == 0})
 	return h.svc.Start(ctx)
 }
@@ -297,7 +298,7 @@ func readSnapshotHeader(path string) (snapshotHeader, error) {
 // saveSnapshotAtStop saves the projections once the service has stopped,
 // if they followed the stream to the end (never after a failed start).
 func (h *Hub) saveSnapshotAtStop(ctx context.Context) {
-	if h.svc == nil || !h.svc.started.Load() || h.svc.Err() != nil {
+	if h.svc == nil || !h.svc.Started() || h.svc.Err() != nil {
 		return
 	}
 	_ = h.saveSnapshot(ctx)

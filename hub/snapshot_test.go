@@ -18,6 +18,7 @@ import (
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/writer"
 )
 
 // viewState is everything compared between hubs.
@@ -273,8 +274,8 @@ func TestSnapshotOfATruncatedStoreIsDiscarded(t *testing.T) {
 		requireDiscarded(t, cut, "from the future")
 		require.Less(t, cut.Tasks().LastSeq(), old.LastSeq)
 		// No write reuses a lost sequence until the loss is accepted.
-		_, err := cut.svc.Execute(context.Background(), domain.SubmitTask{ID: NewTaskID(), Description: "refused"})
-		require.ErrorIs(t, err, ErrStoreLoss)
+		_, err := cut.svc.Execute(context.Background(), domain.SubmitTask{ID: writer.NewTaskID(), Description: "refused"})
+		require.ErrorIs(t, err, writer.ErrStoreLoss)
 		cut.Stop()
 		_, err = AcceptLoss(context.Background(), dir, "test", logsink.Nop())
 		require.NoError(t, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/logsink/logtest"
+	"github.com/agentcom/agentcom/writer"
 )
 
 // startupEvents is how many events BenchmarkStartup's stream holds
@@ -179,7 +180,7 @@ func submitAppends(n int) ([]broker.Append, error) {
 	now := time.Now().UTC()
 	out := make([]broker.Append, n)
 	for i := range out {
-		id := NewTaskID()
+		id := writer.NewTaskID()
 		cmd := domain.SubmitTask{ID: id, Description: "summarise the build log and open an issue for each new failure",
 			Priority: domain.Priority(i % domain.PriorityCount), Metadata: []byte(`{"repo":"agentcom","branch":"main"}`),
 			NeededCapabilities: []string{"go"}, SubmittedBy: "admin"}
@@ -188,7 +189,7 @@ func submitAppends(n int) ([]broker.Append, error) {
 			return nil, fmt.Errorf("decide a benchmark submit: %w", err)
 		}
 		ctx := logsink.WithRequestID(context.Background(), logsink.NewRequestID())
-		out[i] = broker.Append{Subject: broker.TaskEvents(id), Events: envelopes(ctx, id, now, events)}
+		out[i] = broker.Append{Subject: broker.TaskEvents(id), Events: writer.Envelopes(ctx, id, now, events)}
 	}
 	return out, nil
 }
@@ -202,7 +203,7 @@ func lifecycleAppends(n int) ([]broker.Append, error) {
 	now := time.Now().UTC()
 	out := make([]broker.Append, 0, n/lifecycleEvents)
 	for range n / lifecycleEvents {
-		id := NewTaskID()
+		id := writer.NewTaskID()
 		ctx := logsink.WithRequestID(context.Background(), logsink.NewRequestID())
 		envs, err := lifecycle5(ctx, id, now)
 		if err != nil {
@@ -239,7 +240,7 @@ func lifecycle5(ctx context.Context, id string, now time.Time) ([]domain.Envelop
 		if err != nil {
 			return nil, fmt.Errorf("decide a benchmark command: %w", err)
 		}
-		for _, env := range envelopes(ctx, id, now, events) {
+		for _, env := range writer.Envelopes(ctx, id, now, events) {
 			task = domain.Evolve(task, env)
 			all = append(all, env)
 		}

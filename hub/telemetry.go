@@ -8,14 +8,14 @@ import (
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/telemetry"
+	"github.com/agentcom/agentcom/writer"
 )
 
 // tap turns applied events and agent state changes into telemetry. On the
 // applier it only notes what the events need from the projections, as
 // they stand after the group; the emitter's goroutine builds the events.
 type tap struct {
-	tel   *telemetry.Emitter
-	views *projections.Views
+	tel *telemetry.Emitter
 
 	mu          sync.Mutex
 	transitions []projections.Transition // seen since the last group
@@ -31,33 +31,22 @@ func (t *tap) transition(tr projections.Transition) {
 
 // applied hands one applied group to the emitter: its transitions first,
 // then the catalog event of each domain event.
-func (t *tap) applied(envs []domain.Envelope) {
+func (t *tap) applied(a writer.Applied) {
 	t.mu.Lock()
 	transitions := t.transitions
 	t.transitions = nil
 	t.mu.Unlock()
-	if len(envs) == 0 && len(transitions) == 0 {
+	if len(a.Events) == 0 && len(transitions) == 0 {
 		return
 	}
-	g := group{envs: envs, transitions: transitions, depth: t.views.Tasks.QueueDepth(),
-		tasks: make([]*domain.Task, len(envs)), agents: make([]*domain.Agent, len(envs))}
-	for i, env := range envs {
-		if env.IsAgent() {
-			g.agents[i], _, _ = t.views.Agents.Get(env.Aggregate)
-		} else {
-			g.tasks[i], _, _ = t.views.Tasks.Get(env.Aggregate)
-		}
-	}
+	g := group{Applied: a, transitions: transitions}
 	t.tel.Later(g.emit)
 }
 
-// group is one applied group with what its events read from the
-// projections: each event's task or agent, and the queue depth.
+// group is one applied group, which carries each event's task or agent
+// after it and the queue depth, and the agent transitions it made.
 type group struct {
-	envs        []domain.Envelope
-	tasks       []*domain.Task
-	agents      []*domain.Agent
-	depth       int
+	writer.Applied
 	transitions []projections.Transition
 }
 
@@ -67,8 +56,8 @@ func (g group) emit(w telemetry.Writer) {
 			Str("agent_id", tr.AgentID).Str("from", string(tr.From)).Str("to", string(tr.To)).
 			Str("task_id", tr.TaskID).Str("request_id", tr.RequestID).Send()
 	}
-	for i, env := range g.envs {
-		f := fact{w: w, env: env, task: g.tasks[i], agent: g.agents[i], depth: g.depth}
+	for i, env := range g.Events {
+		f := fact{w: w, env: env, task: g.Tasks[i], agent: g.Agents[i], depth: g.QueueDepth}
 		if env.IsAgent() {
 			f.agentEvent()
 		} else {

@@ -1,4 +1,4 @@
-package hub
+package writer
 
 import (
 	"context"
@@ -18,6 +18,11 @@ import (
 
 // Errors of Execute besides the domain's.
 var (
+	// ErrStoreLoss means the hub found events missing from its store and
+	// refuses commands until an operator restores a backup or accepts the
+	// loss (agentcom store accept-loss): appending now could reuse the
+	// sequence of an event it acknowledged.
+	ErrStoreLoss = errors.New("the event store lost events; restore a backup or run agentcom store accept-loss")
 	// ErrStopped means the service no longer takes commands (shutting down).
 	ErrStopped = errors.New("hub is shutting down")
 	// ErrUnavailable means the service stopped taking commands (see Err).
@@ -27,7 +32,7 @@ var (
 	ErrUnknownOutcome = errors.New("the store did not confirm the command")
 )
 
-// Defaults of ServiceParams.
+// Defaults of Params.
 const (
 	// DefaultMaxBatch is how many commands one group carries at most. Each
 	// command makes at most two events, well under JetStream's limit of
@@ -70,15 +75,15 @@ type Service struct {
 	stopOnce  sync.Once
 	broken    atomic.Pointer[error] // set when an event cannot be applied
 	loss      atomic.Pointer[error] // set when the store lost events
-	onApplied atomic.Pointer[func([]domain.Envelope)]
+	onApplied atomic.Pointer[func(Applied)]
 
 	// Owned by the decider goroutine.
 	inflight map[string]bool // aggregates (keyOf) with a command in flight
 	held     []*pending      // commands put off to a later group
 }
 
-// ServiceParams are the parts and settings of a Service.
-type ServiceParams struct {
+// Params are the parts and settings of a Service.
+type Params struct {
 	Store *broker.EventStore
 	Views *projections.Views
 	Log   logsink.Logger
@@ -95,24 +100,23 @@ type ServiceParams struct {
 	MaxInflight int
 }
 
-// pending is one command on its way: a domain.Command (a task's) or a
-// domain.AgentCommand.
+// pending is one command on its way.
 type pending struct {
 	ctx    context.Context
-	cmd    any
-	keys   []string // the aggregates it reads or writes (keysOf)
+	cmd    command
+	keys   []string // the aggregates it reads or writes (command.keys)
 	result chan outcome
 	// conflicts met so far: a command is decided again once.
 	conflicts int
 }
 
 type outcome struct {
-	after any // *domain.Task or *domain.Agent
+	after state
 	err   error
 }
 
-// NewService returns a stopped service; call Start.
-func NewService(p ServiceParams) *Service {
+// New returns a stopped service; call Start.
+func New(p Params) *Service {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
@@ -131,7 +135,7 @@ func NewService(p ServiceParams) *Service {
 // inflightFor is the applier's queue length. When the server syncs always
 // the batch's sync is the cost: the decider then waits for the applier to
 // be free, so that commands gather into larger groups meanwhile.
-func inflightFor(p ServiceParams) int {
+func inflightFor(p Params) int {
 	if p.SyncAlways {
 		return 0
 	}
@@ -168,6 +172,9 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
+// Started reports whether Start succeeded.
+func (s *Service) Started() bool { return s.started.Load() }
+
 // Stop refuses new commands, finishes those already taken, and returns
 // when both goroutines have ended. Safe to call twice, and after a Start
 // that failed.
@@ -178,10 +185,23 @@ func (s *Service) Stop() {
 	}
 }
 
+// Applied is one group of events the writer stored and applied, in stream
+// order (maybe none), with what the events left behind: Tasks[i] is the
+// task of Events[i] after the group (nil for an agent's event), Agents[i]
+// its agent (nil for a task's), and QueueDepth the queued tasks then.
+// Whoever reacts to a group learns what it did from this, without reading
+// the projections again.
+type Applied struct {
+	Events     []domain.Envelope
+	Tasks      []*domain.Task
+	Agents     []*domain.Agent
+	QueueDepth int
+}
+
 // OnApplied sets a function called (on the applier goroutine, so it must
-// not block) after each group is applied and its callers answered, with
-// the group's events (maybe none) in stream order. It may keep the slice.
-func (s *Service) OnApplied(fn func([]domain.Envelope)) { s.onApplied.Store(&fn) }
+// not block) after each group is applied and its callers answered. It may
+// keep what it is given.
+func (s *Service) OnApplied(fn func(Applied)) { s.onApplied.Store(&fn) }
 
 // Err is why the service stopped taking commands: an event it stored could
 // not be applied to the projection, which would otherwise drift from the
@@ -242,15 +262,15 @@ func (s *Service) CatchUp(ctx context.Context) error {
 	if ferr := flush(); ferr != nil {
 		return fmt.Errorf("catch up projections: %w", ferr)
 	}
-	if err != nil && !lossAccepted(err, accepted) {
+	if err != nil && !LossAccepted(err, accepted) {
 		return fmt.Errorf("catch up projections: %w", err)
 	}
 	return nil
 }
 
-// lossAccepted reports whether every sequence a read missed is at or
+// LossAccepted reports whether every sequence a read missed is at or
 // before an accepted loss's end.
-func lossAccepted(err error, through uint64) bool {
+func LossAccepted(err error, through uint64) bool {
 	var loss *broker.LossError
 	if !errors.As(err, &loss) {
 		return false
@@ -261,59 +281,48 @@ func lossAccepted(err error, through uint64) bool {
 // Execute runs one task command and returns the task's state after it.
 // It returns once the command's events are durable and applied.
 func (s *Service) Execute(ctx context.Context, cmd domain.Command) (*domain.Task, error) {
-	after, err := s.execute(ctx, cmd)
-	t, _ := after.(*domain.Task)
-	return t, err
+	after, err := s.execute(ctx, taskCommand{cmd})
+	return after.task, err
 }
 
 // ExecuteAgent runs one agent command and returns the agent's state after it.
 func (s *Service) ExecuteAgent(ctx context.Context, cmd domain.AgentCommand) (*domain.Agent, error) {
-	after, err := s.execute(ctx, cmd)
-	a, _ := after.(*domain.Agent)
-	return a, err
+	after, err := s.execute(ctx, agentCommand{cmd})
+	return after.agent, err
 }
 
-func (s *Service) execute(ctx context.Context, cmd any) (any, error) {
-	if err := s.Loss(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrStoreLoss, err)
-	}
-	if err := s.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	if err := s.store.Full(); err != nil {
-		return nil, err
+func (s *Service) execute(ctx context.Context, cmd command) (state, error) {
+	if err := s.refusal(); err != nil {
+		return state{}, err
 	}
 	if logsink.RequestID(ctx) == "" { // every command is traceable, whoever sent it
 		ctx = logsink.WithRequestID(ctx, logsink.NewRequestID())
 	}
-	p := &pending{ctx: ctx, cmd: cmd, keys: keysOf(cmd), result: make(chan outcome, 1)}
+	p := &pending{ctx: ctx, cmd: cmd, keys: cmd.keys(), result: make(chan outcome, 1)}
 	select {
 	case s.in <- p:
 	case <-s.quit:
-		return nil, ErrStopped
+		return state{}, ErrStopped
 	case <-ctx.Done():
-		return nil, fmt.Errorf("queue command: %w", ctx.Err())
+		return state{}, fmt.Errorf("queue command: %w", ctx.Err())
 	}
 	select {
 	case o := <-p.result:
 		return o.after, o.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("await command: %w", ctx.Err())
+		return state{}, fmt.Errorf("await command: %w", ctx.Err())
 	}
 }
 
-// keysOf names the aggregates a command reads or writes; the first is the
-// one it writes. An assignment also reads its agent.
-func keysOf(cmd any) []string {
-	switch c := cmd.(type) {
-	case domain.AssignTask:
-		return []string{"task:" + c.ID, "agent:" + c.AgentID}
-	case domain.Command:
-		return []string{"task:" + c.TaskID()}
-	case domain.AgentCommand:
-		return []string{"agent:" + c.AgentID()}
+// refusal is why no command can be taken now, if any.
+func (s *Service) refusal() error {
+	if err := s.Loss(); err != nil {
+		return fmt.Errorf("%w: %w", ErrStoreLoss, err)
 	}
-	panic(fmt.Sprintf("hub: %T is not a command", cmd))
+	if err := s.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return s.store.Full()
 }
 
 // ServiceStats counts what the service has done.
@@ -332,7 +341,7 @@ func (s *Service) Stats() ServiceStats {
 // NewTaskID returns a new task id: "task-" and 16 hex digits.
 func NewTaskID() string { return "task-" + randomHex(8) }
 
-func newEventID() string { return "evt-" + randomHex(12) }
+func NewEventID() string { return "evt-" + randomHex(12) }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

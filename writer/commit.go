@@ -1,4 +1,4 @@
-package hub
+package writer
 
 import (
 	"cmp"
@@ -13,8 +13,8 @@ import (
 	"github.com/agentcom/agentcom/domain"
 )
 
-// appendTimeout bounds the wait for one group's acks.
-const appendTimeout = 15 * time.Second
+// AppendTimeout bounds the wait for one group's acks.
+const AppendTimeout = 15 * time.Second
 
 // applier reads each flight's acks in send order, applies what was stored
 // and answers the callers.
@@ -26,7 +26,7 @@ func (s *Service) applier() {
 
 // land settles one flight and tells the decider its tasks are free.
 func (s *Service) land(f *flight) {
-	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), AppendTimeout)
 	defer cancel()
 	results := f.sent.Wait(ctx)
 	if f.atomic && results[0].Err != nil {
@@ -63,15 +63,15 @@ func (s *Service) settle(group []decided, results []broker.AppendResult) ([]deci
 			catchUp = true
 			c.retry = append(c.retry, d.p)
 		case errors.Is(r.Err, broker.ErrConflict):
-			answer(d.p, nil, r.Err)
+			answer(d.p, state{}, r.Err)
 		case errors.Is(r.Err, broker.ErrStoreFull):
 			// The store looked: not stored. (Had it been, the next group's
 			// gap in the sequences brings it in. A catch-up now could fail
 			// while JetStream restarts, which would stop the service.)
-			answer(d.p, nil, r.Err)
+			answer(d.p, state{}, r.Err)
 		default:
 			catchUp = true // it may have been stored after all
-			answer(d.p, nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, r.Err))
+			answer(d.p, state{}, fmt.Errorf("%w: %w", ErrUnknownOutcome, r.Err))
 		}
 	}
 	return stored, c, catchUp
@@ -91,7 +91,7 @@ func (s *Service) apply(group []decided, catchUp bool) {
 	all = slices.DeleteFunc(all, func(e domain.Envelope) bool { return e.Seq <= last })
 	var err error
 	if catchUp || !contiguous(last, all) {
-		ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), AppendTimeout)
 		defer cancel()
 		err = s.CatchUp(ctx)
 	} else {
@@ -112,8 +112,25 @@ func (s *Service) apply(group []decided, catchUp bool) {
 	// callers' path. The projections do not move until the next group.
 	// (A catch-up may have applied others' events: all can be empty.)
 	if fn := s.onApplied.Load(); fn != nil {
-		(*fn)(all)
+		(*fn)(s.applied(group, all))
 	}
+}
+
+// applied is the group as OnApplied sees it: each event with its
+// aggregate's state as decided (one command per aggregate in a group, so
+// that is the state after the group), and the queue depth now.
+func (s *Service) applied(group []decided, all []domain.Envelope) Applied {
+	after := make(map[string]state, len(group))
+	for _, d := range group {
+		after[d.append.Events[0].Aggregate] = d.after
+	}
+	a := Applied{Events: all, Tasks: make([]*domain.Task, len(all)), Agents: make([]*domain.Agent, len(all)),
+		QueueDepth: s.views.Tasks.QueueDepth()}
+	for i, env := range all {
+		st := after[env.Aggregate]
+		a.Tasks[i], a.Agents[i] = st.task, st.agent
+	}
+	return a
 }
 
 func contiguous(last uint64, envs []domain.Envelope) bool {

@@ -1,4 +1,4 @@
-package hub
+package writer
 
 import (
 	"context"
@@ -16,10 +16,11 @@ type flight struct {
 	atomic bool
 }
 
-// decided is one command with its events (append.Events).
+// decided is one command with its events (append.Events) and the state
+// of its aggregate after them.
 type decided struct {
 	p      *pending
-	after  any // *domain.Task or *domain.Agent
+	after  state
 	append broker.Append
 }
 
@@ -157,17 +158,9 @@ func (s *Service) dispatch(group []*pending) {
 // decide runs one command against durable state; a rejected command is
 // answered at once.
 func (s *Service) decide(p *pending) (decided, bool) {
-	now := s.now().UTC()
-	var d decided
-	var err error
-	switch cmd := p.cmd.(type) {
-	case domain.AgentCommand:
-		d, err = s.decideAgent(p.ctx, cmd, now)
-	case domain.Command:
-		d, err = s.decideTask(p.ctx, cmd, now)
-	}
+	d, err := p.cmd.decide(s, p.ctx, s.now().UTC())
 	if err != nil {
-		answer(p, nil, err)
+		answer(p, state{}, err)
 		return decided{}, false
 	}
 	if len(d.append.Events) == 0 { // nothing to change (an idempotent repeat)
@@ -178,48 +171,13 @@ func (s *Service) decide(p *pending) (decided, bool) {
 	return d, true
 }
 
-func (s *Service) decideTask(ctx context.Context, cmd domain.Command, now time.Time) (decided, error) {
-	id := cmd.TaskID()
-	t, seq, _ := s.views.Tasks.Get(id)
-	events, err := cmd.Decide(t, now)
-	if err != nil {
-		return decided{}, err
-	}
-	if as, ok := cmd.(domain.AssignTask); ok {
-		a, _, _ := s.views.Agents.Get(as.AgentID)
-		if err := domain.CanAssign(a, as.AgentID, t); err != nil {
-			return decided{}, err
-		}
-	}
-	envs := envelopes(ctx, id, now, events)
-	for _, env := range envs {
-		t = domain.Evolve(t, env)
-	}
-	_, rollup := cmd.(domain.CompactTask)
-	return decided{after: t,
-		append: broker.Append{Subject: broker.TaskEvents(id), ExpectedSeq: seq, Events: envs, Rollup: rollup}}, nil
-}
-
-func (s *Service) decideAgent(ctx context.Context, cmd domain.AgentCommand, now time.Time) (decided, error) {
-	id := cmd.AgentID()
-	a, seq, _ := s.views.Agents.Get(id)
-	events, err := cmd.DecideAgent(a, now)
-	if err != nil {
-		return decided{}, err
-	}
-	envs := envelopes(ctx, id, now, events)
-	for _, env := range envs {
-		a = domain.EvolveAgent(a, env)
-	}
-	return decided{after: a,
-		append: broker.Append{Subject: broker.AgentEvents(id), ExpectedSeq: seq, Events: envs}}, nil
-}
-
-func envelopes(ctx context.Context, aggregate string, now time.Time, events []domain.Event) []domain.Envelope {
+// Envelopes wraps a command's events for the store: ids, the time, the
+// aggregate, the request id of ctx.
+func Envelopes(ctx context.Context, aggregate string, now time.Time, events []domain.Event) []domain.Envelope {
 	reqID := logsink.RequestID(ctx)
 	envs := make([]domain.Envelope, len(events))
 	for i, e := range events {
-		envs[i] = domain.Envelope{ID: newEventID(), Type: e.EventType(), Version: e.SchemaVersion(),
+		envs[i] = domain.Envelope{ID: NewEventID(), Type: e.EventType(), Version: e.SchemaVersion(),
 			Time: now, Aggregate: aggregate, RequestID: reqID, Data: e}
 	}
 	return envs
@@ -244,6 +202,6 @@ func appendsOf(group []decided) []broker.Append {
 	return out
 }
 
-func answer(p *pending, after any, err error) {
+func answer(p *pending, after state, err error) {
 	p.result <- outcome{after: after, err: err}
 }

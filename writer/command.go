@@ -1,0 +1,78 @@
+package writer
+
+import (
+	"context"
+	"time"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/domain"
+)
+
+// command is what the writer runs: it names the aggregates it reads and
+// writes (the first is the one it writes) and decides its events against
+// the projections. The two kinds are a task's and an agent's command;
+// Execute and ExecuteAgent wrap them, so no other kind can reach the
+// decider.
+type command interface {
+	keys() []string
+	decide(s *Service, ctx context.Context, now time.Time) (decided, error)
+}
+
+// state is an aggregate's state after a command: a task or an agent.
+type state struct {
+	task  *domain.Task
+	agent *domain.Agent
+}
+
+// taskCommand is a command on one task.
+type taskCommand struct{ domain.Command }
+
+// keys: an assignment also reads its agent.
+func (c taskCommand) keys() []string {
+	if as, ok := c.Command.(domain.AssignTask); ok {
+		return []string{"task:" + as.ID, "agent:" + as.AgentID}
+	}
+	return []string{"task:" + c.TaskID()}
+}
+
+func (c taskCommand) decide(s *Service, ctx context.Context, now time.Time) (decided, error) {
+	id := c.TaskID()
+	t, seq, _ := s.views.Tasks.Get(id)
+	events, err := c.Decide(t, now)
+	if err != nil {
+		return decided{}, err
+	}
+	if as, ok := c.Command.(domain.AssignTask); ok {
+		a, _, _ := s.views.Agents.Get(as.AgentID)
+		if err := domain.CanAssign(a, as.AgentID, t); err != nil {
+			return decided{}, err
+		}
+	}
+	envs := Envelopes(ctx, id, now, events)
+	for _, env := range envs {
+		t = domain.Evolve(t, env)
+	}
+	_, rollup := c.Command.(domain.CompactTask)
+	return decided{after: state{task: t},
+		append: broker.Append{Subject: broker.TaskEvents(id), ExpectedSeq: seq, Events: envs, Rollup: rollup}}, nil
+}
+
+// agentCommand is a command on one agent.
+type agentCommand struct{ domain.AgentCommand }
+
+func (c agentCommand) keys() []string { return []string{"agent:" + c.AgentID()} }
+
+func (c agentCommand) decide(s *Service, ctx context.Context, now time.Time) (decided, error) {
+	id := c.AgentID()
+	a, seq, _ := s.views.Agents.Get(id)
+	events, err := c.DecideAgent(a, now)
+	if err != nil {
+		return decided{}, err
+	}
+	envs := Envelopes(ctx, id, now, events)
+	for _, env := range envs {
+		a = domain.EvolveAgent(a, env)
+	}
+	return decided{after: state{agent: a},
+		append: broker.Append{Subject: broker.AgentEvents(id), ExpectedSeq: seq, Events: envs}}, nil
+}
