@@ -195,6 +195,10 @@ func subjectToken(s string) string {
 // AgentEvents returns the event subject of one agent.
 func AgentEvents(agentID string) string { return fmt.Sprintf(AgentEventsT, agentID) }
 
+// HubQueue is the queue group of every hub subscription that takes
+// requests (commands, agents' lanes), so that hubs may share the work.
+const HubQueue = "agentcom-hub"
+
 // AgentRequests matches every request of one agent: its lane's subject.
 func AgentRequests(agentID string) string { return AgentRequest(agentID, "*") }
 

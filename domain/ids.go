@@ -31,3 +31,10 @@ func CheckAgentID(id string) error {
 func idChar(c rune) bool {
 	return c == '-' || c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
 }
+
+// ValidTaskID accepts ids that are one safe subject token (the same
+// characters as an agent id, at most 128); nothing else can name a stored
+// task.
+func ValidTaskID(id string) bool {
+	return id != "" && len(id) <= 128 && !strings.ContainsFunc(id, func(c rune) bool { return !idChar(c) })
+}

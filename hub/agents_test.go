@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentcom/agentcom/agents"
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/domain"
@@ -38,7 +39,7 @@ func waitStatus(t *testing.T, h *testHub, id string, want domain.Status) *domain
 func TestAgentsCompleteTasksTheyCanRun(t *testing.T) {
 	t.Parallel()
 	h := startHubCfg(t, "", logsink.LevelInfo, func(*config.Hub) {})
-	agents := []*testAgent{
+	fleet := []*testAgent{
 		newTestAgent(t, h, "go-1", []string{"go"}, completeAtOnce),
 		newTestAgent(t, h, "py-1", []string{"python"}, completeAtOnce),
 		newTestAgent(t, h, "both-1", []string{"go", "python"}, completeAtOnce),
@@ -56,7 +57,7 @@ func TestAgentsCompleteTasksTheyCanRun(t *testing.T) {
 		require.True(t, a.CanRun(task), "%s ran %s without %v", a.ID, id, task.NeededCapabilities)
 	}
 	seen := map[string]int{}
-	for _, a := range agents {
+	for _, a := range fleet {
 		for _, as := range a.assignments() {
 			seen[as.TaskID]++
 		}
@@ -107,7 +108,7 @@ func TestProgressKeepsALongTaskAlive(t *testing.T) {
 		for range 10 {
 			clock.Advance(300 * time.Millisecond)
 			a.call(broker.VerbProgress, protocol.Progress{TaskID: as.TaskID, Generation: as.Generation, Message: "still going"})
-			h.coord.sweep() // a sweep at every step: without the progress, the fourth would reclaim
+			h.coord.Sweep() // a sweep at every step: without the progress, the fourth would reclaim
 		}
 		a.call(broker.VerbComplete, protocol.Complete{TaskID: as.TaskID, Generation: as.Generation})
 	}
@@ -139,7 +140,7 @@ func TestStuckTaskIsReclaimedAndItsAgentTold(t *testing.T) {
 	require.Eventually(t, func() bool {
 		mute.mu.Lock()
 		defer mute.mu.Unlock()
-		return len(mute.aborts) >= 1 && mute.aborts[0].Reason == ReasonStuck
+		return len(mute.aborts) >= 1 && mute.aborts[0].Reason == agents.ReasonStuck
 	}, 15*time.Second, 10*time.Millisecond)
 	// Its late report names a stale generation and changes nothing.
 	first := mute.assignments()[0]
@@ -300,7 +301,7 @@ func TestOverdueTaskIsDeadLetteredNotBounced(t *testing.T) {
 	require.Eventually(t, func() bool {
 		mute.mu.Lock()
 		defer mute.mu.Unlock()
-		return len(mute.aborts) == 1 && mute.aborts[0].Reason == ReasonOverdue
+		return len(mute.aborts) == 1 && mute.aborts[0].Reason == agents.ReasonOverdue
 	}, 5*time.Second, 10*time.Millisecond)
 	// A retry runs it without the passed deadline.
 	code, _ := h.do(t, http.MethodPost, "/api/tasks/"+id+"/retry", h.token, "")

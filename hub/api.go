@@ -183,25 +183,10 @@ func (a *API) Cancel(ctx context.Context, who, id string, body []byte) Reply {
 }
 
 func (a *API) run(ctx context.Context, cmd domain.Command) (*domain.Task, error) {
-	if !validTaskID(cmd.TaskID()) {
+	if !domain.ValidTaskID(cmd.TaskID()) {
 		return nil, &domain.NotFoundError{TaskID: cmd.TaskID()}
 	}
 	return a.svc.Execute(ctx, cmd)
-}
-
-// validTaskID accepts ids that are one safe subject token; nothing else
-// can name a stored task.
-func validTaskID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for _, c := range id {
-		ok := c == '-' || c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-		if !ok {
-			return false
-		}
-	}
-	return true
 }
 
 func badBody(detail string) error { return fieldErr("body", "invalid_json", detail) }

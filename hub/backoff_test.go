@@ -48,7 +48,7 @@ func requireHeldBack(t *testing.T, h *testHub, agentID string, due time.Time) {
 		}
 		return false
 	}, 15*time.Second, 5*time.Millisecond, "agent %s never became idle", agentID)
-	matches, next := h.coord.sched.pass("test")
+	matches, next := h.coord.Schedule("test")
 	require.Empty(t, matches, "a waiting task was handed out early")
 	require.Equal(t, due, next)
 }
@@ -76,7 +76,7 @@ func TestFailedTaskWaitsOutItsBackoff(t *testing.T) {
 
 		requireHeldBack(t, h, agent.id, *task.RunAfter)
 		clock.Advance(delay)
-		h.coord.sched.trigger()
+		h.coord.Wake()
 		require.Eventually(t, func() bool { return len(agent.assignments()) == attempt+2 }, 15*time.Second, 5*time.Millisecond)
 	}
 	task := waitStatus(t, h, id, domain.StatusDeadLetter)
@@ -97,7 +97,7 @@ func TestRunAtTaskIsNotAssignedEarly(t *testing.T) {
 	clock.Advance(time.Hour - time.Millisecond)
 	requireHeldBack(t, h, agent.id, runAt)
 	clock.Advance(time.Millisecond)
-	h.coord.sched.trigger()
+	h.coord.Wake()
 	waitStatus(t, h, id, domain.StatusCompleted)
 	require.Len(t, agent.assignments(), 1)
 }
@@ -114,8 +114,8 @@ func TestAgentFreeTextIsScrubbedBeforeItIsStored(t *testing.T) {
 	}
 	agent := newTestAgent(t, h, "a1", nil, leaky)
 	id := h.submit(t, `{"description":"leak","max_retries":1}`)
-	h.coord.sched.paused.Store(false)
-	h.coord.sched.trigger()
+	h.coord.Pause(false)
+	h.coord.Wake()
 	task := waitStatus(t, h, id, domain.StatusDeadLetter)
 	require.Len(t, agent.assignments(), 1)
 	require.NotContains(t, task.LastError, secret)
@@ -153,7 +153,7 @@ func TestSchedulerAttemptOnlyWhenSomethingChanged(t *testing.T) {
 	for m := next(); m["queued_tasks"] != 1 || m["idle_agents"] != 1; m = next() {
 	} // until the pass that sees the task and the idle agent
 	for range 5 {
-		matches, _ := h.coord.sched.pass("tick") // nothing changed: silent
+		matches, _ := h.coord.Schedule("tick") // nothing changed: silent
 		require.Empty(t, matches)
 	}
 	h.submit(t, `{"description":"needs a tpu","needed_capabilities":["tpu"]}`)

@@ -7,19 +7,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentcom/agentcom/agents"
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
 )
-
-// cooling reports whether the scheduler keeps work away from agentID.
-func (s *scheduler) cooling(agentID string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.c.now().Before(s.cooldown[agentID])
-}
 
 // TestStaleBusyDeclineIdlesNoAgent: an agent declines as busy, holding
 // only a task the hub saw completed. The hub's state says the agent is
@@ -52,7 +46,7 @@ func TestStaleBusyDeclineIdlesNoAgent(t *testing.T) {
 
 	second := h.submit(t, `{"description":"second"}`)
 	waitStatus(t, h, second, domain.StatusCompleted)
-	require.False(t, h.coord.sched.cooling(a.id), "a stale busy decline cools no agent down")
+	require.False(t, h.coord.CoolingDown(a.id), "a stale busy decline cools no agent down")
 	got := a.assignments()
 	require.Len(t, got, 3)
 	require.Equal(t, []string{second, second}, []string{got[1].TaskID, got[2].TaskID}, "handed straight back")
@@ -62,17 +56,17 @@ func TestStaleBusyDeclineIdlesNoAgent(t *testing.T) {
 		return len(a.aborts) == 1
 	}, 10*time.Second, 10*time.Millisecond)
 	a.mu.Lock()
-	require.Equal(t, protocol.Abort{TaskID: got[0].TaskID, Generation: got[0].Generation, Reason: ReasonNoLongerHeld}, a.aborts[0])
+	require.Equal(t, protocol.Abort{TaskID: got[0].TaskID, Generation: got[0].Generation, Reason: agents.ReasonNoLongerHeld}, a.aborts[0])
 	a.mu.Unlock()
 
 	third := h.submit(t, `{"description":"third"}`)
-	require.Eventually(t, func() bool { return h.coord.sched.cooling(a.id) }, 10*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { return h.coord.CoolingDown(a.id) }, 10*time.Second, 10*time.Millisecond,
 		"a second stale decline within the cooldown cools the agent down")
 	waitStatus(t, h, third, domain.StatusQueued)
 
 	b := newTestAgent(t, h, "plain-busy", nil, func(b *testAgent, as protocol.Assignment) {
 		b.call(broker.VerbDecline, protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation, Reason: "busy"})
 	})
-	require.Eventually(t, func() bool { return h.coord.sched.cooling(b.id) }, 10*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { return h.coord.CoolingDown(b.id) }, 10*time.Second, 10*time.Millisecond,
 		"a busy decline that names no holding cools the agent down")
 }

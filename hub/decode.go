@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/protocol"
 )
 
 // decodeSubmit reads a submit body strictly: each known field must have
@@ -75,7 +76,7 @@ func hasField(v *domain.ValidationError, field string) bool {
 func decodeObject(body []byte, v *domain.ValidationError) (map[string]json.RawMessage, bool) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
-		v.Add("body", "invalid_json", "the body must be a JSON object: "+jsonProblem(err))
+		v.Add("body", "invalid_json", "the body must be a JSON object: "+protocol.JSONProblem(err))
 		return nil, false
 	}
 	if raw == nil {
@@ -83,16 +84,6 @@ func decodeObject(body []byte, v *domain.ValidationError) (map[string]json.RawMe
 		return nil, false
 	}
 	return raw, true
-}
-
-func jsonProblem(err error) string {
-	switch e := err.(type) {
-	case *json.SyntaxError:
-		return fmt.Sprintf("syntax error at byte %d", e.Offset)
-	case *json.UnmarshalTypeError:
-		return "found " + e.Value
-	}
-	return err.Error()
 }
 
 // has reports whether a field is present and not null (null counts as

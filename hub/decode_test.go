@@ -432,7 +432,7 @@ func TestValidTaskID(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 
-			require.Equal(t, tc.want, validTaskID(tc.id), "validTaskID(%q)", tc.id)
+			require.Equal(t, tc.want, domain.ValidTaskID(tc.id), "domain.ValidTaskID(%q)", tc.id)
 		})
 	}
 }

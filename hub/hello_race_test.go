@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentcom/agentcom/agents"
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/domain"
@@ -37,14 +38,14 @@ func TestManyAgentsJoiningADeepQueueLoseNoTask(t *testing.T) {
 			done.Add(1)
 		}
 	}
-	agents := make([]*testAgent, 50)
-	for i := range agents {
-		agents[i] = dialTestAgent(t, h, fmt.Sprintf("joiner-%02d", i), work)
+	joiners := make([]*testAgent, 50)
+	for i := range joiners {
+		joiners[i] = dialTestAgent(t, h, fmt.Sprintf("joiner-%02d", i), work)
 	}
-	statuses := make([]int, len(agents))
+	statuses := make([]int, len(joiners))
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	for i, a := range agents {
+	for i, a := range joiners {
 		wg.Go(func() {
 			<-start
 			statuses[i] = a.hello(nil)
@@ -53,17 +54,17 @@ func TestManyAgentsJoiningADeepQueueLoseNoTask(t *testing.T) {
 	close(start)
 	wg.Wait()
 	for i, st := range statuses {
-		require.Equal(t, 200, st, "hello of %s", agents[i].id)
+		require.Equal(t, 200, st, "hello of %s", joiners[i].id)
 	}
 	require.Eventually(t, func() bool {
-		for _, a := range agents {
+		for _, a := range joiners {
 			if len(a.assignments()) < 3 {
 				return false
 			}
 		}
 		return true
 	}, time.Minute, 10*time.Millisecond, "every agent gets work")
-	require.Zero(t, reclaims(t, h)[ReasonAgentLostTask], "tasks taken back from agents that just said hello")
+	require.Zero(t, reclaims(t, h)[agents.ReasonAgentLostTask], "tasks taken back from agents that just said hello")
 	require.Zero(t, refused.Load(), "accepts refused")
 	require.Positive(t, done.Load())
 }
@@ -87,10 +88,10 @@ func TestHelloTellsTheLeaseTimings(t *testing.T) {
 func TestHeldAgentGetsNoWork(t *testing.T) {
 	t.Parallel()
 	h := startHubCfg(t, "", logsink.LevelWarning, func(*config.Hub) {})
-	release := h.coord.sched.hold("held")
+	release := h.coord.Hold("held")
 	newTestAgent(t, h, "held", nil, completeAtOnce)
 	id := h.submit(t, `{"description":"wait for the hello"}`)
-	matches, _ := h.coord.sched.pass("test")
+	matches, _ := h.coord.Schedule("test")
 	require.Empty(t, matches)
 	task, _, _ := h.Tasks().Get(id)
 	require.Equal(t, domain.StatusQueued, task.Status)

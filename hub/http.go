@@ -123,7 +123,7 @@ func bearer(r *http.Request) string {
 func (a *API) withRequest(next http.Handler) http.Handler {
 	log := a.log.Module("http")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := requestID(r.Header.Get("X-Request-Id"))
+		id := logsink.RequestIDOr(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
@@ -134,8 +134,6 @@ func (a *API) withRequest(next http.Handler) http.Handler {
 			Int("status", rec.status).Dur("duration_ms", time.Since(start)).Msg("http request")
 	})
 }
-
-func validRequestID(id string) bool { return id != "" && len(id) <= 64 && validTaskID(id) }
 
 type statusRecorder struct {
 	http.ResponseWriter

@@ -184,7 +184,7 @@ func fieldOf(out map[string]any) string {
 // now, so the reaper gives it the full reap period, not one sweep.
 func connectAgent(t testing.TB, h *Hub, id string, caps ...string) {
 	t.Helper()
-	h.coord.presence.touch(id, h.coord.now())
+	h.coord.Heard(id)
 	_, err := h.svc.ExecuteAgent(context.Background(), domain.ConnectAgent{ID: id, Session: "s-" + id, Capabilities: caps})
 	require.NoError(t, err)
 }

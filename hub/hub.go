@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/agentcom/agentcom/agents"
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/logsink"
@@ -47,7 +48,7 @@ type Hub struct {
 	svc     *writer.Service
 	api     *API
 	natsAPI *NATSServer
-	coord   *Coordinator
+	coord   *agents.Coordinator
 	tokens  *broker.TokenStore
 	tel     *telemetry.Emitter
 	out     *logsink.Output
@@ -118,20 +119,20 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.saveMark(ctx)
 	h.every(time.Second, h.saveMark)
 	h.every(lossCheckInterval, h.watchLoss)
-	h.coord = NewCoordinator(CoordinatorParams{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv,
+	h.coord = agents.New(agents.Params{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv,
 		Config: h.cfg.Agents, Backoff: h.cfg.Tasks.Backoff(), Log: h.log, Telemetry: h.tel, Now: h.now})
-	applied := h.coord.applied
+	applied := h.coord.Applied
 	if h.tel != nil { // with telemetry off, the applier builds no events
 		t := &tap{tel: h.tel}
 		h.views.Agents.Observe(t.transition)
 		applied = func(g writer.Applied) {
 			t.applied(g) // first: the scheduler's own events follow these
-			h.coord.applied(g)
+			h.coord.Applied(g)
 		}
 	}
 	h.svc.OnApplied(applied)
-	h.coord.sched.paused.Store(h.pauseScheduler)
-	h.auth.SetAgentGate(h.coord.refused)
+	h.coord.Pause(h.pauseScheduler)
+	h.auth.SetAgentGate(h.coord.Refused)
 	if err = h.coord.Start(ctx); err != nil {
 		return err
 	}

@@ -14,16 +14,10 @@ import (
 	"github.com/agentcom/agentcom/lifecycle"
 )
 
-// natsQueue is the queue group of the hub's command subscription.
-const natsQueue = "agentcom-hub"
-
 // maxInflight bounds the NATS requests handled at once; more wait in the
 // subscription's buffer. Handling them concurrently is what lets commands
 // that arrive together share one group commit.
 const maxInflight = 4096
-
-// natsRequestTimeout bounds one NATS request's handling.
-const natsRequestTimeout = 30 * time.Second
 
 // idRequest is the body of the commands that name one task.
 type idRequest struct {
@@ -41,7 +35,7 @@ type NATSServer struct {
 func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
 	s := &NATSServer{}
 	sem := make(chan struct{}, maxInflight)
-	sub, err := nc.QueueSubscribe(broker.CommandsAll, natsQueue, func(m *nats.Msg) {
+	sub, err := nc.QueueSubscribe(broker.CommandsAll, broker.HubQueue, func(m *nats.Msg) {
 		if !s.inflight.Enter() {
 			return
 		}
@@ -75,7 +69,7 @@ func (s *NATSServer) Stop(ctx context.Context) {
 }
 
 func (a *API) handleNATS(nc *nats.Conn, m *nats.Msg) {
-	ctx, cancel := natsRequest(m)
+	ctx, cancel := broker.RequestContext(m)
 	defer cancel()
 	// Answer only into an inbox: the hub's connection may publish
 	// anywhere, so a reply subject of the caller's choosing must never
@@ -93,7 +87,7 @@ func (a *API) handleNATS(nc *nats.Conn, m *nats.Msg) {
 }
 
 func (a *API) reply(ctx context.Context, m *nats.Msg, r Reply) {
-	if err := respond(ctx, m, r.Status, r.Body); err != nil {
+	if err := broker.Respond(ctx, m, r.Status, r.Body); err != nil {
 		a.log.Ctx(ctx).Warning().Err(err).Msg("nats reply not sent")
 	}
 }

@@ -32,7 +32,7 @@ func TestOneSidecarWorksThroughShortTasksWithoutDeclining(t *testing.T) {
 	counts := reclaims(t, h)
 	require.Zero(t, declines(counts), "declines: %v", counts)
 	require.Empty(t, counts, "nothing is taken back either")
-	require.False(t, h.coord.sched.cooling("one-agent"))
+	require.False(t, h.coord.CoolingDown("one-agent"))
 }
 
 // TestSidecarKeepsProgressInsideTheStuckThreshold: a sidecar configured to

@@ -177,3 +177,16 @@ func NewRequestID() string {
 	_, _ = rand.Read(b[:])
 	return "req-" + hex.EncodeToString(b[:])
 }
+
+// RequestIDOr returns given when it is a sane request id (at most 64
+// letters, digits, '_' and '-'), else a new one: for the X-Request-Id
+// header and the NATS request-id header alike.
+func RequestIDOr(given string) string {
+	sane := given != "" && len(given) <= 64 && !strings.ContainsFunc(given, func(c rune) bool {
+		return c != '-' && c != '_' && (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z')
+	})
+	if sane {
+		return given
+	}
+	return NewRequestID()
+}

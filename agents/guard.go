@@ -1,4 +1,4 @@
-package hub
+package agents
 
 import (
 	"fmt"
@@ -135,10 +135,10 @@ func (c *Coordinator) violationLoop() {
 // refuseRequest answers a screened-out request, into the agent's own
 // inbox only.
 func (c *Coordinator) refuseRequest(m *nats.Msg, agentID string, status int, e protocol.Error) {
-	ctx, cancel := natsRequest(m)
+	ctx, cancel := broker.RequestContext(m)
 	defer cancel()
 	if broker.IsAgentInbox(agentID, m.Reply) {
-		_ = respond(ctx, m, status, e)
+		_ = broker.Respond(ctx, m, status, e)
 	}
 }
 

@@ -1,4 +1,4 @@
-package hub
+package agents
 
 import (
 	"fmt"
@@ -15,7 +15,7 @@ const laneIdle = time.Minute
 // (broker.Lanes), opened when it authenticates; agents that connected
 // before the coordinator started get theirs now.
 func (c *Coordinator) openLanes() error {
-	c.lanes = c.srv.AgentLanes(natsQueue, c.receive)
+	c.lanes = c.srv.AgentLanes(broker.HubQueue, c.receive)
 	c.srv.SetAgentArrival(c.arrive)
 	for _, id := range c.srv.ConnectedAgents() {
 		if err := c.arrive(id); err != nil {

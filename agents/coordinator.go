@@ -1,4 +1,4 @@
-package hub
+package agents
 
 import (
 	"context"
@@ -49,8 +49,8 @@ type Coordinator struct {
 	stopOnce sync.Once
 }
 
-// CoordinatorParams are the parts a Coordinator works with.
-type CoordinatorParams struct {
+// Params are the parts a Coordinator works with.
+type Params struct {
 	Service *writer.Service
 	Views   *projections.Views
 	Conn    *nats.Conn
@@ -65,8 +65,8 @@ type CoordinatorParams struct {
 	Now func() time.Time
 }
 
-// NewCoordinator returns a stopped coordinator; call Start.
-func NewCoordinator(p CoordinatorParams) *Coordinator {
+// New returns a stopped coordinator; call Start.
+func New(p Params) *Coordinator {
 	if p.Now == nil {
 		p.Now = time.Now
 	}

@@ -1,4 +1,4 @@
-package hub
+package agents
 
 import (
 	"context"
@@ -36,7 +36,7 @@ func (c *Coordinator) receive(m *nats.Msg) {
 	}
 	go func() {
 		defer c.work.Leave()
-		ctx, cancel := natsRequest(m)
+		ctx, cancel := broker.RequestContext(m)
 		defer cancel()
 		c.presence.touch(agentID, c.now())
 		status, body := c.handle(ctx, agentID, verb, m.Data)
@@ -54,7 +54,7 @@ func (c *Coordinator) reply(ctx context.Context, m *nats.Msg, agentID string, st
 	if !broker.IsAgentInbox(agentID, m.Reply) {
 		return // no reply asked for; a foreign one was screened out
 	}
-	if err := respond(ctx, m, status, body); err != nil {
+	if err := broker.Respond(ctx, m, status, body); err != nil {
 		c.log.Ctx(ctx).Warning().Err(err).Str("agent_id", agentID).Msg("agent reply not sent")
 	}
 }
@@ -101,7 +101,7 @@ func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []b
 		Reason  string             `json:"reason"`
 		Holding []protocol.Holding `json:"holding"`
 	}
-	if err := json.Unmarshal(data, &r); err != nil || !validTaskID(r.TaskID) {
+	if err := json.Unmarshal(data, &r); err != nil || !domain.ValidTaskID(r.TaskID) {
 		return http.StatusUnprocessableEntity, protocol.Error{Error: protocol.CodeValidationFailed, Detail: "the body must name task_id and generation"}
 	}
 	// Free text is stored and shown: it keeps no more secrets than a log line.
@@ -264,7 +264,7 @@ func (c *Coordinator) result(_ any, err error) (int, any) {
 func decodeThen[T any](data []byte, fn func(T) (int, any)) (int, any) {
 	var v T
 	if err := json.Unmarshal(data, &v); err != nil {
-		return http.StatusUnprocessableEntity, protocol.Error{Error: protocol.CodeValidationFailed, Detail: "the body is not the expected JSON: " + jsonProblem(err)}
+		return http.StatusUnprocessableEntity, protocol.Error{Error: protocol.CodeValidationFailed, Detail: "the body is not the expected JSON: " + protocol.JSONProblem(err)}
 	}
 	return fn(v)
 }
