@@ -63,6 +63,8 @@ type Params struct {
 	Backoff domain.Backoff
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
+	// Paused starts the scheduler paused (tests that assign by hand).
+	Paused bool
 }
 
 // New returns a stopped coordinator; call Start.
@@ -75,6 +77,7 @@ func New(p Params) *Coordinator {
 		log: p.Log.Module("agents"), now: p.Now, presence: newPresence(), quit: make(chan struct{}), tel: p.Telemetry,
 		guard: newGuard(p.Config, p.Now)}
 	c.sched = newScheduler(c)
+	c.sched.paused.Store(p.Paused)
 	return c
 }
 

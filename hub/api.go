@@ -13,6 +13,7 @@ import (
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol"
+	"github.com/agentcom/agentcom/storeops"
 	"github.com/agentcom/agentcom/telemetry"
 	"github.com/agentcom/agentcom/writer"
 )
@@ -56,8 +57,8 @@ type API struct {
 
 // storeAdmin is what the store routes call (the Hub).
 type storeAdmin interface {
-	Compact(ctx context.Context) (CompactResult, error)
-	StoreHealth(ctx context.Context) (StoreHealth, error)
+	Compact(ctx context.Context) (storeops.CompactResult, error)
+	StoreHealth(ctx context.Context) (storeops.StoreHealth, error)
 	Backup(ctx context.Context) (broker.BackupFile, error)
 	RequestRestore(name string) (string, error)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/logsink/logtest"
+	"github.com/agentcom/agentcom/storeops"
 )
 
 // startHubAt runs a real hub on dir whose store operations follow clock,
@@ -28,8 +29,7 @@ func startHubAt(t *testing.T, dir string, clock *fakeClock, interval time.Durati
 		Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults,
 	}
 	logs := &logtest.Buffer{}
-	h := New(cfg, logsink.New(logs, "test", logsink.LevelInfo), nil)
-	h.now, h.backupPoll = clock.Now, 5*time.Millisecond
+	h := New(Params{Config: cfg, Log: logsink.New(logs, "test", logsink.LevelInfo), Now: clock.Now, BackupPoll: 5 * time.Millisecond})
 	require.NoError(t, h.Start(context.Background()))
 	t.Cleanup(func() {
 		h.Stop()
@@ -40,16 +40,16 @@ func startHubAt(t *testing.T, dir string, clock *fakeClock, interval time.Durati
 	return h
 }
 
-func health(t *testing.T, h *Hub) StoreHealth {
+func health(t *testing.T, h *Hub) storeops.StoreHealth {
 	t.Helper()
-	out, err := h.StoreHealth(context.Background())
+	out, err := h.ops.StoreHealth(context.Background())
 	require.NoError(t, err)
 	return out
 }
 
 func backupsOn(t *testing.T, dir string) []broker.BackupFile {
 	t.Helper()
-	files, err := broker.ListBackups(BackupDir(dir))
+	files, err := broker.ListBackups(storeops.BackupDir(dir))
 	require.NoError(t, err)
 	return files
 }
@@ -76,7 +76,7 @@ func TestBackupScheduleSurvivesRestarts(t *testing.T) {
 
 	// A backup asked for at t0+10m moves the schedule on.
 	clock.Set(t0.Add(10 * time.Minute))
-	first, err := a.Backup(context.Background())
+	first, err := a.ops.Backup(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, first.CreatedAt.Add(interval), health(t, a).NextBackup)
 	a.Stop()
@@ -89,7 +89,7 @@ func TestBackupScheduleSurvivesRestarts(t *testing.T) {
 	require.NotNil(t, got.LastBackup)
 	require.Equal(t, first.CreatedAt, got.LastBackup.At)
 	require.Equal(t, first.CreatedAt.Add(interval), got.NextBackup, "due one interval after the backup")
-	require.Equal(t, Healthy, got.Status, got.Reasons)
+	require.Equal(t, storeops.Healthy, got.Status, got.Reasons)
 	require.Len(t, backupsOn(t, dir), 1, "nothing is due yet")
 
 	// The due time passes: the running hub takes the backup.
@@ -107,7 +107,7 @@ func TestBackupScheduleSurvivesRestarts(t *testing.T) {
 	// fails, and store-health warns that it is overdue.
 	late := due.Add(3 * interval)
 	clock.Set(late)
-	backups := BackupDir(dir)
+	backups := storeops.BackupDir(dir)
 	require.NoError(t, os.Rename(backups, backups+".away"))
 	require.NoError(t, os.WriteFile(backups, []byte("in the way"), 0o600))
 	c := startHubAt(t, dir, clock, interval)
@@ -117,20 +117,20 @@ func TestBackupScheduleSurvivesRestarts(t *testing.T) {
 	}, 30*time.Second, 5*time.Millisecond)
 	got = health(t, c)
 	require.True(t, got.BackupOverdue)
-	require.Equal(t, Warning, got.Status)
+	require.Equal(t, storeops.Warning, got.Status)
 	require.True(t, containsReason(got.Reasons, "a backup is overdue"), got.Reasons)
 	require.True(t, containsReason(got.Reasons, "the last backup failed"), got.Reasons)
 
 	// With the directory back, the retry takes it and the warning goes.
 	require.NoError(t, os.Remove(backups))
 	require.NoError(t, os.Rename(backups+".away", backups))
-	clock.Set(late.Add(backupRetry))
+	clock.Set(late.Add(storeops.BackupRetry))
 	require.Eventually(t, func() bool {
 		h := health(t, c)
-		return h.LastBackup.OK && !h.BackupOverdue && h.Status == Healthy
+		return h.LastBackup.OK && !h.BackupOverdue && h.Status == storeops.Healthy
 	}, 30*time.Second, 5*time.Millisecond)
-	require.Equal(t, late.Add(backupRetry).Truncate(time.Millisecond), backupsOn(t, dir)[0].CreatedAt)
-	require.Equal(t, late.Add(backupRetry).Truncate(time.Millisecond).Add(interval), health(t, c).NextBackup)
+	require.Equal(t, late.Add(storeops.BackupRetry).Truncate(time.Millisecond), backupsOn(t, dir)[0].CreatedAt)
+	require.Equal(t, late.Add(storeops.BackupRetry).Truncate(time.Millisecond).Add(interval), health(t, c).NextBackup)
 }
 
 func containsReason(reasons []string, part string) bool {

@@ -54,7 +54,7 @@ func TestStartFailsCleanlyOnAnUnreadableStore(t *testing.T) {
 		NATS: config.Listener{Listen: "127.0.0.1:0"}, HTTP: config.Listener{Listen: "127.0.0.1:0"},
 		DataDir: dir, Store: testStore(), Log: config.Log{Level: "info"}, Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults,
 	}
-	again := New(cfg, logsink.Nop(), nil)
+	again := New(Params{Config: cfg, Log: logsink.Nop()})
 	done := make(chan error, 1)
 	go func() { done <- again.Start(context.Background()) }()
 	select {

@@ -2,24 +2,21 @@ package hub
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	stdlog "log"
 	"net"
 	"net/http"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentcom/agentcom/agents"
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/lifecycle"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/storeops"
 	"github.com/agentcom/agentcom/telemetry"
 	"github.com/agentcom/agentcom/writer"
 )
@@ -32,349 +29,183 @@ const shutdownTimeout = 15 * time.Second
 // store is full: the LOGS stream may never take them.
 const fullStoreLogWait = time.Second
 
-// Hub is a running AgentCom hub: broker, projections, command service and
-// both APIs.
+// Hub is a running AgentCom hub: broker, projections, writer, agent
+// coordinator, store operations and both APIs, started in one declared
+// order (Start) and stopped in reverse (Stop).
 type Hub struct {
-	cfg config.Hub
-	log logsink.Logger
+	cfg    config.Hub
+	log    logsink.Logger
+	out    *logsink.Output
+	now    func() time.Time // the clock of store operations, commands and the scheduler
+	params Params
+	parts  lifecycle.Stack
 
-	unlock  func()
-	auth    *broker.Authenticator
-	srv     *broker.Server
-	nc      *nats.Conn
-	telNC   *nats.Conn
-	store   *broker.EventStore
-	views   *projections.Views
-	svc     *writer.Service
-	api     *API
-	natsAPI *NATSServer
-	coord   *agents.Coordinator
-	tokens  *broker.TokenStore
-	tel     *telemetry.Emitter
-	out     *logsink.Output
-	pub     *logsink.Publisher
-	sink    *logsink.Sink
-	js      jetstream.JetStream
-	ops     storeOps
-	plan    storePlan // the store's space, sized to the volume at start
-	started time.Time
-	now     func() time.Time // the clock of store operations, commands and the scheduler
-	// pauseScheduler starts the scheduler paused (tests that assign by hand).
-	pauseScheduler bool
-	// backupPoll is how often the backup schedule looks at the clock.
-	backupPoll time.Duration
-	quit       chan struct{}
-	life       context.Context // ends at Stop: background jobs run within it
-	endLife    context.CancelFunc
-	jobs       sync.WaitGroup
-	restore    chan string  // backups to restore, for the process running the hub
-	httpL      net.Listener // taken at the start of Start, served at its end
-	http       *http.Server
-	httpURL    string
+	unlock   func()
+	auth     *broker.Authenticator
+	srv      *broker.Server
+	nc       *nats.Conn
+	telNC    *nats.Conn
+	store    *broker.EventStore
+	views    *projections.Views
+	svc      *writer.Service
+	ops      *storeops.Ops
+	api      *API
+	natsAPI  *NATSServer
+	coord    *agents.Coordinator
+	tokens   *broker.TokenStore
+	tel      *telemetry.Emitter
+	pub      *logsink.Publisher
+	sink     *logsink.Sink
+	fallback io.Closer // the log file the last lines go to at a stop
+	plan     storeops.Plan
+	started  time.Time
+	httpL    net.Listener // taken at the start of Start, served at its end
+	http     *http.Server
+	httpURL  string
+}
 
-	stopOnce sync.Once
+// Params are what a hub is built from.
+type Params struct {
+	Config config.Hub
+	Log    logsink.Logger
+	// Out, if not nil, is the log output the hub extends with the LOGS
+	// stream while it runs.
+	Out *logsink.Output
+	// Now is the clock; defaults to time.Now.
+	Now func() time.Time
+	// PauseScheduler starts the scheduler paused (tests that assign by hand).
+	PauseScheduler bool
+	// BackupPoll is how often the backup schedule looks at the clock
+	// (default storeops.DefaultBackupPoll).
+	BackupPoll time.Duration
 }
 
 // New returns a hub that Start will run.
-// out, if not nil, is the log output the hub extends with the LOGS stream
-// while it runs.
-func New(cfg config.Hub, log logsink.Logger, out *logsink.Output) *Hub {
-	life, endLife := context.WithCancel(context.Background())
-	return &Hub{cfg: cfg, log: log.Module("hub"), out: out, quit: make(chan struct{}), now: time.Now,
-		backupPoll: backupPoll, restore: make(chan string, 1), life: life, endLife: endLife}
+func New(p Params) *Hub {
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	return &Hub{cfg: p.Config, log: p.Log.Module("hub"), out: p.Out, now: p.Now, params: p}
 }
 
-// Start brings the hub up in order: lock the data directory, start NATS,
-// open the store and tokens, rebuild projections from the stream, then
-// take commands over NATS and HTTP. ctx bounds the start; the hub then
-// runs until Stop. On error everything started is stopped again.
-func (h *Hub) Start(ctx context.Context) (err error) {
-	defer func() {
-		if err != nil {
-			h.Stop()
-		}
-	}()
+// Start brings the hub up in order (steps): lock the data directory, take
+// the HTTP address, start NATS, open the store and tokens, the logs and
+// telemetry, rebuild the projections and start the writer, then the store
+// upkeep, the agent coordinator, the NATS commands and HTTP. ctx bounds
+// the start; the hub then runs until Stop. On error everything started is
+// stopped again, in reverse.
+func (h *Hub) Start(ctx context.Context) error {
+	if err := h.parts.Start(ctx, h.steps()...); err != nil {
+		h.Stop()
+		return err
+	}
+	h.started = time.Now()
+	h.log.Info().Str("nats_url", h.NATSURL()).Str("http_url", h.httpURL).
+		Str("data_dir", h.cfg.DataDir).Str("sync", h.cfg.Store.Sync).
+		Int64("store_max_mb", h.plan.MaxStore>>20).Int64("logs_stream_mb", h.plan.Logs>>20).
+		Int64("telemetry_stream_mb", h.plan.Telemetry>>20).Msg("hub ready")
+	return nil
+}
+
+// steps are the hub's parts in start order; Stop runs their stops in
+// reverse, so each part stops before what it uses.
+func (h *Hub) steps() []lifecycle.Step {
+	return []lifecycle.Step{
+		{Name: "log fallback", Stop: h.closeFallback},
+		{Name: "data dir", Start: h.lockDataDir, Stop: func(context.Context) { h.unlock() }},
+		{Name: "http listener", Start: h.listenHTTP, Stop: func(context.Context) { _ = h.httpL.Close() }},
+		{Name: "broker", Start: h.startBroker, Stop: h.stopBroker},
+		{Name: "store", Start: h.openStore},
+		{Name: "logs", Start: h.startLogs, Stop: h.stopLogs},
+		{Name: "telemetry", Start: h.startTelemetry, Stop: h.stopTelemetry},
+		{Name: "announce", Stop: h.announceStop},
+		{Name: "projections", Start: h.rebuild, Stop: h.stopWriter},
+		{Name: "store upkeep", Start: func(ctx context.Context) error { return h.ops.Start(ctx) },
+			Stop: func(context.Context) { h.ops.Stop() }},
+		{Name: "agents", Start: h.startAgents, Stop: func(context.Context) { h.coord.Stop() }},
+		{Name: "nats api", Start: h.serveNATS, Stop: func(ctx context.Context) { h.natsAPI.Stop(ctx) }},
+		{Name: "http api", Start: h.serveHTTP, Stop: h.stopHTTP},
+	}
+}
+
+// Stop shuts down in the reverse of the start order: HTTP, the NATS
+// commands (waiting for requests in flight), the coordinator, the store
+// upkeep, the writer (finishing the commands it took, then the snapshot
+// and mark), telemetry, the log sink, NATS, and the data directory. It
+// is bounded by shutdownTimeout in all. Safe to call twice and after a
+// failed Start (which logs no "hub stopped": the hub never ran).
+func (h *Hub) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	h.parts.Stop(ctx)
+}
+
+func (h *Hub) lockDataDir(context.Context) (err error) {
 	if h.unlock, err = broker.LockDataDir(h.cfg.DataDir); err != nil {
 		return err
 	}
-	if h.plan, err = planStore(h.cfg); err != nil {
+	h.plan, err = storeops.PlanStore(h.cfg)
+	return err
+}
+
+// rebuild opens the store operations, which bring the projections up to
+// the stream's end and start the writer on them.
+func (h *Hub) rebuild(ctx context.Context) (err error) {
+	h.ops, err = storeops.New(storeops.Params{Config: h.cfg, Plan: h.plan, Store: h.store, Server: h.srv, Conn: h.nc,
+		Log: h.log, Telemetry: h.tel, Now: h.now, BackupPoll: h.params.BackupPoll})
+	if err != nil {
 		return err
 	}
-	if err = h.listenHTTP(); err != nil {
-		return err
+	err = h.ops.Rebuild(ctx)
+	h.views, h.svc = h.ops.Views(), h.ops.Writer()
+	return err
+}
+
+// stopWriter finishes the commands the writer took, then saves the
+// snapshot and the store mark.
+func (h *Hub) stopWriter(ctx context.Context) {
+	if h.svc != nil {
+		h.svc.Stop()
 	}
-	if err = h.startBroker(ctx); err != nil {
-		return err
-	}
-	if err = h.startLogs(ctx); err != nil {
-		return err
-	}
-	if err = h.startTelemetry(ctx); err != nil {
-		return err
-	}
-	if err = h.rebuild(ctx); err != nil {
-		return err
-	}
-	h.enforceLoss()
-	h.saveMark(ctx)
-	h.every(time.Second, h.saveMark)
-	h.every(lossCheckInterval, h.watchLoss)
+	h.ops.SaveAtStop(ctx)
+}
+
+// startAgents starts the coordinator, fed by the writer's applied groups
+// (after the telemetry tap, so the scheduler's own events follow them).
+func (h *Hub) startAgents(ctx context.Context) error {
 	h.coord = agents.New(agents.Params{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv,
-		Config: h.cfg.Agents, Backoff: h.cfg.Tasks.Backoff(), Log: h.log, Telemetry: h.tel, Now: h.now})
+		Config: h.cfg.Agents, Backoff: h.cfg.Tasks.Backoff(), Log: h.log, Telemetry: h.tel, Now: h.now,
+		Paused: h.params.PauseScheduler})
 	applied := h.coord.Applied
 	if h.tel != nil { // with telemetry off, the applier builds no events
 		t := &tap{tel: h.tel}
 		h.views.Agents.Observe(t.transition)
 		applied = func(g writer.Applied) {
-			t.applied(g) // first: the scheduler's own events follow these
+			t.applied(g)
 			h.coord.Applied(g)
 		}
 	}
 	h.svc.OnApplied(applied)
-	h.coord.Pause(h.pauseScheduler)
 	h.auth.SetAgentGate(h.coord.Refused)
-	if err = h.coord.Start(ctx); err != nil {
-		return err
-	}
+	return h.coord.Start(ctx)
+}
+
+// serveNATS takes hub commands over NATS.
+func (h *Hub) serveNATS(context.Context) (err error) {
 	h.api = NewAPI(h.svc, h.views, h.log)
 	h.api.tel = h.tel
-	h.api.store = h
+	h.api.store = h.ops
 	h.api.admin = &adminAPI{tokens: h.tokens, srv: h.srv}
-	if h.natsAPI, err = h.api.ServeNATS(h.nc); err != nil {
-		return err
-	}
-	h.serveHTTP()
-	if err = h.planBackups(ctx); err != nil {
-		return err
-	}
-	h.started = time.Now()
-	h.watchStore()
-	h.every(h.cfg.Store.CompactionInterval, func(ctx context.Context) { _, _ = h.Compact(ctx) })
-	h.log.Info().Str("nats_url", h.NATSURL()).Str("http_url", h.httpURL).
-		Str("data_dir", h.cfg.DataDir).Str("sync", h.cfg.Store.Sync).
-		Int64("store_max_mb", h.plan.maxStore/mib).Int64("logs_stream_mb", h.plan.logs/mib).
-		Int64("telemetry_stream_mb", h.plan.telemetry/mib).Msg("hub ready")
-	return nil
+	h.natsAPI, err = h.api.ServeNATS(h.nc)
+	return err
 }
 
-func (h *Hub) startBroker(ctx context.Context) error {
-	h.auth = broker.NewAuthenticator()
-	srv, err := broker.StartServer(broker.ServerConfig{
-		Listen: h.cfg.NATS.Listen, DataDir: h.cfg.DataDir, SyncInterval: h.cfg.Store.SyncInterval,
-		MaxStore: h.plan.maxStore, Auth: h.auth, Log: h.log,
-	})
-	if err != nil {
-		return err
+// announceStop logs "hub stopped" once every part above it has stopped,
+// while the log sink still runs; a hub that never started says nothing.
+func (h *Hub) announceStop(context.Context) {
+	if !h.started.IsZero() {
+		h.log.Info().Msg("hub stopped")
 	}
-	h.srv = srv
-	if h.nc, err = srv.ConnectInProcess(h.auth.HubSecret(), "agentcom-hub"); err != nil {
-		return err
-	}
-	if h.store, err = broker.OpenEventStore(ctx, h.nc); err != nil {
-		return err
-	}
-	if h.js, err = jetstream.New(h.nc); err != nil {
-		return fmt.Errorf("open jetstream: %w", err)
-	}
-	if err = h.checkLoss(ctx); err != nil {
-		return err
-	}
-	if h.tokens, err = broker.OpenTokens(ctx, h.nc, h.auth); err != nil {
-		return err
-	}
-	created, err := h.tokens.EnsureAdmin(ctx, h.cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	if created {
-		h.log.Notice().Str("path", h.AdminTokenPath()).Msg("admin token written")
-	}
-	return nil
-}
-
-// startTelemetry opens the TELEMETRY stream and the emitter (unless
-// telemetry is off), and lets anonymous observers in where configured.
-func (h *Hub) startTelemetry(ctx context.Context) error {
-	h.auth.AllowObserver(h.cfg.Telemetry.Enabled && h.cfg.ObserverAllowed())
-	if !h.cfg.Telemetry.Enabled {
-		return nil
-	}
-	if err := broker.OpenTelemetry(ctx, h.nc, h.cfg.Telemetry.MaxAge, h.plan.telemetry); err != nil {
-		return err
-	}
-	// A connection of its own: on the hub's, a burst of telemetry would
-	// queue ahead of appends and replies, which the server reads in order.
-	nc, err := h.srv.ConnectInProcess(h.auth.HubSecret(), "agentcom-telemetry")
-	if err != nil {
-		return err
-	}
-	h.telNC = nc
-	h.tel = telemetry.New(nc, logsink.Hostname(), h.log, telemetry.PublishWhenWatched(h.srv.Watched))
-	return nil
-}
-
-// rebuild brings the projections up to the stream's end, as a span: from
-// the snapshot when it is usable (only the events after it are replayed),
-// else from the start. Then it snapshots every store.snapshot_interval.
-func (h *Hub) rebuild(ctx context.Context) error {
-	start := time.Now()
-	views, from := h.snapshotViews(ctx)
-	return h.tel.Span("projection.rebuild", nil, func() (map[string]any, error) {
-		err := h.startViews(ctx, views)
-		if err != nil && from > 0 {
-			h.snapshotDiscarded(fmt.Sprintf("the events after it do not apply: %v", err))
-			from = 0
-			err = h.startViews(ctx, projections.NewViews())
-		}
-		if err != nil {
-			return nil, err
-		}
-		if loss := h.svc.Loss(); loss != nil {
-			h.lost(loss.Error())
-		}
-		last := h.views.LastSeq()
-		if from > 0 {
-			h.snapshotLoaded(from, last, time.Since(start))
-		}
-		h.log.Info().Uint64("last_seq", last).Uint64("events", last-from).Int("tasks", h.views.Tasks.Stats().Total).
-			Dur("duration_ms", time.Since(start)).Msg("projections rebuilt")
-		if h.cfg.Store.SnapshotInterval > 0 {
-			h.every(h.cfg.Store.SnapshotInterval, func(ctx context.Context) { _ = h.saveSnapshot(ctx) })
-		}
-		return map[string]any{"last_seq": last, "events": last - from}, nil
-	})
-}
-
-// listenHTTP takes the HTTP address first, so that an address in use
-// fails the start at once, before the store is opened and replayed.
-func (h *Hub) listenHTTP() error {
-	l, err := net.Listen("tcp", h.cfg.HTTP.Listen)
-	if err != nil {
-		return fmt.Errorf("listen http on %s (http.listen): %w", h.cfg.HTTP.Listen, err)
-	}
-	h.httpL = l
-	h.httpURL = "http://" + l.Addr().String()
-	return nil
-}
-
-// serveHTTP serves the API on the listener listenHTTP took.
-func (h *Hub) serveHTTP() {
-	l := h.httpL
-	h.http = &http.Server{Handler: h.api.HTTPHandler(h.auth), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: stdlog.New(logsink.LineWriter(h.log.Module("http"), "http server"), "", 0)}
-	go func() {
-		if err := h.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			h.log.Error().Err(err).Msg("http server stopped")
-		}
-	}()
-}
-
-// Stop shuts down in order: stop intake (HTTP, then the NATS command
-// subscription, waiting for requests in flight), finish the commands the
-// service already took, close the hub's connection, stop NATS last, and
-// release the data directory. Safe to call twice and after a failed Start
-// (which logs no "hub stopped": the hub never ran).
-func (h *Hub) Stop() {
-	h.stopOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		if h.http != nil {
-			_ = h.http.Shutdown(ctx)
-		} else if h.httpL != nil {
-			_ = h.httpL.Close() // a failed start: taken, never served
-		}
-		if h.api != nil {
-			h.api.refused.stop()
-		}
-		close(h.quit)
-		h.endLife()
-		h.jobs.Wait()
-		if h.natsAPI != nil {
-			h.natsAPI.Stop(ctx)
-		}
-		if h.coord != nil {
-			h.coord.Stop()
-		}
-		if h.svc != nil {
-			h.svc.Stop()
-			h.saveSnapshotAtStop(ctx)
-			if h.svc.Started() {
-				h.saveMark(ctx)
-			}
-		}
-		h.tel.Stop()
-		if h.telNC != nil {
-			h.telNC.Close()
-		}
-		if !h.started.IsZero() { // a failed start is reported by its error
-			h.log.Info().Msg("hub stopped")
-		}
-		fallback := h.stopLogs(ctx)
-		if h.nc != nil {
-			h.nc.Close()
-		}
-		if h.srv != nil {
-			h.srv.Shutdown()
-		}
-		if h.unlock != nil {
-			h.unlock()
-		}
-		if h.out != nil {
-			h.out.Attach(nil)
-		}
-		if fallback != nil {
-			_ = fallback.Close()
-		}
-	})
-}
-
-// logFile is the log sink's file settings.
-func (h *Hub) logFile() logsink.SinkConfig {
-	return logsink.SinkConfig{Dir: filepath.Join(h.cfg.DataDir, "logs"), MaxSizeMB: h.cfg.Log.MaxSizeMB,
-		MaxBackups: h.cfg.Log.MaxBackups}
-}
-
-// startLogs publishes every log line to the LOGS stream and starts the
-// sink that writes them, and the sidecars' lines, to rotated files.
-func (h *Hub) startLogs(ctx context.Context) error {
-	stream, err := broker.OpenLogs(ctx, h.nc, h.plan.logs)
-	if err != nil {
-		return err
-	}
-	sink := logsink.NewSink(stream, h.logFile())
-	// The sink runs until Stop, not until ctx ends: ctx is often the
-	// signal that asks for a shutdown, whose own lines must reach the file.
-	if err := sink.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("start log sink: %w", err)
-	}
-	h.sink = sink
-	h.pub = logsink.NewPublisher(h.nc, broker.LogHub(logsink.Hostname()))
-	if h.out != nil {
-		h.out.Attach(h.pub)
-	}
-	return nil
-}
-
-// stopLogs lets the sink write everything logged so far (within what is
-// left of the shutdown's ctx; briefly on a full store, which may not take
-// the lines at all), then sends what is logged after (the last words of
-// NATS) straight to the file. It returns that file, for the caller to
-// close at the very end.
-func (h *Hub) stopLogs(ctx context.Context) io.Closer {
-	if h.sink == nil || h.pub == nil {
-		return nil
-	}
-	wait := shutdownTimeout
-	if h.store != nil && h.store.Full() != nil {
-		wait = fullStoreLogWait
-	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	_ = h.pub.Stored(ctx) // the sink stops at the stream's end: let it hold every line
-	h.sink.StopBy(ctx)
-	file := h.logFile().Writer()
-	_ = h.pub.Close(file)
-	return file
 }
 
 // NATSURL is the URL clients connect to.
@@ -394,3 +225,7 @@ func (h *Hub) Agents() *projections.Agents { return h.views.Agents }
 
 // Store is the event store.
 func (h *Hub) Store() *broker.EventStore { return h.store }
+
+// Restarts delivers the backup files the hub was asked to restore: the
+// process running the hub stops it, restores and starts it again.
+func (h *Hub) Restarts() <-chan string { return h.ops.Restarts() }

@@ -70,8 +70,7 @@ func startHubOpts(t testing.TB, dataDir string, level logsink.Level, opts hubOpt
 	edit(&cfg)
 	logs := &logtest.Buffer{}
 	out := logsink.NewOutput(logs)
-	h := New(cfg, logsink.New(out, "test", level), out)
-	h.now, h.pauseScheduler = opts.now, opts.paused
+	h := New(Params{Config: cfg, Log: logsink.New(out, "test", level), Out: out, Now: opts.now, PauseScheduler: opts.paused})
 	require.NoError(t, h.Start(context.Background()))
 	t.Cleanup(func() {
 		h.Stop()

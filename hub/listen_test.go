@@ -38,7 +38,7 @@ func TestBusyPortFailsTheStartAtOnce(t *testing.T) {
 				cfg.HTTP.Listen = addr
 			}
 			logs := &logtest.Buffer{}
-			h := New(cfg, logsink.New(logs, "test", logsink.LevelDebug), nil)
+			h := New(Params{Config: cfg, Log: logsink.New(logs, "test", logsink.LevelDebug)})
 			start := time.Now()
 			err = h.Start(context.Background())
 			took := time.Since(start)

@@ -12,6 +12,7 @@ import (
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
+	"github.com/agentcom/agentcom/storeops"
 )
 
 func dialHub(t *testing.T, h *testHub, token string) *Client {
@@ -93,7 +94,7 @@ func TestNATSRequestIDReachesEvents(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "201", resp.Header.Get(protocol.HeaderStatus))
 	require.Equal(t, "req-trace-me", resp.Header.Get(protocol.HeaderRequestID))
-	res, err := rebuild(context.Background(), h.Store(), ReplayOpts{})
+	res, err := storeops.ReplayStore(context.Background(), h.Store(), storeops.ReplayOpts{})
 	require.NoError(t, err)
 	require.Len(t, res.State.Tasks, 1)
 	require.Equal(t, "req-trace-me", res.State.Tasks[0].History[0].RequestID)

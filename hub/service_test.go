@@ -11,6 +11,7 @@ import (
 
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/storeops"
 	"github.com/agentcom/agentcom/writer"
 )
 
@@ -72,7 +73,7 @@ func TestLiveStateEqualsReplay(t *testing.T) {
 	live, err := projections.ViewsFromSnapshot(snap)
 	require.NoError(t, err)
 	require.Len(t, live.Tasks.State().Tasks, 16*20)
-	replayed, err := rebuild(context.Background(), h.Store(), ReplayOpts{UntilSeq: seq})
+	replayed, err := storeops.ReplayStore(context.Background(), h.Store(), storeops.ReplayOpts{UntilSeq: seq})
 	require.NoError(t, err)
 	require.Equal(t, live.Tasks.State(), replayed.State)
 	require.Equal(t, live.Tasks.Stats(), replayed.Stats)

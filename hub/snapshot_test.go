@@ -18,6 +18,7 @@ import (
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/storeops"
 	"github.com/agentcom/agentcom/writer"
 )
 
@@ -36,16 +37,14 @@ func stateOf(h *Hub) viewState {
 // event, the way a hub without a snapshot does.
 func replayedState(t *testing.T, h *Hub) viewState {
 	t.Helper()
-	r, err := rebuild(context.Background(), h.Store(), ReplayOpts{})
+	r, err := storeops.ReplayStore(context.Background(), h.Store(), storeops.ReplayOpts{})
 	require.NoError(t, err)
 	return viewState{State: r.State, Stats: r.Stats, Agents: r.Agents}
 }
 
 // snapshotRecord is the last snapshot operation store health shows.
-func snapshotRecord(h *Hub) *OpRecord {
-	h.ops.mu.Lock()
-	defer h.ops.mu.Unlock()
-	return h.ops.snapshot
+func snapshotRecord(h *Hub) *storeops.OpRecord {
+	return h.ops.LastSnapshot()
 }
 
 // logLine returns the first log line with the message, decoded.
@@ -75,23 +74,23 @@ func work(t *testing.T, h *Hub, workers, perWorker int) {
 	}
 }
 
-func snapshotFileOf(dir string) string { return filepath.Join(dir, snapshotDir, snapshotFile) }
+func snapshotFileOf(dir string) string { return storeops.SnapshotPath(dir) }
 
 // readHeader decodes the header line of a snapshot file.
-func readHeader(t *testing.T, dir string) snapshotHeader {
+func readHeader(t *testing.T, dir string) storeops.SnapshotHeader {
 	t.Helper()
-	hdr, err := readSnapshotHeader(snapshotFileOf(dir))
+	hdr, err := storeops.ReadSnapshotHeader(snapshotFileOf(dir))
 	require.NoError(t, err)
 	return hdr
 }
 
 // editHeader rewrites the header line, leaving the body as it is.
-func editHeader(t *testing.T, dir string, edit func(*snapshotHeader)) {
+func editHeader(t *testing.T, dir string, edit func(*storeops.SnapshotHeader)) {
 	t.Helper()
 	data, err := os.ReadFile(snapshotFileOf(dir))
 	require.NoError(t, err)
 	i := bytes.IndexByte(data, '\n')
-	var hdr snapshotHeader
+	var hdr storeops.SnapshotHeader
 	require.NoError(t, json.Unmarshal(data[:i], &hdr))
 	edit(&hdr)
 	line, err := json.Marshal(hdr)
@@ -208,16 +207,16 @@ func TestUnusableSnapshotIsDiscarded(t *testing.T) {
 			require.NoError(t, os.Truncate(snapshotFileOf(dir), 0))
 		}, "torn: the header line"},
 		{"other code version", func(t *testing.T, dir string) {
-			editHeader(t, dir, func(hdr *snapshotHeader) { hdr.CodeVersion++ })
+			editHeader(t, dir, func(hdr *storeops.SnapshotHeader) { hdr.CodeVersion++ })
 		}, "projection code version"},
 		{"other file format", func(t *testing.T, dir string) {
-			editHeader(t, dir, func(hdr *snapshotHeader) { hdr.Format++ })
+			editHeader(t, dir, func(hdr *storeops.SnapshotHeader) { hdr.Format++ })
 		}, "file format"},
 		{"last_msg_id does not match", func(t *testing.T, dir string) {
-			editHeader(t, dir, func(hdr *snapshotHeader) { hdr.LastMsgID = "evt-from-another-store" })
+			editHeader(t, dir, func(hdr *storeops.SnapshotHeader) { hdr.LastMsgID = "evt-from-another-store" })
 		}, "the sequence reused"},
 		{"from the future", func(t *testing.T, dir string) {
-			editHeader(t, dir, func(hdr *snapshotHeader) { hdr.LastSeq += 5 })
+			editHeader(t, dir, func(hdr *storeops.SnapshotHeader) { hdr.LastSeq += 5 })
 		}, "from the future"},
 	}
 	for _, tc := range tests {
@@ -277,7 +276,7 @@ func TestSnapshotOfATruncatedStoreIsDiscarded(t *testing.T) {
 		_, err := cut.svc.Execute(context.Background(), domain.SubmitTask{ID: writer.NewTaskID(), Description: "refused"})
 		require.ErrorIs(t, err, writer.ErrStoreLoss)
 		cut.Stop()
-		_, err = AcceptLoss(context.Background(), dir, "test", logsink.Nop())
+		_, err = storeops.AcceptLoss(context.Background(), dir, "test", logsink.Nop())
 		require.NoError(t, err)
 		accepted := startHubCfg(t, dir, logsink.LevelInfo, func(*config.Hub) {})
 		for accepted.Tasks().LastSeq() < old.LastSeq+3 {
@@ -334,7 +333,7 @@ func truncatedStore(t *testing.T, lostIndex bool) (string, oldSnapshot) {
 func TestSnapshotSavedPeriodicallyAndShownInStoreHealth(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	stale := filepath.Join(dir, snapshotDir, "."+snapshotFile+".123.tmp")
+	stale := filepath.Join(filepath.Dir(snapshotFileOf(dir)), "."+filepath.Base(snapshotFileOf(dir))+".123.tmp")
 	require.NoError(t, os.MkdirAll(filepath.Dir(stale), 0o700))
 	require.NoError(t, os.WriteFile(stale, []byte("left by a crash"), 0o600))
 	h := startHubCfg(t, dir, logsink.LevelInfo, func(cfg *config.Hub) { cfg.Store.SnapshotInterval = 20 * time.Millisecond })
@@ -344,10 +343,10 @@ func TestSnapshotSavedPeriodicallyAndShownInStoreHealth(t *testing.T) {
 	}
 	last := h.Tasks().LastSeq()
 	require.Eventually(t, func() bool {
-		hdr, err := readSnapshotHeader(snapshotFileOf(dir))
+		hdr, err := storeops.ReadSnapshotHeader(snapshotFileOf(dir))
 		return err == nil && hdr.LastSeq == last
 	}, 10*time.Second, 10*time.Millisecond)
-	health, err := h.StoreHealth(context.Background())
+	health, err := h.ops.StoreHealth(context.Background())
 	require.NoError(t, err)
 	require.NotNil(t, health.Snapshot)
 	require.True(t, health.Snapshot.OK)
@@ -357,11 +356,11 @@ func TestSnapshotSavedPeriodicallyAndShownInStoreHealth(t *testing.T) {
 	// Nothing changed: a save writes nothing.
 	written, err := os.ReadFile(snapshotFileOf(dir))
 	require.NoError(t, err)
-	require.NoError(t, h.saveSnapshot(context.Background()))
+	require.NoError(t, h.ops.SaveSnapshot(context.Background()))
 	again, err := os.ReadFile(snapshotFileOf(dir))
 	require.NoError(t, err)
 	require.Equal(t, written, again)
-	temps, err := filepath.Glob(filepath.Join(dir, snapshotDir, ".*.tmp"))
+	temps, err := filepath.Glob(filepath.Join(filepath.Dir(snapshotFileOf(dir)), ".*.tmp"))
 	require.NoError(t, err)
 	require.Empty(t, temps)
 	hdr := readHeader(t, dir)
@@ -398,7 +397,7 @@ func TestSnapshotWhoseTailDoesNotApplyIsDiscarded(t *testing.T) {
 	require.Equal(t, seq, at)
 	id, err := h.Store().MsgID(ctx, seq)
 	require.NoError(t, err)
-	_, line, err := newSnapshotHeader(body, seq, id)
+	_, line, err := storeops.NewSnapshotHeader(body, seq, id)
 	require.NoError(t, err)
 
 	_, err = h.svc.Execute(ctx, domain.CancelTask{ID: lost, By: "admin", Reason: "r"})

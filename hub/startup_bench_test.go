@@ -133,7 +133,7 @@ func startupHub(b *testing.B, dir string) (*Hub, *logtest.Buffer) {
 	}
 	cfg.Store.Sync, cfg.Store.SyncInterval = "1s", time.Second
 	logs := &logtest.Buffer{}
-	h := New(cfg, logsink.New(logs, "bench", logsink.LevelInfo), nil)
+	h := New(Params{Config: cfg, Log: logsink.New(logs, "bench", logsink.LevelInfo)})
 	require.NoError(b, h.Start(context.Background()))
 	return h, logs
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/storeops"
 )
 
 // TestCompactionRemovesOnlyOldFinishedTasksAndReplaysTheSame: finished
@@ -43,7 +44,7 @@ func TestCompactionRemovesOnlyOldFinishedTasksAndReplaysTheSame(t *testing.T) {
 	for _, task := range liveBefore.Tasks {
 		eventsBefore[task.ID] = countEvents(t, h, task.ID)
 	}
-	res, err := h.compactBefore(ctx, mark)
+	res, err := h.ops.CompactBefore(ctx, mark)
 	require.NoError(t, err)
 	require.Positive(t, res.Compacted)
 	require.Less(t, res.EventsAfter, res.EventsBefore)
@@ -62,10 +63,10 @@ func TestCompactionRemovesOnlyOldFinishedTasksAndReplaysTheSame(t *testing.T) {
 	// Apart from the flag, the live state is what it was; a replay agrees.
 	liveAfter := h.Tasks().State()
 	require.Equal(t, stripCompacted(liveBefore), stripCompacted(liveAfter))
-	replayed, err := rebuild(ctx, h.Store(), ReplayOpts{})
+	replayed, err := storeops.ReplayStore(ctx, h.Store(), storeops.ReplayOpts{})
 	require.NoError(t, err)
 	require.Equal(t, liveAfter, replayed.State)
-	again, err := h.compactBefore(ctx, mark)
+	again, err := h.ops.CompactBefore(ctx, mark)
 	require.NoError(t, err)
 	require.Zero(t, again.Compacted, "compaction is idempotent")
 }
@@ -156,17 +157,17 @@ func TestRunningHubSeesEventsRemovedBehindItsBack(t *testing.T) {
 	h := startHub(t, "")
 	id := h.submit(t, `{"description":"purged"}`)
 	h.submit(t, `{"description":"kept"}`)
-	h.saveMark(context.Background())
-	h.watchLoss(context.Background())
-	require.False(t, h.lossFound(), "nothing was removed yet")
+	h.ops.SaveMark(context.Background())
+	h.ops.CheckLoss(context.Background())
+	require.False(t, h.ops.LossFound(), "nothing was removed yet")
 
 	js, err := jetstream.New(h.nc) // the hub's own connection: no client may purge
 	require.NoError(t, err)
 	stream, err := js.Stream(context.Background(), broker.EventsStream)
 	require.NoError(t, err)
 	require.NoError(t, stream.Purge(context.Background(), jetstream.WithPurgeSubject(broker.TaskEvents(id))))
-	h.watchLoss(context.Background())
-	require.True(t, h.lossFound())
+	h.ops.CheckLoss(context.Background())
+	require.True(t, h.ops.LossFound())
 	code, out := h.do(t, http.MethodPost, "/api/tasks", h.token, `{"description":"refused"}`)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Equal(t, "store_loss", out["error"])

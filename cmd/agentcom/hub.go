@@ -12,6 +12,7 @@ import (
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/hub"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/storeops"
 )
 
 func newHubCmd() *cobra.Command {
@@ -42,7 +43,7 @@ func runHub(ctx context.Context, cfg config.Hub) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	for {
-		h := hub.New(cfg, log, out)
+		h := hub.New(hub.Params{Config: cfg, Log: log, Out: out})
 		if err := h.Start(ctx); err != nil {
 			mlog.Error().Err(err).Msg("hub failed to start")
 			return err
@@ -55,7 +56,7 @@ func runHub(ctx context.Context, cfg config.Hub) error {
 		case file := <-h.Restarts():
 			mlog.Notice().Str("file", file).Msg("stopping the hub to restore a backup")
 			h.Stop()
-			streams, err := hub.Restore(ctx, cfg.DataDir, file, log)
+			streams, err := storeops.Restore(ctx, cfg.DataDir, file, log)
 			if err != nil {
 				mlog.Error().Err(err).Str("file", file).Msg("restore failed; starting on the store as it is")
 				continue

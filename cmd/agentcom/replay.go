@@ -10,13 +10,13 @@ import (
 
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/domain"
-	"github.com/agentcom/agentcom/hub"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/storeops"
 )
 
 func newReplayCmd() *cobra.Command {
 	var (
-		opts   hub.ReplayOpts
+		opts   storeops.ReplayOpts
 		until  string
 		asJSON bool
 	)
@@ -36,7 +36,7 @@ func newReplayCmd() *cobra.Command {
 				opts.Until = t
 			}
 			log := logsink.New(os.Stderr, logsink.Hostname(), logsink.LevelWarning)
-			res, err := hub.Replay(cmd.Context(), opts, log)
+			res, err := storeops.Replay(cmd.Context(), opts, log)
 			if err != nil {
 				return err
 			}
@@ -55,7 +55,7 @@ func newReplayCmd() *cobra.Command {
 	return cmd
 }
 
-func printReplay(w io.Writer, res *hub.ReplayResult, opts hub.ReplayOpts) {
+func printReplay(w io.Writer, res *storeops.ReplayResult, opts storeops.ReplayOpts) {
 	fmt.Fprintf(w, "replayed to seq %d of %d\n", res.State.LastSeq, res.StreamLastSeq)
 	if opts.TaskID != "" {
 		fmt.Fprintf(w, "timeline of %s:\n", opts.TaskID)
@@ -74,7 +74,7 @@ func printReplay(w io.Writer, res *hub.ReplayResult, opts hub.ReplayOpts) {
 	printTaskValues(w, res)
 }
 
-func printTaskValues(w io.Writer, res *hub.ReplayResult) {
+func printTaskValues(w io.Writer, res *storeops.ReplayResult) {
 	tasks := make([]domain.Task, 0, len(res.State.Tasks))
 	for _, t := range res.State.Tasks {
 		tasks = append(tasks, *t)

@@ -13,8 +13,8 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
-	"github.com/agentcom/agentcom/hub"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/storeops"
 )
 
 // newStoreCmds are the store operations: backup, restore, compact and
@@ -51,7 +51,7 @@ func storeCmd[T any](use, short, command string, human func(io.Writer, T) error)
 
 // compactReply is the store.compact reply.
 type compactReply struct {
-	Result hub.CompactResult `json:"result"`
+	Result storeops.CompactResult `json:"result"`
 }
 
 func printCompact(w io.Writer, c compactReply) error {
@@ -61,7 +61,7 @@ func printCompact(w io.Writer, c compactReply) error {
 	return err
 }
 
-func printStoreHealth(w io.Writer, h hub.StoreHealth) error {
+func printStoreHealth(w io.Writer, h storeops.StoreHealth) error {
 	fmt.Fprintf(w, "status: %s\n", h.Status)
 	for _, r := range h.Reasons {
 		fmt.Fprintf(w, "  %s\n", r)
@@ -85,7 +85,7 @@ func printStoreHealth(w io.Writer, h hub.StoreHealth) error {
 }
 
 // opRow prints when a store operation last ran and whether it worked.
-func opRow(w io.Writer, name string, op *hub.OpRecord) {
+func opRow(w io.Writer, name string, op *storeops.OpRecord) {
 	if op == nil {
 		fmt.Fprintf(w, "%s: never\n", name)
 		return
@@ -110,7 +110,7 @@ func newRestoreCmd() *cobra.Command {
 	asJSON := jsonFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		log := logsink.New(os.Stderr, logsink.Hostname(), logsink.LevelWarning)
-		streams, err := hub.Restore(cmd.Context(), dataDir, args[0], log)
+		streams, err := storeops.Restore(cmd.Context(), dataDir, args[0], log)
 		if err != nil {
 			return err
 		}
@@ -150,7 +150,7 @@ func newQuarantineCmd() *cobra.Command {
 			return fmt.Errorf("quarantine: SEQ must be an event's stream sequence (a positive integer), not %q", args[0])
 		}
 		log := logsink.New(os.Stderr, logsink.Hostname(), logsink.LevelWarning)
-		reason, err := hub.Quarantine(cmd.Context(), dataDir, seq, by, log)
+		reason, err := storeops.Quarantine(cmd.Context(), dataDir, seq, by, log)
 		if err != nil {
 			return err
 		}
@@ -179,7 +179,7 @@ func newAcceptLossCmd() *cobra.Command {
 	asJSON := jsonFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		log := logsink.New(os.Stderr, logsink.Hostname(), logsink.LevelWarning)
-		missing, err := hub.AcceptLoss(cmd.Context(), dataDir, by, log)
+		missing, err := storeops.AcceptLoss(cmd.Context(), dataDir, by, log)
 		if err != nil {
 			return err
 		}

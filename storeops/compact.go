@@ -1,4 +1,4 @@
-package hub
+package storeops
 
 import (
 	"context"
@@ -23,26 +23,26 @@ type CompactResult struct {
 // rollup). Queued, running, dead-lettered and recent tasks are untouched,
 // and a replay gives the same state as before. It is a telemetry span
 // (store.compaction) and logs at notice, or error on failure.
-func (h *Hub) Compact(ctx context.Context) (CompactResult, error) {
-	return h.compactBefore(ctx, h.now().Add(-h.cfg.Store.Retention))
+func (o *Ops) Compact(ctx context.Context) (CompactResult, error) {
+	return o.compactBefore(ctx, o.now().Add(-o.cfg.Store.Retention))
 }
 
 // compactBefore compacts the finished tasks last changed before cut.
-func (h *Hub) compactBefore(ctx context.Context, cut time.Time) (CompactResult, error) {
+func (o *Ops) compactBefore(ctx context.Context, cut time.Time) (CompactResult, error) {
 	res := CompactResult{Before: cut.UTC()}
-	err := h.tel.Span("store.compaction", map[string]any{"before": res.Before.Format(time.RFC3339)},
+	err := o.tel.Span("store.compaction", map[string]any{"before": res.Before.Format(time.RFC3339)},
 		func() (map[string]any, error) {
-			if err := h.store.CanCompact(); err != nil {
+			if err := o.store.CanCompact(); err != nil {
 				return nil, err
 			}
-			if err := h.compactTasks(ctx, &res); err != nil {
+			if err := o.compactTasks(ctx, &res); err != nil {
 				return nil, err
 			}
 			return map[string]any{"compacted": res.Compacted, "failed": res.Failed,
 				"events_removed": res.EventsBefore - res.EventsAfter}, nil
 		})
-	log := h.log.Module("store")
-	h.ops.record(&h.ops.compaction, err == nil, map[string]any{"compacted": res.Compacted, "failed": res.Failed})
+	log := o.log.Module("store")
+	o.rec.record(&o.rec.compaction, err == nil, map[string]any{"compacted": res.Compacted, "failed": res.Failed})
 	if err != nil {
 		log.Error().Err(err).Msg("compaction failed")
 		return res, err
@@ -52,31 +52,31 @@ func (h *Hub) compactBefore(ctx context.Context, cut time.Time) (CompactResult, 
 	if res.Compacted > 0 {
 		// The snapshot may point at an event the rollup removed: replace it
 		// now, so a crash does not look like lost data at the next start.
-		_ = h.saveSnapshot(ctx)
+		_ = o.saveSnapshot(ctx)
 	}
 	return res, nil
 }
 
-func (h *Hub) compactTasks(ctx context.Context, res *CompactResult) error {
-	info, err := h.store.Info(ctx)
+func (o *Ops) compactTasks(ctx context.Context, res *CompactResult) error {
+	info, err := o.store.Info(ctx)
 	if err != nil {
 		return err
 	}
 	res.EventsBefore = info.State.Msgs
 	for _, st := range []domain.Status{domain.StatusCompleted, domain.StatusCancelled} {
-		for _, t := range h.views.Tasks.List(projections.Filter{Status: st}) {
+		for _, t := range o.views.Tasks.List(projections.Filter{Status: st}) {
 			if t.Compacted || !t.UpdatedAt.Before(res.Before) {
 				continue
 			}
-			cmd := domain.CompactTask{ID: t.ID, Before: res.Before, Order: h.views.Tasks.Order(t.ID)}
-			if _, err := h.svc.Execute(ctx, cmd); err != nil {
+			cmd := domain.CompactTask{ID: t.ID, Before: res.Before, Order: o.views.Tasks.Order(t.ID)}
+			if _, err := o.svc.Execute(ctx, cmd); err != nil {
 				res.Failed++
 				continue
 			}
 			res.Compacted++
 		}
 	}
-	if info, err = h.store.Info(ctx); err != nil {
+	if info, err = o.store.Info(ctx); err != nil {
 		return err
 	}
 	res.EventsAfter = info.State.Msgs
@@ -84,18 +84,18 @@ func (h *Hub) compactTasks(ctx context.Context, res *CompactResult) error {
 }
 
 // every runs fn every interval until the hub stops.
-func (h *Hub) every(interval time.Duration, fn func(context.Context)) {
-	h.jobs.Add(1)
+func (o *Ops) every(interval time.Duration, fn func(context.Context)) {
+	o.jobs.Add(1)
 	go func() {
-		defer h.jobs.Done()
+		defer o.jobs.Done()
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
 			select {
-			case <-h.quit:
+			case <-o.quit:
 				return
 			case <-tick.C:
-				ctx, cancel := h.jobContext()
+				ctx, cancel := o.jobContext()
 				fn(ctx)
 				cancel()
 			}
@@ -106,6 +106,6 @@ func (h *Hub) every(interval time.Duration, fn func(context.Context)) {
 // jobContext bounds one run of a background job: an hour, or until the
 // hub stops, so that a store that does not answer (a full disk) cannot
 // hold the hub's stop.
-func (h *Hub) jobContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(h.life, time.Hour)
+func (o *Ops) jobContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(o.life, time.Hour)
 }

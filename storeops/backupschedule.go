@@ -1,4 +1,4 @@
-package hub
+package storeops
 
 import (
 	"context"
@@ -12,9 +12,9 @@ const (
 	// backupPoll is how often the schedule looks at the clock (or every
 	// store.backup_interval, if shorter).
 	backupPoll = time.Minute
-	// backupRetry is how soon a failed backup is tried again (or after
+	// BackupRetry is how soon a failed backup is tried again (or after
 	// store.backup_interval, if shorter).
-	backupRetry = 10 * time.Minute
+	BackupRetry = 10 * time.Minute
 	// backupGrace is how late a due backup may be before store-health
 	// warns that it is overdue (or store.backup_interval, if shorter).
 	backupGrace = 5 * time.Minute
@@ -35,49 +35,49 @@ func (p backupPlan) due(interval time.Duration) time.Time { return p.base.Add(in
 
 // planBackups reads the schedule from the backups on disk and the event
 // stream, and starts taking backups when they are due.
-func (h *Hub) planBackups(ctx context.Context) error {
-	info, err := h.store.Info(ctx)
+func (o *Ops) planBackups(ctx context.Context) error {
+	info, err := o.store.Info(ctx)
 	if err != nil {
 		return err
 	}
 	plan := backupPlan{base: info.Created.UTC()}
-	files, err := broker.ListBackups(BackupDir(h.cfg.DataDir))
+	files, err := broker.ListBackups(BackupDir(o.cfg.DataDir))
 	if err != nil { // the schedule goes on; the backups will fail and say why
-		h.log.Module("store").Error().Err(err).Msg("cannot read the backups on disk")
+		o.log.Module("store").Error().Err(err).Msg("cannot read the backups on disk")
 	}
-	h.ops.mu.Lock()
+	o.rec.mu.Lock()
 	if len(files) > 0 {
 		newest := files[0]
 		plan.last, plan.base = newest.CreatedAt, newest.CreatedAt
-		h.ops.backup = &OpRecord{At: newest.CreatedAt, OK: true,
+		o.rec.backup = &OpRecord{At: newest.CreatedAt, OK: true,
 			Detail: map[string]any{"file": newest.Name, "bytes": newest.Size, "found_at_start": true}}
 	}
-	plan.next = plan.due(h.cfg.Store.BackupInterval)
-	h.ops.plan = plan
-	h.ops.mu.Unlock()
-	line := h.log.Module("store").Info().Time("next_backup_due", plan.next)
+	plan.next = plan.due(o.cfg.Store.BackupInterval)
+	o.rec.plan = plan
+	o.rec.mu.Unlock()
+	line := o.log.Module("store").Info().Time("next_backup_due", plan.next)
 	if !plan.last.IsZero() {
 		line = line.Time("last_backup", plan.last)
 	}
 	line.Msg("backup schedule")
-	h.jobs.Add(1)
-	go h.backupLoop()
+	o.jobs.Add(1)
+	go o.backupLoop()
 	return nil
 }
 
 // backupLoop takes a backup whenever one is due, until the hub stops.
-func (h *Hub) backupLoop() {
-	defer h.jobs.Done()
-	tick := time.NewTicker(min(h.cfg.Store.BackupInterval, h.backupPoll))
+func (o *Ops) backupLoop() {
+	defer o.jobs.Done()
+	tick := time.NewTicker(min(o.cfg.Store.BackupInterval, o.backupPoll))
 	defer tick.Stop()
 	for {
-		if h.backupDue() {
-			ctx, cancel := h.jobContext()
-			_, _ = h.Backup(ctx)
+		if o.backupDue() {
+			ctx, cancel := o.jobContext()
+			_, _ = o.Backup(ctx)
 			cancel()
 		}
 		select {
-		case <-h.quit:
+		case <-o.quit:
 			return
 		case <-tick.C:
 		}
@@ -85,22 +85,22 @@ func (h *Hub) backupLoop() {
 }
 
 // backupDue reports whether the next backup attempt's time has come.
-func (h *Hub) backupDue() bool {
-	h.ops.mu.Lock()
-	defer h.ops.mu.Unlock()
-	return !h.now().Before(h.ops.plan.next)
+func (o *Ops) backupDue() bool {
+	o.rec.mu.Lock()
+	defer o.rec.mu.Unlock()
+	return !o.now().Before(o.rec.plan.next)
 }
 
 // backupDone moves the schedule on after a backup (made at at): one
 // interval after a good one, a retry sooner after a failed one.
-func (h *Hub) backupDone(at time.Time, ok bool) {
-	interval := h.cfg.Store.BackupInterval
-	h.ops.mu.Lock()
-	defer h.ops.mu.Unlock()
+func (o *Ops) backupDone(at time.Time, ok bool) {
+	interval := o.cfg.Store.BackupInterval
+	o.rec.mu.Lock()
+	defer o.rec.mu.Unlock()
 	if ok {
-		h.ops.plan.last, h.ops.plan.base = at, at
-		h.ops.plan.next = at.Add(interval)
+		o.rec.plan.last, o.rec.plan.base = at, at
+		o.rec.plan.next = at.Add(interval)
 		return
 	}
-	h.ops.plan.next = at.Add(min(interval, backupRetry))
+	o.rec.plan.next = at.Add(min(interval, BackupRetry))
 }

@@ -1,4 +1,4 @@
-package hub
+package storeops
 
 import (
 	"context"
@@ -61,7 +61,7 @@ func Replay(ctx context.Context, opts ReplayOpts, log logsink.Logger) (*ReplayRe
 		return nil, err
 	}
 	defer closeAll()
-	res, err := rebuild(ctx, store, opts)
+	res, err := ReplayStore(ctx, store, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func openOffline(dataDir, client string, log logsink.Logger, whenLocked error) (
 	return nc, func() { nc.Close(); srv.Shutdown(); unlock() }, nil
 }
 
-func rebuild(ctx context.Context, store *broker.EventStore, opts ReplayOpts) (*ReplayResult, error) {
+func ReplayStore(ctx context.Context, store *broker.EventStore, opts ReplayOpts) (*ReplayResult, error) {
 	last, err := store.LastSeq(ctx)
 	if err != nil {
 		return nil, err

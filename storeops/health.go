@@ -1,4 +1,4 @@
-package hub
+package storeops
 
 import (
 	"context"
@@ -51,10 +51,10 @@ type OpRecord struct {
 	Detail map[string]any `json:"detail,omitempty"`
 }
 
-// storeOps remembers the last backup, compaction and snapshot, and any
+// records remembers the last backup, compaction and snapshot, and any
 // loss found at start. Loss is sticky: the hub never reports healthy after
 // it detected loss.
-type storeOps struct {
+type records struct {
 	mu          sync.Mutex
 	backup      *OpRecord
 	compaction  *OpRecord
@@ -64,11 +64,11 @@ type storeOps struct {
 	plan        backupPlan
 }
 
-func (o *storeOps) record(slot **OpRecord, ok bool, detail map[string]any) {
+func (o *records) record(slot **OpRecord, ok bool, detail map[string]any) {
 	o.recordAt(slot, time.Now(), ok, detail)
 }
 
-func (o *storeOps) recordAt(slot **OpRecord, at time.Time, ok bool, detail map[string]any) {
+func (o *records) recordAt(slot **OpRecord, at time.Time, ok bool, detail map[string]any) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	*slot = &OpRecord{At: at.UTC(), OK: ok, Detail: detail}
@@ -76,37 +76,37 @@ func (o *storeOps) recordAt(slot **OpRecord, at time.Time, ok bool, detail map[s
 
 // checkLoss records lost messages the server reported when it opened the
 // event stream (a corrupt or truncated block is cut off at start).
-func (h *Hub) checkLoss(ctx context.Context) error {
-	info, err := h.store.Info(ctx)
+func (o *Ops) checkLoss(ctx context.Context) error {
+	info, err := o.store.Info(ctx)
 	if err != nil {
 		return err
 	}
 	if lost := info.State.Lost; lost != nil && (len(lost.Msgs) > 0 || lost.Bytes > 0) {
-		h.ops.lossAtStart = fmt.Sprintf("the event store lost %d messages (%d bytes) at start: %v",
+		o.rec.lossAtStart = fmt.Sprintf("the event store lost %d messages (%d bytes) at start: %v",
 			len(lost.Msgs), lost.Bytes, lost.Msgs)
-		h.log.Module("store").Error().Int("lost_msgs", len(lost.Msgs)).Uint64("lost_bytes", lost.Bytes).
+		o.log.Module("store").Error().Int("lost_msgs", len(lost.Msgs)).Uint64("lost_bytes", lost.Bytes).
 			Msg("event store lost data at start")
 	}
-	mark, err := readMark(h.cfg.DataDir)
+	mark, err := readMark(o.cfg.DataDir)
 	if err != nil {
 		return err
 	}
-	why, err := checkMark(ctx, h.store, mark)
+	why, err := checkMark(ctx, o.store, mark)
 	if err != nil {
 		return err
 	}
 	if why != "" {
-		h.lost(why)
+		o.lost(why)
 	}
 	return nil
 }
 
 // StoreHealth reports the streams and the store operations, healthy,
 // warning or unhealthy.
-func (h *Hub) StoreHealth(ctx context.Context) (StoreHealth, error) {
-	out := StoreHealth{Status: Healthy, Reasons: []string{}, Tasks: h.views.Tasks.Stats().Total}
+func (o *Ops) StoreHealth(ctx context.Context) (StoreHealth, error) {
+	out := StoreHealth{Status: Healthy, Reasons: []string{}, Tasks: o.views.Tasks.Stats().Total}
 	for _, name := range []string{broker.EventsStream, broker.TokensStream, broker.LogsStream, broker.TelemetryStream} {
-		sh, err := h.streamHealth(ctx, name)
+		sh, err := o.streamHealth(ctx, name)
 		if err != nil {
 			continue // telemetry may be off
 		}
@@ -115,28 +115,28 @@ func (h *Hub) StoreHealth(ctx context.Context) (StoreHealth, error) {
 		}
 		out.Streams = append(out.Streams, sh)
 	}
-	h.ops.mu.Lock()
-	out.LossAtStart, out.LastBackup, out.LastCompact, out.Snapshot = h.ops.lossAtStart, h.ops.backup, h.ops.compaction, h.ops.snapshot
-	plan := h.ops.plan
-	h.ops.mu.Unlock()
+	o.rec.mu.Lock()
+	out.LossAtStart, out.LastBackup, out.LastCompact, out.Snapshot = o.rec.lossAtStart, o.rec.backup, o.rec.compaction, o.rec.snapshot
+	plan := o.rec.plan
+	o.rec.mu.Unlock()
 	if out.LossAtStart != "" {
 		out.worsen(Unhealthy, out.LossAtStart)
 	}
-	if err := h.svc.Err(); err != nil {
+	if err := o.svc.Err(); err != nil {
 		out.worsen(Unhealthy, "the projections cannot follow the stream: "+err.Error())
 	}
-	if err := h.store.Full(); err != nil {
+	if err := o.store.Full(); err != nil {
 		out.worsen(Unhealthy, err.Error()+": writes are refused (store_full) until space returns")
 	}
-	h.judgeBackup(&out, plan)
+	o.judgeBackup(&out, plan)
 	return out, nil
 }
 
 // judgeBackup shows the schedule and warns when the last backup failed
 // or the next is overdue (later than its due time by more than the grace).
-func (h *Hub) judgeBackup(out *StoreHealth, plan backupPlan) {
-	interval := h.cfg.Store.BackupInterval
-	now := h.now()
+func (o *Ops) judgeBackup(out *StoreHealth, plan backupPlan) {
+	interval := o.cfg.Store.BackupInterval
+	now := o.now()
 	out.NextBackup = plan.due(interval)
 	if out.LastBackup != nil {
 		age := now.Sub(out.LastBackup.At).Seconds()
@@ -164,8 +164,8 @@ func (s *StoreHealth) worsen(level, reason string) {
 	s.Reasons = append(s.Reasons, reason)
 }
 
-func (h *Hub) streamHealth(ctx context.Context, name string) (StreamHealth, error) {
-	st, err := h.js.Stream(ctx, name)
+func (o *Ops) streamHealth(ctx context.Context, name string) (StreamHealth, error) {
+	st, err := o.js.Stream(ctx, name)
 	if err != nil {
 		return StreamHealth{}, fmt.Errorf("open stream %s: %w", name, err)
 	}

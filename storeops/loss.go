@@ -1,4 +1,4 @@
-package hub
+package storeops
 
 import (
 	"context"
@@ -97,52 +97,52 @@ func checkMark(ctx context.Context, store *broker.EventStore, m storeMark) (stri
 
 // saveMark writes the mark at the projections' last event, unless loss
 // was found: the mark then stays where the loss shows.
-func (h *Hub) saveMark(ctx context.Context) {
-	if h.lossFound() || h.svc == nil || h.svc.Err() != nil {
+func (o *Ops) saveMark(ctx context.Context) {
+	if o.lossFound() || o.svc == nil || o.svc.Err() != nil {
 		return
 	}
-	seq := h.views.LastSeq()
-	h.ops.mu.Lock()
-	same := h.ops.mark == seq
-	h.ops.mu.Unlock()
+	seq := o.views.LastSeq()
+	o.rec.mu.Lock()
+	same := o.rec.mark == seq
+	o.rec.mu.Unlock()
 	if seq == 0 || same {
 		return
 	}
-	id, err := h.store.MsgID(ctx, seq)
+	id, err := o.store.MsgID(ctx, seq)
 	if err != nil {
 		return // rolled up meanwhile: the next tick writes a newer one
 	}
 	m := storeMark{LastSeq: seq, LastMsgID: id}
-	if info, err := h.store.Info(ctx); err == nil {
+	if info, err := o.store.Info(ctx); err == nil {
 		m.Msgs, m.MsgsAt = info.State.Msgs, info.State.LastSeq
 	}
-	if err := writeMark(h.cfg.DataDir, m); err != nil {
-		h.log.Module("store").Error().Err(err).Msg("store mark not saved")
+	if err := writeMark(o.cfg.DataDir, m); err != nil {
+		o.log.Module("store").Error().Err(err).Msg("store mark not saved")
 		return
 	}
-	h.ops.mu.Lock()
-	h.ops.mark = seq
-	h.ops.mu.Unlock()
+	o.rec.mu.Lock()
+	o.rec.mark = seq
+	o.rec.mu.Unlock()
 }
 
-func (h *Hub) lossFound() bool {
-	h.ops.mu.Lock()
-	defer h.ops.mu.Unlock()
-	return h.ops.lossAtStart != ""
+func (o *Ops) lossFound() bool {
+	o.rec.mu.Lock()
+	defer o.rec.mu.Unlock()
+	return o.rec.lossAtStart != ""
 }
 
 // enforceLoss, after the rebuild, makes a detected loss refuse commands,
 // and says so in telemetry.
-func (h *Hub) enforceLoss() {
-	h.ops.mu.Lock()
-	why := h.ops.lossAtStart
-	h.ops.mu.Unlock()
+func (o *Ops) enforceLoss() {
+	o.rec.mu.Lock()
+	why := o.rec.lossAtStart
+	o.rec.mu.Unlock()
 	if why == "" {
 		return
 	}
-	h.svc.RefuseForLoss(errors.New(why))
-	h.tel.Emit("store.loss", nil, map[string]any{"reason": why, "last_seq": h.views.LastSeq()})
-	h.log.Module("store").Error().Str("reason", why).Msg("event store lost events: refusing commands until a backup is restored or the loss accepted")
+	o.svc.RefuseForLoss(errors.New(why))
+	o.tel.Emit("store.loss", nil, map[string]any{"reason": why, "last_seq": o.views.LastSeq()})
+	o.log.Module("store").Error().Str("reason", why).Msg("event store lost events: refusing commands until a backup is restored or the loss accepted")
 }
 
 // lossCheckInterval is how often a running hub checks its stream against
@@ -154,18 +154,18 @@ const lossCheckInterval = 10 * time.Second
 // one found at start. The server's own lost report is read at start only:
 // after a full disk JetStream may report the unacknowledged write it
 // dropped, which is no loss of the hub's.
-func (h *Hub) watchLoss(ctx context.Context) {
-	if h.lossFound() {
+func (o *Ops) watchLoss(ctx context.Context) {
+	if o.lossFound() {
 		return
 	}
-	mark, err := readMark(h.cfg.DataDir)
+	mark, err := readMark(o.cfg.DataDir)
 	if err != nil {
 		return
 	}
-	why, err := checkMark(ctx, h.store, mark)
+	why, err := checkMark(ctx, o.store, mark)
 	if err != nil || why == "" {
 		return
 	}
-	h.lost(why)
-	h.enforceLoss()
+	o.lost(why)
+	o.enforceLoss()
 }

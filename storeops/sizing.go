@@ -1,4 +1,4 @@
-package hub
+package storeops
 
 import (
 	"errors"
@@ -25,55 +25,56 @@ const (
 // hub's streams.
 var ErrVolumeTooSmall = errors.New("the data directory's volume is too small")
 
-// storePlan is how the store's space is shared: JetStream's maximum, the
-// LOGS and TELEMETRY reservations and the free space kept in reserve.
-type storePlan struct {
+// Plan is how the store's space is shared: JetStream's maximum, the
+// LOGS and TELEMETRY reservations and the free space kept in reserve, in
+// bytes.
+type Plan struct {
 	usable    int64 // what the store holds plus the volume's free space
-	maxStore  int64
-	logs      int64
-	telemetry int64
-	reserve   int64
+	MaxStore  int64
+	Logs      int64
+	Telemetry int64
+	Reserve   int64
 }
 
-// planStore sizes the store to the data directory's volume. The space the
+// PlanStore sizes the store to the data directory's volume. The space the
 // store may use is what it holds now plus the free space: the same at
 // every start, however full the store has grown, so automatic sizes do
 // not shrink as events accumulate.
-func planStore(cfg config.Hub) (storePlan, error) {
+func PlanStore(cfg config.Hub) (Plan, error) {
 	free, err := broker.FreeBytes(cfg.DataDir)
 	if err != nil {
-		return storePlan{}, err
+		return Plan{}, err
 	}
 	used, err := broker.StoreBytes(cfg.DataDir)
 	if err != nil {
-		return storePlan{}, err
+		return Plan{}, err
 	}
 	return sizeStore(cfg, free+used)
 }
 
 // sizeStore divides usable bytes by the settings, or refuses, naming what
 // the hub needs.
-func sizeStore(cfg config.Hub, usable int64) (storePlan, error) {
-	p := storePlan{usable: usable, reserve: cfg.Store.ReserveMB * mib}
-	p.logs = streamSize(cfg.Log.StreamMaxMB, config.AutoLogStreamMB, usable)
+func sizeStore(cfg config.Hub, usable int64) (Plan, error) {
+	p := Plan{usable: usable, Reserve: cfg.Store.ReserveMB * mib}
+	p.Logs = streamSize(cfg.Log.StreamMaxMB, config.AutoLogStreamMB, usable)
 	if cfg.Telemetry.Enabled {
-		p.telemetry = streamSize(cfg.Telemetry.MaxMB, config.AutoTelemetryMB, usable)
+		p.Telemetry = streamSize(cfg.Telemetry.MaxMB, config.AutoTelemetryMB, usable)
 	}
-	need := p.logs + p.telemetry + eventsRoom + p.reserve
+	need := p.Logs + p.Telemetry + eventsRoom + p.Reserve
 	if usable < need {
 		return p, fmt.Errorf("size store in %s: %w: the store may use %s (free space and what it holds), "+
 			"the hub needs at least %s: LOGS stream %s (log.stream_max_mb) + TELEMETRY stream %s (telemetry.max_mb) "+
 			"+ %s for events + %s reserve (store.reserve_mb)",
-			cfg.DataDir, ErrVolumeTooSmall, mibString(usable), mibString(need), mibString(p.logs),
-			mibString(p.telemetry), mibString(eventsRoom), mibString(p.reserve))
+			cfg.DataDir, ErrVolumeTooSmall, mibString(usable), mibString(need), mibString(p.Logs),
+			mibString(p.Telemetry), mibString(eventsRoom), mibString(p.Reserve))
 	}
-	p.maxStore = usable - p.reserve
+	p.MaxStore = usable - p.Reserve
 	if cfg.Store.MaxMB > 0 {
-		p.maxStore = min(p.maxStore, cfg.Store.MaxMB*mib)
+		p.MaxStore = min(p.MaxStore, cfg.Store.MaxMB*mib)
 	}
-	if p.maxStore < need-p.reserve {
+	if p.MaxStore < need-p.Reserve {
 		return p, fmt.Errorf("size store in %s: store.max_mb %d is below the %s the streams need",
-			cfg.DataDir, cfg.Store.MaxMB, mibString(need-p.reserve))
+			cfg.DataDir, cfg.Store.MaxMB, mibString(need-p.Reserve))
 	}
 	return p, nil
 }

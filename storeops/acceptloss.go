@@ -1,4 +1,4 @@
-package hub
+package storeops
 
 import (
 	"context"
@@ -85,7 +85,7 @@ func recordAccepted(ctx context.Context, store *broker.EventStore, dataDir, miss
 		return err
 	}
 	// A snapshot from before the loss no longer matches the stream.
-	if err := os.Remove(snapshotPath(dataDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(SnapshotPath(dataDir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove the snapshot: %w", err)
 	}
 	return writeMark(dataDir, storeMark{LastSeq: seq, LastMsgID: env.ID})

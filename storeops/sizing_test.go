@@ -1,4 +1,4 @@
-package hub
+package storeops
 
 import (
 	"testing"
@@ -15,14 +15,14 @@ func sizingConfig() config.Hub {
 func TestSizeStoreFitsTheVolume(t *testing.T) {
 	p, err := sizeStore(sizingConfig(), 64*mib)
 	require.NoError(t, err)
-	require.Equal(t, 8*mib, p.logs, "an eighth of 64 MiB")
-	require.Equal(t, 8*mib, p.telemetry)
-	require.Equal(t, 60*mib, p.maxStore, "the volume less the reserve")
+	require.Equal(t, 8*mib, p.Logs, "an eighth of 64 MiB")
+	require.Equal(t, 8*mib, p.Telemetry)
+	require.Equal(t, 60*mib, p.MaxStore, "the volume less the reserve")
 
 	big, err := sizeStore(sizingConfig(), 1<<40)
 	require.NoError(t, err)
-	require.Equal(t, config.AutoLogStreamMB*mib, big.logs, "capped on a large volume")
-	require.Equal(t, config.AutoTelemetryMB*mib, big.telemetry)
+	require.Equal(t, config.AutoLogStreamMB*mib, big.Logs, "capped on a large volume")
+	require.Equal(t, config.AutoTelemetryMB*mib, big.Telemetry)
 }
 
 func TestSizeStoreTakesSettings(t *testing.T) {
@@ -30,7 +30,7 @@ func TestSizeStoreTakesSettings(t *testing.T) {
 	cfg.Log.StreamMaxMB, cfg.Telemetry.MaxMB, cfg.Store.MaxMB = 2, 3, 40
 	p, err := sizeStore(cfg, 64*mib)
 	require.NoError(t, err)
-	require.Equal(t, []int64{2 * mib, 3 * mib, 40 * mib}, []int64{p.logs, p.telemetry, p.maxStore})
+	require.Equal(t, []int64{2 * mib, 3 * mib, 40 * mib}, []int64{p.Logs, p.Telemetry, p.MaxStore})
 }
 
 func TestSizeStoreRefusesATooSmallVolumeNamingTheNeed(t *testing.T) {

@@ -1,4 +1,4 @@
-package hub
+package storeops
 
 import (
 	"context"

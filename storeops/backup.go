@@ -1,4 +1,4 @@
-package hub
+package storeops
 
 import (
 	"context"
@@ -25,15 +25,15 @@ func BackupDir(dataDir string) string { return filepath.Join(dataDir, "backups")
 // store.backup_keep. It is a telemetry span (store.backup) and logs at
 // notice, or error on failure. The schedule moves on from it (see
 // backupPlan), whoever asked for it.
-func (h *Hub) Backup(ctx context.Context) (broker.BackupFile, error) {
+func (o *Ops) Backup(ctx context.Context) (broker.BackupFile, error) {
 	var file broker.BackupFile
-	at := h.now().UTC()
-	err := h.tel.Span("store.backup", nil, func() (map[string]any, error) {
+	at := o.now().UTC()
+	err := o.tel.Span("store.backup", nil, func() (map[string]any, error) {
 		var err error
-		if file, err = broker.BackupAt(ctx, h.nc, BackupDir(h.cfg.DataDir), BackedUpStreams, at); err != nil {
+		if file, err = broker.BackupAt(ctx, o.nc, BackupDir(o.cfg.DataDir), BackedUpStreams, at); err != nil {
 			return nil, err
 		}
-		pruned, err := broker.PruneBackups(BackupDir(h.cfg.DataDir), h.cfg.Store.BackupKeep)
+		pruned, err := broker.PruneBackups(BackupDir(o.cfg.DataDir), o.cfg.Store.BackupKeep)
 		if err != nil {
 			return nil, err
 		}
@@ -42,9 +42,9 @@ func (h *Hub) Backup(ctx context.Context) (broker.BackupFile, error) {
 	if err == nil {
 		at = file.CreatedAt // the name's time, which a restart reads back
 	}
-	h.ops.recordAt(&h.ops.backup, at, err == nil, map[string]any{"file": file.Name, "bytes": file.Size})
-	h.backupDone(at, err == nil)
-	log := h.log.Module("store")
+	o.rec.recordAt(&o.rec.backup, at, err == nil, map[string]any{"file": file.Name, "bytes": file.Size})
+	o.backupDone(at, err == nil)
+	log := o.log.Module("store")
 	if err != nil {
 		log.Error().Err(err).Msg("backup failed")
 		return file, err
@@ -57,13 +57,13 @@ func (h *Hub) Backup(ctx context.Context) (broker.BackupFile, error) {
 // it stops the hub, restores (see Restore) and starts it again, so the
 // projections are rebuilt from the restored events. name is a file in the
 // backup directory.
-func (h *Hub) RequestRestore(name string) (string, error) {
-	path, err := backupPath(h.cfg.DataDir, name)
+func (o *Ops) RequestRestore(name string) (string, error) {
+	path, err := backupPath(o.cfg.DataDir, name)
 	if err != nil {
 		return "", err
 	}
 	select {
-	case h.restore <- path:
+	case o.restore <- path:
 		return path, nil
 	default:
 		return "", errors.New("a restore is already under way")
@@ -71,7 +71,7 @@ func (h *Hub) RequestRestore(name string) (string, error) {
 }
 
 // Restarts delivers the backup files the hub was asked to restore.
-func (h *Hub) Restarts() <-chan string { return h.restore }
+func (o *Ops) Restarts() <-chan string { return o.restore }
 
 // backupPath checks that name is a backup in the data directory's backups.
 func backupPath(dataDir, name string) (string, error) {
@@ -106,7 +106,7 @@ func Restore(ctx context.Context, dataDir, file string, log logsink.Logger) ([]s
 		if streams, err = broker.Restore(ctx, nc, file); err != nil {
 			return nil, err
 		}
-		_ = os.Remove(snapshotPath(dataDir))
+		_ = os.Remove(SnapshotPath(dataDir))
 		_ = os.Remove(markPath(dataDir)) // the restored store starts a new history
 		return map[string]any{"streams": streams}, nil
 	})
@@ -118,5 +118,5 @@ func Restore(ctx context.Context, dataDir, file string, log logsink.Logger) ([]s
 	return streams, nil
 }
 
-// snapshotPath is the projection snapshot file of a data directory.
-func snapshotPath(dataDir string) string { return filepath.Join(dataDir, snapshotDir, snapshotFile) }
+// SnapshotPath is the projection snapshot file of a data directory.
+func SnapshotPath(dataDir string) string { return filepath.Join(dataDir, snapshotDir, snapshotFile) }

@@ -1,4 +1,4 @@
-package hub
+package storeops
 
 import (
 	"context"
@@ -26,23 +26,23 @@ type storeWatch struct {
 // below the reserve or the server met a write error, and writable again
 // once both have passed: JetStream, which keeps refusing a stream after a
 // write error, is restarted when there is room again.
-func (h *Hub) watchStore() {
+func (o *Ops) watchStore() {
 	var w storeWatch
-	h.every(storeWatchInterval, func(ctx context.Context) { h.checkStore(ctx, &w) })
+	o.every(storeWatchInterval, func(ctx context.Context) { o.checkStore(ctx, &w) })
 }
 
-func (h *Hub) checkStore(ctx context.Context, w *storeWatch) {
-	fault := h.storeFault(ctx, w)
+func (o *Ops) checkStore(ctx context.Context, w *storeWatch) {
+	fault := o.storeFault(ctx, w)
 	switch {
-	case fault != nil && h.store.MarkFull(fault.Error()):
+	case fault != nil && o.store.MarkFull(fault.Error()):
 		w.fullSince = time.Now()
-		h.log.Module("store").Error().Str("reason", fault.Error()).
+		o.log.Module("store").Error().Str("reason", fault.Error()).
 			Msg("event store full: refusing writes (store_full) until space returns")
-		h.tel.Emit("store.full", nil, map[string]any{"reason": fault.Error(), "state": "full"})
-	case fault == nil && h.store.ClearFull():
+		o.tel.Emit("store.full", nil, map[string]any{"reason": fault.Error(), "state": "full"})
+	case fault == nil && o.store.ClearFull():
 		d := time.Since(w.fullSince)
-		h.log.Module("store").Notice().Dur("duration_ms", d).Msg("event store writable again")
-		h.tel.Emit("store.full", map[string]float64{"duration_ms": float64(d.Milliseconds())},
+		o.log.Module("store").Notice().Dur("duration_ms", d).Msg("event store writable again")
+		o.tel.Emit("store.full", map[string]float64{"duration_ms": float64(d.Milliseconds())},
 			map[string]any{"state": "writable"})
 	}
 }
@@ -50,26 +50,26 @@ func (h *Hub) checkStore(ctx context.Context, w *storeWatch) {
 // storeFault is why the store cannot take writes, or nil: too little free
 // space, the server's storage limit reached, or a write fault that a
 // JetStream restart does not clear.
-func (h *Hub) storeFault(ctx context.Context, w *storeWatch) error {
-	free, err := broker.FreeBytes(h.cfg.DataDir)
+func (o *Ops) storeFault(ctx context.Context, w *storeWatch) error {
+	free, err := broker.FreeBytes(o.cfg.DataDir)
 	if err != nil {
 		return err
 	}
-	if free < h.plan.reserve {
+	if free < o.plan.Reserve {
 		return fmt.Errorf("%s free on the data volume, below the %s reserve (store.reserve_mb)",
-			mibString(free), mibString(h.plan.reserve))
+			mibString(free), mibString(o.plan.Reserve))
 	}
-	if info, err := h.js.AccountInfo(ctx); err == nil && info.Store >= uint64(h.plan.maxStore) {
+	if info, err := o.js.AccountInfo(ctx); err == nil && info.Store >= uint64(o.plan.MaxStore) {
 		return fmt.Errorf("the store holds %s, its maximum (store.max_mb, or the volume)", mibString(int64(info.Store)))
 	}
-	fault := h.srv.StoreFault()
+	fault := o.srv.StoreFault()
 	if fault == nil || time.Since(w.lastRestart) < restartEvery {
 		return fault
 	}
 	w.lastRestart = time.Now()
-	h.log.Module("store").Warning().Str("reason", fault.Error()).Msg("restarting jetstream to clear a write fault")
-	if err := h.srv.RestartJetStream(); err != nil {
+	o.log.Module("store").Warning().Str("reason", fault.Error()).Msg("restarting jetstream to clear a write fault")
+	if err := o.srv.RestartJetStream(); err != nil {
 		return fmt.Errorf("%v; %w", fault, err)
 	}
-	return h.srv.StoreFault()
+	return o.srv.StoreFault()
 }
