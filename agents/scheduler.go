@@ -32,6 +32,8 @@ type scheduler struct {
 	// paused stops new matches; tests that assign by hand set it.
 	paused atomic.Bool
 
+	// mu comes before the projections' locks (lock order:
+	// projections/views.go): a pass reads them while holding it.
 	mu       sync.Mutex
 	agents   map[string]bool      // agents with an assignment in flight
 	tasks    map[string]bool      // tasks with an assignment in flight

@@ -17,6 +17,8 @@ import (
 type tap struct {
 	tel *telemetry.Emitter
 
+	// mu is last in the lock order (projections/views.go): transition
+	// takes it under the agent projection's lock.
 	mu          sync.Mutex
 	transitions []projections.Transition // seen since the last group
 }

@@ -21,6 +21,7 @@ type agentEntry struct {
 // presence, built from agent events and from the events of the tasks the
 // agents hold. Agent pointers it returns must not be changed.
 type Agents struct {
+	// mu comes after Views.mu and Tasks.mu (lock order: views.go).
 	mu       sync.RWMutex
 	agents   map[string]*agentEntry
 	holders  map[string]string // task id -> agent holding it

@@ -29,6 +29,7 @@ type queueKey struct {
 // Tasks is the task read model. Task pointers it returns are shared and
 // must not be changed: every event makes a new task value.
 type Tasks struct {
+	// mu comes after Views.mu, before Agents.mu (lock order: views.go).
 	mu       sync.RWMutex
 	tasks    map[string]*entry
 	lanes    [domain.PriorityCount][]queueKey

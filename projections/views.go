@@ -12,6 +12,13 @@ type Views struct {
 	Agents *Agents
 	// mu is held for writing while Apply feeds both projections, so that
 	// a reader of both (a snapshot) sees them at one sequence.
+	//
+	// Lock order, everywhere in the hub: Views.mu, then Tasks.mu, then
+	// Agents.mu, then the telemetry tap's mu (hub/telemetry.go), which the
+	// agent observer takes under Agents.mu. Nothing takes an earlier lock
+	// while holding a later one. The scheduler's lock (package agents)
+	// comes before all of them: the scheduler takes it, then reads the
+	// projections (read locks); no holder of a projection lock takes it.
 	mu sync.RWMutex
 }
 
