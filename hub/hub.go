@@ -138,11 +138,13 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.api = NewAPI(h.svc, h.views, h.log)
 	h.api.tel = h.tel
 	h.api.store = h
-	h.api.admin = &adminAPI{tokens: h.tokens, srv: h.srv}
+	h.api.admin = &adminAPI{tokens: h.tokens, srv: h.srv, nc: h.nc}
 	if h.natsAPI, err = h.api.ServeNATS(h.nc); err != nil {
 		return err
 	}
-	h.serveHTTP()
+	if err = h.serveHTTP(); err != nil {
+		return err
+	}
 	if err = h.planBackups(ctx); err != nil {
 		return err
 	}
@@ -257,15 +259,20 @@ func (h *Hub) listenHTTP() error {
 }
 
 // serveHTTP serves the API on the listener listenHTTP took.
-func (h *Hub) serveHTTP() {
+func (h *Hub) serveHTTP() error {
 	l := h.httpL
-	h.http = &http.Server{Handler: h.api.HTTPHandler(h.auth), ReadHeaderTimeout: 10 * time.Second,
+	handler, err := h.api.HTTPHandler(h.auth)
+	if err != nil {
+		return err
+	}
+	h.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: stdlog.New(logsink.LineWriter(h.log.Module("http"), "http server"), "", 0)}
 	go func() {
 		if err := h.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			h.log.Error().Err(err).Msg("http server stopped")
 		}
 	}()
+	return nil
 }
 
 // Stop shuts down in order: stop intake (HTTP, then the NATS command

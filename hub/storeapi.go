@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+
+	"github.com/agentcom/agentcom/protocol/ops"
 )
 
 // Compact runs a compaction now.
@@ -12,7 +14,7 @@ func (a *API) Compact(ctx context.Context) Reply {
 	if err != nil {
 		return Reply{http.StatusInternalServerError, ErrorBody{Error: "compaction_failed", Detail: err.Error()}}
 	}
-	return Reply{http.StatusOK, map[string]any{"status": "complete", "result": res}}
+	return Reply{http.StatusOK, ops.Compacted{Status: "complete", Result: ops.CompactResult(res)}}
 }
 
 // StoreHealth reports the store: healthy, warning or unhealthy, and why.
@@ -21,7 +23,24 @@ func (a *API) StoreHealth(ctx context.Context) Reply {
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
-	return Reply{http.StatusOK, h}
+	return Reply{http.StatusOK, storeHealthBody(h)}
+}
+
+// storeHealthBody is h as the table declares it. The leaf types convert
+// as they are (a compile error if their fields drift); a test compares
+// the schemas of the two StoreHealth types.
+func storeHealthBody(h StoreHealth) ops.StoreHealth {
+	streams := make([]ops.StreamHealth, len(h.Streams))
+	for i, s := range h.Streams {
+		streams[i] = ops.StreamHealth(s)
+	}
+	if h.Streams == nil {
+		streams = nil
+	}
+	return ops.StoreHealth{Status: h.Status, Reasons: h.Reasons, Streams: streams, Tasks: h.Tasks,
+		LossAtStart: h.LossAtStart, LastBackup: (*ops.OpRecord)(h.LastBackup), BackupAgeS: h.BackupAgeS,
+		NextBackup: h.NextBackup, BackupOverdue: h.BackupOverdue, LastCompact: (*ops.OpRecord)(h.LastCompact),
+		Snapshot: (*ops.OpRecord)(h.Snapshot)}
 }
 
 // Backup takes a backup now.
@@ -30,16 +49,14 @@ func (a *API) Backup(ctx context.Context) Reply {
 	if err != nil {
 		return Reply{http.StatusInternalServerError, ErrorBody{Error: "backup_failed", Detail: err.Error()}}
 	}
-	return Reply{http.StatusOK, map[string]any{"status": "complete", "file": f.Name, "path": f.Path, "bytes": f.Size}}
+	return Reply{http.StatusOK, ops.BackedUp{Status: "complete", File: f.Name, Path: f.Path, Bytes: f.Size}}
 }
 
 // Restore restores a backup ({"file": "<name in the backups dir>"}): the
 // hub answers 202, stops, restores and starts again with the projections
 // rebuilt from the restored events.
 func (a *API) Restore(ctx context.Context, body []byte) Reply {
-	var req struct {
-		File string `json:"file"`
-	}
+	var req ops.RestoreRequest
 	if err := json.Unmarshal(body, &req); err != nil || req.File == "" {
 		return a.errorReply(ctx, fieldErr("file", "required", "file names a backup in <data-dir>/backups"))
 	}
@@ -48,5 +65,5 @@ func (a *API) Restore(ctx context.Context, body []byte) Reply {
 		return Reply{http.StatusUnprocessableEntity, ErrorBody{Error: "restore_refused", Detail: err.Error()}}
 	}
 	a.log.Ctx(ctx).Notice().Str("file", path).Msg("restore requested; the hub restarts")
-	return Reply{http.StatusAccepted, map[string]any{"status": "restoring", "file": req.File}}
+	return Reply{http.StatusAccepted, ops.Restoring{Status: "restoring", File: req.File}}
 }
