@@ -43,7 +43,9 @@ type API struct {
 	store  storeAdmin
 	// refused summarises refused admin requests in the log.
 	refused *refusals
-	// commands are the operations by NATS command name (ServeNATS).
+	// table is what the transports serve (ops.All; tests change it);
+	// commands are its operations by NATS command name (ServeNATS).
+	table    []ops.Op
 	commands map[string]boundOp
 }
 
@@ -58,7 +60,7 @@ type storeAdmin interface {
 // NewAPI returns the API over a service and its projection.
 func NewAPI(svc *Service, views *projections.Views, log logsink.Logger) *API {
 	return &API{svc: svc, tasks: views.Tasks, agents: views.Agents, now: time.Now, log: log.Module("api"),
-		refused: newRefusals(log.Module("http"))}
+		refused: newRefusals(log.Module("http")), table: ops.All}
 }
 
 // Submit creates a task from a JSON body.

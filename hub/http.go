@@ -22,21 +22,37 @@ const maxBody = 1 << 20
 // route. Reads are open; writes and admin routes need an admin bearer
 // token. It fails if an operation has no handler.
 func (a *API) HTTPHandler(auth *broker.Authenticator) (http.Handler, error) {
-	bound, err := bind(ops.All, a.handlers())
+	bound, err := bind(a.table, a.handlers())
 	if err != nil {
 		return nil, err
 	}
-	mux, _ := a.httpMux(auth, bound)
-	return a.withRequest(mux), nil
+	return a.withRequest(a.httpMux(auth, bound)), nil
+}
+
+// routeMux is a ServeMux that remembers every pattern registered on it,
+// so that the parity test sees a route added outside the table.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+// HandleFunc registers and remembers pattern.
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+// Handle registers and remembers pattern.
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
 }
 
 // httpMux routes bound's operations, and answers 404 not_found on any
-// other path. It returns the patterns it registered, for the parity test.
-func (a *API) httpMux(auth *broker.Authenticator, bound []boundOp) (*http.ServeMux, []string) {
-	mux := http.NewServeMux()
-	var patterns []string
+// other path.
+func (a *API) httpMux(auth *broker.Authenticator, bound []boundOp) *routeMux {
+	mux := &routeMux{ServeMux: http.NewServeMux()}
 	for _, op := range bound {
-		patterns = append(patterns, op.Pattern())
 		if op.Access == ops.Admin {
 			mux.HandleFunc(op.Pattern(), a.adminOnly(auth, func(r *http.Request, who string, body []byte) Reply {
 				return a.serveOp(r, op, who, body)
@@ -50,7 +66,7 @@ func (a *API) httpMux(auth *broker.Authenticator, bound []boundOp) (*http.ServeM
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, Reply{http.StatusNotFound, ErrorBody{Error: protocol.CodeNotFound}})
 	})
-	return mux, append(patterns, "/")
+	return mux
 }
 
 // serveOp calls op with the path parameters of r and its body: the

@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/agentcom/agentcom/broker"
-	"github.com/agentcom/agentcom/protocol/ops"
 )
 
 // natsQueue is the queue group of the hub's command subscription.
@@ -36,7 +35,7 @@ type NATSServer struct {
 // command subjects, so the requester is "admin". It fails if an operation
 // has no handler.
 func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
-	bound, err := bind(ops.All, a.handlers())
+	bound, err := bind(a.table, a.handlers())
 	if err != nil {
 		return nil, err
 	}
