@@ -2,6 +2,7 @@ package ops_test
 
 import (
 	"encoding/json"
+	"os"
 	"reflect"
 	"regexp"
 	"strings"
@@ -132,4 +133,16 @@ func refs(v any) []string {
 		}
 	}
 	return out
+}
+
+// TestDocsListEveryOperation keeps docs/protocol.md in step with the
+// table: every route and every command name is on the page.
+func TestDocsListEveryOperation(t *testing.T) {
+	b, err := os.ReadFile("../../docs/protocol.md")
+	require.NoError(t, err)
+	doc := string(b)
+	for _, o := range ops.All {
+		require.Contains(t, doc, "`"+o.Pattern(), "docs/protocol.md does not list %s", o.Pattern())
+		require.Contains(t, doc, o.Name+"`", "docs/protocol.md does not list command %s", o.Name)
+	}
 }
