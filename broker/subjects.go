@@ -118,7 +118,7 @@ const (
 )
 
 // The hub commands, each answered on CommandT with the same JSON bodies as
-// the HTTP API.
+// the HTTP API. protocol/ops declares each one's route, types and errors.
 const (
 	CmdTaskSubmit     = "task.submit"
 	CmdTaskList       = "task.list"
@@ -137,6 +137,13 @@ const (
 	CmdStoreBackup    = "store.backup"
 	// CmdTelemetryHistory reads back kept telemetry, a page at a time.
 	CmdTelemetryHistory = "telemetry.history"
+	CmdHealth           = "hub.health"
+	CmdAgentStates      = "agent.states"
+	CmdLogLevelGet      = "log_level.get"
+	CmdLogLevelSet      = "log_level.set"
+	CmdStoreRestore     = "store.restore"
+	// CmdAPIOpenAPI answers the OpenAPI document of the HTTP API.
+	CmdAPIOpenAPI = "api.openapi"
 )
 
 // Agent-to-hub request verbs.

@@ -6,20 +6,25 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/protocol/ops"
 )
 
-// adminAPI holds what the token routes need.
+// adminAPI holds what the token routes need, and the connection that
+// reads back telemetry.
 type adminAPI struct {
 	tokens *broker.TokenStore
 	srv    *broker.Server
+	nc     *nats.Conn
 }
 
 // Agents lists every agent with its state machine.
 func (a *API) Agents() Reply {
 	agents := a.agents.List()
-	return Reply{http.StatusOK, map[string]any{"agents": agents, "count": len(agents)}}
+	return Reply{http.StatusOK, ops.AgentList{Agents: agents, Count: len(agents)}}
 }
 
 // Agent returns one agent's state.
@@ -31,19 +36,10 @@ func (a *API) Agent(id string) Reply {
 	return Reply{http.StatusOK, ag}
 }
 
-// tokenView is what people see of a token: never the token or its hash.
-type tokenView struct {
-	AgentID     string `json:"agent_id"`
-	TokenPrefix string `json:"token_prefix"`
-	CreatedAt   string `json:"created_at"`
-}
-
 // CreateToken makes a token for {"agent_id": ...}; it replaces any earlier
 // one of that agent. The token is shown once.
 func (a *API) CreateToken(ctx context.Context, body []byte) Reply {
-	var req struct {
-		AgentID string `json:"agent_id"`
-	}
+	var req ops.TokenRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return a.errorReply(ctx, badBody(`the body must be a JSON object such as {"agent_id": "a1"}`))
 	}
@@ -58,7 +54,7 @@ func (a *API) CreateToken(ctx context.Context, body []byte) Reply {
 	// whoever held the old one.
 	a.admin.srv.DisconnectAgent(req.AgentID, false)
 	a.log.Ctx(ctx).Notice().Str("agent_id", req.AgentID).Str("fingerprint", rec.Hash[:12]).Msg("agent token created")
-	return Reply{http.StatusCreated, map[string]string{"agent_id": req.AgentID, "token": token}}
+	return Reply{http.StatusCreated, ops.TokenCreated{AgentID: req.AgentID, Token: token}}
 }
 
 // ListTokens lists agent tokens by prefix.
@@ -67,11 +63,11 @@ func (a *API) ListTokens(ctx context.Context) Reply {
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
-	out := make([]tokenView, len(recs))
+	out := make([]ops.TokenView, len(recs))
 	for i, r := range recs {
-		out[i] = tokenView{AgentID: r.Name, TokenPrefix: r.Prefix + "...", CreatedAt: r.CreatedAt.Format("2006-01-02T15:04:05Z07:00")}
+		out[i] = ops.TokenView{AgentID: r.Name, TokenPrefix: r.Prefix + "...", CreatedAt: r.CreatedAt.Format("2006-01-02T15:04:05Z07:00")}
 	}
-	return Reply{http.StatusOK, map[string]any{"tokens": out, "count": len(out)}}
+	return Reply{http.StatusOK, ops.TokenList{Tokens: out, Count: len(out)}}
 }
 
 // RevokeToken deletes an agent's token and closes its connections.
@@ -87,7 +83,7 @@ func (a *API) RevokeToken(ctx context.Context, agentID string) Reply {
 	}
 	closed := a.admin.srv.DisconnectAgent(agentID, false)
 	a.log.Ctx(ctx).Notice().Str("agent_id", agentID).Int("connections_closed", closed).Msg("agent token revoked")
-	return Reply{http.StatusOK, map[string]string{"status": "revoked", "agent_id": agentID}}
+	return Reply{http.StatusOK, ops.TokenRevoked{Status: "revoked", AgentID: agentID}}
 }
 
 func fieldErr(field, code, detail string) error {

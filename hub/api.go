@@ -13,6 +13,7 @@ import (
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol"
+	"github.com/agentcom/agentcom/protocol/ops"
 	"github.com/agentcom/agentcom/storeops"
 	"github.com/agentcom/agentcom/telemetry"
 	"github.com/agentcom/agentcom/writer"
@@ -25,21 +26,12 @@ type Reply struct {
 	Body   any
 }
 
-// ErrorBody is the body of every error reply.
-type ErrorBody struct {
-	Error  string              `json:"error"`
-	Detail string              `json:"detail,omitempty"`
-	Errors []domain.FieldError `json:"errors,omitempty"`
-	TaskID string              `json:"task_id,omitempty"`
-	Hint   string              `json:"hint,omitempty"`
-}
+// ErrorBody is the body of every error reply (declared with the
+// operations, in protocol/ops).
+type ErrorBody = ops.ErrorBody
 
 // ListQuery filters a task list; empty fields match everything.
-type ListQuery struct {
-	Status     string `json:"status,omitempty"`
-	Priority   string `json:"priority,omitempty"`
-	AssignedTo string `json:"assigned_to,omitempty"`
-}
+type ListQuery = ops.ListQuery
 
 // API implements every hub request once, for both transports.
 type API struct {
@@ -53,6 +45,10 @@ type API struct {
 	store  storeAdmin
 	// refused summarises refused admin requests in the log.
 	refused *refusals
+	// table is what the transports serve (ops.All; tests change it);
+	// commands are its operations by NATS command name (ServeNATS).
+	table    []ops.Op
+	commands map[string]boundOp
 }
 
 // storeAdmin is what the store routes call (the Hub).
@@ -66,7 +62,7 @@ type storeAdmin interface {
 // NewAPI returns the API over a service and its projection.
 func NewAPI(svc *writer.Service, views *projections.Views, log logsink.Logger) *API {
 	return &API{svc: svc, tasks: views.Tasks, agents: views.Agents, now: time.Now, log: log.Module("api"),
-		refused: newRefusals(log.Module("http"))}
+		refused: newRefusals(log.Module("http")), table: ops.All}
 }
 
 // Submit creates a task from a JSON body.
@@ -81,9 +77,7 @@ func (a *API) Submit(ctx context.Context, who string, body []byte) Reply {
 		return a.errorReply(ctx, err)
 	}
 	a.log.Ctx(ctx).Info().Str("task_id", t.ID).Str("priority", t.Priority.String()).Msg("task submitted")
-	return Reply{http.StatusCreated, map[string]any{
-		"status": t.Status, "task_id": t.ID, "priority": t.Priority, "created_at": t.CreatedAt,
-	}}
+	return Reply{http.StatusCreated, ops.Submitted{Status: t.Status, TaskID: t.ID, Priority: t.Priority, CreatedAt: t.CreatedAt}}
 }
 
 // List returns tasks in queue order (priority, then age).
@@ -119,7 +113,7 @@ func taskList(ts []*domain.Task) Reply {
 	if ts == nil {
 		ts = []*domain.Task{}
 	}
-	return Reply{http.StatusOK, map[string]any{"tasks": ts, "count": len(ts)}}
+	return Reply{http.StatusOK, ops.TaskList{Tasks: ts, Count: len(ts)}}
 }
 
 // Get returns one task.
@@ -138,17 +132,17 @@ func (a *API) Health() Reply {
 		err = a.svc.Err()
 	}
 	if err != nil {
-		return Reply{http.StatusServiceUnavailable, map[string]any{
-			"status": "unhealthy", "service": "agentcom", "error": err.Error(), "last_seq": a.tasks.LastSeq(),
+		return Reply{http.StatusServiceUnavailable, ops.Health{
+			Status: "unhealthy", Service: "agentcom", Error: err.Error(), LastSeq: a.tasks.LastSeq(),
 		}}
 	}
 	if err := a.svc.StoreFull(); err != nil {
-		return Reply{http.StatusServiceUnavailable, map[string]any{
-			"status": "unhealthy", "service": "agentcom", "error": protocol.CodeStoreFull, "detail": err.Error(),
-			"last_seq": a.tasks.LastSeq(),
+		return Reply{http.StatusServiceUnavailable, ops.Health{
+			Status: "unhealthy", Service: "agentcom", Error: protocol.CodeStoreFull, Detail: err.Error(),
+			LastSeq: a.tasks.LastSeq(),
 		}}
 	}
-	return Reply{http.StatusOK, map[string]any{"status": "ok", "service": "agentcom", "last_seq": a.tasks.LastSeq()}}
+	return Reply{http.StatusOK, ops.Health{Status: "ok", Service: "agentcom", LastSeq: a.tasks.LastSeq()}}
 }
 
 // Stats returns task counts.
@@ -163,14 +157,12 @@ func (a *API) Retry(ctx context.Context, who, id string) Reply {
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
-	return Reply{http.StatusOK, map[string]any{"status": "requeued", "task_id": t.ID, "priority": t.Priority}}
+	return Reply{http.StatusOK, ops.Retried{Status: "requeued", TaskID: t.ID, Priority: t.Priority}}
 }
 
 // Cancel ends a task; the body may give {"reason": "..."}.
 func (a *API) Cancel(ctx context.Context, who, id string, body []byte) Reply {
-	var req struct {
-		Reason string `json:"reason"`
-	}
+	var req ops.CancelRequest
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &req); err != nil {
 			return a.errorReply(ctx, badBody("reason must be a string in a JSON object"))
@@ -180,7 +172,7 @@ func (a *API) Cancel(ctx context.Context, who, id string, body []byte) Reply {
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
-	return Reply{http.StatusOK, map[string]any{"status": t.Status, "task_id": t.ID}}
+	return Reply{http.StatusOK, ops.Cancelled{Status: t.Status, TaskID: t.ID}}
 }
 
 func (a *API) run(ctx context.Context, cmd domain.Command) (*domain.Task, error) {

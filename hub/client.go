@@ -14,9 +14,10 @@ import (
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/protocol"
+	"github.com/agentcom/agentcom/protocol/ops"
 )
 
-// Client calls hub commands over NATS, as the CLI does.
+// Client calls hub operations (protocol/ops) over NATS, as the CLI does.
 type Client struct {
 	nc  *nats.Conn
 	url string
@@ -62,9 +63,16 @@ func (e *CallError) Error() string {
 	return b.String()
 }
 
-// Call sends a command with a JSON body and decodes a 2xx reply into out
-// (which may be nil). Other replies are a *CallError.
-func (c *Client) Call(ctx context.Context, command string, req, out any) error {
+// Do calls an operation of the table over NATS with a JSON body (which
+// holds the path parameters, such as {"id": ...}, and the filters) and
+// decodes a 2xx reply into out (which may be nil). Other replies are a
+// *CallError.
+func (c *Client) Do(ctx context.Context, op ops.Op, req, out any) error {
+	return c.call(ctx, op.Name, req, out)
+}
+
+// call sends the command name: Do's, or in tests one outside the table.
+func (c *Client) call(ctx context.Context, command string, req, out any) error {
 	m := nats.NewMsg(broker.Command(command))
 	if req != nil {
 		b, err := json.Marshal(req)

@@ -12,10 +12,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/protocol/ops"
 	"github.com/agentcom/agentcom/telemetry"
 )
 
-// TelemetryHistory answers telemetry.history: one page of the events the
+// TelemetryHistory answers telemetry.history (and GET
+// /api/telemetry/history, whose query string is the body): one page of the events the
 // TELEMETRY stream keeps, read with the hub's own connection. Clients get
 // no JetStream API (docs/durability.md, who may write or remove events).
 func (a *API) TelemetryHistory(ctx context.Context, nc *nats.Conn, data []byte) Reply {
@@ -46,7 +48,7 @@ func (a *API) TelemetryHistory(ctx context.Context, nc *nats.Conn, data []byte) 
 func (c *Client) TelemetryHistory(ctx context.Context, since time.Time, filter string, fn func(telemetry.Event)) error {
 	return telemetry.EachPage(ctx, func(ctx context.Context, q telemetry.HistoryQuery) (telemetry.HistoryPage, error) {
 		var page telemetry.HistoryPage
-		err := c.Call(ctx, broker.CmdTelemetryHistory, q, &page)
+		err := c.Do(ctx, ops.OpTelemetryHistory, q, &page)
 		return page, err
 	}, since, filter, fn)
 }

@@ -11,71 +11,79 @@ import (
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
+	"github.com/agentcom/agentcom/protocol/ops"
 )
 
 // maxBody bounds request bodies; a description is at most 10,000
 // characters and metadata at most 64 KiB.
 const maxBody = 1 << 20
 
-// HTTPHandler serves the HTTP API. Reads are open; writes need an admin
-// bearer token.
-func (a *API) HTTPHandler(auth *broker.Authenticator) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.Health()) })
-	mux.HandleFunc("GET /api/tasks", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		writeJSON(w, a.List(r.Context(), ListQuery{Status: q.Get("status"), Priority: q.Get("priority"), AssignedTo: q.Get("assigned_to")}))
-	})
-	mux.HandleFunc("GET /api/tasks/stats", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.Stats()) })
-	mux.HandleFunc("GET /api/tasks/dead-letter", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.DeadLetter()) })
-	mux.HandleFunc("GET /api/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, a.Get(r.Context(), r.PathValue("id")))
-	})
-	mux.HandleFunc("POST /api/tasks", a.adminOnly(auth, func(r *http.Request, who string, body []byte) Reply {
-		return a.Submit(r.Context(), who, body)
-	}))
-	mux.HandleFunc("POST /api/tasks/{id}/retry", a.adminOnly(auth, func(r *http.Request, who string, _ []byte) Reply {
-		return a.Retry(r.Context(), who, r.PathValue("id"))
-	}))
-	mux.HandleFunc("POST /api/tasks/{id}/cancel", a.adminOnly(auth, func(r *http.Request, who string, body []byte) Reply {
-		return a.Cancel(r.Context(), who, r.PathValue("id"), body)
-	}))
-	mux.HandleFunc("GET /api/agents", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.Agents()) })
-	mux.HandleFunc("GET /api/agents/states", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, a.Agents()) })
-	mux.HandleFunc("GET /api/agents/{id}/state", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, a.Agent(r.PathValue("id")))
-	})
-	mux.HandleFunc("POST /admin/tokens", a.adminOnly(auth, func(r *http.Request, _ string, body []byte) Reply {
-		return a.CreateToken(r.Context(), body)
-	}))
-	mux.HandleFunc("GET /admin/tokens", a.adminOnly(auth, func(r *http.Request, _ string, _ []byte) Reply {
-		return a.ListTokens(r.Context())
-	}))
-	mux.HandleFunc("DELETE /admin/tokens/{agent_id}", a.adminOnly(auth, func(r *http.Request, _ string, _ []byte) Reply {
-		return a.RevokeToken(r.Context(), r.PathValue("agent_id"))
-	}))
-	mux.HandleFunc("GET /api/admin/log-level", a.adminOnly(auth, func(*http.Request, string, []byte) Reply {
-		return a.LogLevels()
-	}))
-	mux.HandleFunc("PUT /api/admin/log-level", a.adminOnly(auth, func(r *http.Request, who string, body []byte) Reply {
-		return a.SetLogLevel(r.Context(), who, body)
-	}))
-	mux.HandleFunc("POST /api/admin/compact", a.adminOnly(auth, func(r *http.Request, _ string, _ []byte) Reply {
-		return a.Compact(r.Context())
-	}))
-	mux.HandleFunc("POST /api/admin/backup", a.adminOnly(auth, func(r *http.Request, _ string, _ []byte) Reply {
-		return a.Backup(r.Context())
-	}))
-	mux.HandleFunc("POST /api/admin/restore", a.adminOnly(auth, func(r *http.Request, _ string, body []byte) Reply {
-		return a.Restore(r.Context(), body)
-	}))
-	mux.HandleFunc("GET /api/admin/store-health", a.adminOnly(auth, func(r *http.Request, _ string, _ []byte) Reply {
-		return a.StoreHealth(r.Context())
-	}))
+// HTTPHandler serves the HTTP API: every operation of the table on its
+// route. Reads are open; writes and admin routes need an admin bearer
+// token. It fails if an operation has no handler.
+func (a *API) HTTPHandler(auth *broker.Authenticator) (http.Handler, error) {
+	bound, err := bind(a.table, a.handlers())
+	if err != nil {
+		return nil, err
+	}
+	return a.withRequest(a.httpMux(auth, bound)), nil
+}
+
+// routeMux is a ServeMux that remembers every pattern registered on it,
+// so that the parity test sees a route added outside the table.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+// HandleFunc registers and remembers pattern.
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+// Handle registers and remembers pattern.
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+// httpMux routes bound's operations, and answers 404 not_found on any
+// other path.
+func (a *API) httpMux(auth *broker.Authenticator, bound []boundOp) *routeMux {
+	mux := &routeMux{ServeMux: http.NewServeMux()}
+	for _, op := range bound {
+		if op.Access == ops.Admin {
+			mux.HandleFunc(op.Pattern(), a.adminOnly(auth, func(r *http.Request, who string, body []byte) Reply {
+				return a.serveOp(r, op, who, body)
+			}))
+			continue
+		}
+		mux.HandleFunc(op.Pattern(), func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, a.serveOp(r, op, "", nil))
+		})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, Reply{http.StatusNotFound, ErrorBody{Error: protocol.CodeNotFound}})
 	})
-	return a.withRequest(mux)
+	return mux
+}
+
+// serveOp calls op with the path parameters of r and its body: the
+// request's, or for an op with filters, the query string's.
+func (a *API) serveOp(r *http.Request, op boundOp, who string, body []byte) Reply {
+	c := call{who: who, params: map[string]string{}, body: body}
+	for _, p := range op.Params() {
+		c.params[p] = r.PathValue(p)
+	}
+	if op.Query != nil {
+		b, err := queryBody(op.Query, r.URL.Query())
+		if err != nil {
+			return a.errorReply(r.Context(), err)
+		}
+		c.body = b
+	}
+	return op.handle(r.Context(), c)
 }
 
 type adminFunc func(r *http.Request, who string, body []byte) Reply

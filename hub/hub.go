@@ -195,7 +195,7 @@ func (h *Hub) serveNATS(context.Context) (err error) {
 	h.api = NewAPI(h.svc, h.views, h.log)
 	h.api.tel = h.tel
 	h.api.store = h.ops
-	h.api.admin = &adminAPI{tokens: h.tokens, srv: h.srv}
+	h.api.admin = &adminAPI{tokens: h.tokens, srv: h.srv, nc: h.nc}
 	h.natsAPI, err = h.api.ServeNATS(h.nc)
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
+	"github.com/agentcom/agentcom/protocol/ops"
 )
 
 // benchAgents is how many in-process agents take work in BenchmarkLifecycle.
@@ -191,7 +192,7 @@ func runSubmits(b testing.TB, h *testHub, n int, mu *sync.Mutex, submitted map[s
 					b.Errorf("submit: %d %v", r.Status, r.Body)
 					return
 				}
-				id := r.Body.(map[string]any)["task_id"].(string)
+				id := r.Body.(ops.Submitted).TaskID
 				mu.Lock()
 				submitted[id] = t0
 				mu.Unlock()

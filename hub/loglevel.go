@@ -10,20 +10,15 @@ import (
 
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol/ops"
 )
-
-// levelBody is the body of PUT /api/admin/log-level.
-type levelBody struct {
-	Level  string `json:"level"`
-	Module string `json:"module,omitempty"`
-}
 
 // SetLogLevel changes the log level at run time, for every module or for
 // one ({"level": "debug", "module": "agents"}): only a module the code
 // logs under (logsink.Modules), so the levels stay a short list. A restart
 // returns to the configured levels. The change is logged at notice with who made it.
 func (a *API) SetLogLevel(ctx context.Context, who string, body []byte) Reply {
-	var req levelBody
+	var req ops.LevelRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return a.levelError("body", "invalid_json", "the body must be a JSON object such as {\"level\": \"debug\"}")
 	}
@@ -42,22 +37,22 @@ func (a *API) SetLogLevel(ctx context.Context, who string, body []byte) Reply {
 		Str("from", from).Str("to", req.Level).Msg("log level changed")
 	a.tel.Emit("log.level_change", nil, map[string]any{"module": cmp.Or(req.Module, "*"), "from": from,
 		"to": req.Level, "by": who, "request_id": logsink.RequestID(ctx)})
-	return Reply{http.StatusOK, map[string]string{"level": req.Level, "module": cmp.Or(req.Module, "*")}}
+	return Reply{http.StatusOK, ops.LevelSet{Level: req.Level, Module: cmp.Or(req.Module, "*")}}
 }
 
 // LogLevels returns the levels in force.
 func (a *API) LogLevels() Reply {
 	global, modules := a.log.Levels().Snapshot()
-	return Reply{http.StatusOK, map[string]any{"level": global, "modules": modules, "valid_levels": logsink.LevelNames,
-		"valid_modules": logsink.Modules}}
+	return Reply{http.StatusOK, ops.LogLevels{Level: global, Modules: modules, ValidLevels: logsink.LevelNames,
+		ValidModules: logsink.Modules}}
 }
 
 func (a *API) levelError(field, code, detail string) Reply {
-	return Reply{http.StatusUnprocessableEntity, map[string]any{
-		"error":         "validation_failed",
-		"errors":        []domain.FieldError{{Field: field, Error: code, Detail: detail}},
-		"valid_levels":  logsink.LevelNames,
-		"valid_modules": logsink.Modules,
+	return Reply{http.StatusUnprocessableEntity, ErrorBody{
+		Error:        "validation_failed",
+		Errors:       []domain.FieldError{{Field: field, Error: code, Detail: detail}},
+		ValidLevels:  logsink.LevelNames,
+		ValidModules: logsink.Modules,
 	}}
 }
 

@@ -19,20 +19,25 @@ import (
 // that arrive together share one group commit.
 const maxInflight = 4096
 
-// idRequest is the body of the commands that name one task.
-type idRequest struct {
-	ID string `json:"id"`
-}
-
 // NATSServer answers hub commands over NATS.
 type NATSServer struct {
 	sub      *nats.Subscription
 	inflight lifecycle.Gate
 }
 
-// ServeNATS subscribes to the hub commands on nc. Only admins (and the
-// hub) may publish on command subjects, so the requester is "admin".
+// ServeNATS subscribes to the hub commands on nc: every operation of the
+// table, on agentcom.cmd.<name>. Only admins (and the hub) may publish on
+// command subjects, so the requester is "admin". It fails if an operation
+// has no handler.
 func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
+	bound, err := bind(a.table, a.handlers())
+	if err != nil {
+		return nil, err
+	}
+	a.commands = make(map[string]boundOp, len(bound))
+	for _, op := range bound {
+		a.commands[op.Name] = op
+	}
 	s := &NATSServer{}
 	sem := make(chan struct{}, maxInflight)
 	sub, err := nc.QueueSubscribe(broker.CommandsAll, broker.HubQueue, func(m *nats.Msg) {
@@ -42,7 +47,7 @@ func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; s.inflight.Leave() }()
-			a.handleNATS(nc, m)
+			a.handleNATS(m)
 		}()
 	})
 	if err != nil {
@@ -68,7 +73,7 @@ func (s *NATSServer) Stop(ctx context.Context) {
 	s.inflight.Wait()
 }
 
-func (a *API) handleNATS(nc *nats.Conn, m *nats.Msg) {
+func (a *API) handleNATS(m *nats.Msg) {
 	ctx, cancel := broker.RequestContext(m)
 	defer cancel()
 	// Answer only into an inbox: the hub's connection may publish
@@ -78,12 +83,7 @@ func (a *API) handleNATS(nc *nats.Conn, m *nats.Msg) {
 		a.log.Ctx(ctx).Warning().Str("subject", m.Subject).Msg("command with a reply subject outside _INBOX dropped")
 		return
 	}
-	name := strings.TrimPrefix(m.Subject, broker.CommandPrefix)
-	if name == broker.CmdTelemetryHistory {
-		a.reply(ctx, m, a.TelemetryHistory(ctx, nc, m.Data))
-		return
-	}
-	a.reply(ctx, m, a.dispatch(ctx, name, m.Data))
+	a.reply(ctx, m, a.dispatch(ctx, strings.TrimPrefix(m.Subject, broker.CommandPrefix), m.Data))
 }
 
 func (a *API) reply(ctx context.Context, m *nats.Msg, r Reply) {
@@ -92,63 +92,43 @@ func (a *API) reply(ctx context.Context, m *nats.Msg, r Reply) {
 	}
 }
 
-// dispatch maps a command name to its API call.
+// dispatch calls the operation a command names, with the path
+// parameters read from the body's fields of the same names.
 func (a *API) dispatch(ctx context.Context, name string, data []byte) Reply {
-	const who = "admin"
-	switch name {
-	case broker.CmdTaskSubmit:
-		return a.Submit(ctx, who, data)
-	case broker.CmdTaskStats:
-		return a.Stats()
-	case broker.CmdTaskDeadLetter:
-		return a.DeadLetter()
-	case broker.CmdTaskList:
-		var q ListQuery
-		if err := unmarshalOptional(data, &q); err != nil {
-			return a.errorReply(ctx, badBody("the body must be a JSON object of status, priority, assigned_to strings"))
-		}
-		return a.List(ctx, q)
-	case broker.CmdStoreCompact:
-		return a.Compact(ctx)
-	case broker.CmdStoreHealth:
-		return a.StoreHealth(ctx)
-	case broker.CmdStoreBackup:
-		return a.Backup(ctx)
-	case broker.CmdAgentList:
-		return a.Agents()
-	case broker.CmdTokenList:
-		return a.ListTokens(ctx)
-	case broker.CmdTokenCreate:
-		return a.CreateToken(ctx, data)
-	case broker.CmdAgentGet, broker.CmdTokenRevoke:
-		var req struct {
-			AgentID string `json:"agent_id"`
-		}
-		if err := unmarshalOptional(data, &req); err != nil {
-			return a.errorReply(ctx, badBody(`the body must be a JSON object such as {"agent_id": "a1"}`))
-		}
-		if name == broker.CmdTokenRevoke {
-			return a.RevokeToken(ctx, req.AgentID)
-		}
-		return a.Agent(req.AgentID)
-	case broker.CmdTaskGet, broker.CmdTaskRetry, broker.CmdTaskCancel:
-		var req idRequest
-		if err := unmarshalOptional(data, &req); err != nil {
-			return a.errorReply(ctx, badBody(`the body must be a JSON object such as {"id": "task-..."}`))
-		}
-		return a.byID(ctx, name, req.ID, data)
+	op, ok := a.commands[name]
+	if !ok {
+		return Reply{http.StatusNotFound, ErrorBody{Error: "unknown_command", Detail: "no hub command " + name}}
 	}
-	return Reply{http.StatusNotFound, ErrorBody{Error: "unknown_command", Detail: "no hub command " + name}}
+	params, err := bodyParams(op.Params(), data)
+	if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	return op.handle(ctx, call{who: "admin", params: params, body: data})
 }
 
-func (a *API) byID(ctx context.Context, name, id string, data []byte) Reply {
-	switch name {
-	case broker.CmdTaskRetry:
-		return a.Retry(ctx, "admin", id)
-	case broker.CmdTaskCancel:
-		return a.Cancel(ctx, "admin", id, data)
+// paramExamples show a path parameter in the refusal of a bad body.
+var paramExamples = map[string]string{"id": "task-...", "agent_id": "a1"}
+
+// bodyParams reads the named string fields of a JSON object body (which
+// may be empty).
+func bodyParams(names []string, data []byte) (map[string]string, error) {
+	out := map[string]string{}
+	if len(names) == 0 {
+		return out, nil
 	}
-	return a.Get(ctx, id)
+	bad := badBody(fmt.Sprintf(`the body must be a JSON object such as {%q: %q}`, names[0], paramExamples[names[0]]))
+	var fields map[string]json.RawMessage
+	if err := unmarshalOptional(data, &fields); err != nil {
+		return nil, bad
+	}
+	for _, n := range names {
+		var v string
+		if raw, ok := fields[n]; ok && json.Unmarshal(raw, &v) != nil {
+			return nil, bad
+		}
+		out[n] = v
+	}
+	return out, nil
 }
 
 func unmarshalOptional(data []byte, v any) error {

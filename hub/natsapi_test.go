@@ -12,6 +12,7 @@ import (
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
+	"github.com/agentcom/agentcom/protocol/ops"
 	"github.com/agentcom/agentcom/storeops"
 )
 
@@ -30,33 +31,33 @@ func TestNATSCommands(t *testing.T) {
 	ctx := context.Background()
 
 	var sub map[string]any
-	require.NoError(t, c.Call(ctx, broker.CmdTaskSubmit, map[string]any{"description": "over nats", "priority": "urgent"}, &sub))
+	require.NoError(t, c.Do(ctx, ops.OpTaskSubmit, map[string]any{"description": "over nats", "priority": "urgent"}, &sub))
 	id := sub["task_id"].(string)
 	require.Equal(t, "urgent", sub["priority"])
 
 	var got map[string]any
-	require.NoError(t, c.Call(ctx, broker.CmdTaskGet, map[string]string{"id": id}, &got))
+	require.NoError(t, c.Do(ctx, ops.OpTaskGet, map[string]string{"id": id}, &got))
 	require.Equal(t, "over nats", got["description"])
 
 	var list map[string]any
-	require.NoError(t, c.Call(ctx, broker.CmdTaskList, ListQuery{Priority: "urgent"}, &list))
+	require.NoError(t, c.Do(ctx, ops.OpTaskList, ListQuery{Priority: "urgent"}, &list))
 	require.Equal(t, []string{id}, ids(list))
 
-	err := c.Call(ctx, broker.CmdTaskSubmit, map[string]any{"description": 1}, nil)
+	err := c.Do(ctx, ops.OpTaskSubmit, map[string]any{"description": 1}, nil)
 	var ce *CallError
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, http.StatusUnprocessableEntity, ce.Status)
 	require.Equal(t, "description", ce.Body.Errors[0].Field)
 
-	err = c.Call(ctx, broker.CmdTaskGet, map[string]string{"id": "task-missing"}, nil)
+	err = c.Do(ctx, ops.OpTaskGet, map[string]string{"id": "task-missing"}, nil)
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, http.StatusNotFound, ce.Status)
 
-	require.NoError(t, c.Call(ctx, broker.CmdTaskCancel, map[string]string{"id": id, "reason": "done"}, nil))
-	require.NoError(t, c.Call(ctx, broker.CmdTaskGet, map[string]string{"id": id}, &got))
+	require.NoError(t, c.Do(ctx, ops.OpTaskCancel, map[string]string{"id": id, "reason": "done"}, nil))
+	require.NoError(t, c.Do(ctx, ops.OpTaskGet, map[string]string{"id": id}, &got))
 	require.Equal(t, "cancelled", got["status"])
 
-	err = c.Call(ctx, "task.explode", nil, nil)
+	err = c.call(ctx, "task.explode", nil, nil)
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, "unknown_command", ce.Body.Error)
 }

@@ -102,7 +102,11 @@ func (h *Hub) listenHTTP(context.Context) error {
 
 // serveHTTP serves the API on the listener listenHTTP took.
 func (h *Hub) serveHTTP(context.Context) error {
-	h.http = &http.Server{Handler: h.api.HTTPHandler(h.auth), ReadHeaderTimeout: 10 * time.Second,
+	handler, err := h.api.HTTPHandler(h.auth)
+	if err != nil {
+		return err
+	}
+	h.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: stdlog.New(logsink.LineWriter(h.log.Module("http"), "http server"), "", 0)}
 	go func() {
 		if err := h.http.Serve(h.httpL); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+
+	"github.com/agentcom/agentcom/protocol/ops"
 )
 
 // Compact runs a compaction now.
@@ -12,7 +14,7 @@ func (a *API) Compact(ctx context.Context) Reply {
 	if err != nil {
 		return Reply{http.StatusInternalServerError, ErrorBody{Error: "compaction_failed", Detail: err.Error()}}
 	}
-	return Reply{http.StatusOK, map[string]any{"status": "complete", "result": res}}
+	return Reply{http.StatusOK, ops.Compacted{Status: "complete", Result: res}}
 }
 
 // StoreHealth reports the store: healthy, warning or unhealthy, and why.
@@ -30,16 +32,14 @@ func (a *API) Backup(ctx context.Context) Reply {
 	if err != nil {
 		return Reply{http.StatusInternalServerError, ErrorBody{Error: "backup_failed", Detail: err.Error()}}
 	}
-	return Reply{http.StatusOK, map[string]any{"status": "complete", "file": f.Name, "path": f.Path, "bytes": f.Size}}
+	return Reply{http.StatusOK, ops.BackedUp{Status: "complete", File: f.Name, Path: f.Path, Bytes: f.Size}}
 }
 
 // Restore restores a backup ({"file": "<name in the backups dir>"}): the
 // hub answers 202, stops, restores and starts again with the projections
 // rebuilt from the restored events.
 func (a *API) Restore(ctx context.Context, body []byte) Reply {
-	var req struct {
-		File string `json:"file"`
-	}
+	var req ops.RestoreRequest
 	if err := json.Unmarshal(body, &req); err != nil || req.File == "" {
 		return a.errorReply(ctx, fieldErr("file", "required", "file names a backup in <data-dir>/backups"))
 	}
@@ -48,5 +48,5 @@ func (a *API) Restore(ctx context.Context, body []byte) Reply {
 		return Reply{http.StatusUnprocessableEntity, ErrorBody{Error: "restore_refused", Detail: err.Error()}}
 	}
 	a.log.Ctx(ctx).Notice().Str("file", path).Msg("restore requested; the hub restarts")
-	return Reply{http.StatusAccepted, map[string]any{"status": "restoring", "file": req.File}}
+	return Reply{http.StatusAccepted, ops.Restoring{Status: "restoring", File: req.File}}
 }

@@ -6,16 +6,11 @@ import (
 
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/protocol/ops"
 )
 
-// CompactResult is what one compaction did.
-type CompactResult struct {
-	Before       time.Time `json:"before"`
-	Compacted    int       `json:"compacted"`
-	Failed       int       `json:"failed"`
-	EventsBefore uint64    `json:"events_before"`
-	EventsAfter  uint64    `json:"events_after"`
-}
+// CompactResult is what one compaction did (the operations table's type).
+type CompactResult = ops.CompactResult
 
 // Compact summarises every finished task (completed or cancelled) last
 // changed before the retention period into one task.compacted event,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/protocol/ops"
 )
 
 // Health levels of the store.
@@ -16,40 +17,13 @@ const (
 	Unhealthy = "unhealthy"
 )
 
-// StreamHealth is one stream's state.
-type StreamHealth struct {
-	Name      string   `json:"name"`
-	Messages  uint64   `json:"messages"`
-	Bytes     uint64   `json:"bytes"`
-	FirstSeq  uint64   `json:"first_seq"`
-	LastSeq   uint64   `json:"last_seq"`
-	LostMsgs  []uint64 `json:"lost_msgs,omitempty"`
-	LostBytes uint64   `json:"lost_bytes,omitempty"`
-}
-
-// StoreHealth is what GET /api/admin/store-health answers.
-type StoreHealth struct {
-	Status      string         `json:"status"`
-	Reasons     []string       `json:"reasons"`
-	Streams     []StreamHealth `json:"streams"`
-	Tasks       int            `json:"tasks"`
-	LossAtStart string         `json:"loss_at_start,omitempty"`
-	LastBackup  *OpRecord      `json:"last_backup"`
-	BackupAgeS  *float64       `json:"last_backup_age_s"`
-	// NextBackup is when the next backup is due: one interval after the
-	// newest good backup (on disk, across restarts).
-	NextBackup    time.Time `json:"next_backup_due"`
-	BackupOverdue bool      `json:"backup_overdue"`
-	LastCompact   *OpRecord `json:"last_compaction"`
-	Snapshot      *OpRecord `json:"last_snapshot"`
-}
-
-// OpRecord is the last run of a store operation.
-type OpRecord struct {
-	At     time.Time      `json:"at"`
-	OK     bool           `json:"ok"`
-	Detail map[string]any `json:"detail,omitempty"`
-}
+// The store health answer and its parts are the operations table's
+// types (protocol/ops): what the API declares is what this fills in.
+type (
+	StoreHealth  = ops.StoreHealth
+	StreamHealth = ops.StreamHealth
+	OpRecord     = ops.OpRecord
+)
 
 // records remembers the last backup, compaction and snapshot, and any
 // loss found at start. Loss is sticky: the hub never reports healthy after
@@ -111,7 +85,7 @@ func (o *Ops) StoreHealth(ctx context.Context) (StoreHealth, error) {
 			continue // telemetry may be off
 		}
 		if len(sh.LostMsgs) > 0 || sh.LostBytes > 0 {
-			out.worsen(Unhealthy, fmt.Sprintf("stream %s reports lost messages", name))
+			worsen(&out, Unhealthy, fmt.Sprintf("stream %s reports lost messages", name))
 		}
 		out.Streams = append(out.Streams, sh)
 	}
@@ -120,13 +94,13 @@ func (o *Ops) StoreHealth(ctx context.Context) (StoreHealth, error) {
 	plan := o.rec.plan
 	o.rec.mu.Unlock()
 	if out.LossAtStart != "" {
-		out.worsen(Unhealthy, out.LossAtStart)
+		worsen(&out, Unhealthy, out.LossAtStart)
 	}
 	if err := o.svc.Err(); err != nil {
-		out.worsen(Unhealthy, "the projections cannot follow the stream: "+err.Error())
+		worsen(&out, Unhealthy, "the projections cannot follow the stream: "+err.Error())
 	}
 	if err := o.store.Full(); err != nil {
-		out.worsen(Unhealthy, err.Error()+": writes are refused (store_full) until space returns")
+		worsen(&out, Unhealthy, err.Error()+": writes are refused (store_full) until space returns")
 	}
 	o.judgeBackup(&out, plan)
 	return out, nil
@@ -142,7 +116,7 @@ func (o *Ops) judgeBackup(out *StoreHealth, plan backupPlan) {
 		age := now.Sub(out.LastBackup.At).Seconds()
 		out.BackupAgeS = &age
 		if !out.LastBackup.OK {
-			out.worsen(Warning, "the last backup failed")
+			worsen(out, Warning, "the last backup failed")
 		}
 	}
 	if now.After(out.NextBackup.Add(min(interval, backupGrace))) {
@@ -151,12 +125,12 @@ func (o *Ops) judgeBackup(out *StoreHealth, plan backupPlan) {
 		if !plan.last.IsZero() {
 			since = "the last good backup, " + plan.last.Format(time.RFC3339)
 		}
-		out.worsen(Warning, fmt.Sprintf("a backup is overdue: due at %s, one backup interval (%s) after %s",
+		worsen(out, Warning, fmt.Sprintf("a backup is overdue: due at %s, one backup interval (%s) after %s",
 			out.NextBackup.Format(time.RFC3339), interval, since))
 	}
 }
 
-func (s *StoreHealth) worsen(level, reason string) {
+func worsen(s *StoreHealth, level, reason string) {
 	rank := map[string]int{Healthy: 0, Warning: 1, Unhealthy: 2}
 	if rank[level] > rank[s.Status] {
 		s.Status = level

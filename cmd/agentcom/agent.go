@@ -10,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/protocol/ops"
 )
 
 func newAgentCmd() *cobra.Command {
@@ -28,7 +28,7 @@ func newAgentCmd() *cobra.Command {
 		var out struct {
 			Agents []domain.Agent `json:"agents"`
 		}
-		raw, err := callInto(cmd, broker.CmdAgentList, nil, &out)
+		raw, err := callInto(cmd, ops.OpAgentList, nil, &out)
 		if err != nil {
 			return err
 		}
@@ -42,7 +42,7 @@ func newAgentCmd() *cobra.Command {
 	showJSON := jsonFlag(show)
 	show.RunE = func(cmd *cobra.Command, args []string) error {
 		var a domain.Agent
-		raw, err := callInto(cmd, broker.CmdAgentGet, map[string]string{"agent_id": args[0]}, &a)
+		raw, err := callInto(cmd, ops.OpAgentGet, map[string]string{"agent_id": args[0]}, &a)
 		if err != nil {
 			return err
 		}
@@ -94,7 +94,7 @@ func newTokenCreateCmd() *cobra.Command {
 			AgentID string `json:"agent_id"`
 			Token   string `json:"token"`
 		}
-		raw, err := callInto(cmd, broker.CmdTokenCreate, map[string]string{"agent_id": args[0]}, &out)
+		raw, err := callInto(cmd, ops.OpTokenCreate, map[string]string{"agent_id": args[0]}, &out)
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func newTokenListCmd() *cobra.Command {
 		var out struct {
 			Tokens []tokenView `json:"tokens"`
 		}
-		raw, err := callInto(cmd, broker.CmdTokenList, nil, &out)
+		raw, err := callInto(cmd, ops.OpTokenList, nil, &out)
 		if err != nil {
 			return err
 		}
@@ -178,7 +178,7 @@ func newTokenRevokeCmd() *cobra.Command {
 	}
 	asJSON := jsonFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		raw, err := callInto(cmd, broker.CmdTokenRevoke, map[string]string{"agent_id": args[0]}, nil)
+		raw, err := callInto(cmd, ops.OpTokenRevoke, map[string]string{"agent_id": args[0]}, nil)
 		if err != nil {
 			return err
 		}

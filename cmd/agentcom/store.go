@@ -11,9 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol/ops"
 	"github.com/agentcom/agentcom/storeops"
 )
 
@@ -21,26 +21,26 @@ import (
 // store-health.
 func newStoreCmds() []*cobra.Command {
 	backup := storeCmd("backup", "Back up the running hub's events and tokens to <data-dir>/backups",
-		broker.CmdStoreBackup, func(w io.Writer, r struct{ Path string }) error {
+		ops.OpStoreBackup, func(w io.Writer, r struct{ Path string }) error {
 			_, err := fmt.Fprintln(w, r.Path)
 			return err
 		})
 	compact := storeCmd("compact", "Summarise finished tasks older than store.retention now",
-		broker.CmdStoreCompact, printCompact)
+		ops.OpStoreCompact, printCompact)
 	health := storeCmd("store-health", "Show the store: streams, events, last backup, snapshot and compaction, and its health",
-		broker.CmdStoreHealth, printStoreHealth)
+		ops.OpStoreHealth, printStoreHealth)
 	return []*cobra.Command{backup, newRestoreCmd(), compact, health}
 }
 
-// storeCmd is a client command that calls command and prints its reply
+// storeCmd is a client command that calls op and prints its reply
 // with human, or as JSON with --json.
-func storeCmd[T any](use, short, command string, human func(io.Writer, T) error) *cobra.Command {
+func storeCmd[T any](use, short string, op ops.Op, human func(io.Writer, T) error) *cobra.Command {
 	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs}
 	config.ClientFlags(cmd.Flags())
 	asJSON := jsonFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var out T
-		raw, err := callInto(cmd, command, nil, &out)
+		raw, err := callInto(cmd, op, nil, &out)
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/hub"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/protocol/ops"
 )
 
 const callTimeout = 30 * time.Second
@@ -29,8 +30,8 @@ func newTaskCmd() *cobra.Command {
 		newStatsCmd(), newDeadLetterCmd())
 }
 
-// call dials the hub with the client config and runs one command.
-func call(cmd *cobra.Command, command string, req, out any) error {
+// call dials the hub with the client config and calls one operation.
+func call(cmd *cobra.Command, op ops.Op, req, out any) error {
 	cfg, err := config.LoadClient(cmd.Flags(), broker.AdminTokenFile)
 	if err != nil {
 		return err
@@ -42,19 +43,19 @@ func call(cmd *cobra.Command, command string, req, out any) error {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(cmd.Context(), callTimeout)
 	defer cancel()
-	return c.Call(ctx, command, req, out)
+	return c.Do(ctx, op, req, out)
 }
 
-// callInto runs one command, decodes its reply into out (when not nil)
-// and returns the reply as sent, for --json.
-func callInto(cmd *cobra.Command, command string, req, out any) (json.RawMessage, error) {
+// callInto calls one operation, decodes its reply into out (when not
+// nil) and returns the reply as sent, for --json.
+func callInto(cmd *cobra.Command, op ops.Op, req, out any) (json.RawMessage, error) {
 	var raw json.RawMessage
-	if err := call(cmd, command, req, &raw); err != nil {
+	if err := call(cmd, op, req, &raw); err != nil {
 		return nil, err
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
-			return nil, fmt.Errorf("decode %s reply: %w", command, err)
+			return nil, fmt.Errorf("decode %s reply: %w", op.Name, err)
 		}
 	}
 	return raw, nil
@@ -93,7 +94,7 @@ func newSubmitCmd() *cobra.Command {
 		var out struct {
 			TaskID string `json:"task_id"`
 		}
-		raw, err := callInto(cmd, broker.CmdTaskSubmit, req, &out)
+		raw, err := callInto(cmd, ops.OpTaskSubmit, req, &out)
 		if err != nil {
 			return err
 		}
@@ -158,7 +159,7 @@ func newListCmd() *cobra.Command {
 	asJSON := jsonFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var out taskListReply
-		raw, err := callInto(cmd, broker.CmdTaskList, q, &out)
+		raw, err := callInto(cmd, ops.OpTaskList, q, &out)
 		if err != nil {
 			return err
 		}
@@ -179,7 +180,7 @@ func newShowCmd() *cobra.Command {
 	asJSON := jsonFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		var t domain.Task
-		raw, err := callInto(cmd, broker.CmdTaskGet, map[string]string{"id": args[0]}, &t)
+		raw, err := callInto(cmd, ops.OpTaskGet, map[string]string{"id": args[0]}, &t)
 		if err != nil {
 			return err
 		}
@@ -190,11 +191,11 @@ func newShowCmd() *cobra.Command {
 
 // newTaskActionCmd is a command that changes one task (retry, cancel)
 // and prints "<id> <done>", or the hub's reply with --json.
-func newTaskActionCmd(use, short, command, done string, body func(id string) any) *cobra.Command {
+func newTaskActionCmd(use, short string, op ops.Op, done string, body func(id string) any) *cobra.Command {
 	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(1)}
 	asJSON := jsonFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		raw, err := callInto(cmd, command, body(args[0]), nil)
+		raw, err := callInto(cmd, op, body(args[0]), nil)
 		if err != nil {
 			return err
 		}
@@ -207,13 +208,13 @@ func newTaskActionCmd(use, short, command, done string, body func(id string) any
 }
 
 func newRetryCmd() *cobra.Command {
-	return newTaskActionCmd("retry ID", "Bring a dead-lettered task back to the queue", broker.CmdTaskRetry,
+	return newTaskActionCmd("retry ID", "Bring a dead-lettered task back to the queue", ops.OpTaskRetry,
 		"requeued", func(id string) any { return map[string]string{"id": id} })
 }
 
 func newCancelCmd() *cobra.Command {
 	var reason string
-	cmd := newTaskActionCmd("cancel ID", "Cancel a task that has not finished", broker.CmdTaskCancel,
+	cmd := newTaskActionCmd("cancel ID", "Cancel a task that has not finished", ops.OpTaskCancel,
 		"cancelled", func(id string) any { return map[string]string{"id": id, "reason": reason} })
 	cmd.Flags().StringVar(&reason, "reason", "", "why, kept in the task's history")
 	return cmd
@@ -228,7 +229,7 @@ func newStatsCmd() *cobra.Command {
 	asJSON := jsonFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var s projections.Stats
-		raw, err := callInto(cmd, broker.CmdTaskStats, nil, &s)
+		raw, err := callInto(cmd, ops.OpTaskStats, nil, &s)
 		if err != nil {
 			return err
 		}
@@ -247,7 +248,7 @@ func newDeadLetterCmd() *cobra.Command {
 	asJSON := jsonFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var out taskListReply
-		raw, err := callInto(cmd, broker.CmdTaskDeadLetter, nil, &out)
+		raw, err := callInto(cmd, ops.OpTaskDeadLetter, nil, &out)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,177 @@
+package ops
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/agentcom/agentcom/domain"
+)
+
+// The bodies of the operations. Fields are in the order of their JSON
+// names, so that a struct encodes byte for byte as the map it replaced.
+
+// ErrorBody is the body of every error reply. The log-level refusal adds
+// the valid levels and modules.
+type ErrorBody struct {
+	Error        string              `json:"error"`
+	Detail       string              `json:"detail,omitempty"`
+	Errors       []domain.FieldError `json:"errors,omitempty"`
+	TaskID       string              `json:"task_id,omitempty"`
+	Hint         string              `json:"hint,omitempty"`
+	ValidLevels  []string            `json:"valid_levels,omitempty"`
+	ValidModules []string            `json:"valid_modules,omitempty"`
+}
+
+// Health answers GET /health: 200 when the hub takes commands, else 503
+// with the error (and detail).
+type Health struct {
+	Detail  string `json:"detail,omitempty"`
+	Error   string `json:"error,omitempty"`
+	LastSeq uint64 `json:"last_seq"`
+	Service string `json:"service"`
+	Status  string `json:"status"`
+}
+
+// SubmitRequest documents the submit body; the hub decodes it strictly
+// field by field (docs/protocol.md, the submit body).
+type SubmitRequest struct {
+	Description        string          `json:"description"`
+	Priority           string          `json:"priority,omitempty"`
+	Metadata           json.RawMessage `json:"metadata,omitempty"`
+	NeededCapabilities []string        `json:"needed_capabilities,omitempty"`
+	MaxRetries         *int            `json:"max_retries,omitempty"`
+	// CompleteBy and RunAt are epoch milliseconds or RFC 3339 strings.
+	CompleteBy json.RawMessage `json:"complete_by,omitempty"`
+	RunAt      json.RawMessage `json:"run_at,omitempty"`
+	RetryBase  string          `json:"retry_base,omitempty"`
+	RetryMax   string          `json:"retry_max,omitempty"`
+}
+
+// Submitted answers a submit.
+type Submitted struct {
+	CreatedAt time.Time       `json:"created_at"`
+	Priority  domain.Priority `json:"priority"`
+	Status    domain.Status   `json:"status"`
+	TaskID    string          `json:"task_id"`
+}
+
+// ListQuery filters a task list; empty fields match everything.
+type ListQuery struct {
+	Status     string `json:"status,omitempty"`
+	Priority   string `json:"priority,omitempty"`
+	AssignedTo string `json:"assigned_to,omitempty"`
+}
+
+// TaskList is a list of tasks in queue order.
+type TaskList struct {
+	Count int            `json:"count"`
+	Tasks []*domain.Task `json:"tasks"`
+}
+
+// Retried answers a retry.
+type Retried struct {
+	Priority domain.Priority `json:"priority"`
+	Status   string          `json:"status"`
+	TaskID   string          `json:"task_id"`
+}
+
+// CancelRequest is the optional body of a cancel.
+type CancelRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// Cancelled answers a cancel.
+type Cancelled struct {
+	Status domain.Status `json:"status"`
+	TaskID string        `json:"task_id"`
+}
+
+// AgentList lists agents.
+type AgentList struct {
+	Agents []*domain.Agent `json:"agents"`
+	Count  int             `json:"count"`
+}
+
+// TokenRequest names the agent of a new token.
+type TokenRequest struct {
+	AgentID string `json:"agent_id"`
+}
+
+// TokenCreated answers a token create: the token is shown once.
+type TokenCreated struct {
+	AgentID string `json:"agent_id"`
+	Token   string `json:"token"`
+}
+
+// TokenView is what people see of a token: never the token or its hash.
+type TokenView struct {
+	AgentID     string `json:"agent_id"`
+	TokenPrefix string `json:"token_prefix"`
+	CreatedAt   string `json:"created_at"`
+}
+
+// TokenList lists agent tokens by prefix.
+type TokenList struct {
+	Count  int         `json:"count"`
+	Tokens []TokenView `json:"tokens"`
+}
+
+// TokenRevoked answers a token revoke.
+type TokenRevoked struct {
+	AgentID string `json:"agent_id"`
+	Status  string `json:"status"`
+}
+
+// LogLevels are the log levels in force.
+type LogLevels struct {
+	Level        string            `json:"level"`
+	Modules      map[string]string `json:"modules"`
+	ValidLevels  []string          `json:"valid_levels"`
+	ValidModules []string          `json:"valid_modules"`
+}
+
+// LevelRequest sets the level of every module, or of one.
+type LevelRequest struct {
+	Level  string `json:"level"`
+	Module string `json:"module,omitempty"`
+}
+
+// LevelSet answers a level change; module "*" is every module.
+type LevelSet struct {
+	Level  string `json:"level"`
+	Module string `json:"module"`
+}
+
+// CompactResult is what one compaction did (the hub's CompactResult).
+type CompactResult struct {
+	Before       time.Time `json:"before"`
+	Compacted    int       `json:"compacted"`
+	Failed       int       `json:"failed"`
+	EventsBefore uint64    `json:"events_before"`
+	EventsAfter  uint64    `json:"events_after"`
+}
+
+// Compacted answers a compaction.
+type Compacted struct {
+	Result CompactResult `json:"result"`
+	Status string        `json:"status"`
+}
+
+// BackedUp answers a backup: the file written and its size.
+type BackedUp struct {
+	Bytes  int64  `json:"bytes"`
+	File   string `json:"file"`
+	Path   string `json:"path"`
+	Status string `json:"status"`
+}
+
+// RestoreRequest names a backup in <data-dir>/backups.
+type RestoreRequest struct {
+	File string `json:"file"`
+}
+
+// Restoring answers a restore: the hub stops, restores and starts again.
+type Restoring struct {
+	File   string `json:"file"`
+	Status string `json:"status"`
+}

@@ -1,0 +1,96 @@
+package ops
+
+import (
+	"encoding/json"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/telemetry"
+)
+
+// Error statuses shared by many operations.
+var (
+	// writeErrors: a command through the single writer.
+	writeErrors = []int{404, 409, 422, 500, 503, 507}
+	// readErrors: a read of the hub's own state.
+	readErrors = []int{500}
+)
+
+// The operations. Every one is served over HTTP and over NATS.
+var (
+	OpHealth = Op{Name: broker.CmdHealth, Method: "GET", Path: "/health", Access: Public,
+		Summary: "Whether the hub takes commands (503 with the reason when not)",
+		Answers: []Answer{{200, typeOf[Health]()}, {503, typeOf[Health]()}}}
+	// OpenAPI is served over NATS too (api.openapi), so that every
+	// operation is on both transports and a NATS-only client can read
+	// the schemas; the document describes the HTTP routes.
+	OpOpenAPI = Op{Name: broker.CmdAPIOpenAPI, Method: "GET", Path: "/api/openapi.json", Access: Public,
+		Summary: "This API as an OpenAPI 3.1 document", Answers: ok[json.RawMessage](200)}
+
+	OpTaskSubmit = Op{Name: broker.CmdTaskSubmit, Method: "POST", Path: "/api/tasks", Access: Admin,
+		Summary: "Submit a task", Request: typeOf[SubmitRequest](),
+		Answers: ok[Submitted](201), Errors: []int{422, 500, 503, 507}}
+	OpTaskList = Op{Name: broker.CmdTaskList, Method: "GET", Path: "/api/tasks", Access: Public,
+		Summary: "List tasks in queue order (priority, then age)", Query: typeOf[ListQuery](),
+		Answers: ok[TaskList](200), Errors: []int{422}}
+	OpTaskGet = Op{Name: broker.CmdTaskGet, Method: "GET", Path: "/api/tasks/{id}", Access: Public,
+		Summary: "One task, with its recent history", Answers: ok[domain.Task](200), Errors: []int{404}}
+	OpTaskStats = Op{Name: broker.CmdTaskStats, Method: "GET", Path: "/api/tasks/stats", Access: Public,
+		Summary: "Task counts by status and priority, and the queue by lane", Answers: ok[projections.Stats](200)}
+	OpTaskDeadLetter = Op{Name: broker.CmdTaskDeadLetter, Method: "GET", Path: "/api/tasks/dead-letter", Access: Public,
+		Summary: "The tasks that failed every retry", Answers: ok[TaskList](200)}
+	OpTaskRetry = Op{Name: broker.CmdTaskRetry, Method: "POST", Path: "/api/tasks/{id}/retry", Access: Admin,
+		Summary: "Bring a dead-lettered task back to the queue", Answers: ok[Retried](200), Errors: writeErrors}
+	OpTaskCancel = Op{Name: broker.CmdTaskCancel, Method: "POST", Path: "/api/tasks/{id}/cancel", Access: Admin,
+		Summary: "Cancel a task that has not finished", Request: typeOf[CancelRequest](), OptionalBody: true,
+		Answers: ok[Cancelled](200), Errors: writeErrors}
+
+	OpAgentList = Op{Name: broker.CmdAgentList, Method: "GET", Path: "/api/agents", Access: Public,
+		Summary: "Every agent with its state machine", Answers: ok[AgentList](200)}
+	OpAgentStates = Op{Name: broker.CmdAgentStates, Method: "GET", Path: "/api/agents/states", Access: Public,
+		Summary: "The same as agent.list (an older path)", Answers: ok[AgentList](200)}
+	OpAgentGet = Op{Name: broker.CmdAgentGet, Method: "GET", Path: "/api/agents/{agent_id}/state", Access: Public,
+		Summary: "One agent's state", Answers: ok[domain.Agent](200), Errors: []int{404}}
+
+	OpTokenCreate = Op{Name: broker.CmdTokenCreate, Method: "POST", Path: "/admin/tokens", Access: Admin,
+		Summary: "Create an agent's token (replacing its old one); shown once", Request: typeOf[TokenRequest](),
+		Answers: ok[TokenCreated](201), Errors: []int{422, 500, 503}}
+	OpTokenList = Op{Name: broker.CmdTokenList, Method: "GET", Path: "/admin/tokens", Access: Admin,
+		Summary: "Agent tokens by prefix", Answers: ok[TokenList](200), Errors: readErrors}
+	OpTokenRevoke = Op{Name: broker.CmdTokenRevoke, Method: "DELETE", Path: "/admin/tokens/{agent_id}", Access: Admin,
+		Summary: "Revoke an agent's token and close its connections", Answers: ok[TokenRevoked](200),
+		Errors: []int{404, 422, 500, 503}}
+
+	OpLogLevelGet = Op{Name: broker.CmdLogLevelGet, Method: "GET", Path: "/api/admin/log-level", Access: Admin,
+		Summary: "The log levels in force", Answers: ok[LogLevels](200)}
+	OpLogLevelSet = Op{Name: broker.CmdLogLevelSet, Method: "PUT", Path: "/api/admin/log-level", Access: Admin,
+		Summary: "Change the log level of every module, or of one, until a restart", Request: typeOf[LevelRequest](),
+		Answers: ok[LevelSet](200), Errors: []int{422}}
+
+	OpStoreCompact = Op{Name: broker.CmdStoreCompact, Method: "POST", Path: "/api/admin/compact", Access: Admin,
+		Summary: "Compact finished tasks older than store.retention now", Answers: ok[Compacted](200), Errors: []int{500}}
+	OpStoreBackup = Op{Name: broker.CmdStoreBackup, Method: "POST", Path: "/api/admin/backup", Access: Admin,
+		Summary: "Back up the events and tokens now", Answers: ok[BackedUp](200), Errors: []int{500}}
+	OpStoreRestore = Op{Name: broker.CmdStoreRestore, Method: "POST", Path: "/api/admin/restore", Access: Admin,
+		Summary: "Restore a backup: the hub answers, stops, restores and starts again", Request: typeOf[RestoreRequest](),
+		Answers: ok[Restoring](202), Errors: []int{422}}
+	OpStoreHealth = Op{Name: broker.CmdStoreHealth, Method: "GET", Path: "/api/admin/store-health", Access: Admin,
+		Summary: "The store's streams, last backup, compaction and snapshot, and its health",
+		Answers: ok[StoreHealth](200), Errors: readErrors}
+
+	OpTelemetryHistory = Op{Name: broker.CmdTelemetryHistory, Method: "GET", Path: "/api/telemetry/history", Access: Admin,
+		Summary: "One page of the telemetry the TELEMETRY stream keeps", Query: typeOf[telemetry.HistoryQuery](),
+		Answers: ok[telemetry.HistoryPage](200), Errors: []int{404, 422, 500, 503}}
+)
+
+// All is the table: every operation, in the order documents list them.
+var All = []Op{
+	OpHealth, OpOpenAPI,
+	OpTaskSubmit, OpTaskList, OpTaskGet, OpTaskStats, OpTaskDeadLetter, OpTaskRetry, OpTaskCancel,
+	OpAgentList, OpAgentStates, OpAgentGet,
+	OpTokenCreate, OpTokenList, OpTokenRevoke,
+	OpLogLevelGet, OpLogLevelSet,
+	OpStoreCompact, OpStoreBackup, OpStoreRestore, OpStoreHealth,
+	OpTelemetryHistory,
+}
