@@ -1,17 +1,9 @@
-// Package hub is AgentCom's command service and its transports: the single
-// writer of domain events (validate, decide, append, apply, reply), the
-// HTTP API, the NATS request/reply API, and the wiring that starts an
-// embedded broker, rebuilds projections and serves.
-//
-// # Write path and group commit
-//
-// Every command goes through one loop. The loop takes the first waiting
-// command and then every other command already waiting (up to MaxBatch),
-// decides each against the projection plus the events decided before it
-// in the same group, appends all their events to the EVENTS stream as one
-// atomic batch (one fsync), applies them to the projections and only then
-// answers each caller. Commands that arrive together are therefore made
-// durable together, and none is answered before its events are durable.
-// If the group's append fails, each command is retried on its own so that
-// one conflicting command cannot fail the others.
+// Package hub wires a running AgentCom hub together: it is built from
+// Params and starts its parts as the steps of one lifecycle.Stack (the
+// data directory lock, the embedded broker, the store and tokens, logs,
+// telemetry, the projections and the writer, the store upkeep, the agent
+// coordinator, the NATS commands and HTTP), and stops the started ones in
+// reverse. It also holds the telemetry tap, which turns each applied group
+// into telemetry events. The parts themselves live in their own packages:
+// writer, agents, storeops, api (see docs/architecture.md).
 package hub

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/agentcom/agentcom/agents"
+	"github.com/agentcom/agentcom/api"
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/lifecycle"
@@ -49,8 +50,8 @@ type Hub struct {
 	views    *projections.Views
 	svc      *writer.Service
 	ops      *storeops.Ops
-	api      *API
-	natsAPI  *NATSServer
+	api      *api.API
+	natsAPI  *api.NATSServer
 	coord    *agents.Coordinator
 	tokens   *broker.TokenStore
 	tel      *telemetry.Emitter
@@ -75,6 +76,9 @@ type Params struct {
 	Now func() time.Time
 	// PauseScheduler starts the scheduler paused (tests that assign by hand).
 	PauseScheduler bool
+	// RefusalTimer replaces time.AfterFunc for the refused-requests
+	// summary (tests step it by hand).
+	RefusalTimer func(time.Duration, func())
 	// BackupPoll is how often the backup schedule looks at the clock
 	// (default storeops.DefaultBackupPoll).
 	BackupPoll time.Duration
@@ -192,10 +196,8 @@ func (h *Hub) startAgents(ctx context.Context) error {
 
 // serveNATS takes hub commands over NATS.
 func (h *Hub) serveNATS(context.Context) (err error) {
-	h.api = NewAPI(h.svc, h.views, h.log)
-	h.api.tel = h.tel
-	h.api.store = h.ops
-	h.api.admin = &adminAPI{tokens: h.tokens, srv: h.srv, nc: h.nc}
+	h.api = api.New(api.Params{Writer: h.svc, Views: h.views, Store: h.ops, Tokens: h.tokens, Server: h.srv,
+		Conn: h.nc, Log: h.log, Telemetry: h.tel, RefusalTimer: h.params.RefusalTimer})
 	h.natsAPI, err = h.api.ServeNATS(h.nc)
 	return err
 }

@@ -55,6 +55,8 @@ func startHubClock(t testing.TB, dataDir string, level logsink.Level, now func()
 type hubOpts struct {
 	now    func() time.Time
 	paused bool
+	// refusalTimer replaces time.AfterFunc for the refused-requests summary.
+	refusalTimer func(time.Duration, func())
 }
 
 func startHubOpts(t testing.TB, dataDir string, level logsink.Level, opts hubOpts, edit func(*config.Hub)) *testHub {
@@ -70,7 +72,8 @@ func startHubOpts(t testing.TB, dataDir string, level logsink.Level, opts hubOpt
 	edit(&cfg)
 	logs := &logtest.Buffer{}
 	out := logsink.NewOutput(logs)
-	h := New(Params{Config: cfg, Log: logsink.New(out, "test", level), Out: out, Now: opts.now, PauseScheduler: opts.paused})
+	h := New(Params{Config: cfg, Log: logsink.New(out, "test", level), Out: out, Now: opts.now, PauseScheduler: opts.paused,
+		RefusalTimer: opts.refusalTimer})
 	require.NoError(t, h.Start(context.Background()))
 	t.Cleanup(func() {
 		h.Stop()

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/client"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
@@ -16,9 +17,9 @@ import (
 	"github.com/agentcom/agentcom/storeops"
 )
 
-func dialHub(t *testing.T, h *testHub, token string) *Client {
+func dialHub(t *testing.T, h *testHub, token string) *client.Client {
 	t.Helper()
-	c, err := Dial(config.Client{Hub: h.NATSURL(), Token: token})
+	c, err := client.Dial(config.Client{Hub: h.NATSURL(), Token: token})
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
 	return c
@@ -40,11 +41,11 @@ func TestNATSCommands(t *testing.T) {
 	require.Equal(t, "over nats", got["description"])
 
 	var list map[string]any
-	require.NoError(t, c.Do(ctx, ops.OpTaskList, ListQuery{Priority: "urgent"}, &list))
+	require.NoError(t, c.Do(ctx, ops.OpTaskList, ops.ListQuery{Priority: "urgent"}, &list))
 	require.Equal(t, []string{id}, ids(list))
 
 	err := c.Do(ctx, ops.OpTaskSubmit, map[string]any{"description": 1}, nil)
-	var ce *CallError
+	var ce *client.CallError
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, http.StatusUnprocessableEntity, ce.Status)
 	require.Equal(t, "description", ce.Body.Errors[0].Field)
@@ -57,7 +58,7 @@ func TestNATSCommands(t *testing.T) {
 	require.NoError(t, c.Do(ctx, ops.OpTaskGet, map[string]string{"id": id}, &got))
 	require.Equal(t, "cancelled", got["status"])
 
-	err = c.call(ctx, "task.explode", nil, nil)
+	err = c.Do(ctx, ops.Op{Name: "task.explode"}, nil, nil) // not in the table
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, "unknown_command", ce.Body.Error)
 }
@@ -65,7 +66,7 @@ func TestNATSCommands(t *testing.T) {
 func TestNATSRefusesBadTokens(t *testing.T) {
 	t.Parallel()
 	h := startHub(t, "")
-	_, err := Dial(config.Client{Hub: h.NATSURL(), Token: "ac_not_a_token"})
+	_, err := client.Dial(config.Client{Hub: h.NATSURL(), Token: "ac_not_a_token"})
 	require.ErrorContains(t, err, "token was refused")
 	// Without credentials a client is only an observer: telemetry, nothing else.
 	nc, err := nats.Connect(h.NATSURL(), nats.NoReconnect())

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"encoding/json"
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/protocol/ops"
 )
@@ -106,7 +106,7 @@ func TestTransportsServeTheTable(t *testing.T) {
 	nc, err := nats.Connect(h.NATSURL(), nats.Token(h.token))
 	require.NoError(t, err)
 	defer nc.Close()
-	for _, op := range h.api.table {
+	for _, op := range ops.All {
 		p, ok := probes[op.Name]
 		require.True(t, ok, "operation %s has no probe: add one to probes", op.Name)
 		hs, hb := h.do(t, op.Method, p.httpPath(op), h.token, p.body)
@@ -143,12 +143,9 @@ func patterns(table []ops.Op) []string {
 func TestRoutesAndCommandsAreExactlyTheTable(t *testing.T) {
 	t.Parallel()
 	h := startHub(t, "")
-	bound, err := bind(h.api.table, h.api.handlers())
+	got, names, err := h.api.Served()
 	require.NoError(t, err)
-	mux := h.api.httpMux(h.auth, bound)
-	got := slices.Sorted(slices.Values(mux.patterns))
 	require.Equal(t, patterns(ops.All), got, "the HTTP mux serves a route outside the table, or lacks one")
-	names := slices.Sorted(maps.Keys(h.api.commands))
 	var want []string
 	for _, op := range ops.All {
 		want = append(want, op.Name)
@@ -159,23 +156,12 @@ func TestRoutesAndCommandsAreExactlyTheTable(t *testing.T) {
 	code, out := h.do(t, http.MethodDelete, "/api/tasks", h.token, "")
 	require.Equal(t, http.StatusNotFound, code, out)
 	require.Equal(t, protocol.CodeNotFound, out["error"])
-	c := dialHub(t, h, h.token)
-	var ce *CallError
-	require.ErrorAs(t, c.call(t.Context(), "health", nil, nil), &ce)
-	require.Equal(t, "unknown_command", ce.Body.Error)
-}
-
-func TestTransportsRefuseATableWithoutHandlers(t *testing.T) {
-	t.Parallel()
-	missing := ops.Op{Name: "task.explode", Method: "POST", Path: "/api/tasks/{id}/explode", Access: ops.Admin}
-	a := &API{table: append(slices.Clone(ops.All), missing)}
-	_, err := a.HTTPHandler(nil)
-	require.ErrorContains(t, err, "bind operation task.explode (POST /api/tasks/{id}/explode): no handler")
-	_, err = a.ServeNATS(nil)
-	require.ErrorContains(t, err, "bind operation task.explode")
-	a = &API{table: ops.All[1:]}
-	_, err = a.ServeNATS(nil)
-	require.ErrorContains(t, err, "bind handler "+ops.All[0].Name+": no such operation")
+	nc, err := nats.Connect(h.NATSURL(), nats.Token(h.token))
+	require.NoError(t, err)
+	defer nc.Close()
+	status, body := natsDo(t, nc, broker.CommandPrefix+"health", nil)
+	require.Equal(t, http.StatusNotFound, status)
+	require.Equal(t, "unknown_command", body["error"])
 }
 
 func TestOpenAPIListsTheTable(t *testing.T) {

@@ -120,7 +120,7 @@ func (h *Hub) serveHTTP(context.Context) error {
 // ones a last time.
 func (h *Hub) stopHTTP(ctx context.Context) {
 	_ = h.http.Shutdown(ctx)
-	h.api.refused.stop()
+	h.api.Stop()
 }
 
 // logFile is the log sink's file settings.

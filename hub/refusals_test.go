@@ -77,12 +77,8 @@ func refusalLines(t *testing.T, h *testHub) [][]refusalRow {
 // interval without refusals logs nothing.
 func TestRefusedAdminRequestsAreSummarisedPerInterval(t *testing.T) {
 	t.Parallel()
-	h := startHubCfg(t, "", logsink.LevelInfo, func(c *config.Hub) { c.Log.Level = "info" })
 	timer := &steppedTimer{}
-	r := h.api.refused
-	r.mu.Lock()
-	r.after, r.interval = timer.after, time.Hour
-	r.mu.Unlock()
+	h := startHubOpts(t, "", logsink.LevelInfo, hubOpts{refusalTimer: timer.after}, func(c *config.Hub) { c.Log.Level = "info" })
 	agent := newTestAgent(t, h, "refused", nil, ignore)
 
 	code, _ := h.do(t, http.MethodGet, "/api/admin/store-health", "", "")
@@ -96,7 +92,7 @@ func TestRefusedAdminRequestsAreSummarisedPerInterval(t *testing.T) {
 		{http.MethodPut, "/api/admin/log-level", "", `{"level":"debug"}`, 401, 300},
 		{http.MethodPut, "/api/admin/log-level", agent.token, `{"level":"debug"}`, 403, 200},
 		{http.MethodPut, "/api/admin/log-level", h.token, `{"level":"loud"}`, 422, 50},
-		{http.MethodPost, "/api/admin/restore", h.token, `{"file":"` + strings.Repeat("x", maxBody) + `"}`, 413, 3},
+		{http.MethodPost, "/api/admin/restore", h.token, `{"file":"` + strings.Repeat("x", 1<<20) + `"}`, 413, 3},
 		{http.MethodDelete, "/admin/tokens/someone", "bad-token", "", 401, 20},
 		{http.MethodPost, "/api/tasks", h.token, `{"description":""}`, 422, 10},        // not an admin route
 		{http.MethodPut, "/api/admin/log-level", h.token, `{"level":"info"}`, 200, 10}, // not refused

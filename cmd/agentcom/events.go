@@ -18,8 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/client"
 	"github.com/agentcom/agentcom/config"
-	"github.com/agentcom/agentcom/hub"
 	"github.com/agentcom/agentcom/telemetry"
 )
 
@@ -64,7 +64,7 @@ func runEvents(cmd *cobra.Command, filter string, since time.Duration, asJSON bo
 		return fmt.Errorf("--since reads the TELEMETRY stream, which needs the admin token " +
 			"(--token, AGENTCOM_TOKEN, or --data-dir with its admin.token file)")
 	}
-	err = hub.ClientOn(nc, url).TelemetryHistory(cmd.Context(), time.Now().Add(-since), filter,
+	err = client.On(nc, url).TelemetryHistory(cmd.Context(), time.Now().Add(-since), filter,
 		func(ev telemetry.Event) { printEvent(cmd.OutOrStdout(), ev, asJSON) })
 	if err != nil {
 		return fmt.Errorf("read kept telemetry: %w (it needs the admin token, and the hub's telemetry on)", err)

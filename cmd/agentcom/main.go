@@ -10,14 +10,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/agentcom/agentcom/hub"
+	"github.com/agentcom/agentcom/client"
 	"github.com/agentcom/agentcom/logsink"
 )
 
 func main() {
 	if err := newRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "agentcom:", logsink.ScrubText(err.Error()))
-		var ce *hub.CallError
+		var ce *client.CallError
 		if errors.As(err, &ce) && ce.Status >= 400 && ce.Status < 500 {
 			os.Exit(2)
 		}

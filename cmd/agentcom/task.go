@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/client"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/domain"
-	"github.com/agentcom/agentcom/hub"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol/ops"
 )
@@ -36,7 +36,7 @@ func call(cmd *cobra.Command, op ops.Op, req, out any) error {
 	if err != nil {
 		return err
 	}
-	c, err := hub.Dial(cfg)
+	c, err := client.Dial(cfg)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ type taskListReply struct {
 }
 
 func newListCmd() *cobra.Command {
-	var q hub.ListQuery
+	var q ops.ListQuery
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List tasks in queue order (priority, then age)",

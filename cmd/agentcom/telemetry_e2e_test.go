@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/agentcom/agentcom/hub"
+	"github.com/agentcom/agentcom/client"
 	"github.com/agentcom/agentcom/telemetry"
 )
 
@@ -192,7 +192,7 @@ func streamEvents(t *testing.T, h *hubProc, prefix string) []string {
 	var names []string
 	require.Eventually(t, func() bool {
 		names = names[:0]
-		err := hub.ClientOn(nc, h.natsURL).TelemetryHistory(context.Background(), time.Now().Add(-time.Hour), prefix+".>",
+		err := client.On(nc, h.natsURL).TelemetryHistory(context.Background(), time.Now().Add(-time.Hour), prefix+".>",
 			func(ev telemetry.Event) { names = append(names, ev.Event) })
 		return err == nil && len(names) >= 2
 	}, 10*time.Second, 50*time.Millisecond)

@@ -1,18 +1,16 @@
-package hub
+package api
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentcom/agentcom/broker"
-	"github.com/agentcom/agentcom/protocol/ops"
 	"github.com/agentcom/agentcom/telemetry"
 )
 
@@ -41,14 +39,4 @@ func (a *API) TelemetryHistory(ctx context.Context, nc *nats.Conn, data []byte) 
 		return a.errorReply(ctx, err)
 	}
 	return Reply{http.StatusOK, page}
-}
-
-// TelemetryHistory reads the kept telemetry from since on through the
-// hub, page by page, handing fn each event whose name matches filter.
-func (c *Client) TelemetryHistory(ctx context.Context, since time.Time, filter string, fn func(telemetry.Event)) error {
-	return telemetry.EachPage(ctx, func(ctx context.Context, q telemetry.HistoryQuery) (telemetry.HistoryPage, error) {
-		var page telemetry.HistoryPage
-		err := c.Do(ctx, ops.OpTelemetryHistory, q, &page)
-		return page, err
-	}, since, filter, fn)
 }

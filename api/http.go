@@ -1,10 +1,11 @@
-package hub
+package api
 
 import (
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -157,4 +158,20 @@ func writeJSON(w http.ResponseWriter, r Reply) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(r.Status)
 	_ = json.NewEncoder(w).Encode(r.Body)
+}
+
+// Served lists what the transports serve, built as HTTPHandler and
+// ServeNATS build them: the HTTP mux's patterns (the catch-all "/"
+// among them) and the NATS command names, each sorted.
+func (a *API) Served() (patterns, commands []string, err error) {
+	bound, err := bind(a.table, a.handlers())
+	if err != nil {
+		return nil, nil, err
+	}
+	patterns = slices.Sorted(slices.Values(a.httpMux(nil, bound).patterns))
+	for _, op := range bound {
+		commands = append(commands, op.Name)
+	}
+	slices.Sort(commands)
+	return patterns, commands, nil
 }

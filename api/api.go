@@ -1,6 +1,8 @@
-package hub
+package api
 
 import (
+	"github.com/nats-io/nats.go"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,7 +44,7 @@ type API struct {
 	log    logsink.Logger
 	admin  *adminAPI
 	tel    *telemetry.Emitter
-	store  storeAdmin
+	store  Store
 	// refused summarises refused admin requests in the log.
 	refused *refusals
 	// table is what the transports serve (ops.All; tests change it);
@@ -51,19 +53,48 @@ type API struct {
 	commands map[string]boundOp
 }
 
-// storeAdmin is what the store routes call (the Hub).
-type storeAdmin interface {
+// Store is what the store operations call (storeops.Ops).
+type Store interface {
 	Compact(ctx context.Context) (storeops.CompactResult, error)
 	StoreHealth(ctx context.Context) (storeops.StoreHealth, error)
 	Backup(ctx context.Context) (broker.BackupFile, error)
 	RequestRestore(name string) (string, error)
 }
 
-// NewAPI returns the API over a service and its projection.
-func NewAPI(svc *writer.Service, views *projections.Views, log logsink.Logger) *API {
-	return &API{svc: svc, tasks: views.Tasks, agents: views.Agents, now: time.Now, log: log.Module("api"),
-		refused: newRefusals(log.Module("http")), table: ops.All}
+// Params are the parts the API works with.
+type Params struct {
+	Writer    *writer.Service
+	Views     *projections.Views
+	Store     Store
+	Tokens    *broker.TokenStore
+	Server    *broker.Server
+	Conn      *nats.Conn // the hub's own: it reads the kept telemetry
+	Log       logsink.Logger
+	Telemetry *telemetry.Emitter // nil: none
+	// Table is what the transports serve; defaults to ops.All.
+	Table []ops.Op
+	// RefusalTimer replaces time.AfterFunc for the refused-requests
+	// summary (tests step it by hand).
+	RefusalTimer func(time.Duration, func())
 }
+
+// New returns the API over the writer, the projections and the store.
+func New(p Params) *API {
+	if p.Table == nil {
+		p.Table = ops.All
+	}
+	refused := newRefusals(p.Log.Module("http"))
+	if p.RefusalTimer != nil {
+		refused.after = p.RefusalTimer
+	}
+	return &API{svc: p.Writer, tasks: p.Views.Tasks, agents: p.Views.Agents, now: time.Now, log: p.Log.Module("api"),
+		refused: refused, table: p.Table, tel: p.Telemetry, store: p.Store,
+		admin: &adminAPI{tokens: p.Tokens, srv: p.Server, nc: p.Conn}}
+}
+
+// Stop logs what the refused-requests summary still holds, once the HTTP
+// server has stopped.
+func (a *API) Stop() { a.refused.stop() }
 
 // Submit creates a task from a JSON body.
 func (a *API) Submit(ctx context.Context, who string, body []byte) Reply {

@@ -1,4 +1,4 @@
-package hub
+package api
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -64,9 +63,12 @@ func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
 // have been answered. Requests still buffered when ctx ends are dropped
 // unanswered (their callers time out).
 func (s *NATSServer) Stop(ctx context.Context) {
-	_ = s.sub.Drain()
-	for s.sub.IsValid() && ctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
+	closed := s.sub.StatusChanged(nats.SubscriptionClosed) // closed once drained
+	if s.sub.Drain() == nil {
+		select {
+		case <-closed:
+		case <-ctx.Done():
+		}
 	}
 	s.inflight.Close()
 	_ = s.sub.Unsubscribe()

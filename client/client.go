@@ -1,4 +1,4 @@
-package hub
+package client
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/protocol/ops"
+	"github.com/agentcom/agentcom/telemetry"
 )
 
 // Client calls hub operations (protocol/ops) over NATS, as the CLI does.
@@ -36,8 +37,8 @@ func Dial(cfg config.Client) (*Client, error) {
 	return &Client{nc: nc, url: cfg.Hub}, nil
 }
 
-// ClientOn calls hub commands on a connection already made to url.
-func ClientOn(nc *nats.Conn, url string) *Client { return &Client{nc: nc, url: url} }
+// On calls hub commands on a connection already made to url.
+func On(nc *nats.Conn, url string) *Client { return &Client{nc: nc, url: url} }
 
 // Close closes the connection.
 func (c *Client) Close() { c.nc.Close() }
@@ -45,7 +46,7 @@ func (c *Client) Close() { c.nc.Close() }
 // CallError is a hub reply with a non-2xx status.
 type CallError struct {
 	Status int
-	Body   ErrorBody
+	Body   ops.ErrorBody
 }
 
 func (e *CallError) Error() string {
@@ -71,7 +72,7 @@ func (c *Client) Do(ctx context.Context, op ops.Op, req, out any) error {
 	return c.call(ctx, op.Name, req, out)
 }
 
-// call sends the command name: Do's, or in tests one outside the table.
+// call sends the command name.
 func (c *Client) call(ctx context.Context, command string, req, out any) error {
 	m := nats.NewMsg(broker.Command(command))
 	if req != nil {
@@ -102,4 +103,14 @@ func (c *Client) call(ctx context.Context, command string, req, out any) error {
 		return fmt.Errorf("decode %s reply: %w", command, err)
 	}
 	return nil
+}
+
+// TelemetryHistory reads the kept telemetry from since on through the
+// hub, page by page, handing fn each event whose name matches filter.
+func (c *Client) TelemetryHistory(ctx context.Context, since time.Time, filter string, fn func(telemetry.Event)) error {
+	return telemetry.EachPage(ctx, func(ctx context.Context, q telemetry.HistoryQuery) (telemetry.HistoryPage, error) {
+		var page telemetry.HistoryPage
+		err := c.Do(ctx, ops.OpTelemetryHistory, q, &page)
+		return page, err
+	}, since, filter, fn)
 }
