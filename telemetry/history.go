@@ -128,20 +128,9 @@ func fillPage(cons jetstream.Consumer, page *HistoryPage, q HistoryQuery, budget
 		if err != nil {
 			return fmt.Errorf("read telemetry history: %w", err)
 		}
-		got := false
-		for msg := range batch.Messages() {
-			meta, err := msg.Metadata()
-			if err != nil || meta.Sequence.Stream > page.End {
-				return nil
-			}
-			got = true
-			eachEvent(msg.Data(), q.Since, q.Filter, func(ev Event) { page.Events = append(page.Events, ev) })
-			if used += len(msg.Data()); meta.Sequence.Stream == page.End {
-				return nil
-			} else if used >= budget {
-				page.Next = meta.Sequence.Stream + 1
-				return nil
-			}
+		got, done := fillFrom(batch, page, q, budget, &used)
+		if done {
+			return nil
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return fmt.Errorf("read telemetry history: %w", err)
@@ -150,4 +139,28 @@ func fillPage(cons jetstream.Consumer, page *HistoryPage, q HistoryQuery, budget
 			return nil
 		}
 	}
+}
+
+// fillFrom adds one batch's events to page; done says the page is full
+// or at its end. It reads the batch to its end either way, so that the
+// fetch's own goroutine ends with it (a no-wait batch ends at once).
+func fillFrom(batch jetstream.MessageBatch, page *HistoryPage, q HistoryQuery, budget int, used *int) (got, done bool) {
+	for msg := range batch.Messages() {
+		if done {
+			continue
+		}
+		meta, err := msg.Metadata()
+		if err != nil || meta.Sequence.Stream > page.End {
+			done = true
+			continue
+		}
+		got = true
+		eachEvent(msg.Data(), q.Since, q.Filter, func(ev Event) { page.Events = append(page.Events, ev) })
+		if *used += len(msg.Data()); meta.Sequence.Stream == page.End {
+			done = true
+		} else if *used >= budget {
+			page.Next, done = meta.Sequence.Stream+1, true
+		}
+	}
+	return got, done
 }
