@@ -14,7 +14,7 @@ import (
 // Execute and ExecuteAgent wrap them, so no other kind can reach the
 // decider.
 type command interface {
-	keys() []string
+	keys(s *Service) []string
 	decide(s *Service, ctx context.Context, now time.Time) (decided, error)
 }
 
@@ -27,10 +27,16 @@ type state struct {
 // taskCommand is a command on one task.
 type taskCommand struct{ domain.Command }
 
-// keys: an assignment also reads its agent.
-func (c taskCommand) keys() []string {
+// keys: an assignment also reads its agent, and a command on a held task
+// changes the agent holding it (its state follows the task's events).
+// The decider asks when the task is free, so the holder cannot change
+// before the command is decided.
+func (c taskCommand) keys(s *Service) []string {
 	if as, ok := c.Command.(domain.AssignTask); ok {
 		return []string{"task:" + as.ID, "agent:" + as.AgentID}
+	}
+	if t, _, ok := s.views.Tasks.Get(c.TaskID()); ok && t.AssignedTo != "" {
+		return []string{"task:" + c.TaskID(), "agent:" + t.AssignedTo}
 	}
 	return []string{"task:" + c.TaskID()}
 }
@@ -60,7 +66,7 @@ func (c taskCommand) decide(s *Service, ctx context.Context, now time.Time) (dec
 // agentCommand is a command on one agent.
 type agentCommand struct{ domain.AgentCommand }
 
-func (c agentCommand) keys() []string { return []string{"agent:" + c.AgentID()} }
+func (c agentCommand) keys(*Service) []string { return []string{"agent:" + c.AgentID()} }
 
 func (c agentCommand) decide(s *Service, ctx context.Context, now time.Time) (decided, error) {
 	id := c.AgentID()

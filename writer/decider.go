@@ -123,7 +123,9 @@ func (s *Service) gather(first *pending) []*pending {
 func (s *Service) dispatch(group []*pending) {
 	ready := make([]decided, 0, len(group))
 	for _, p := range group {
-		if !s.free(p) {
+		// The keys are read now: a task's holder changes only with a
+		// command on the task, and none is in flight if its key is free.
+		if p.keys = p.cmd.keys(s); !s.free(p) {
 			s.held = append(s.held, p)
 			continue
 		}

@@ -104,7 +104,7 @@ type Params struct {
 type pending struct {
 	ctx    context.Context
 	cmd    command
-	keys   []string // the aggregates it reads or writes (command.keys)
+	keys   []string // the aggregates it reads or writes (command.keys), set by the decider
 	result chan outcome
 	// conflicts met so far: a command is decided again once.
 	conflicts int
@@ -298,7 +298,7 @@ func (s *Service) execute(ctx context.Context, cmd command) (state, error) {
 	if logsink.RequestID(ctx) == "" { // every command is traceable, whoever sent it
 		ctx = logsink.WithRequestID(ctx, logsink.NewRequestID())
 	}
-	p := &pending{ctx: ctx, cmd: cmd, keys: cmd.keys(), result: make(chan outcome, 1)}
+	p := &pending{ctx: ctx, cmd: cmd, result: make(chan outcome, 1)}
 	select {
 	case s.in <- p:
 	case <-s.quit:

@@ -602,3 +602,40 @@ func TestFullStoreRefusesUntilCleared(t *testing.T) {
 	h.submit(t, "after")
 	require.Equal(t, uint64(1), h.lastSeq(t))
 }
+
+// TestTaskCommandsHoldTheirHoldersAgent: a command on a held task (here a
+// complete) changes its agent too, so it holds the agent's key: an agent
+// command racing it (a block naming the task) is decided before or after
+// it, never against the agent as it was. Either way the agent makes no
+// invalid transition and each answer is the state the projection holds.
+func TestTaskCommandsHoldTheirHoldersAgent(t *testing.T) {
+	t.Parallel()
+	h := start(t, writer.Params{})
+	w := watchApplied(h)
+	ctx := context.Background()
+	for r := range 40 {
+		agent, id := fmt.Sprintf("agent-%d", r), h.submit(t, fmt.Sprint(r))
+		h.connect(t, agent)
+		task, err := h.svc.Execute(ctx, domain.AssignTask{ID: id, AgentID: agent})
+		require.NoError(t, err)
+		_, err = h.svc.Execute(ctx, domain.AcceptTask{ID: id, AgentID: agent, Generation: task.Generation})
+		require.NoError(t, err)
+		errs := together(2, func(i int) error {
+			if i == 0 {
+				_, err := h.svc.Execute(ctx, domain.CompleteTask{ID: id, AgentID: agent, Generation: task.Generation, Result: []byte(`"ok"`)})
+				return err
+			}
+			_, err := h.svc.ExecuteAgent(ctx, domain.BlockAgent{ID: agent, TaskID: id, Reason: "race"})
+			return err
+		})
+		require.NoError(t, errs[0], "the complete is never refused here")
+		a, _, _ := h.views.Agents.Get(agent)
+		require.Zero(t, a.Invalid, "%s: blocked (%v) against the agent as it was", agent, errs[1])
+		if errs[1] == nil { // blocked first, then completed
+			require.Equal(t, domain.StateIdle, a.State)
+		} else {
+			require.ErrorIs(t, errs[1], domain.ErrInvalidState)
+		}
+	}
+	require.Empty(t, w.problems())
+}
