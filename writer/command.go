@@ -14,7 +14,7 @@ import (
 // Execute and ExecuteAgent wrap them, so no other kind can reach the
 // decider.
 type command interface {
-	keys(s *Service) []string
+	keys(s *Service) keys
 	decide(s *Service, ctx context.Context, now time.Time) (decided, error)
 }
 
@@ -31,14 +31,14 @@ type taskCommand struct{ domain.Command }
 // changes the agent holding it (its state follows the task's events).
 // The decider asks when the task is free, so the holder cannot change
 // before the command is decided.
-func (c taskCommand) keys(s *Service) []string {
+func (c taskCommand) keys(s *Service) keys {
 	if as, ok := c.Command.(domain.AssignTask); ok {
-		return []string{"task:" + as.ID, "agent:" + as.AgentID}
+		return keysOf(key{id: as.ID}, key{agent: true, id: as.AgentID})
 	}
 	if t, _, ok := s.views.Tasks.Get(c.TaskID()); ok && t.AssignedTo != "" {
-		return []string{"task:" + c.TaskID(), "agent:" + t.AssignedTo}
+		return keysOf(key{id: c.TaskID()}, key{agent: true, id: t.AssignedTo})
 	}
-	return []string{"task:" + c.TaskID()}
+	return keysOf(key{id: c.TaskID()})
 }
 
 func (c taskCommand) decide(s *Service, ctx context.Context, now time.Time) (decided, error) {
@@ -66,7 +66,36 @@ func (c taskCommand) decide(s *Service, ctx context.Context, now time.Time) (dec
 // agentCommand is a command on one agent.
 type agentCommand struct{ domain.AgentCommand }
 
-func (c agentCommand) keys(*Service) []string { return []string{"agent:" + c.AgentID()} }
+func (c agentCommand) keys(*Service) keys { return keysOf(key{agent: true, id: c.AgentID()}) }
+
+// key names one aggregate: a task's, or an agent's.
+type key struct {
+	agent bool
+	id    string
+}
+
+func (k key) String() string {
+	if k.agent {
+		return "agent:" + k.id
+	}
+	return "task:" + k.id
+}
+
+// keys are the one or two aggregates of a command, the written one first,
+// held without a slice of their own.
+type keys struct {
+	n   int
+	all [2]key
+}
+
+func keysOf(ks ...key) keys {
+	var out keys
+	out.n = copy(out.all[:], ks)
+	return out
+}
+
+// list is the keys as a slice of the value's own array.
+func (k *keys) list() []key { return k.all[:k.n] }
 
 func (c agentCommand) decide(s *Service, ctx context.Context, now time.Time) (decided, error) {
 	id := c.AgentID()

@@ -50,7 +50,7 @@ func (s *Service) settle(group []decided, results []broker.AppendResult) ([]deci
 	catchUp := false
 	for i, r := range results {
 		d := group[i]
-		c.keys = append(c.keys, d.p.keys...)
+		c.keys = append(c.keys, d.p.keys.list()...)
 		switch {
 		case r.Err == nil:
 			for j := range d.append.Events {
@@ -58,7 +58,7 @@ func (s *Service) settle(group []decided, results []broker.AppendResult) ([]deci
 			}
 			stored = append(stored, d)
 		case errors.Is(r.Err, broker.ErrConflict) && d.p.conflicts == 0:
-			s.log.Warning().Err(r.Err).Str("aggregate", d.p.keys[0]).Msg("append conflict, deciding again")
+			s.log.Warning().Err(r.Err).Str("aggregate", d.p.keys.all[0].String()).Msg("append conflict, deciding again")
 			d.p.conflicts++
 			catchUp = true
 			c.retry = append(c.retry, d.p)

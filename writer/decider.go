@@ -27,7 +27,7 @@ type decided struct {
 // completion tells the decider which aggregates are free again, and which
 // commands to decide once more.
 type completion struct {
-	keys  []string
+	keys  []key
 	retry []*pending
 }
 
@@ -83,7 +83,7 @@ func (s *Service) runnable() bool {
 }
 
 func (s *Service) free(p *pending) bool {
-	for _, k := range p.keys {
+	for _, k := range p.keys.list() {
 		if s.inflight[k] {
 			return false
 		}
@@ -130,7 +130,7 @@ func (s *Service) dispatch(group []*pending) {
 			continue
 		}
 		if d, ok := s.decide(p); ok {
-			for _, k := range p.keys {
+			for _, k := range p.keys.list() {
 				s.inflight[k] = true
 			}
 			ready = append(ready, d)

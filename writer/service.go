@@ -78,8 +78,8 @@ type Service struct {
 	onApplied atomic.Pointer[func(Applied)]
 
 	// Owned by the decider goroutine.
-	inflight map[string]bool // aggregates (keyOf) with a command in flight
-	held     []*pending      // commands put off to a later group
+	inflight map[key]bool // aggregates (command.keys) with a command in flight
+	held     []*pending   // commands put off to a later group
 }
 
 // Params are the parts and settings of a Service.
@@ -104,7 +104,7 @@ type Params struct {
 type pending struct {
 	ctx    context.Context
 	cmd    command
-	keys   []string // the aggregates it reads or writes (command.keys), set by the decider
+	keys   keys // the aggregates it reads or writes (command.keys), set by the decider
 	result chan outcome
 	// conflicts met so far: a command is decided again once.
 	conflicts int
@@ -128,7 +128,7 @@ func New(p Params) *Service {
 		maxBatch: p.MaxBatch, syncAlways: p.SyncAlways, minAtomic: p.MinAtomic,
 		in: make(chan *pending), flights: make(chan *flight, inflightFor(p)),
 		completed: make(chan *completion, p.MaxInflight+2),
-		quit:      make(chan struct{}), done: make(chan struct{}), inflight: map[string]bool{},
+		quit:      make(chan struct{}), done: make(chan struct{}), inflight: map[key]bool{},
 	}
 }
 
