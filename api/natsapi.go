@@ -53,6 +53,7 @@ func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
 		return nil, fmt.Errorf("subscribe to commands: %w", err)
 	}
 	if err := sub.SetPendingLimits(-1, 64<<20); err != nil {
+		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("set command buffer: %w", err)
 	}
 	s.sub = sub

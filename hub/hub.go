@@ -191,7 +191,11 @@ func (h *Hub) startAgents(ctx context.Context) error {
 	}
 	h.svc.OnApplied(applied)
 	h.auth.SetAgentGate(h.coord.Refused)
-	return h.coord.Start(ctx)
+	if err := h.coord.Start(ctx); err != nil {
+		h.coord.Stop() // the step failed: close what it opened (lanes)
+		return err
+	}
+	return nil
 }
 
 // serveNATS takes hub commands over NATS.

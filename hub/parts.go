@@ -28,7 +28,9 @@ func (h *Hub) startBroker(context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	h.nc, err = h.srv.ConnectInProcess(h.auth.HubSecret(), "agentcom-hub")
+	if h.nc, err = h.srv.ConnectInProcess(h.auth.HubSecret(), "agentcom-hub"); err != nil {
+		h.srv.Shutdown() // the step failed: it leaves nothing running
+	}
 	return err
 }
 
