@@ -56,6 +56,12 @@ func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("set command buffer: %w", err)
 	}
+	// The server knows the subscription once the flush returns: a command
+	// sent the moment Start returns finds the hub listening.
+	if err := nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribe to commands: %w", err)
+	}
 	s.sub = sub
 	return s, nil
 }

@@ -28,6 +28,9 @@ func (s *Server) WatchAgentDisconnects(fn func(agentID, reason string)) (*nats.C
 			fn(id, ev.Reason)
 		}
 	})
+	if err == nil {
+		err = nc.Flush() // the server has the subscription: no early disconnect goes unseen
+	}
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("subscribe to disconnect advisories: %w", err)
