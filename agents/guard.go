@@ -109,7 +109,7 @@ func (c *Coordinator) permissionViolation(p broker.PermissionViolation) {
 	c.violation(p.AgentID, guard.Violation{Kind: guard.KindPermission, Op: p.Op, Subject: p.Subject})
 }
 
-// refused tells the authenticator whether an agent is in its cooldown.
+// refused reports whether an agent is in its violation cooldown.
 func (c *Coordinator) refused(agentID string) bool {
 	_, refused := c.guard.Refused(agentID)
 	return refused

@@ -1,6 +1,7 @@
 package agents
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,13 +17,25 @@ const laneIdle = time.Minute
 // before the coordinator started get theirs now.
 func (c *Coordinator) openLanes() error {
 	c.lanes = c.srv.AgentLanes(broker.HubQueue, c.receive)
-	c.srv.SetAgentArrival(c.arrive)
+	c.srv.SetAgentAdmission(c.admit)
 	for _, id := range c.srv.ConnectedAgents() {
 		if err := c.arrive(id); err != nil {
 			return fmt.Errorf("open agent lanes: %w", err)
 		}
 	}
 	return nil
+}
+
+// errCooldown refuses an agent in its violation cooldown at the door.
+var errCooldown = errors.New("agent in its violation cooldown")
+
+// admit decides whether an agent may connect: not during its violation
+// cooldown; otherwise its lane opens (arrive).
+func (c *Coordinator) admit(agentID string) error {
+	if c.refused(agentID) {
+		return errCooldown
+	}
+	return c.arrive(agentID)
 }
 
 // arrive opens the lane of an agent being let in; a failure refuses the

@@ -35,17 +35,15 @@ type Identity struct {
 // It knows tokens only by their SHA-256 hash; the hub's own in-process
 // connection uses a random secret that lives only in memory.
 type Authenticator struct {
-	ready     chan struct{} // closed once the stored tokens are loaded
-	readyOnce sync.Once
-	hubSecret string
-	sysSecret string
-	sys       atomic.Pointer[server.Account]
-	observer  atomic.Bool
-	agentGate atomic.Pointer[func(string) bool] // SetAgentGate
-	// agentArrival is SetAgentArrival's hook.
-	agentArrival atomic.Pointer[func(string) error]
-	mu           sync.RWMutex
-	byHash       map[string]Identity
+	ready      chan struct{} // closed once the stored tokens are loaded
+	readyOnce  sync.Once
+	hubSecret  string
+	sysSecret  string
+	sys        atomic.Pointer[server.Account]
+	observer   atomic.Bool
+	agentAdmit atomic.Pointer[func(string) error] // SetAgentAdmission
+	mu         sync.RWMutex
+	byHash     map[string]Identity
 }
 
 var _ server.Authentication = (*Authenticator)(nil)
@@ -148,7 +146,7 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 	case RoleAdmin:
 		c.RegisterUser(&server.User{Username: string(id.Role) + ":" + id.Name, Permissions: AdminPermissions()})
 	case RoleAgent:
-		if a.agentRefused(id.Name) || a.agentArrives(id.Name) != nil {
+		if a.admitAgent(id.Name) != nil {
 			return false
 		}
 		c.RegisterUser(&server.User{Username: AgentUser(id.Name), Permissions: AgentPermissions(id.Name)})

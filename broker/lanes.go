@@ -135,9 +135,9 @@ func (l *Lanes) Close() {
 	}
 }
 
-// SetAgentArrival makes the server call arrive for every agent it is
-// about to let in; an error refuses the connection.
-func (s *Server) SetAgentArrival(arrive func(agentID string) error) { s.auth.SetAgentArrival(arrive) }
+// SetAgentAdmission makes the server ask admit before it lets an agent
+// in; an error refuses the connection (Authenticator.SetAgentAdmission).
+func (s *Server) SetAgentAdmission(admit func(agentID string) error) { s.auth.SetAgentAdmission(admit) }
 
 // ConnectedAgents lists the agents with at least one open connection.
 func (s *Server) ConnectedAgents() []string {

@@ -16,7 +16,7 @@ import (
 // connection it came in on.
 func echoLanes(b *brokertest.Bundle) *broker.Lanes {
 	lanes := b.Server.AgentLanes("q", func(m *nats.Msg) { _ = m.Respond([]byte(m.Sub.Subject)) })
-	b.Server.SetAgentArrival(func(id string) error { return lanes.Open(id, time.Now()) })
+	b.Server.SetAgentAdmission(func(id string) error { return lanes.Open(id, time.Now()) })
 	return lanes
 }
 
@@ -73,7 +73,7 @@ func askLane(t *testing.T, nc *nats.Conn, id string) string {
 // and closed lanes open no more.
 func TestLaneRefusal(t *testing.T) {
 	b := brokertest.Start(t, 0)
-	b.Server.SetAgentArrival(func(string) error { return errors.New("no lane") })
+	b.Server.SetAgentAdmission(func(string) error { return errors.New("no lane") })
 	_, err := nats.Connect(b.Server.ClientURL(), nats.Token(agentToken(b, "a1")))
 	require.ErrorContains(t, err, "Authorization Violation")
 

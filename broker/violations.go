@@ -75,27 +75,17 @@ func (l natsLogger) permissionViolation(line string) bool {
 	return true
 }
 
-// SetAgentGate makes Check refuse an agent's connection while refused
-// says so (an agent in its violation cooldown).
-func (a *Authenticator) SetAgentGate(refused func(agentID string) bool) { a.agentGate.Store(&refused) }
-
-// SetAgentArrival makes Check call arrive for every agent it is about to
-// let in (the hub opens the agent's lane there); an error refuses the
-// connection.
-func (a *Authenticator) SetAgentArrival(arrive func(agentID string) error) {
-	a.agentArrival.Store(&arrive)
+// SetAgentAdmission makes Check ask admit before it lets an agent in: an
+// error refuses the connection (the hub refuses an agent in its violation
+// cooldown, and opens the agent's lane there).
+func (a *Authenticator) SetAgentAdmission(admit func(agentID string) error) {
+	a.agentAdmit.Store(&admit)
 }
 
-// agentArrives tells the arrival hook, if any.
-func (a *Authenticator) agentArrives(agentID string) error {
-	if fn := a.agentArrival.Load(); fn != nil {
+// admitAgent asks the admission hook, if any.
+func (a *Authenticator) admitAgent(agentID string) error {
+	if fn := a.agentAdmit.Load(); fn != nil {
 		return (*fn)(agentID)
 	}
 	return nil
-}
-
-// agentRefused asks the gate, if any.
-func (a *Authenticator) agentRefused(agentID string) bool {
-	fn := a.agentGate.Load()
-	return fn != nil && (*fn)(agentID)
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -105,7 +106,12 @@ func TestAgentGateRefusesConnection(t *testing.T) {
 	bad, good := NewToken(), NewToken()
 	auth.Set(HashToken(bad), Identity{Name: "bad", Role: RoleAgent})
 	auth.Set(HashToken(good), Identity{Name: "good", Role: RoleAgent})
-	auth.SetAgentGate(func(id string) bool { return id == "bad" })
+	auth.SetAgentAdmission(func(id string) error {
+		if id == "bad" {
+			return errors.New("in its cooldown")
+		}
+		return nil
+	})
 	srv, err := StartServer(ServerConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Auth: auth, Log: logsink.Nop()})
 	require.NoError(t, err)
 	defer srv.Shutdown()

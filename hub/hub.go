@@ -190,7 +190,6 @@ func (h *Hub) startAgents(ctx context.Context) error {
 		}
 	}
 	h.svc.OnApplied(applied)
-	h.auth.SetAgentGate(h.coord.Refused)
 	if err := h.coord.Start(ctx); err != nil {
 		h.coord.Stop() // the step failed: close what it opened (lanes)
 		return err
