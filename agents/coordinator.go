@@ -127,9 +127,10 @@ func (c *Coordinator) Stop() {
 	})
 }
 
-// applied runs after each group of events is applied: events that can
-// make a match wake the scheduler.
-func (c *Coordinator) applied(g writer.Applied) {
+// Applied reacts to a group the writer applied: events that can make a
+// match wake the scheduler. It runs on the writer's applier: it does not
+// block.
+func (c *Coordinator) Applied(g writer.Applied) {
 	for _, env := range g.Events {
 		switch env.Type {
 		case domain.TypeTaskSubmitted, domain.TypeTaskRetried, domain.TypeTaskReclaimed, domain.TypeTaskRequeued,

@@ -1,10 +1,6 @@
 package agents
 
-import (
-	"time"
-
-	"github.com/agentcom/agentcom/writer"
-)
+import "time"
 
 // What the hub's own tests and tools use to drive and read the
 // coordinator step by step, instead of waiting for its loops.
@@ -46,12 +42,3 @@ func (c *Coordinator) Hold(agentID string) (release func()) { return c.sched.hol
 
 // Heard marks agentID as heard from now.
 func (c *Coordinator) Heard(agentID string) { c.presence.touch(agentID, c.now()) }
-
-// Applied reacts to a group the writer applied: events that can make a
-// match wake the scheduler. It runs on the writer's applier: it does not
-// block.
-func (c *Coordinator) Applied(g writer.Applied) { c.applied(g) }
-
-// Refused reports whether agentID is in its violation cooldown (the
-// authenticator's gate).
-func (c *Coordinator) Refused(agentID string) bool { return c.refused(agentID) }

@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,20 +38,6 @@ func TestStackStopsOnlyWhatStarted(t *testing.T) {
 	s.Stop(context.Background())
 	require.Equal(t, []string{"start a", "start b", "stop a"}, r.log)
 	require.Error(t, s.Start(context.Background(), r.step("d", nil)), "a stopped stack starts nothing")
-}
-
-type comp struct{ starts, stops atomic.Int32 }
-
-func (c *comp) Start(context.Context) error { c.starts.Add(1); return nil }
-func (c *comp) Stop()                       { c.stops.Add(1) }
-
-func TestOf(t *testing.T) {
-	var c comp
-	var s Stack
-	require.NoError(t, s.Start(context.Background(), Of("c", &c)))
-	s.Stop(context.Background())
-	require.EqualValues(t, 1, c.starts.Load())
-	require.EqualValues(t, 1, c.stops.Load())
 }
 
 // TestGateWaitsForWorkLetIn: Wait returns once the work that entered has

@@ -14,17 +14,6 @@ type Step struct {
 	Stop  func(ctx context.Context)
 }
 
-// Component is a part with its own Start and an idempotent Stop.
-type Component interface {
-	Start(ctx context.Context) error
-	Stop()
-}
-
-// Of is the step that starts and stops c.
-func Of(name string, c Component) Step {
-	return Step{Name: name, Start: c.Start, Stop: func(context.Context) { c.Stop() }}
-}
-
 // Stack starts steps in the order given and stops the ones that started
 // in reverse: a step that never started is never stopped.
 type Stack struct {

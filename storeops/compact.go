@@ -19,11 +19,11 @@ type CompactResult = ops.CompactResult
 // and a replay gives the same state as before. It is a telemetry span
 // (store.compaction) and logs at notice, or error on failure.
 func (o *Ops) Compact(ctx context.Context) (CompactResult, error) {
-	return o.compactBefore(ctx, o.now().Add(-o.cfg.Store.Retention))
+	return o.CompactBefore(ctx, o.now().Add(-o.cfg.Store.Retention))
 }
 
-// compactBefore compacts the finished tasks last changed before cut.
-func (o *Ops) compactBefore(ctx context.Context, cut time.Time) (CompactResult, error) {
+// CompactBefore compacts the finished tasks last changed before cut.
+func (o *Ops) CompactBefore(ctx context.Context, cut time.Time) (CompactResult, error) {
 	res := CompactResult{Before: cut.UTC()}
 	err := o.tel.Span("store.compaction", map[string]any{"before": res.Before.Format(time.RFC3339)},
 		func() (map[string]any, error) {
@@ -47,7 +47,7 @@ func (o *Ops) compactBefore(ctx context.Context, cut time.Time) (CompactResult, 
 	if res.Compacted > 0 {
 		// The snapshot may point at an event the rollup removed: replace it
 		// now, so a crash does not look like lost data at the next start.
-		_ = o.saveSnapshot(ctx)
+		_ = o.SaveSnapshot(ctx)
 	}
 	return res, nil
 }

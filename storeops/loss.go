@@ -95,10 +95,10 @@ func checkMark(ctx context.Context, store *broker.EventStore, m storeMark) (stri
 	return "", nil
 }
 
-// saveMark writes the mark at the projections' last event, unless loss
+// SaveMark writes the mark at the projections' last event, unless loss
 // was found: the mark then stays where the loss shows.
-func (o *Ops) saveMark(ctx context.Context) {
-	if o.lossFound() || o.svc == nil || o.svc.Err() != nil {
+func (o *Ops) SaveMark(ctx context.Context) {
+	if o.LossFound() || o.svc == nil || o.svc.Err() != nil {
 		return
 	}
 	seq := o.views.LastSeq()
@@ -125,7 +125,8 @@ func (o *Ops) saveMark(ctx context.Context) {
 	o.rec.mu.Unlock()
 }
 
-func (o *Ops) lossFound() bool {
+// LossFound reports whether the store has lost events (sticky).
+func (o *Ops) LossFound() bool {
 	o.rec.mu.Lock()
 	defer o.rec.mu.Unlock()
 	return o.rec.lossAtStart != ""
@@ -149,13 +150,13 @@ func (o *Ops) enforceLoss() {
 // the last mark it wrote.
 const lossCheckInterval = 10 * time.Second
 
-// watchLoss checks, while the hub runs, the stream against the last mark
+// CheckLoss checks, while the hub runs, the stream against the last mark
 // written (checkMark): a loss found is sticky and refuses commands, as
 // one found at start. The server's own lost report is read at start only:
 // after a full disk JetStream may report the unacknowledged write it
 // dropped, which is no loss of the hub's.
-func (o *Ops) watchLoss(ctx context.Context) {
-	if o.lossFound() {
+func (o *Ops) CheckLoss(ctx context.Context) {
+	if o.LossFound() {
 		return
 	}
 	mark, err := readMark(o.cfg.DataDir)

@@ -97,11 +97,11 @@ func (o *Ops) Start(ctx context.Context) error {
 		return err
 	}
 	o.enforceLoss()
-	o.saveMark(ctx)
-	o.every(time.Second, o.saveMark)
-	o.every(lossCheckInterval, o.watchLoss)
+	o.SaveMark(ctx)
+	o.every(time.Second, o.SaveMark)
+	o.every(lossCheckInterval, o.CheckLoss)
 	if o.cfg.Store.SnapshotInterval > 0 {
-		o.every(o.cfg.Store.SnapshotInterval, func(ctx context.Context) { _ = o.saveSnapshot(ctx) })
+		o.every(o.cfg.Store.SnapshotInterval, func(ctx context.Context) { _ = o.SaveSnapshot(ctx) })
 	}
 	o.watchStore()
 	o.every(o.cfg.Store.CompactionInterval, func(ctx context.Context) { _, _ = o.Compact(ctx) })
@@ -125,7 +125,7 @@ func (o *Ops) SaveAtStop(ctx context.Context) {
 		return
 	}
 	o.saveSnapshotAtStop(ctx)
-	o.saveMark(ctx)
+	o.SaveMark(ctx)
 }
 
 // Rebuild checks the store for loss (the server's report and the store
@@ -161,28 +161,9 @@ func (o *Ops) Rebuild(ctx context.Context) error {
 	})
 }
 
-// CompactBefore compacts the finished tasks last changed before cut.
-func (o *Ops) CompactBefore(ctx context.Context, cut time.Time) (CompactResult, error) {
-	return o.compactBefore(ctx, cut)
-}
-
-// SaveSnapshot saves the snapshot now.
-func (o *Ops) SaveSnapshot(ctx context.Context) error { return o.saveSnapshot(ctx) }
-
 // LastSnapshot is the last snapshot load or save, nil if none.
 func (o *Ops) LastSnapshot() *OpRecord {
 	o.rec.mu.Lock()
 	defer o.rec.mu.Unlock()
 	return o.rec.snapshot
 }
-
-// SaveMark writes the store mark now, as a background job does every
-// second.
-func (o *Ops) SaveMark(ctx context.Context) { o.saveMark(ctx) }
-
-// CheckLoss checks the stream against the store mark now, as a background
-// job does every lossCheckInterval.
-func (o *Ops) CheckLoss(ctx context.Context) { o.watchLoss(ctx) }
-
-// LossFound reports whether the store has lost events (sticky).
-func (o *Ops) LossFound() bool { return o.lossFound() }

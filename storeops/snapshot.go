@@ -209,10 +209,10 @@ func (o *Ops) lost(why string) string {
 	return why
 }
 
-// saveSnapshot writes the projections to the snapshot file, unless the
+// SaveSnapshot writes the projections to the snapshot file, unless the
 // file already holds their state. It logs and records the result (store
 // health shows it).
-func (o *Ops) saveSnapshot(ctx context.Context) error {
+func (o *Ops) SaveSnapshot(ctx context.Context) error {
 	start := time.Now()
 	hdr, err := o.writeSnapshot(ctx)
 	log := o.log.Module("store")
@@ -236,7 +236,7 @@ func (o *Ops) saveSnapshot(ctx context.Context) error {
 // was nothing new to write.
 func (o *Ops) writeSnapshot(ctx context.Context) (*SnapshotHeader, error) {
 	last := o.views.LastSeq()
-	if last == 0 || o.lossFound() || o.snapshotCurrent(ctx, last) {
+	if last == 0 || o.LossFound() || o.snapshotCurrent(ctx, last) {
 		return nil, nil
 	}
 	body, seq, err := o.views.SnapshotSeq()
@@ -304,7 +304,7 @@ func (o *Ops) saveSnapshotAtStop(ctx context.Context) {
 	if o.svc == nil || !o.svc.Started() || o.svc.Err() != nil {
 		return
 	}
-	_ = o.saveSnapshot(ctx)
+	_ = o.SaveSnapshot(ctx)
 }
 
 // removeTempSnapshots removes temp files a crash left behind. Only called
