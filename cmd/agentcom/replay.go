@@ -3,14 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/domain"
-	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/storeops"
 )
 
@@ -35,8 +33,7 @@ func newReplayCmd() *cobra.Command {
 				}
 				opts.Until = t
 			}
-			log := logsink.New(os.Stderr, logsink.Hostname(), logsink.LevelWarning)
-			res, err := storeops.Replay(cmd.Context(), opts, log)
+			res, err := storeops.Replay(cmd.Context(), opts, offlineLog())
 			if err != nil {
 				return err
 			}

@@ -109,8 +109,7 @@ func newRestoreCmd() *cobra.Command {
 	}
 	asJSON := jsonFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		log := logsink.New(os.Stderr, logsink.Hostname(), logsink.LevelWarning)
-		streams, err := storeops.Restore(cmd.Context(), dataDir, args[0], log)
+		streams, err := storeops.Restore(cmd.Context(), dataDir, args[0], offlineLog())
 		if err != nil {
 			return err
 		}
@@ -133,7 +132,6 @@ func newStoreGroupCmd() *cobra.Command {
 }
 
 func newQuarantineCmd() *cobra.Command {
-	var dataDir, by string
 	cmd := &cobra.Command{
 		Use:   "quarantine SEQ",
 		Short: "Skip the event at SEQ, which this build cannot read, so that the hub serves again",
@@ -144,13 +142,13 @@ func newQuarantineCmd() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 	}
 	asJSON := jsonFlag(cmd)
+	dataDir, by := decisionFlags(cmd, "who decides (recorded in the event)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		seq, err := strconv.ParseUint(args[0], 10, 64)
 		if err != nil || seq == 0 {
 			return fmt.Errorf("quarantine: SEQ must be an event's stream sequence (a positive integer), not %q", args[0])
 		}
-		log := logsink.New(os.Stderr, logsink.Hostname(), logsink.LevelWarning)
-		reason, err := storeops.Quarantine(cmd.Context(), dataDir, seq, by, log)
+		reason, err := storeops.Quarantine(cmd.Context(), *dataDir, seq, *by, offlineLog())
 		if err != nil {
 			return err
 		}
@@ -160,13 +158,10 @@ func newQuarantineCmd() *cobra.Command {
 		_, err = fmt.Fprintf(cmd.OutOrStdout(), "event %d quarantined: %s\n", seq, reason)
 		return err
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", config.DefaultDataDir(), "the stopped hub's data directory")
-	cmd.Flags().StringVar(&by, "by", os.Getenv("USER"), "who decides (recorded in the event)")
 	return cmd
 }
 
 func newAcceptLossCmd() *cobra.Command {
-	var dataDir, by string
 	cmd := &cobra.Command{
 		Use:   "accept-loss",
 		Short: "Accept the events a stopped hub's store lost, so that the hub takes commands again",
@@ -177,9 +172,9 @@ func newAcceptLossCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 	}
 	asJSON := jsonFlag(cmd)
+	dataDir, by := decisionFlags(cmd, "who accepts the loss (recorded in the event)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		log := logsink.New(os.Stderr, logsink.Hostname(), logsink.LevelWarning)
-		missing, err := storeops.AcceptLoss(cmd.Context(), dataDir, by, log)
+		missing, err := storeops.AcceptLoss(cmd.Context(), *dataDir, *by, offlineLog())
 		if err != nil {
 			return err
 		}
@@ -189,7 +184,19 @@ func newAcceptLossCmd() *cobra.Command {
 		_, err = fmt.Fprintf(cmd.OutOrStdout(), "loss accepted: %s\n", missing)
 		return err
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", config.DefaultDataDir(), "the stopped hub's data directory")
-	cmd.Flags().StringVar(&by, "by", os.Getenv("USER"), "who accepts the loss (recorded in the event)")
 	return cmd
+}
+
+// decisionFlags are the flags of a decision recorded in a stopped hub's
+// store: its data directory, and who decides.
+func decisionFlags(cmd *cobra.Command, byUsage string) (dataDir, by *string) {
+	dataDir = cmd.Flags().String("data-dir", config.DefaultDataDir(), "the stopped hub's data directory")
+	by = cmd.Flags().String("by", os.Getenv("USER"), byUsage)
+	return dataDir, by
+}
+
+// offlineLog is the log of a command on a stopped hub's store: warnings
+// and worse, on stderr.
+func offlineLog() logsink.Logger {
+	return logsink.New(os.Stderr, logsink.Hostname(), logsink.LevelWarning)
 }
