@@ -91,7 +91,7 @@ func TestLoadHubDefaults(t *testing.T) {
 				NATS:    Listener{Listen: "127.0.0.1:4222"},
 				HTTP:    Listener{Listen: "127.0.0.1:4000"},
 				DataDir: tc.wantDir,
-				Store:   Store{Sync: "always", SyncInterval: 0, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB},
+				Store:   Store{Sync: "always", SyncInterval: 0, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},
 				Log:     Log{Level: "info", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			}, h)
 			require.True(t, filepath.IsAbs(h.DataDir), "data_dir %q is not absolute", h.DataDir)
@@ -161,7 +161,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 		NATS:    Listener{Listen: "127.0.0.1:5222"},
 		HTTP:    Listener{Listen: "0.0.0.0:5000"},
 		DataDir: fileDir,
-		Store:   Store{Sync: "250ms", SyncInterval: 250 * time.Millisecond, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB},
+		Store:   Store{Sync: "250ms", SyncInterval: 250 * time.Millisecond, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},
 		Log:     Log{Level: "debug", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 	envHub := Hub{
@@ -170,7 +170,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 		NATS:    Listener{Listen: "127.0.0.1:6222"},
 		HTTP:    Listener{Listen: "127.0.0.1:6000"},
 		DataDir: envDir,
-		Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB},
+		Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},
 		Log:     Log{Level: "warning", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 	flagHub := Hub{
@@ -179,7 +179,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 		NATS:    Listener{Listen: "127.0.0.1:7222"},
 		HTTP:    Listener{Listen: "127.0.0.1:7000"},
 		DataDir: flagDir,
-		Store:   Store{Sync: "5ms", SyncInterval: 5 * time.Millisecond, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB},
+		Store:   Store{Sync: "5ms", SyncInterval: 5 * time.Millisecond, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},
 		Log:     Log{Level: "error", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 	}
 
@@ -204,7 +204,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 				NATS:    Listener{Listen: "127.0.0.1:5222"},
 				HTTP:    Listener{Listen: DefaultHTTPListen},
 				DataDir: flagDir,
-				Store:   Store{Sync: "always", SyncInterval: 0, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB},
+				Store:   Store{Sync: "always", SyncInterval: 0, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},
 				Log:     Log{Level: "notice", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},
@@ -218,7 +218,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 				NATS:    Listener{Listen: "127.0.0.1:5222"},
 				HTTP:    Listener{Listen: "127.0.0.1:6000"},
 				DataDir: fileDir,
-				Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB},
+				Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},
 				Log:     Log{Level: "error", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},
@@ -232,7 +232,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 				NATS:    Listener{Listen: DefaultNATSListen},
 				HTTP:    Listener{Listen: DefaultHTTPListen},
 				DataDir: flagDir,
-				Store:   Store{Sync: "always", Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB},
+				Store:   Store{Sync: "always", Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},
 				Log:     Log{Level: "info", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
 			},
 		},

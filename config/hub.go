@@ -152,11 +152,16 @@ type Store struct {
 	// ReserveMB is the free space, in MiB, below which the hub refuses
 	// writes (store_full) rather than let the volume fill. Defaults to 4.
 	ReserveMB int64 `mapstructure:"reserve_mb"`
+	// KeepFinished is how many finished tasks (completed, cancelled) stay
+	// in memory; older ones are read back from the stream when asked for.
+	// 0 keeps every one. Defaults to 10000.
+	KeepFinished int `mapstructure:"keep_finished"`
 }
 
 // StoreDefaults are the defaults of the store.* keys besides sync.
 var StoreDefaults = Store{Retention: 720 * time.Hour, CompactionInterval: 6 * time.Hour,
-	BackupInterval: 24 * time.Hour, BackupKeep: 3, SnapshotInterval: 5 * time.Minute, ReserveMB: 4}
+	BackupInterval: 24 * time.Hour, BackupKeep: 3, SnapshotInterval: 5 * time.Minute, ReserveMB: 4,
+	KeepFinished: 10000}
 
 // durations are the store's duration keys and values: one list for the
 // defaults and the checks.
@@ -178,6 +183,9 @@ func (s Store) validate() error {
 	}
 	if s.MaxMB < 0 {
 		errs = append(errs, errors.New("store.max_mb: must not be negative (0 is auto)"))
+	}
+	if s.KeepFinished < 0 {
+		errs = append(errs, errors.New("store.keep_finished: must not be negative (0 keeps every finished task)"))
 	}
 	if s.ReserveMB < 1 {
 		errs = append(errs, errors.New("store.reserve_mb: must be at least 1"))
@@ -267,6 +275,7 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	v.SetDefault("store.backup_keep", StoreDefaults.BackupKeep)
 	v.SetDefault("store.max_mb", StoreDefaults.MaxMB)
 	v.SetDefault("store.reserve_mb", StoreDefaults.ReserveMB)
+	v.SetDefault("store.keep_finished", StoreDefaults.KeepFinished)
 	td := TelemetryDefaults
 	v.SetDefault("telemetry.enabled", td.Enabled)
 	v.SetDefault("telemetry.observer", td.Observer)

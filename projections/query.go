@@ -63,11 +63,12 @@ func (p *Tasks) list(f Filter) []*domain.Task {
 func (p *Tasks) queued(f Filter) []*domain.Task {
 	var out []*domain.Task
 	for _, lane := range p.lanes {
-		for _, k := range lane {
+		lane.Ascend(func(k queueKey) bool {
 			if t := p.tasks[k.id].task; f.match(t) {
 				out = append(out, t)
 			}
-		}
+			return true
+		})
 	}
 	return out
 }
@@ -78,11 +79,14 @@ func (p *Tasks) queued(f Filter) []*domain.Task {
 func (p *Tasks) EachQueued(fn func(*domain.Task) bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	more := true
 	for _, lane := range p.lanes {
-		for _, k := range lane {
-			if !fn(p.tasks[k.id].task) {
-				return
-			}
+		lane.Ascend(func(k queueKey) bool {
+			more = fn(p.tasks[k.id].task)
+			return more
+		})
+		if !more {
+			return
 		}
 	}
 }
@@ -117,15 +121,15 @@ func (p *Tasks) Stats() Stats {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	s := Stats{
-		Total: len(p.tasks), ByStatus: map[string]int{}, ByPriority: map[string]int{},
+		Total: len(p.tasks) + p.finished.evicted, ByStatus: map[string]int{}, ByPriority: map[string]int{},
 		QueuedByPriority: map[string]int{}, LastSeq: p.lastSeq,
 	}
 	for _, st := range domain.Statuses {
-		s.ByStatus[string(st)] = len(p.byStatus[st])
+		s.ByStatus[string(st)] = len(p.byStatus[st]) + p.finished.gone[st]
 	}
 	for _, pr := range domain.Priorities {
 		s.ByPriority[pr.String()] = p.byPrio[pr]
-		s.QueuedByPriority[pr.String()] = len(p.lanes[pr])
+		s.QueuedByPriority[pr.String()] = p.lanes[pr].Len()
 	}
 	s.Queued = len(p.byStatus[domain.StatusQueued])
 	s.DeadLetter = len(p.byStatus[domain.StatusDeadLetter])

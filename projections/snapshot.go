@@ -27,6 +27,10 @@ type snapshotDoc struct {
 	LastSeq uint64            `json:"last_seq"`
 	Agents  []agentRecord     `json:"agents"`
 	Holders map[string]string `json:"holders"`
+	// Gone counts the finished tasks that left memory, by status and
+	// priority (see finishedSet).
+	Gone     map[domain.Status]int      `json:"gone,omitempty"`
+	GonePrio *[domain.PriorityCount]int `json:"gone_by_priority,omitempty"`
 	// Tasks is written as chunks, each on its own line (see encode).
 	Tasks []taskRecord `json:"-"`
 }
@@ -97,6 +101,11 @@ func capturedLocked(t *Tasks, a *Agents) (*snapshotDoc, error) {
 	}
 	doc := &snapshotDoc{Format: snapshotFormat, LastSeq: t.lastSeq, Holders: maps.Clone(a.holders),
 		Tasks: make([]taskRecord, 0, len(t.tasks)), Agents: make([]agentRecord, 0, len(a.agents))}
+	if t.finished.evicted > 0 {
+		doc.Gone = maps.Clone(t.finished.gone)
+		prio := t.finished.gonePrio
+		doc.GonePrio = &prio
+	}
 	for _, e := range t.tasks {
 		doc.Tasks = append(doc.Tasks, taskRecord{Seq: e.seq, Order: e.order, Task: e.task})
 	}
@@ -151,12 +160,40 @@ func (p *Tasks) restore(doc *snapshotDoc) error {
 		p.tasks[t.ID] = &entry{task: t, seq: r.Seq, order: r.Order}
 		p.byStatus[t.Status][t.ID] = struct{}{}
 		p.byPrio[t.Priority]++
-		if t.Status == domain.StatusQueued { // records are in order: lanes stay sorted
-			p.lanes[t.Priority] = append(p.lanes[t.Priority], queueKey{order: r.Order, id: t.ID})
+		if t.Status == domain.StatusQueued {
+			p.lanes[t.Priority].ReplaceOrInsert(queueKey{order: r.Order, id: t.ID})
 		}
 	}
+	p.restoreFinished(doc)
 	p.lastSeq = doc.LastSeq
 	return nil
+}
+
+// restoreFinished puts the finished tasks in memory back in the order they
+// finished (the sequence of their newest event) and restores what left.
+// Lock held.
+func (p *Tasks) restoreFinished(doc *snapshotDoc) {
+	var done []taskRecord
+	for _, r := range doc.Tasks {
+		if r.Task.Status.Final() {
+			done = append(done, r)
+		}
+	}
+	slices.SortFunc(done, func(x, y taskRecord) int { return cmp.Compare(x.Seq, y.Seq) })
+	p.finished.order = ring{}
+	for _, r := range done {
+		p.finished.order.push(r.Task.ID)
+	}
+	for st, n := range doc.Gone {
+		p.finished.gone[st] += n
+		p.finished.evicted += n
+	}
+	if doc.GonePrio != nil {
+		p.finished.gonePrio = *doc.GonePrio
+		for i, n := range doc.GonePrio {
+			p.byPrio[i] += n
+		}
+	}
 }
 
 // presize checks every record and makes the maps as large as they will

@@ -1,10 +1,10 @@
 package projections
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 	"sync"
+
+	"github.com/google/btree"
 
 	"github.com/agentcom/agentcom/domain"
 )
@@ -26,25 +26,69 @@ type queueKey struct {
 	id    string
 }
 
+func lessKey(a, b queueKey) bool { return a.order < b.order || (a.order == b.order && a.id < b.id) }
+
+// laneDegree is the B-tree degree of a queue lane: wide nodes, few levels.
+const laneDegree = 32
+
+// Loader reads a task that left memory back from the event stream: the
+// task, the sequence of its newest event, and whether it exists.
+type Loader func(id string) (*domain.Task, uint64, bool)
+
 // Tasks is the task read model. Task pointers it returns are shared and
 // must not be changed: every event makes a new task value.
+//
+// Open tasks (queued, running, dead-lettered) are always in memory. With
+// a limit (SetKeepFinished), only the newest finished ones (completed,
+// cancelled) stay; older ones leave memory and Get reads them back
+// through the Loader. Counts (Stats) still cover every task.
 type Tasks struct {
 	// mu comes after Views.mu, before Agents.mu (lock order: views.go).
 	mu       sync.RWMutex
 	tasks    map[string]*entry
-	lanes    [domain.PriorityCount][]queueKey
+	lanes    [domain.PriorityCount]*btree.BTreeG[queueKey]
 	byStatus map[domain.Status]map[string]struct{}
 	byPrio   [domain.PriorityCount]int
 	lastSeq  uint64
+	finished finishedSet
+	load     Loader
 }
 
-// NewTasks returns an empty task projection.
+// NewTasks returns an empty task projection that keeps every task.
 func NewTasks() *Tasks {
-	p := &Tasks{tasks: map[string]*entry{}, byStatus: map[domain.Status]map[string]struct{}{}}
+	p := &Tasks{tasks: map[string]*entry{}, byStatus: map[domain.Status]map[string]struct{}{},
+		finished: newFinishedSet()}
 	for _, s := range domain.Statuses {
 		p.byStatus[s] = map[string]struct{}{}
 	}
+	for i := range p.lanes {
+		p.lanes[i] = btree.NewG(laneDegree, lessKey)
+	}
 	return p
+}
+
+// SetKeepFinished bounds how many finished tasks stay in memory (0 keeps
+// all), and load reads the others back. Call it before the first Apply.
+func (p *Tasks) SetKeepFinished(keep int, load Loader) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finished.keep, p.load, p.finished.base = keep, load, p.lastSeq
+	p.evict()
+}
+
+// Held is how many tasks are in memory (Stats counts every task).
+func (p *Tasks) Held() int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return len(p.tasks)
+}
+
+// Live records that the projection caught up with the stream: from now on
+// it sees every event as it is appended.
+func (p *Tasks) Live() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finished.live = true
 }
 
 // Apply applies events in stream order. Each event's Seq must be greater
@@ -59,6 +103,7 @@ func (p *Tasks) Apply(envs ...domain.Envelope) error {
 			return err
 		}
 	}
+	p.evict()
 	return nil
 }
 
@@ -71,6 +116,12 @@ func (p *Tasks) apply(env domain.Envelope) error {
 		return nil
 	}
 	old := p.tasks[env.Aggregate]
+	if c, ok := env.Data.(domain.TaskCompacted); ok && old == nil && p.finished.counted(c.Order) {
+		// A compaction of a task that left memory: its state is in the
+		// stream, and it is counted already.
+		p.lastSeq = env.Seq
+		return nil
+	}
 	var prev *domain.Task
 	if old != nil {
 		prev = old.task
@@ -103,28 +154,31 @@ func (p *Tasks) index(e *entry, prev, next *domain.Task) {
 	if prev != nil {
 		delete(p.byStatus[prev.Status], next.ID)
 		if prev.Status == domain.StatusQueued {
-			p.lanes[prev.Priority] = removeKey(p.lanes[prev.Priority], key)
+			p.lanes[prev.Priority].Delete(key)
 		}
 	}
 	p.byStatus[next.Status][next.ID] = struct{}{}
 	if next.Status == domain.StatusQueued {
-		p.lanes[next.Priority] = insertKey(p.lanes[next.Priority], key)
+		p.lanes[next.Priority].ReplaceOrInsert(key)
+	}
+	if next.Status.Final() {
+		p.finished.add(next.ID)
 	}
 }
 
-func compareKey(a, b queueKey) int { return cmp.Compare(a.order, b.order) }
-
-func insertKey(lane []queueKey, k queueKey) []queueKey {
-	i, _ := slices.BinarySearchFunc(lane, k, compareKey)
-	return slices.Insert(lane, i, k)
-}
-
-func removeKey(lane []queueKey, k queueKey) []queueKey {
-	i, found := slices.BinarySearchFunc(lane, k, compareKey)
-	if !found {
-		return lane
+// evict lets the oldest finished tasks leave memory, down to the limit.
+// Lock held.
+func (p *Tasks) evict() {
+	for id, ok := p.finished.over(); ok; id, ok = p.finished.over() {
+		e := p.tasks[id]
+		if e == nil || !e.task.Status.Final() {
+			continue // gone already, or (never) open again
+		}
+		delete(p.tasks, id)
+		delete(p.byStatus[e.task.Status], id)
+		p.finished.gone[e.task.Status]++
+		p.finished.gonePrio[e.task.Priority]++
 	}
-	return slices.Delete(lane, i, i+1)
 }
 
 // LastSeq is the sequence of the newest applied event.
@@ -134,7 +188,8 @@ func (p *Tasks) LastSeq() uint64 {
 	return p.lastSeq
 }
 
-// Order is a task's place in its queue lane: its submission's sequence.
+// Order is a task's place in its queue lane: its submission's sequence
+// (0 for a task not in memory).
 func (p *Tasks) Order(id string) uint64 {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
@@ -144,8 +199,26 @@ func (p *Tasks) Order(id string) uint64 {
 	return 0
 }
 
-// Get returns a task and the sequence of its newest event.
+// Get returns a task and the sequence of its newest event. A finished
+// task that left memory is read back through the Loader.
 func (p *Tasks) Get(id string) (*domain.Task, uint64, bool) {
+	t, seq, ok := p.Peek(id)
+	if ok {
+		return t, seq, true
+	}
+	p.mu.RLock()
+	load := p.load
+	evicted := p.finished.evicted > 0
+	p.mu.RUnlock()
+	if load == nil || !evicted {
+		return nil, 0, false
+	}
+	return load(id)
+}
+
+// Peek is Get without the Loader: only what is in memory, which is every
+// open task.
+func (p *Tasks) Peek(id string) (*domain.Task, uint64, bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	e, ok := p.tasks[id]

@@ -71,6 +71,11 @@ func (o *Ops) compactTasks(ctx context.Context, res *CompactResult) error {
 			res.Compacted++
 		}
 	}
+	if o.views.Tasks.Stats().Total > o.views.Tasks.Held() {
+		if err := o.compactLeft(ctx, res); err != nil {
+			return err
+		}
+	}
 	if info, err = o.store.Info(ctx); err != nil {
 		return err
 	}

@@ -52,9 +52,14 @@ func (o *Ops) startViews(ctx context.Context, views *projections.Views) error {
 		o.svc.Stop() // the first try did not take
 	}
 	o.views = views
+	views.Tasks.SetKeepFinished(o.cfg.Store.KeepFinished, o.loadTask)
 	o.svc = writer.New(writer.Params{Store: o.store, Views: o.views, Log: o.log, Now: o.now,
 		SyncAlways: o.cfg.Store.SyncInterval == 0})
-	return o.svc.Start(ctx)
+	if err := o.svc.Start(ctx); err != nil {
+		return err
+	}
+	views.Tasks.Live()
+	return nil
 }
 
 // snapshotViews returns the views of the snapshot file and the sequence

@@ -25,7 +25,12 @@ type state struct {
 }
 
 // taskCommand is a command on one task.
-type taskCommand struct{ domain.Command }
+type taskCommand struct {
+	domain.Command
+	// reread is set after a conflict: the task may exist in the stream
+	// though not in memory (a submit of an id that finished long ago).
+	reread bool
+}
 
 // keys: an assignment also reads its agent, and a command on a held task
 // changes the agent holding it (its state follows the task's events).
@@ -35,7 +40,7 @@ func (c taskCommand) keys(s *Service) keys {
 	if as, ok := c.Command.(domain.AssignTask); ok {
 		return keysOf(key{id: as.ID}, key{agent: true, id: as.AgentID})
 	}
-	if t, _, ok := s.views.Tasks.Get(c.TaskID()); ok && t.AssignedTo != "" {
+	if t, _, ok := s.views.Tasks.Peek(c.TaskID()); ok && t.AssignedTo != "" { // a held task is in memory
 		return keysOf(key{id: c.TaskID()}, key{agent: true, id: t.AssignedTo})
 	}
 	return keysOf(key{id: c.TaskID()})
@@ -43,7 +48,7 @@ func (c taskCommand) keys(s *Service) keys {
 
 func (c taskCommand) decide(s *Service, ctx context.Context, now time.Time) (decided, error) {
 	id := c.TaskID()
-	t, seq, _ := s.views.Tasks.Get(id)
+	t, seq := c.current(s)
 	events, err := c.Decide(t, now)
 	if err != nil {
 		return decided{}, err
@@ -61,6 +66,18 @@ func (c taskCommand) decide(s *Service, ctx context.Context, now time.Time) (dec
 	_, rollup := c.Command.(domain.CompactTask)
 	return decided{after: state{task: t},
 		append: broker.Append{Subject: broker.TaskEvents(id), ExpectedSeq: seq, Events: envs, Rollup: rollup}}, nil
+}
+
+// current reads the task the command decides on. A submit of a new id
+// reads only memory: that it is new is checked by the store (expected
+// sequence 0), and only a conflict makes it read the stream.
+func (c taskCommand) current(s *Service) (*domain.Task, uint64) {
+	if _, submit := c.Command.(domain.SubmitTask); submit && !c.reread {
+		t, seq, _ := s.views.Tasks.Peek(c.TaskID())
+		return t, seq
+	}
+	t, seq, _ := s.views.Tasks.Get(c.TaskID())
+	return t, seq
 }
 
 // agentCommand is a command on one agent.
