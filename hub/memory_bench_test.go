@@ -1,0 +1,139 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/logsink"
+)
+
+// BenchmarkMemory measures what the hub keeps per task, in one process
+// with its embedded server (store.sync 1s, the default keep_finished):
+//
+//   - queued: the heap (in use, after a collection) per queued task;
+//   - completed: the heap growth per completed task once finished tasks
+//     leave memory (between a first and a second round of the same size),
+//     which is flat when nothing grows with the tasks kept.
+//
+// AGENTCOM_BENCH_TASKS sets the tasks of each round (default 20,000;
+// 500000 twice is a million). The op is the whole measurement: run it
+// with -benchtime 1x.
+func BenchmarkMemory(b *testing.B) {
+	n := benchTasks(b)
+	b.Run("queued", func(b *testing.B) {
+		for range b.N {
+			benchMemoryQueued(b, n)
+		}
+	})
+	b.Run("completed", func(b *testing.B) {
+		for range b.N {
+			benchMemoryCompleted(b, n)
+		}
+	})
+}
+
+func benchTasks(b *testing.B) int {
+	if v := os.Getenv("AGENTCOM_BENCH_TASKS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("AGENTCOM_BENCH_TASKS=%q: want a positive number", v)
+		}
+		return n
+	}
+	return 20000
+}
+
+func benchMemoryQueued(b *testing.B, n int) {
+	h := startHubOpts(b, "", logsink.LevelWarning, hubOpts{now: time.Now, paused: true},
+		func(c *config.Hub) { c.Store.SyncInterval = time.Second })
+	before := heapInUse()
+	submitMany(b, h, n)
+	after := heapInUse()
+	b.ReportMetric(float64(after-before)/float64(n), "heap-B/queued-task")
+	b.ReportMetric(float64(after)/(1<<20), "heap-MiB")
+	b.ReportMetric(float64(processRSS(b))/(1<<20), "rss-MiB")
+}
+
+func benchMemoryCompleted(b *testing.B, n int) {
+	h := startHubWith(b, "", time.Second, logsink.LevelWarning)
+	done := 0
+	for i := range benchAgents {
+		newTestAgent(b, h, fmt.Sprintf("bench-%d", i), nil, completeAtOnce)
+	}
+	round := func() uint64 {
+		submitMany(b, h, n)
+		done += n
+		waitCompleted(b, h, done)
+		return heapInUse()
+	}
+	first := round()
+	second := round()
+	b.ReportMetric((float64(second)-float64(first))/float64(n), "heap-B/completed-task")
+	b.ReportMetric(float64(first)/(1<<20), "heap-MiB-first")
+	b.ReportMetric(float64(second)/(1<<20), "heap-MiB-second")
+	b.ReportMetric(float64(processRSS(b))/(1<<20), "rss-MiB")
+}
+
+// submitMany submits n tasks from 32 goroutines.
+func submitMany(b *testing.B, h *testHub, n int) {
+	ctx := context.Background()
+	body := []byte(`{"description":"memory benchmark task","priority":"normal"}`)
+	next := make(chan struct{}, n)
+	for range n {
+		next <- struct{}{}
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for range next {
+				if r := h.api.Submit(ctx, "admin", body); r.Status != 201 {
+					b.Errorf("submit: %d %v", r.Status, r.Body)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// heapInUse is the heap in use after a full collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// processRSS reads this process's resident set from /proc.
+func processRSS(b *testing.B) uint64 {
+	kb, err := rssKiB(os.Getpid())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return kb << 10
+}
+
+// rssKiB reads a process's VmRSS (KiB) from /proc/PID/status.
+func rssKiB(pid int) (uint64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read process status: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("read process status: no VmRSS line")
+}
