@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -18,11 +19,34 @@ func BenchmarkQueueDepth(b *testing.B) {
 	}
 }
 
-func benchQueueDepth(b *testing.B, depth int) {
+// BenchmarkQueuedTaskMemory reports the projection's heap per queued task.
+func BenchmarkQueuedTaskMemory(b *testing.B) {
+	const n = 100000
+	for range b.N {
+		before := heapNow()
+		p, apply := applier(b)
+		for i := range n {
+			apply(domain.SubmitTask{ID: fmt.Sprintf("t%09d", i), Description: "memory benchmark task"}, nil)
+		}
+		b.ReportMetric(float64(heapNow()-before)/n, "heap-B/queued-task")
+		runtime.KeepAlive(p)
+	}
+}
+
+func heapNow() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// applier returns a projection and a function that decides a command and
+// applies its events in sequence.
+func applier(b *testing.B) (*projections.Tasks, func(domain.Command, *domain.Task)) {
 	p := projections.NewTasks()
 	var seq uint64
 	now := time.Unix(1_700_000_000, 0)
-	apply := func(cmd domain.Command, cur *domain.Task) {
+	return p, func(cmd domain.Command, cur *domain.Task) {
 		evs, err := cmd.Decide(cur, now)
 		if err != nil {
 			b.Fatal(err)
@@ -36,6 +60,10 @@ func benchQueueDepth(b *testing.B, depth int) {
 			}
 		}
 	}
+}
+
+func benchQueueDepth(b *testing.B, depth int) {
+	p, apply := applier(b)
 	submit := func(i int) { apply(domain.SubmitTask{ID: fmt.Sprintf("t%09d", i), Description: "d"}, nil) }
 	for i := range depth {
 		submit(i)
