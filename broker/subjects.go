@@ -80,6 +80,9 @@ const (
 	// CommandPrefix is what precedes the command name in its subject.
 	CommandPrefix = "agentcom.cmd."
 
+	// ClientConnectT is the server's advisory of a new client connection
+	// in an account (the system account sees it).
+	ClientConnectT = "$SYS.ACCOUNT.%s.CONNECT"
 	// ClientDisconnectT is the server's advisory of a closed client
 	// connection in an account (the system account sees it).
 	ClientDisconnectT = "$SYS.ACCOUNT.%s.DISCONNECT"
