@@ -35,38 +35,29 @@ func (s *Server) WatchAgentDisconnects(fn func(agentID, reason string), onErr fu
 }
 
 // watchConns subscribes to the advisories, then counts the connections
-// already open, so none opened or closed in between goes unseen.
+// already open, so none opened or closed in between goes unseen. Both
+// advisories come on one subscription, in the server's order: a newer
+// connection is counted before an older one's close is read.
 func (s *Server) watchConns(nc *nats.Conn, fn func(agentID, reason string)) error {
 	live := newLiveConns()
 	s.live.Store(live)
-	subs := map[string]nats.MsgHandler{
-		fmt.Sprintf(ClientConnectT, GlobalAccount): func(m *nats.Msg) {
-			var ev server.ConnectEventMsg
-			if json.Unmarshal(m.Data, &ev) == nil {
-				live.opened(ev.Client.User, ev.Client.ID)
-			}
-		},
-		fmt.Sprintf(ClientDisconnectT, GlobalAccount): func(m *nats.Msg) {
-			var ev server.DisconnectEventMsg
-			if json.Unmarshal(m.Data, &ev) == nil && live.closed(ev.Client.User, ev.Client.ID) {
-				fn(strings.TrimPrefix(ev.Client.User, AgentUser("")), ev.Reason)
-			}
-		},
+	sub, err := nc.Subscribe(fmt.Sprintf(ClientEventsT, GlobalAccount), live.handler(fn))
+	if err == nil {
+		// A storm of closes must queue, not be dropped as a slow consumer.
+		err = sub.SetPendingLimits(-1, -1)
 	}
-	for subject, h := range subs {
-		sub, err := nc.Subscribe(subject, h)
-		if err == nil {
-			// A storm of closes must queue, not be dropped as a slow consumer.
-			err = sub.SetPendingLimits(-1, -1)
-		}
-		if err != nil {
-			return fmt.Errorf("subscribe to connection advisories: %w", err)
-		}
+	if err == nil {
+		err = nc.Flush() // the server has the subscription
 	}
-	if err := nc.Flush(); err != nil { // the server has the subscriptions
+	if err != nil {
 		return fmt.Errorf("subscribe to connection advisories: %w", err)
 	}
-	return s.eachAgentConn(live.opened)
+	err = s.eachAgentConn(live.opened)
+	live.listed()
+	if err != nil {
+		return fmt.Errorf("count agent connections: %w", err)
+	}
+	return nil
 }
 
 // eachAgentConn calls fn with the user and id of every open agent
@@ -93,14 +84,38 @@ func (s *Server) eachAgentConn(fn func(user string, cid uint64)) error {
 type liveConns struct {
 	mu      sync.Mutex
 	byAgent map[string]map[uint64]struct{} // by user name
-	// early are connections whose close was seen before their open (the
-	// two advisories come on separate subscriptions, or the close came
-	// between subscribing and listing): their open must not count.
+	// early are connections whose close was read before they were counted
+	// (it came between subscribing and listing them): the listing must
+	// not count them. Nil once the listing is done.
 	early map[uint64]struct{}
+}
+
+// listed ends the listing of the connections open before the watch.
+func (l *liveConns) listed() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.early = nil
 }
 
 func newLiveConns() *liveConns {
 	return &liveConns{byAgent: map[string]map[uint64]struct{}{}, early: map[uint64]struct{}{}}
+}
+
+// handler reads connect and disconnect advisories into l and calls fn
+// when an agent's last connection closed.
+func (l *liveConns) handler(fn func(agentID, reason string)) nats.MsgHandler {
+	connect, disconnect := fmt.Sprintf(ClientConnectT, GlobalAccount), fmt.Sprintf(ClientDisconnectT, GlobalAccount)
+	return func(m *nats.Msg) {
+		var ev server.DisconnectEventMsg // a connect advisory has the same client field
+		if (m.Subject != connect && m.Subject != disconnect) || json.Unmarshal(m.Data, &ev) != nil {
+			return
+		}
+		if m.Subject == connect {
+			l.opened(ev.Client.User, ev.Client.ID)
+		} else if l.closed(ev.Client.User, ev.Client.ID) {
+			fn(strings.TrimPrefix(ev.Client.User, AgentUser("")), ev.Reason)
+		}
+	}
 }
 
 // opened counts a connection of an agent user; others are ignored.
@@ -128,7 +143,7 @@ func (l *liveConns) closed(user string, cid uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	conns := l.byAgent[user]
-	if _, ok := conns[cid]; !ok {
+	if _, ok := conns[cid]; !ok && l.early != nil {
 		l.early[cid] = struct{}{}
 	}
 	delete(conns, cid)
