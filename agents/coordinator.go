@@ -88,7 +88,7 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	c.started = c.now()
 	for _, a := range c.views.Agents.List() {
 		if a.Online() {
-			c.presence.touch(a.ID, c.started)
+			c.presence.carry(a.ID, c.started)
 		}
 	}
 	if err := c.openLanes(); err != nil {
@@ -96,7 +96,7 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	}
 	var err error
 	c.srv.OnPermissionViolation(c.permissionViolation)
-	if c.sysConn, err = c.srv.WatchAgentDisconnects(c.disconnected); err != nil {
+	if c.sysConn, err = c.srv.WatchAgentDisconnects(c.disconnected, c.advisoryError); err != nil {
 		return err
 	}
 	for _, loop := range []func(){func() { c.sched.run(c.quit) }, c.sweepLoop, c.violationLoop} {
@@ -155,12 +155,18 @@ func (c *Coordinator) disconnected(agentID, reason string) {
 		ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), logsink.NewRequestID()), writer.AppendTimeout)
 		defer cancel()
 		a, _, ok := c.views.Agents.Get(agentID)
-		if !ok || !a.Online() || c.srv.AgentConnections(agentID) > 0 {
+		if !ok || !a.Online() || c.srv.KnownConnections(agentID) > 0 {
 			return // gone already, or back already (a quick reconnect)
 		}
 		_, err := c.svc.ExecuteAgent(ctx, domain.DisconnectAgent{ID: agentID, Session: a.Session, Reason: "connection_closed: " + reason})
 		c.logResult(ctx, err, agentID, "agent disconnected")
 	}()
+}
+
+// advisoryError logs what the advisory connection reports, such as
+// advisories dropped for a slow consumer: the reconcile catches up.
+func (c *Coordinator) advisoryError(err error) {
+	c.log.Warning().Err(err).Msg("disconnect advisories may be lost")
 }
 
 // push sends a message to one agent.
@@ -205,13 +211,16 @@ type presence struct {
 	// gone are sessions a newer connection replaced while they were
 	// online, per agent (the last few), so they cannot come back.
 	gone map[string][]string
+	// carriedOver are the agents online in the log at start and not heard from
+	// since: the reaper's, not the reconcile's.
+	carriedOver map[string]bool
 }
 
 // maxReplaced bounds the replaced sessions remembered per agent.
 const maxReplaced = 8
 
 func newPresence() *presence {
-	return &presence{seen: map[string]time.Time{}, gone: map[string][]string{}}
+	return &presence{seen: map[string]time.Time{}, gone: map[string][]string{}, carriedOver: map[string]bool{}}
 }
 
 func (p *presence) replace(id, session string) {
@@ -234,6 +243,21 @@ func (p *presence) touch(id string, at time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.seen[id] = at
+	delete(p.carriedOver, id)
+}
+
+// carry starts an agent online in the log at a start.
+func (p *presence) carry(id string, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen[id] = at
+	p.carriedOver[id] = true
+}
+
+func (p *presence) carried(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.carriedOver[id]
 }
 
 func (p *presence) lastSeen(id string) (time.Time, bool) {

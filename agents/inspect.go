@@ -25,7 +25,16 @@ func (c *Coordinator) Wake() { c.sched.trigger() }
 // Pause stops (true) or resumes new matches.
 func (c *Coordinator) Pause(on bool) { c.sched.paused.Store(on) }
 
-// Sweep runs one lease sweep now: reclaims, flags and evictions.
+// IgnoreDisconnects stops reading the server's disconnect advisories, as
+// if every one were lost from now on: the reconcile alone notices.
+func (c *Coordinator) IgnoreDisconnects() {
+	if c.sysConn != nil {
+		c.sysConn.Close()
+	}
+}
+
+// Sweep runs one lease sweep now: reclaims, flags, the reconcile and
+// evictions.
 func (c *Coordinator) Sweep() { c.sweep() }
 
 // CoolingDown reports whether work is kept away from agentID after a

@@ -59,6 +59,7 @@ func (c *Coordinator) sweep() {
 		}
 	}
 	c.expire(ctx, now)
+	c.reconcile(ctx)
 	c.sweepAgents(ctx, now)
 }
 

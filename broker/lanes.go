@@ -3,13 +3,10 @@ package broker
 import (
 	"errors"
 	"fmt"
-	"math"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -95,7 +92,7 @@ func (l *Lanes) Sweep(now time.Time, idle time.Duration) int {
 	defer l.mu.Unlock()
 	n := 0
 	for id, ln := range l.open {
-		if ln.gone && now.Sub(ln.authed) >= idle && l.srv.AgentConnections(id) == 0 {
+		if ln.gone && now.Sub(ln.authed) >= idle && l.srv.KnownConnections(id) == 0 {
 			ln.nc.Close()
 			delete(l.open, id)
 			n++
@@ -141,15 +138,18 @@ func (s *Server) SetAgentAdmission(admit func(agentID string) error) { s.auth.Se
 
 // ConnectedAgents lists the agents with at least one open connection.
 func (s *Server) ConnectedAgents() []string {
-	cz, err := s.ns.Connz(&server.ConnzOptions{Limit: math.MaxInt32, Username: true})
-	if err != nil {
-		return nil
-	}
-	var ids []string
-	for _, c := range cz.Conns {
-		if id, ok := strings.CutPrefix(c.AuthorizedUser, AgentUser("")); ok && !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
+	set, _ := s.ConnectedAgentSet()
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
 	}
 	return ids
+}
+
+// ConnectedAgentSet is the set of agents with at least one open
+// connection: one pass over the server's connections, a page at a time.
+func (s *Server) ConnectedAgentSet() (map[string]bool, error) {
+	set := map[string]bool{}
+	err := s.eachAgentConn(func(user string, _ uint64) { set[strings.TrimPrefix(user, AgentUser(""))] = true })
+	return set, err
 }

@@ -21,7 +21,7 @@ func TestAgentDisconnectIsNoticedAtOnce(t *testing.T) {
 	t.Parallel()
 	b := brokertest.Start(t, 0)
 	gone := make(chan string, 4)
-	sys, err := b.Server.WatchAgentDisconnects(func(id, _ string) { gone <- id })
+	sys, err := b.Server.WatchAgentDisconnects(func(id, _ string) { gone <- id }, nil)
 	require.NoError(t, err)
 	defer sys.Close()
 	tok := agentToken(b, "a1")

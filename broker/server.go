@@ -5,6 +5,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -39,6 +40,8 @@ type Server struct {
 	ns         *server.Server
 	auth       *Authenticator
 	violations *violationHook // OnPermissionViolation
+	// live is the connection count of the last WatchAgentDisconnects.
+	live atomic.Pointer[liveConns]
 	// jsConfig is JetStream's configuration at start, to start it again.
 	jsConfig server.JetStreamConfig
 }

@@ -80,9 +80,15 @@ const (
 	// CommandPrefix is what precedes the command name in its subject.
 	CommandPrefix = "agentcom.cmd."
 
+	// ClientConnectT is the server's advisory of a new client connection
+	// in an account (the system account sees it).
+	ClientConnectT = "$SYS.ACCOUNT.%s.CONNECT"
 	// ClientDisconnectT is the server's advisory of a closed client
 	// connection in an account (the system account sees it).
 	ClientDisconnectT = "$SYS.ACCOUNT.%s.DISCONNECT"
+	// ClientEventsT matches both advisories of an account, and nothing
+	// else the server sends: on one subscription they keep their order.
+	ClientEventsT = "$SYS.ACCOUNT.%s.*"
 	// GlobalAccount is the account every AgentCom client lives in.
 	GlobalAccount = "$G"
 
