@@ -86,8 +86,9 @@ const (
 	// ClientDisconnectT is the server's advisory of a closed client
 	// connection in an account (the system account sees it).
 	ClientDisconnectT = "$SYS.ACCOUNT.%s.DISCONNECT"
-	// ClientEventsT matches both advisories of an account, and nothing
-	// else the server sends: on one subscription they keep their order.
+	// ClientEventsT matches both advisories of an account (and the
+	// server's older account-connections update, which the reader
+	// ignores): on one subscription they keep their order.
 	ClientEventsT = "$SYS.ACCOUNT.%s.*"
 	// GlobalAccount is the account every AgentCom client lives in.
 	GlobalAccount = "$G"

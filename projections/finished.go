@@ -24,15 +24,19 @@ func newFinishedSet() finishedSet {
 
 func (f *finishedSet) add(id string) { f.order.push(id) }
 
-// over pops the oldest finished task while more than keep are held, and
-// records it as gone.
+// over pops the oldest finished task while more than keep are held.
 func (f *finishedSet) over() (string, bool) {
 	if f.keep == 0 || f.order.len() <= f.keep {
 		return "", false
 	}
-	id := f.order.pop()
+	return f.order.pop(), true
+}
+
+// left counts a task that left memory.
+func (f *finishedSet) left(t *domain.Task) {
 	f.evicted++
-	return id, true
+	f.gone[t.Status]++
+	f.gonePrio[t.Priority]++
 }
 
 // counted tells whether the task of a compaction event that is not in

@@ -76,11 +76,11 @@ func (p *Tasks) SetKeepFinished(keep int, load Loader) {
 	p.evict()
 }
 
-// Held is how many tasks are in memory (Stats counts every task).
-func (p *Tasks) Held() int {
+// Left is how many finished tasks left memory.
+func (p *Tasks) Left() int {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return len(p.tasks)
+	return p.finished.evicted
 }
 
 // Live records that the projection caught up with the stream: from now on
@@ -176,8 +176,7 @@ func (p *Tasks) evict() {
 		}
 		delete(p.tasks, id)
 		delete(p.byStatus[e.task.Status], id)
-		p.finished.gone[e.task.Status]++
-		p.finished.gonePrio[e.task.Priority]++
+		p.finished.left(e.task)
 	}
 }
 
@@ -202,18 +201,20 @@ func (p *Tasks) Order(id string) uint64 {
 // Get returns a task and the sequence of its newest event. A finished
 // task that left memory is read back through the Loader.
 func (p *Tasks) Get(id string) (*domain.Task, uint64, bool) {
-	t, seq, ok := p.Peek(id)
-	if ok {
-		return t, seq, true
-	}
 	p.mu.RLock()
+	e, ok := p.tasks[id]
 	load := p.load
-	evicted := p.finished.evicted > 0
-	p.mu.RUnlock()
-	if load == nil || !evicted {
-		return nil, 0, false
+	if p.finished.evicted == 0 {
+		load = nil // nothing to read back
 	}
-	return load(id)
+	p.mu.RUnlock()
+	switch {
+	case ok:
+		return e.task, e.seq, true
+	case load != nil:
+		return load(id) // unlocked: it reads the stream
+	}
+	return nil, 0, false
 }
 
 // Peek is Get without the Loader: only what is in memory, which is every

@@ -71,7 +71,7 @@ func (o *Ops) compactTasks(ctx context.Context, res *CompactResult) error {
 			res.Compacted++
 		}
 	}
-	if o.views.Tasks.Stats().Total > o.views.Tasks.Held() {
+	if o.views.Tasks.Left() > 0 {
 		if err := o.compactLeft(ctx, res); err != nil {
 			return err
 		}

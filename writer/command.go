@@ -15,7 +15,9 @@ import (
 // decider.
 type command interface {
 	keys(s *Service) keys
-	decide(s *Service, ctx context.Context, now time.Time) (decided, error)
+	// decide decides the command; retry is set when it is decided again
+	// after a conflict.
+	decide(s *Service, ctx context.Context, now time.Time, retry bool) (decided, error)
 }
 
 // state is an aggregate's state after a command: a task or an agent.
@@ -25,12 +27,7 @@ type state struct {
 }
 
 // taskCommand is a command on one task.
-type taskCommand struct {
-	domain.Command
-	// reread is set after a conflict: the task may exist in the stream
-	// though not in memory (a submit of an id that finished long ago).
-	reread bool
-}
+type taskCommand struct{ domain.Command }
 
 // keys: an assignment also reads its agent, and a command on a held task
 // changes the agent holding it (its state follows the task's events).
@@ -46,9 +43,9 @@ func (c taskCommand) keys(s *Service) keys {
 	return keysOf(key{id: c.TaskID()})
 }
 
-func (c taskCommand) decide(s *Service, ctx context.Context, now time.Time) (decided, error) {
+func (c taskCommand) decide(s *Service, ctx context.Context, now time.Time, retry bool) (decided, error) {
 	id := c.TaskID()
-	t, seq := c.current(s)
+	t, seq := c.current(s, retry)
 	events, err := c.Decide(t, now)
 	if err != nil {
 		return decided{}, err
@@ -70,9 +67,10 @@ func (c taskCommand) decide(s *Service, ctx context.Context, now time.Time) (dec
 
 // current reads the task the command decides on. A submit of a new id
 // reads only memory: that it is new is checked by the store (expected
-// sequence 0), and only a conflict makes it read the stream.
-func (c taskCommand) current(s *Service) (*domain.Task, uint64) {
-	if _, submit := c.Command.(domain.SubmitTask); submit && !c.reread {
+// sequence 0), and only after a conflict does it read the stream (the id
+// may be of a task that finished and left memory).
+func (c taskCommand) current(s *Service, retry bool) (*domain.Task, uint64) {
+	if _, submit := c.Command.(domain.SubmitTask); submit && !retry {
 		t, seq, _ := s.views.Tasks.Peek(c.TaskID())
 		return t, seq
 	}
@@ -114,7 +112,7 @@ func keysOf(ks ...key) keys {
 // list is the keys as a slice of the value's own array.
 func (k *keys) list() []key { return k.all[:k.n] }
 
-func (c agentCommand) decide(s *Service, ctx context.Context, now time.Time) (decided, error) {
+func (c agentCommand) decide(s *Service, ctx context.Context, now time.Time, _ bool) (decided, error) {
 	id := c.AgentID()
 	a, seq, _ := s.views.Agents.Get(id)
 	events, err := c.DecideAgent(a, now)

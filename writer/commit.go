@@ -60,10 +60,6 @@ func (s *Service) settle(group []decided, results []broker.AppendResult) ([]deci
 		case errors.Is(r.Err, broker.ErrConflict) && d.p.conflicts == 0:
 			s.log.Warning().Err(r.Err).Str("aggregate", d.p.keys.all[0].String()).Msg("append conflict, deciding again")
 			d.p.conflicts++
-			if tc, ok := d.p.cmd.(taskCommand); ok {
-				tc.reread = true
-				d.p.cmd = tc
-			}
 			catchUp = true
 			c.retry = append(c.retry, d.p)
 		case errors.Is(r.Err, broker.ErrConflict):

@@ -160,7 +160,7 @@ func (s *Service) dispatch(group []*pending) {
 // decide runs one command against durable state; a rejected command is
 // answered at once.
 func (s *Service) decide(p *pending) (decided, bool) {
-	d, err := p.cmd.decide(s, p.ctx, s.now().UTC())
+	d, err := p.cmd.decide(s, p.ctx, s.now().UTC(), p.conflicts > 0)
 	if err != nil {
 		answer(p, state{}, err)
 		return decided{}, false

@@ -281,7 +281,7 @@ func LossAccepted(err error, through uint64) bool {
 // Execute runs one task command and returns the task's state after it.
 // It returns once the command's events are durable and applied.
 func (s *Service) Execute(ctx context.Context, cmd domain.Command) (*domain.Task, error) {
-	after, err := s.execute(ctx, taskCommand{Command: cmd})
+	after, err := s.execute(ctx, taskCommand{cmd})
 	return after.task, err
 }
 
