@@ -201,20 +201,19 @@ func (p *Tasks) Order(id string) uint64 {
 // Get returns a task and the sequence of its newest event. A finished
 // task that left memory is read back through the Loader.
 func (p *Tasks) Get(id string) (*domain.Task, uint64, bool) {
+	if t, seq, ok := p.Peek(id); ok {
+		return t, seq, true
+	}
 	p.mu.RLock()
-	e, ok := p.tasks[id]
 	load := p.load
 	if p.finished.evicted == 0 {
 		load = nil // nothing to read back
 	}
 	p.mu.RUnlock()
-	switch {
-	case ok:
-		return e.task, e.seq, true
-	case load != nil:
-		return load(id) // unlocked: it reads the stream
+	if load == nil {
+		return nil, 0, false
 	}
-	return nil, 0, false
+	return load(id) // unlocked: it reads the stream
 }
 
 // Peek is Get without the Loader: only what is in memory, which is every
