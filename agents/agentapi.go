@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -131,7 +133,7 @@ func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []b
 	return http.StatusOK, map[string]any{"status": t.Status, "task_id": t.ID, "generation": t.Generation}
 }
 
-// hello identifies an agent, settles the task it says it holds (continue
+// hello identifies an agent, settles each task it says it holds (continue
 // or abort) and takes back any task the hub thinks it holds but it lost.
 // What the agent holds is settled before it can be given work: the
 // scheduler leaves the agent alone until the hello is done, and the lost
@@ -144,30 +146,37 @@ func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hell
 		return http.StatusConflict, protocol.Error{Error: protocol.CodeSessionReplaced,
 			Detail: "a newer connection of this agent took over; stop this sidecar"}
 	}
-	connect := domain.ConnectAgent{ID: agentID, Name: h.Name, Session: h.Session, Capabilities: h.Capabilities}
+	connect := domain.ConnectAgent{ID: agentID, Name: h.Name, Session: h.Session, Capabilities: h.Capabilities,
+		MaxTasks: h.MaxTasks}
 	if _, err := connect.DecideAgent(nil, c.now()); err != nil { // refused before anything changes
 		return c.result(nil, err)
+	}
+	holdings := h.Holdings()
+	if len(holdings) > domain.MaxAgentTasks {
+		return http.StatusUnprocessableEntity, protocol.Error{Error: protocol.CodeValidationFailed,
+			Detail: fmt.Sprintf("held lists %d tasks, at most %d", len(holdings), domain.MaxAgentTasks)}
 	}
 	release := c.sched.hold(agentID)
 	defer release()
 	reply := c.helloReply()
-	accept := c.settleHolding(h, &connect, &reply)
-	c.reclaimLost(ctx, agentID, connect.TaskID)
+	accepts := c.settleHoldings(holdings, &connect, &reply)
+	c.reclaimLost(ctx, agentID, connect.Tasks)
 	prev, _, _ := c.views.Agents.Get(agentID)
 	a, err := c.svc.ExecuteAgent(ctx, connect)
 	if err != nil {
 		return c.result(nil, err)
 	}
-	if accept != nil {
-		_, _ = c.svc.Execute(ctx, *accept)
+	for _, accept := range accepts {
+		_, _ = c.svc.Execute(ctx, accept)
 	}
 	if a.Unresponsive {
 		_, _ = c.svc.ExecuteAgent(ctx, domain.UnflagAgent{ID: agentID})
 	}
 	c.replaceOlder(prev, h.Session)
-	e := c.log.Ctx(ctx).Info().Str("agent_id", agentID).Strs("capabilities", connect.Capabilities)
-	if h.Holding != nil {
-		e = e.Str("task_id", h.Holding.TaskID).Str("action", reply.Action)
+	e := c.log.Ctx(ctx).Info().Str("agent_id", agentID).Strs("capabilities", connect.Capabilities).
+		Int("max_tasks", a.Slots()).Int("held", len(holdings)).Int("resumed", len(connect.Tasks))
+	if len(reply.Tasks) == 1 {
+		e = e.Str("task_id", reply.Tasks[0].TaskID).Str("action", reply.Tasks[0].Action)
 	}
 	e.Msg("agent connected")
 	return http.StatusOK, reply
@@ -194,34 +203,58 @@ func (c *Coordinator) helloReply() protocol.HelloReply {
 
 // reclaimLost takes back every task the hub thinks the agent holds but
 // its hello does not resume (keep).
-func (c *Coordinator) reclaimLost(ctx context.Context, agentID, keep string) {
+func (c *Coordinator) reclaimLost(ctx context.Context, agentID string, keep []domain.HeldTask) {
+	kept := func(id string) bool {
+		return slices.ContainsFunc(keep, func(h domain.HeldTask) bool { return h.ID == id })
+	}
 	for _, s := range []domain.Status{domain.StatusAssigned, domain.StatusWorking} {
 		for _, t := range c.views.Tasks.List(projections.Filter{AssignedTo: agentID, Status: s}) {
-			if t.ID != keep {
+			if !kept(t.ID) {
 				c.reclaim(ctx, t, ReasonAgentLostTask)
 			}
 		}
 	}
 }
 
-// settleHolding decides continue or abort for the task a hello reports.
-// It returns an accept to record when the agent had started a task whose
+// settleHoldings decides continue or abort for each task a hello reports,
+// and returns the accepts to record for tasks the agent had started whose
 // acceptance the hub never stored.
-func (c *Coordinator) settleHolding(h protocol.Hello, connect *domain.ConnectAgent, reply *protocol.HelloReply) *domain.AcceptTask {
-	if h.Holding == nil {
-		return nil
+func (c *Coordinator) settleHoldings(holdings []protocol.Holding, connect *domain.ConnectAgent,
+	reply *protocol.HelloReply) []domain.AcceptTask {
+	var accepts []domain.AcceptTask
+	for _, h := range holdings {
+		settled, accept := c.settleHolding(h, connect)
+		reply.Tasks = append(reply.Tasks, settled)
+		if accept != nil {
+			accepts = append(accepts, *accept)
+		}
 	}
-	t, _, ok := c.views.Tasks.Get(h.Holding.TaskID)
-	if !ok || !t.Status.Active() || t.AssignedTo != connect.ID || t.Generation != h.Holding.Generation {
-		reply.Action, reply.Reason = protocol.ActionAbort, "the hub no longer gives this task to you"
-		return nil
+	if len(reply.Tasks) == 1 { // for a sidecar from before slots
+		reply.Action, reply.Reason = reply.Tasks[0].Action, reply.Tasks[0].Reason
 	}
-	reply.Action = protocol.ActionContinue
-	connect.TaskID, connect.Working = t.ID, t.Status == domain.StatusWorking
-	if t.Status == domain.StatusAssigned && h.Holding.Status == string(domain.StatusWorking) {
-		return &domain.AcceptTask{ID: t.ID, AgentID: connect.ID, Generation: t.Generation}
+	return accepts
+}
+
+// settleHolding decides continue or abort for one reported task; a task
+// continued joins connect's.
+func (c *Coordinator) settleHolding(h protocol.Holding, connect *domain.ConnectAgent) (protocol.Settled, *domain.AcceptTask) {
+	settled := protocol.Settled{TaskID: h.TaskID, Generation: h.Generation, Action: protocol.ActionAbort,
+		Reason: "the hub no longer gives this task to you"}
+	t, _, ok := c.views.Tasks.Get(h.TaskID)
+	resumed := slices.ContainsFunc(connect.Tasks, func(x domain.HeldTask) bool { return x.ID == h.TaskID })
+	if !ok || resumed || !t.Status.Active() || t.AssignedTo != connect.ID || t.Generation != h.Generation {
+		return settled, nil
 	}
-	return nil
+	settled.Action, settled.Reason = protocol.ActionContinue, ""
+	held := domain.HeldTask{ID: t.ID, Generation: t.Generation, State: domain.StateAssigned}
+	if t.Status == domain.StatusWorking {
+		held.State = domain.StateWorking
+	}
+	connect.Tasks = append(connect.Tasks, held)
+	if t.Status == domain.StatusAssigned && h.Status == string(domain.StatusWorking) {
+		return settled, &domain.AcceptTask{ID: t.ID, AgentID: connect.ID, Generation: t.Generation}
+	}
+	return settled, nil
 }
 
 // heartbeat keeps a session alive. An unknown or replaced session must say

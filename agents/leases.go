@@ -66,9 +66,11 @@ func (c *Coordinator) sweep() {
 func (c *Coordinator) sweepAgents(ctx context.Context, now time.Time) {
 	for _, a := range c.views.Agents.List() {
 		if !a.Online() {
-			if a.CurrentTask != "" && c.since(a.LastStateChange, now) > c.cfg.ReconnectGrace {
-				if t, _, ok := c.views.Tasks.Get(a.CurrentTask); ok {
-					c.reclaim(ctx, t, ReasonAgentOffline)
+			if c.since(a.LastStateChange, now) > c.cfg.ReconnectGrace {
+				for _, h := range a.Tasks {
+					if t, _, ok := c.views.Tasks.Get(h.ID); ok {
+						c.reclaim(ctx, t, ReasonAgentOffline)
+					}
 				}
 			}
 			continue

@@ -20,12 +20,13 @@ const schedulerTick = time.Second
 // declineCooldown keeps work away from an agent that just declined as busy.
 const declineCooldown = 5 * time.Second
 
-// scheduler matches queued tasks to available agents. A pass walks the
-// queue in order (priority, then age) and gives each task to the capable
-// agent that has been idle longest, so work spreads over the agents and
-// every task is considered on every pass. Matches in flight are reserved
-// until their assignment is decided, so no agent or task is promised
-// twice.
+// scheduler matches queued tasks to the free slots of available agents.
+// A pass walks the queue in order (priority, then age) and gives each
+// task to the first capable agent in turn, starting with the one idle
+// longest; an agent given a task goes to the back of the turn, so work
+// spreads over the agents and every task is considered on every pass.
+// Matches in flight are reserved until their assignment is decided, so no
+// task is promised twice and no agent more than its free slots.
 type scheduler struct {
 	c    *Coordinator
 	wake chan struct{}
@@ -35,7 +36,7 @@ type scheduler struct {
 	// mu comes before the projections' locks (lock order:
 	// projections/views.go): a pass reads them while holding it.
 	mu       sync.Mutex
-	agents   map[string]bool      // agents with an assignment in flight
+	agents   map[string]int       // agents' assignments in flight
 	tasks    map[string]bool      // tasks with an assignment in flight
 	cooldown map[string]time.Time // agents that declined, until when
 	held     map[string]int       // agents whose hello is being settled
@@ -52,7 +53,7 @@ type attempt struct {
 }
 
 func newScheduler(c *Coordinator) *scheduler {
-	s := &scheduler{c: c, wake: make(chan struct{}, 1), agents: map[string]bool{}, tasks: map[string]bool{},
+	s := &scheduler{c: c, wake: make(chan struct{}, 1), agents: map[string]int{}, tasks: map[string]bool{},
 		cooldown: map[string]time.Time{}, held: map[string]int{}}
 	s.settled = sync.NewCond(&s.mu)
 	return s
@@ -109,12 +110,7 @@ func (s *scheduler) pass(trigger string) (out []match, next time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.c.now()
-	var pool []*domain.Agent
-	for _, a := range s.c.views.Agents.Available() {
-		if !s.agents[a.ID] && s.held[a.ID] == 0 && now.After(s.cooldown[a.ID]) {
-			pool = append(pool, a)
-		}
-	}
+	pool := s.pool(now)
 	seq, depth := s.c.views.Tasks.LastSeq(), s.c.views.Tasks.QueueDepth()
 	if len(pool) == 0 || depth == 0 {
 		return nil, time.Time{}
@@ -128,11 +124,15 @@ func (s *scheduler) pass(trigger string) (out []match, next time.Time) {
 		if s.tasks[t.ID] || overdue(t, now) {
 			return true
 		}
-		for i, a := range pool {
-			if a.CanRun(t) {
-				out = append(out, match{task: t.ID, agent: a.ID, requestID: requestIDOf(t)})
-				s.tasks[t.ID], s.agents[a.ID] = true, true
+		for i, f := range pool {
+			if f.agent.CanRun(t) {
+				out = append(out, match{task: t.ID, agent: f.agent.ID, requestID: requestIDOf(t)})
+				s.tasks[t.ID] = true
+				s.agents[f.agent.ID]++
 				pool = append(pool[:i], pool[i+1:]...)
+				if f.free--; f.free > 0 {
+					pool = append(pool, f) // to the back of the turn
+				}
 				break
 			}
 		}
@@ -144,6 +144,26 @@ func (s *scheduler) pass(trigger string) (out []match, next time.Time) {
 	s.last = seen
 	s.report(now, trigger, seen, out)
 	return out, next
+}
+
+// freeAgent is an agent in a pass with the slots it has left.
+type freeAgent struct {
+	agent *domain.Agent
+	free  int
+}
+
+// pool is the agents a pass may give work to, longest idle first, with
+// their free slots less the assignments in flight to them; not an agent
+// whose hello is being settled or that declined lately.
+func (s *scheduler) pool(now time.Time) []freeAgent {
+	var pool []freeAgent
+	for _, a := range s.c.views.Agents.Available() {
+		free := a.Free() - s.agents[a.ID]
+		if free > 0 && s.held[a.ID] == 0 && now.After(s.cooldown[a.ID]) {
+			pool = append(pool, freeAgent{agent: a, free: free})
+		}
+	}
+	return pool
 }
 
 // report writes the pass's telemetry, off the scheduler's lock.
@@ -178,7 +198,9 @@ func (s *scheduler) assign(m match) {
 	}
 	s.mu.Lock()
 	delete(s.tasks, taskID)
-	delete(s.agents, agentID)
+	if s.agents[agentID]--; s.agents[agentID] <= 0 {
+		delete(s.agents, agentID)
+	}
 	s.settled.Broadcast()
 	s.mu.Unlock()
 	if err != nil {
@@ -201,7 +223,7 @@ func (s *scheduler) hold(agentID string) (release func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.held[agentID]++
-	for s.agents[agentID] {
+	for s.agents[agentID] > 0 {
 		s.settled.Wait()
 	}
 	return func() {

@@ -18,25 +18,47 @@ const (
 )
 
 // transitions is the agent state machine (the original's table, plus
-// offline -> idle/assigned/working for a reconnect that resumes).
+// offline -> idle/assigned/working for a reconnect that resumes, and
+// working/blocked -> assigned for an agent with several slots whose last
+// started task ends while one it has not started yet waits).
 var transitions = map[AgentState][]AgentState{
 	StateIdle:     {StateAssigned, StateOffline},
 	StateAssigned: {StateWorking, StateIdle, StateOffline},
-	StateWorking:  {StateIdle, StateBlocked, StateOffline},
-	StateBlocked:  {StateWorking, StateIdle, StateOffline},
-	StateOffline:  {StateIdle, StateAssigned, StateWorking},
+	StateWorking:  {StateIdle, StateBlocked, StateAssigned, StateOffline},
+	StateBlocked:  {StateWorking, StateIdle, StateAssigned, StateOffline},
+	StateOffline:  {StateIdle, StateAssigned, StateWorking, StateBlocked},
+}
+
+// MaxAgentTasks bounds an agent's slots (max_tasks).
+const MaxAgentTasks = 1000
+
+// HeldTask is one task an agent holds and where it is with it: assigned
+// (not started), working or blocked.
+type HeldTask struct {
+	ID         string     `json:"task_id"`
+	Generation uint64     `json:"generation"`
+	State      AgentState `json:"state"`
 }
 
 // CanTransition reports whether the state machine allows from -> to.
 func CanTransition(from, to AgentState) bool { return slices.Contains(transitions[from], to) }
 
 // Agent is the state of one agent, built from its own events and from the
-// events of the tasks it holds.
+// events of the tasks it holds. An agent has MaxTasks slots; its state
+// follows what it holds: idle (nothing), working (a task started), blocked
+// (every started task waits on something outside), assigned (none started
+// yet), or offline.
 type Agent struct {
-	ID              string     `json:"agent_id"`
-	Name            string     `json:"name,omitempty"`
-	Capabilities    []string   `json:"capabilities"`
-	State           AgentState `json:"fsm_state"`
+	ID           string     `json:"agent_id"`
+	Name         string     `json:"name,omitempty"`
+	Capabilities []string   `json:"capabilities"`
+	State        AgentState `json:"fsm_state"`
+	// MaxTasks is how many tasks the agent runs at once (its hello's
+	// max_tasks; 0, in events from before slots, means 1).
+	MaxTasks int `json:"max_tasks,omitempty"`
+	// Tasks are the tasks it holds, oldest first. CurrentTask and
+	// Generation name the first of them, for readers of one task.
+	Tasks           []HeldTask `json:"tasks,omitempty"`
 	CurrentTask     string     `json:"current_task_id,omitempty"`
 	Generation      uint64     `json:"generation,omitempty"`
 	Unresponsive    bool       `json:"unresponsive"`
@@ -59,8 +81,41 @@ func (a *Agent) Flags() []string {
 // Online reports whether the agent is connected.
 func (a *Agent) Online() bool { return a.State != StateOffline }
 
-// Available reports whether the scheduler may give the agent a task.
-func (a *Agent) Available() bool { return a.State == StateIdle && !a.Unresponsive }
+// Available reports whether the scheduler may give the agent a task: it
+// is online, not flagged, and has a free slot.
+func (a *Agent) Available() bool { return a.Online() && !a.Unresponsive && a.Free() > 0 }
+
+// Slots is how many tasks the agent runs at once.
+func (a *Agent) Slots() int { return max(a.MaxTasks, 1) }
+
+// Free is how many more tasks the agent can take.
+func (a *Agent) Free() int { return max(a.Slots()-len(a.Tasks), 0) }
+
+// Holding returns the task the agent holds under id, if it does.
+func (a *Agent) Holding(id string) (HeldTask, bool) {
+	if i := a.held(id); i >= 0 {
+		return a.Tasks[i], true
+	}
+	return HeldTask{}, false
+}
+
+func (a *Agent) held(id string) int {
+	return slices.IndexFunc(a.Tasks, func(h HeldTask) bool { return h.ID == id })
+}
+
+// Upgrade fills Tasks from CurrentTask for an agent stored before slots
+// (a snapshot of an older hub): the task it holds is working unless the
+// agent is assigned.
+func (a *Agent) Upgrade() {
+	if len(a.Tasks) > 0 || a.CurrentTask == "" {
+		return
+	}
+	state := StateWorking
+	if a.State == StateAssigned || a.State == StateBlocked {
+		state = a.State
+	}
+	a.Tasks = []HeldTask{{ID: a.CurrentTask, Generation: a.Generation, State: state}}
+}
 
 // CanRun reports whether the agent has every capability the task needs.
 func (a *Agent) CanRun(t *Task) bool {
@@ -74,6 +129,7 @@ func (a *Agent) CanRun(t *Task) bool {
 
 func (a *Agent) clone() *Agent {
 	c := *a
+	c.Tasks = slices.Clone(a.Tasks)
 	return &c
 }
 
@@ -88,14 +144,17 @@ const (
 	TypeAgentUnblocked    = "agent.unblocked"
 )
 
-// AgentConnected records a hello. TaskID is set when the agent resumes a
-// task it held (the hub answered continue).
+// AgentConnected records a hello. Tasks are the tasks the agent resumes
+// (the hub answered continue). TaskID and Working are how events from
+// before slots named the one task resumed; they are read, never written.
 type AgentConnected struct {
-	Name         string   `json:"name,omitempty"`
-	Capabilities []string `json:"capabilities"`
-	Session      string   `json:"session"`
-	TaskID       string   `json:"task_id,omitempty"`
-	Working      bool     `json:"working,omitempty"`
+	Name         string     `json:"name,omitempty"`
+	Capabilities []string   `json:"capabilities"`
+	Session      string     `json:"session"`
+	MaxTasks     int        `json:"max_tasks,omitempty"`
+	Tasks        []HeldTask `json:"tasks,omitempty"`
+	TaskID       string     `json:"task_id,omitempty"`
+	Working      bool       `json:"working,omitempty"`
 }
 
 // AgentDisconnected records a lost or closed connection.

@@ -36,14 +36,18 @@ func (e *AgentStateError) Error() string {
 }
 func (e *AgentStateError) Is(target error) bool { return target == ErrInvalidState }
 
-// CanAssign checks that an agent may take a task: it exists, is idle, is
-// not flagged unresponsive, and has every capability the task needs.
-func CanAssign(a *Agent, agentID string, t *Task) error {
+// CanAssign checks that an agent may take a task: it exists, is online,
+// has a free slot besides the reserved ones (assignments on their way),
+// is not flagged unresponsive, and has every capability the task needs.
+func CanAssign(a *Agent, agentID string, t *Task, reserved int) error {
 	switch {
 	case a == nil:
 		return &AgentNotFoundError{AgentID: agentID}
-	case a.State != StateIdle:
+	case !a.Online() || (a.Slots() == 1 && a.State != StateIdle):
 		return &AgentStateError{AgentID: agentID, State: a.State, Command: "assign a task to"}
+	case a.Free() <= reserved:
+		return &AgentStateError{AgentID: agentID, State: AgentState(fmt.Sprintf("full (%d tasks in %d slots)",
+			len(a.Tasks)+reserved, a.Slots())), Command: "assign a task to"}
 	case a.Unresponsive:
 		return &AgentStateError{AgentID: agentID, State: "unresponsive", Command: "assign a task to"}
 	case t != nil && !a.CanRun(t):
@@ -52,12 +56,13 @@ func CanAssign(a *Agent, agentID string, t *Task) error {
 	return nil
 }
 
-// ConnectAgent records a hello. TaskID names a task the agent resumes.
+// ConnectAgent records a hello. Tasks are the tasks the agent resumes;
+// MaxTasks is how many it runs at once (0: one).
 type ConnectAgent struct {
 	ID, Name, Session string
 	Capabilities      []string
-	TaskID            string
-	Working           bool
+	MaxTasks          int
+	Tasks             []HeldTask
 }
 
 // AgentID implements AgentCommand.
@@ -70,11 +75,14 @@ func (c ConnectAgent) DecideAgent(_ *Agent, _ time.Time) ([]Event, error) {
 		v.Add("session", "required", "session is required")
 	}
 	ValidateCapabilities(v, "capabilities", c.Capabilities)
+	if c.MaxTasks < 0 || c.MaxTasks > MaxAgentTasks {
+		v.Add("max_tasks", "out_of_range", fmt.Sprintf("max_tasks must be between 1 and %d", MaxAgentTasks))
+	}
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	return []Event{AgentConnected{Name: c.Name, Capabilities: sortedSet(c.Capabilities), Session: c.Session,
-		TaskID: c.TaskID, Working: c.Working}}, nil
+		MaxTasks: c.MaxTasks, Tasks: c.Tasks}}, nil
 }
 
 // DisconnectAgent records a lost or closed connection. A Session that is
@@ -192,13 +200,13 @@ func (c UnblockAgent) DecideAgent(a *Agent, _ time.Time) ([]Event, error) {
 	return []Event{AgentUnblocked{TaskID: c.TaskID}}, nil
 }
 
-// holds checks that the agent is in state and holds the task.
+// holds checks that the agent holds the task, in state.
 func holds(a *Agent, id, taskID, command string, state AgentState) error {
 	if a == nil {
 		return &AgentNotFoundError{AgentID: id}
 	}
-	if a.State != state || a.CurrentTask != taskID {
-		return &AgentStateError{AgentID: id, State: a.State, Command: command}
+	if h, ok := a.Holding(taskID); !ok || h.State != state || !a.Online() {
+		return &AgentStateError{AgentID: id, State: a.State, Command: command + " " + taskID + " for"}
 	}
 	return nil
 }

@@ -108,7 +108,9 @@ func (p *Agents) observe(prev, next *domain.Agent, env domain.Envelope) {
 		return
 	}
 	task := next.CurrentTask
-	if task == "" && prev != nil {
+	if !env.IsAgent() {
+		task = env.Aggregate // the task whose event moved it
+	} else if task == "" && prev != nil {
 		task = prev.CurrentTask
 	}
 	p.observer(Transition{AgentID: next.ID, From: from, To: next.State, Since: since, At: env.Time,
@@ -117,11 +119,15 @@ func (p *Agents) observe(prev, next *domain.Agent, env domain.Envelope) {
 
 // set stores an agent's new state and keeps the task holders in step.
 func (p *Agents) set(id string, prev, next *domain.Agent, seq uint64) {
-	if prev != nil && prev.CurrentTask != "" && p.holders[prev.CurrentTask] == id {
-		delete(p.holders, prev.CurrentTask)
+	if prev != nil {
+		for _, h := range prev.Tasks {
+			if p.holders[h.ID] == id {
+				delete(p.holders, h.ID)
+			}
+		}
 	}
-	if next.CurrentTask != "" {
-		p.holders[next.CurrentTask] = id
+	for _, h := range next.Tasks {
+		p.holders[h.ID] = id
 	}
 	p.agents[id] = &agentEntry{agent: next, seq: seq}
 }

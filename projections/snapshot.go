@@ -244,6 +244,7 @@ func (p *Agents) restore(doc *snapshotDoc) error {
 		if r.Seq == 0 || r.Seq > doc.LastSeq {
 			return fmt.Errorf("agent %s: sequence %d out of range (last %d)", a.ID, r.Seq, doc.LastSeq)
 		}
+		a.Upgrade() // a snapshot from before slots
 		p.agents[a.ID] = &agentEntry{agent: a, seq: r.Seq}
 	}
 	for task, agent := range doc.Holders {

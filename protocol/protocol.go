@@ -9,6 +9,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -28,11 +29,26 @@ type Holding struct {
 
 // Hello identifies a sidecar (verb hello). It is sent at every connect and
 // reconnect; a new Session replaces any earlier connection of the agent.
+// MaxTasks is how many tasks the agent runs at once (its slots; 0: one).
+// Held lists every task it holds; Holding is how a sidecar from before
+// slots named its one task (still read).
 type Hello struct {
-	Name         string   `json:"name,omitempty"`
-	Capabilities []string `json:"capabilities"`
-	Session      string   `json:"session"`
-	Holding      *Holding `json:"holding,omitempty"`
+	Name         string    `json:"name,omitempty"`
+	Capabilities []string  `json:"capabilities"`
+	Session      string    `json:"session"`
+	MaxTasks     int       `json:"max_tasks,omitempty"`
+	Held         []Holding `json:"held,omitempty"`
+	Holding      *Holding  `json:"holding,omitempty"`
+}
+
+// Holdings is every task the hello reports: Held, and Holding if it is
+// not among them.
+func (h Hello) Holdings() []Holding {
+	out := append([]Holding(nil), h.Held...)
+	if h.Holding != nil && !slices.ContainsFunc(out, func(x Holding) bool { return x.TaskID == h.Holding.TaskID }) {
+		out = append(out, *h.Holding)
+	}
+	return out
 }
 
 // Recovery actions for a held task.
@@ -41,17 +57,28 @@ const (
 	ActionAbort    = "abort"
 )
 
+// Settled is the hub's answer about one held task: continue or abort.
+type Settled struct {
+	TaskID     string `json:"task_id"`
+	Generation uint64 `json:"generation"`
+	Action     string `json:"action"`
+	Reason     string `json:"reason,omitempty"`
+}
+
 // HelloReply tells the sidecar how often to heartbeat and to report
-// progress, and what to do with the task it holds, if any.
+// progress, and what to do with each task it holds (Tasks, in the order
+// of the hello's holdings). Action and Reason repeat the answer when the
+// hello reported exactly one task, for sidecars from before slots.
 type HelloReply struct {
 	HeartbeatIntervalMS int64 `json:"heartbeat_interval_ms"`
 	// StuckThresholdMS is how long a working task may go without progress
 	// before the hub takes it back; ProgressIntervalMS (a third of it) is
 	// the longest wait between progress reports that keeps well inside it.
-	StuckThresholdMS   int64  `json:"stuck_threshold_ms,omitempty"`
-	ProgressIntervalMS int64  `json:"progress_interval_ms,omitempty"`
-	Action             string `json:"action,omitempty"`
-	Reason             string `json:"reason,omitempty"`
+	StuckThresholdMS   int64     `json:"stuck_threshold_ms,omitempty"`
+	ProgressIntervalMS int64     `json:"progress_interval_ms,omitempty"`
+	Action             string    `json:"action,omitempty"`
+	Reason             string    `json:"reason,omitempty"`
+	Tasks              []Settled `json:"tasks,omitempty"`
 }
 
 // ProgressDivisor is how many progress reports a sidecar sends, at least,

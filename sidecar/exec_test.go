@@ -70,7 +70,7 @@ func TestHelloCarriesNameCapabilitiesSessionThenHeartbeats(t *testing.T) {
 	s, _ := start(t, h.config("true", t.TempDir()))
 
 	hello := h.hello(1)
-	require.Equal(t, protocol.Hello{Name: "Agent One", Capabilities: []string{"code", "docs"}, Session: s.Session()}, hello)
+	require.Equal(t, protocol.Hello{Name: "Agent One", Capabilities: []string{"code", "docs"}, Session: s.Session(), MaxTasks: 1}, hello)
 	require.Regexp(t, `^sess-[0-9a-f]{16}$`, hello.Session)
 	require.Regexp(t, `^req-[0-9a-f]{16}$`, h.requests(broker.VerbHello)[0].RequestID)
 
@@ -226,8 +226,7 @@ func TestPushWhileReportingIsTaken(t *testing.T) {
 	s.Stop()
 	start(t, h.config("sleep 30", dir))
 	hello := h.hello(2)
-	require.NotNil(t, hello.Holding)
-	require.Equal(t, protocol.Holding{TaskID: "t2", Generation: 1, Status: "assigned"}, *hello.Holding)
+	require.Contains(t, hello.Held, protocol.Holding{TaskID: "t2", Generation: 1, Status: "assigned"})
 }
 
 // TestProgressFollowsTheHubsStuckThreshold: configured to report progress
@@ -411,7 +410,7 @@ func TestUnknownSessionOnProgressSaysHelloAndKeepsWorking(t *testing.T) {
 	pid := readPID(t, filepath.Join(dir, "pid"))
 
 	hello := h.hello(2)
-	require.Equal(t, &protocol.Holding{TaskID: "t1", Generation: 1, Status: statusWorking}, hello.Holding)
+	require.Equal(t, &protocol.Holding{TaskID: "t1", Generation: 1, Status: statusWorking}, firstHeld(hello.Held))
 	h.waitFor(broker.VerbProgress, 3)
 	require.False(t, processGone(pid))
 	require.Len(t, stateOf(t, state), 1)

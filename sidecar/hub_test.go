@@ -103,10 +103,19 @@ func (h *testHub) defaultHello(r hubReq) protocol.HelloReply {
 	var hello protocol.Hello
 	_ = json.Unmarshal(r.Data, &hello)
 	reply := protocol.HelloReply{HeartbeatIntervalMS: h.hbMS}
-	if hello.Holding != nil {
-		reply.Action = protocol.ActionContinue
+	for _, held := range hello.Holdings() {
+		reply.Tasks = append(reply.Tasks, protocol.Settled{TaskID: held.TaskID, Generation: held.Generation,
+			Action: protocol.ActionContinue})
 	}
 	return reply
+}
+
+// firstHeld is the first task a hello reports, or nil.
+func firstHeld(held []protocol.Holding) *protocol.Holding {
+	if len(held) == 0 {
+		return nil
+	}
+	return &held[0]
 }
 
 // answer sets how a verb is answered from now on.

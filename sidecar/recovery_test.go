@@ -41,7 +41,7 @@ func TestRestartReportsHeldTaskAndContinueReruns(t *testing.T) {
 
 	second, _ := start(t, h.config(cmd, state))
 	hello := h.hello(2)
-	require.Equal(t, &protocol.Holding{TaskID: "t1", Generation: 3, Status: statusWorking}, hello.Holding)
+	require.Equal(t, &protocol.Holding{TaskID: "t1", Generation: 3, Status: statusWorking}, firstHeld(hello.Held))
 	require.Equal(t, second.Session(), hello.Session)
 	require.NotEqual(t, first.Session(), hello.Session)
 
@@ -98,7 +98,7 @@ func TestRestartAbortClearsStateAndKillsOrphan(t *testing.T) {
 	})
 	start(t, h.config(fmt.Sprintf("touch %s/ran", shellQuote(dir)), state))
 
-	require.Equal(t, &protocol.Holding{TaskID: "t1", Generation: 2, Status: statusWorking}, h.hello(1).Holding)
+	require.Equal(t, &protocol.Holding{TaskID: "t1", Generation: 2, Status: statusWorking}, firstHeld(h.hello(1).Held))
 	closedSoon(t, exited, "the orphaned process group was not killed")
 	requireStateCleared(t, state)
 	h.waitFor(broker.VerbHeartbeat, 2)
@@ -150,7 +150,7 @@ func TestRestartWithAssignedTaskAcceptsAgain(t *testing.T) {
 	persist(t, state, record{Assignment: a, Status: statusAssigned})
 	start(t, h.config("echo 1", state))
 
-	require.Equal(t, &protocol.Holding{TaskID: "t1", Generation: 2, Status: statusAssigned}, h.hello(1).Holding)
+	require.Equal(t, &protocol.Holding{TaskID: "t1", Generation: 2, Status: statusAssigned}, firstHeld(h.hello(1).Held))
 	var acc protocol.TaskRef
 	h.waitFor(broker.VerbAccept, 1).decode(t, &acc)
 	require.Equal(t, protocol.TaskRef{TaskID: "t1", Generation: 2}, acc)
@@ -204,7 +204,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 
 	hello := h.hello(2)
 	require.Equal(t, s.Session(), hello.Session, "one session per process")
-	require.Equal(t, &protocol.Holding{TaskID: "t1", Generation: 1, Status: statusWorking}, hello.Holding)
+	require.Equal(t, &protocol.Holding{TaskID: "t1", Generation: 1, Status: statusWorking}, firstHeld(hello.Held))
 	n := len(h.requests(broker.VerbProgress))
 	h.waitFor(broker.VerbProgress, n+2)
 	require.False(t, processGone(pid), "the work goes on across the reconnect")
@@ -242,7 +242,7 @@ func TestUnreadableStateIsMovedAside(t *testing.T) {
 	state := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(state, stateFile), []byte("{garbage"), 0o600))
 	start(t, h.config("true", state))
-	require.Nil(t, h.hello(1).Holding)
+	require.Nil(t, firstHeld(h.hello(1).Held))
 	moved, err := filepath.Glob(filepath.Join(state, stateFile+".corrupt-*"))
 	require.NoError(t, err)
 	require.Len(t, moved, 1)

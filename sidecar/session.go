@@ -48,22 +48,20 @@ func (s *Sidecar) sessionLoop() {
 	}
 }
 
-// hello identifies the sidecar, reports the task it holds, and applies the
-// hub's answer. It returns the heartbeat interval.
+// hello identifies the sidecar, reports every task it holds, and applies
+// the hub's answer. It returns the heartbeat interval.
 func (s *Sidecar) hello() (time.Duration, error) {
-	held, holding := s.holding()
+	held, holdings := s.holdings()
 	rid := logsink.NewRequestID()
-	msg := protocol.Hello{Name: s.cfg.Name, Capabilities: s.cfg.Capabilities, Session: s.session, Holding: holding}
+	msg := protocol.Hello{Name: s.cfg.Name, Capabilities: s.cfg.Capabilities, Session: s.session,
+		MaxTasks: s.cfg.MaxTasks, Held: holdings}
 	var reply protocol.HelloReply
 	if err := s.request(s.ctx, broker.VerbHello, rid, msg, &reply); err != nil {
 		return 0, err
 	}
 	s.reconnect.reset()
-	e := s.log.Info().Str("request_id", rid).Str("session", s.session).Int64("heartbeat_interval_ms", reply.HeartbeatIntervalMS)
-	if holding != nil {
-		e = e.Str("task_id", holding.TaskID).Str("action", reply.Action).Str("reason", reply.Reason)
-	}
-	e.Msg("hello answered")
+	s.log.Info().Str("request_id", rid).Str("session", s.session).Int64("heartbeat_interval_ms", reply.HeartbeatIntervalMS).
+		Int("held", len(holdings)).Msg("hello answered")
 	s.fitProgress(reply)
 	s.reconcile(held, reply)
 	if reply.HeartbeatIntervalMS <= 0 {
@@ -72,48 +70,56 @@ func (s *Sidecar) hello() (time.Duration, error) {
 	return time.Duration(reply.HeartbeatIntervalMS) * time.Millisecond, nil
 }
 
-// holding returns the task hello reports: the oldest held one whose work
-// is not finished, else the oldest held one. A task pushed while another
-// was being reported means the hub already stored that report.
-func (s *Sidecar) holding() (*task, *protocol.Holding) {
+// holdings returns the tasks hello reports: every held one not being
+// dropped, oldest first.
+func (s *Sidecar) holdings() ([]*task, []protocol.Holding) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var held *task
+	var held []*task
+	var out []protocol.Holding
 	for _, t := range s.tasks {
-		if t.dropping {
-			continue
-		}
-		if held == nil || (held.rec.Outcome != nil && t.rec.Outcome == nil) {
-			held = t
+		if !t.dropping {
+			held = append(held, t)
+			out = append(out, protocol.Holding{TaskID: t.a.TaskID, Generation: t.a.Generation, Status: t.rec.Status})
 		}
 	}
-	if held == nil {
-		return nil, nil
-	}
-	return held, &protocol.Holding{TaskID: held.a.TaskID, Generation: held.a.Generation, Status: held.rec.Status}
+	return held, out
 }
 
-// reconcile applies the hub's answer about the held task: continue keeps
-// it (and resumes it if nothing runs it, after a restart), anything else
-// drops it. Other tasks that nothing runs were not reported, since hello
-// holds one task, so the hub does not count them as ours: they are dropped.
-func (s *Sidecar) reconcile(held *task, reply protocol.HelloReply) {
+// reconcile applies the hub's answer about each reported task: continue
+// keeps it (and resumes it if nothing runs it, after a restart), anything
+// else drops it. A task pushed since the hello was sent was not reported;
+// it runs already, and stays.
+func (s *Sidecar) reconcile(held []*task, reply protocol.HelloReply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, t := range append([]*task(nil), s.tasks...) {
+	for _, t := range held {
+		st := settledFor(t, reply, len(held))
 		switch {
 		case t.dropping:
-		case t == held && reply.Action == protocol.ActionContinue:
+		case st.Action == protocol.ActionContinue:
 			if !t.running && s.spawnLocked(func() { s.runTask(t) }) {
 				t.running = true
 				t.log.Notice().Str("status", t.rec.Status).Msg("hub says continue; resuming task")
 			}
-		case t == held:
-			s.dropLocked(t, "hello: "+nonEmpty(reply.Action, "no action")+" "+reply.Reason)
-		case !t.running:
-			s.dropLocked(t, "not reported in hello")
+		default:
+			s.dropLocked(t, "hello: "+nonEmpty(st.Action, "no action")+" "+st.Reason)
 		}
 	}
+}
+
+// settledFor finds the hub's answer about t, one of n reported. A hub
+// from before slots answers about a single task in Action.
+func settledFor(t *task, reply protocol.HelloReply, n int) protocol.Settled {
+	for _, st := range reply.Tasks {
+		if st.TaskID == t.a.TaskID && st.Generation == t.a.Generation {
+			return st
+		}
+	}
+	if len(reply.Tasks) == 0 && n == 1 {
+		return protocol.Settled{TaskID: t.a.TaskID, Generation: t.a.Generation, Action: reply.Action, Reason: reply.Reason}
+	}
+	return protocol.Settled{}
 }
 
 // heartbeat keeps the session alive. An unknown session makes request

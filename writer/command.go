@@ -32,13 +32,16 @@ type taskCommand struct{ domain.Command }
 // keys: an assignment also reads its agent, and a command on a held task
 // changes the agent holding it (its state follows the task's events).
 // The decider asks when the task is free, so the holder cannot change
-// before the command is decided.
+// before the command is decided. Both share the agent's key with other
+// tasks' commands (an agent with several slots has many at once); only
+// the agent's own commands take it alone. Assignments in flight reserve
+// their slots (Service.reserved), so that sharing cannot overfill one.
 func (c taskCommand) keys(s *Service) keys {
 	if as, ok := c.Command.(domain.AssignTask); ok {
-		return keysOf(key{id: as.ID}, key{agent: true, id: as.AgentID})
+		return keysOf(key{id: as.ID}, key{agent: true, shared: true, id: as.AgentID})
 	}
 	if t, _, ok := s.views.Tasks.Peek(c.TaskID()); ok && t.AssignedTo != "" { // a held task is in memory
-		return keysOf(key{id: c.TaskID()}, key{agent: true, id: t.AssignedTo})
+		return keysOf(key{id: c.TaskID()}, key{agent: true, shared: true, id: t.AssignedTo})
 	}
 	return keysOf(key{id: c.TaskID()})
 }
@@ -52,9 +55,10 @@ func (c taskCommand) decide(s *Service, ctx context.Context, now time.Time, retr
 	}
 	if as, ok := c.Command.(domain.AssignTask); ok {
 		a, _, _ := s.views.Agents.Get(as.AgentID)
-		if err := domain.CanAssign(a, as.AgentID, t); err != nil {
+		if err := domain.CanAssign(a, as.AgentID, t, s.reserved[as.AgentID]); err != nil {
 			return decided{}, err
 		}
+		s.reserved[as.AgentID]++ // until its group lands (release)
 	}
 	envs := Envelopes(ctx, id, now, events)
 	for _, env := range envs {
@@ -83,11 +87,16 @@ type agentCommand struct{ domain.AgentCommand }
 
 func (c agentCommand) keys(*Service) keys { return keysOf(key{agent: true, id: c.AgentID()}) }
 
-// key names one aggregate: a task's, or an agent's.
+// key names one aggregate: a task's, or an agent's. A shared key may be
+// in flight with other shared ones; any other is in flight alone.
 type key struct {
-	agent bool
-	id    string
+	agent  bool
+	shared bool
+	id     string
 }
+
+// lock is the aggregate a key names, without its mode: the inflight map's key.
+func (k key) lock() key { return key{agent: k.agent, id: k.id} }
 
 func (k key) String() string {
 	if k.agent {

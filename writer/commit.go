@@ -51,6 +51,9 @@ func (s *Service) settle(group []decided, results []broker.AppendResult) ([]deci
 	for i, r := range results {
 		d := group[i]
 		c.keys = append(c.keys, d.p.keys.list()...)
+		if as, ok := assignment(d.p); ok {
+			c.assigned = append(c.assigned, as.AgentID)
+		}
 		switch {
 		case r.Err == nil:
 			for j := range d.append.Events {
@@ -131,6 +134,16 @@ func (s *Service) applied(group []decided, all []domain.Envelope) Applied {
 		a.Tasks[i], a.Agents[i] = st.task, st.agent
 	}
 	return a
+}
+
+// assignment returns p's command if it is an assignment.
+func assignment(p *pending) (domain.AssignTask, bool) {
+	tc, ok := p.cmd.(taskCommand)
+	if !ok {
+		return domain.AssignTask{}, false
+	}
+	as, ok := tc.Command.(domain.AssignTask)
+	return as, ok
 }
 
 func contiguous(last uint64, envs []domain.Envelope) bool {

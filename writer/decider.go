@@ -24,11 +24,13 @@ type decided struct {
 	append broker.Append
 }
 
-// completion tells the decider which aggregates are free again, and which
+// completion tells the decider which aggregates are free again, which
+// agents' assignments landed (their slot reservations end), and which
 // commands to decide once more.
 type completion struct {
-	keys  []key
-	retry []*pending
+	keys     []key
+	assigned []string
+	retry    []*pending
 }
 
 // decider gathers, decides and sends groups until quit, then finishes
@@ -72,28 +74,57 @@ func (s *Service) finishUp() {
 	}
 }
 
-// runnable reports whether a held command's aggregates are all free.
+// runnable reports whether a held command's aggregates are all free, as
+// dispatch would find them (a command held behind one that wants its
+// agent alone waits too, or the decider would spin on it).
 func (s *Service) runnable() bool {
-	for _, p := range s.held {
-		if s.free(p) {
+	var waiting map[key]bool
+	for _, p := range s.held[:min(len(s.held), s.maxBatch)] { // what gather takes
+		if s.free(p, waiting) {
 			return true
 		}
+		waiting = s.wants(p, waiting)
 	}
 	return false
 }
 
-func (s *Service) free(p *pending) bool {
+// free reports whether p may go now: none of its keys is in flight alone,
+// and a key it takes alone has nothing in flight. A shared key that a
+// command waiting before p wants alone (waiting) is not free either, so
+// an agent's own command is not starved by its tasks' stream of reports.
+func (s *Service) free(p *pending, waiting map[key]bool) bool {
 	for _, k := range p.keys.list() {
-		if s.inflight[k] {
+		n := s.inflight[k.lock()]
+		if n < 0 || (!k.shared && n > 0) || (k.shared && waiting[k.lock()]) {
 			return false
 		}
 	}
 	return true
 }
 
+// hold marks p's keys in flight.
+func (s *Service) hold(p *pending) {
+	for _, k := range p.keys.list() {
+		if k.shared {
+			s.inflight[k.lock()]++
+		} else {
+			s.inflight[k.lock()] = -1
+		}
+	}
+}
+
 func (s *Service) release(c *completion) {
 	for _, k := range c.keys {
-		delete(s.inflight, k)
+		if l := k.lock(); k.shared && s.inflight[l] > 1 {
+			s.inflight[l]--
+		} else {
+			delete(s.inflight, l)
+		}
+	}
+	for _, id := range c.assigned {
+		if s.reserved[id]--; s.reserved[id] <= 0 {
+			delete(s.reserved, id)
+		}
 	}
 	s.held = append(c.retry, s.held...) // a retried command came first
 }
@@ -122,17 +153,17 @@ func (s *Service) gather(first *pending) []*pending {
 // and sends it to the store and then to the applier.
 func (s *Service) dispatch(group []*pending) {
 	ready := make([]decided, 0, len(group))
+	var waiting map[key]bool
 	for _, p := range group {
 		// The keys are read now: a task's holder changes only with a
 		// command on the task, and none is in flight if its key is free.
-		if p.keys = p.cmd.keys(s); !s.free(p) {
+		if p.keys = p.cmd.keys(s); !s.free(p, waiting) {
 			s.held = append(s.held, p)
+			waiting = s.wants(p, waiting)
 			continue
 		}
 		if d, ok := s.decide(p); ok {
-			for _, k := range p.keys.list() {
-				s.inflight[k] = true
-			}
+			s.hold(p)
 			ready = append(ready, d)
 		}
 	}
@@ -155,6 +186,19 @@ func (s *Service) dispatch(group []*pending) {
 			s.release(c)
 		}
 	}
+}
+
+// wants adds the keys a held command takes alone to waiting.
+func (s *Service) wants(p *pending, waiting map[key]bool) map[key]bool {
+	for _, k := range p.keys.list() {
+		if !k.shared {
+			if waiting == nil {
+				waiting = map[key]bool{}
+			}
+			waiting[k.lock()] = true
+		}
+	}
+	return waiting
 }
 
 // decide runs one command against durable state; a rejected command is

@@ -78,8 +78,9 @@ type Service struct {
 	onApplied atomic.Pointer[func(Applied)]
 
 	// Owned by the decider goroutine.
-	inflight map[key]bool // aggregates (command.keys) with a command in flight
-	held     []*pending   // commands put off to a later group
+	inflight map[key]int    // aggregates (key.lock) in flight: -1 alone, else how many share it
+	reserved map[string]int // agents' slots taken by assignments in flight
+	held     []*pending     // commands put off to a later group
 }
 
 // Params are the parts and settings of a Service.
@@ -128,7 +129,8 @@ func New(p Params) *Service {
 		maxBatch: p.MaxBatch, syncAlways: p.SyncAlways, minAtomic: p.MinAtomic,
 		in: make(chan *pending), flights: make(chan *flight, inflightFor(p)),
 		completed: make(chan *completion, p.MaxInflight+2),
-		quit:      make(chan struct{}), done: make(chan struct{}), inflight: map[key]bool{},
+		quit:      make(chan struct{}), done: make(chan struct{}), inflight: map[key]int{},
+		reserved: map[string]int{},
 	}
 }
 

@@ -300,7 +300,7 @@ func requireAssignsValidOnReplay(t *testing.T, h *harness) {
 		if as, ok := env.Data.(domain.TaskAssigned); ok {
 			a, _, _ := replay.Agents.Get(as.AgentID)
 			task, _, _ := replay.Tasks.Get(env.Aggregate)
-			if err := domain.CanAssign(a, as.AgentID, task); err != nil {
+			if err := domain.CanAssign(a, as.AgentID, task, 0); err != nil {
 				return fmt.Errorf("event %d: %w", env.Seq, err)
 			}
 		}
@@ -638,4 +638,86 @@ func TestTaskCommandsHoldTheirHoldersAgent(t *testing.T) {
 		}
 	}
 	require.Empty(t, w.problems())
+}
+
+// An agent with several slots takes assignments side by side, in one
+// group, but never more than its free slots, however many race for them;
+// its own commands still go alone, and the slots come free again.
+func TestAssignsShareAnAgentUpToItsSlots(t *testing.T) {
+	t.Parallel()
+	h := start(t, writer.Params{})
+	groups := recordGroups(h.svc)
+	const slots, racing = 8, 12
+	_, err := h.svc.ExecuteAgent(context.Background(), domain.ConnectAgent{ID: "a1", Session: "s1", MaxTasks: slots})
+	require.NoError(t, err)
+	deadline := time.Now().Add(waitFor)
+	for round := 0; round < 3 || !sharedGroup(groups()); round++ {
+		require.True(t, time.Now().Before(deadline), "no group carried two commands of one agent's tasks")
+		tasks := make([]string, racing)
+		for i := range tasks {
+			tasks[i] = h.submit(t, fmt.Sprint(round, i))
+		}
+		errs := together(racing+1, func(i int) error {
+			if i == racing {
+				_, err := h.svc.ExecuteAgent(context.Background(), domain.FlagAgent{ID: "a1", Reason: "race"})
+				if err == nil {
+					_, err = h.svc.ExecuteAgent(context.Background(), domain.UnflagAgent{ID: "a1"})
+				}
+				return err
+			}
+			_, err := h.svc.Execute(context.Background(), domain.AssignTask{ID: tasks[i], AgentID: "a1"})
+			return err
+		})
+		require.NoError(t, errs[racing])
+		var won []string
+		for i, err := range errs[:racing] {
+			if err == nil {
+				won = append(won, tasks[i])
+			} else {
+				require.ErrorIs(t, err, domain.ErrInvalidState)
+			}
+		}
+		a, _, _ := h.views.Agents.Get("a1")
+		require.LessOrEqual(t, len(won), slots)
+		require.Len(t, a.Tasks, len(won))
+		require.Zero(t, a.Invalid)
+		completeAll(t, h, won)
+	}
+	requireApart(t, groups())
+	requireAssignsValidOnReplay(t, h)
+}
+
+// completeAll completes held tasks side by side.
+func completeAll(t *testing.T, h *harness, ids []string) {
+	t.Helper()
+	errs := together(len(ids), func(i int) error {
+		task, _, _ := h.views.Tasks.Get(ids[i])
+		_, err := h.svc.Execute(context.Background(), domain.CompleteTask{ID: ids[i], AgentID: task.AssignedTo,
+			Generation: task.Generation})
+		return err
+	})
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+// sharedGroup reports whether some group held two events naming one agent.
+func sharedGroup(groups []writer.Applied) bool {
+	for _, g := range groups {
+		seen := map[string]bool{}
+		for _, env := range g.Events {
+			var agent string
+			switch e := env.Data.(type) {
+			case domain.TaskAssigned:
+				agent = e.AgentID
+			case domain.TaskCompleted:
+				agent = e.AgentID
+			}
+			if agent != "" && seen[agent] {
+				return true
+			}
+			seen[agent] = agent != ""
+		}
+	}
+	return false
 }

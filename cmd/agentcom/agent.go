@@ -53,12 +53,20 @@ func newAgentCmd() *cobra.Command {
 
 func printAgents(w io.Writer, agents []domain.Agent) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "AGENT\tSTATE\tTASK\tCAPABILITIES\tFLAGS\tSINCE")
+	fmt.Fprintln(tw, "AGENT\tSTATE\tTASK\tSLOTS\tCAPABILITIES\tFLAGS\tSINCE")
 	for _, a := range agents {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.State, dash(a.CurrentTask),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", a.ID, a.State, taskCell(a), len(a.Tasks), a.Slots(),
 			dash(strings.Join(a.Capabilities, ",")), dash(strings.Join(a.Flags(), ",")), a.LastStateChange.Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+// taskCell names the agent's first task, and how many more it holds.
+func taskCell(a domain.Agent) string {
+	if len(a.Tasks) > 1 {
+		return fmt.Sprintf("%s +%d", a.CurrentTask, len(a.Tasks)-1)
+	}
+	return dash(a.CurrentTask)
 }
 
 func newTokenCmd() *cobra.Command {

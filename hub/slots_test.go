@@ -1,0 +1,117 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/agents"
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol"
+)
+
+// helloSlots says hello with max_tasks and what the agent holds, and
+// returns the reply.
+func (a *testAgent) helloSlots(t *testing.T, slots int, held ...protocol.Holding) protocol.HelloReply {
+	t.Helper()
+	status, body := a.request(broker.VerbHello, protocol.Hello{Name: a.id, Capabilities: []string{}, Session: a.session,
+		MaxTasks: slots, Held: held})
+	require.Equal(t, 200, status, string(body))
+	var reply protocol.HelloReply
+	require.NoError(t, json.Unmarshal(body, &reply))
+	return reply
+}
+
+// An agent with three slots is given three tasks at once and no more; a
+// slot that comes free takes the next one, and work spreads over agents.
+func TestAgentWithSlotsTakesThatManyTasks(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelDebug, func(*config.Hub) {})
+	wide := dialTestAgent(t, h, "wide", ignore)
+	wide.helloSlots(t, 3)
+	for i := range 5 {
+		h.submit(t, fmt.Sprintf(`{"description":"t%d"}`, i))
+	}
+	require.Eventually(t, func() bool { return len(wide.assignments()) == 3 }, 15*time.Second, 5*time.Millisecond)
+	narrow := newTestAgent(t, h, "narrow", []string{}, ignore)
+	require.Eventually(t, func() bool { return len(narrow.assignments()) == 1 }, 15*time.Second, 5*time.Millisecond)
+	a, _, _ := h.Agents().Get("wide")
+	require.Len(t, a.Tasks, 3)
+	require.Equal(t, domain.StateAssigned, a.State)
+	require.Equal(t, 1, h.Tasks().QueueDepth(), "the fifth waits for a free slot")
+	require.Len(t, wide.assignments(), 3)
+
+	first := wide.assignments()[0]
+	require.Equal(t, 200, wide.call(broker.VerbAccept, protocol.TaskRef{TaskID: first.TaskID, Generation: first.Generation}))
+	require.Equal(t, 200, wide.call(broker.VerbComplete, protocol.Complete{TaskID: first.TaskID, Generation: first.Generation}))
+	require.Eventually(t, func() bool { return len(wide.assignments()) == 4 }, 15*time.Second, 5*time.Millisecond)
+	a, _, _ = h.Agents().Get("wide")
+	require.Len(t, a.Tasks, 3)
+	require.Zero(t, a.Invalid)
+	require.Zero(t, h.Tasks().QueueDepth())
+}
+
+// A hello settles each task it reports: continue for what the hub still
+// gives the agent (an accept it missed is recorded), abort for the rest,
+// and a task it holds but did not report is taken back.
+func TestHelloSettlesEveryHeldTask(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, "")
+	a := dialTestAgent(t, h, "multi", ignore)
+	a.helloSlots(t, 4)
+	var held []*domain.Task
+	for i := range 3 {
+		id := h.submit(t, fmt.Sprintf(`{"description":"t%d"}`, i))
+		task, err := h.svc.Execute(t.Context(), domain.AssignTask{ID: id, AgentID: "multi"})
+		require.NoError(t, err)
+		held = append(held, task)
+	}
+	require.Equal(t, 200, a.call(broker.VerbAccept, protocol.TaskRef{TaskID: held[0].ID, Generation: held[0].Generation}))
+
+	a.session = "s-multi-2"
+	reply := a.helloSlots(t, 4,
+		protocol.Holding{TaskID: held[0].ID, Generation: held[0].Generation, Status: "working"},
+		protocol.Holding{TaskID: held[1].ID, Generation: held[1].Generation, Status: "working"}, // accept not stored
+		protocol.Holding{TaskID: held[2].ID, Generation: held[2].Generation + 1, Status: "assigned"},
+		protocol.Holding{TaskID: "task-unknown", Generation: 1, Status: "working"})
+	require.Len(t, reply.Tasks, 4)
+	actions := map[string]string{}
+	for _, st := range reply.Tasks {
+		actions[st.TaskID] = st.Action
+	}
+	require.Equal(t, map[string]string{held[0].ID: protocol.ActionContinue, held[1].ID: protocol.ActionContinue,
+		held[2].ID: protocol.ActionAbort, "task-unknown": protocol.ActionAbort}, actions)
+	require.Empty(t, reply.Action, "the single-task answer is only for a hello of one task")
+
+	ag, _, _ := h.Agents().Get("multi")
+	require.Equal(t, []domain.HeldTask{
+		{ID: held[0].ID, Generation: held[0].Generation, State: domain.StateWorking},
+		{ID: held[1].ID, Generation: held[1].Generation, State: domain.StateWorking},
+	}, ag.Tasks)
+	require.Equal(t, domain.StateWorking, ag.State)
+	require.Equal(t, 4, ag.Slots())
+	for i, want := range []domain.Status{domain.StatusWorking, domain.StatusWorking, domain.StatusQueued} {
+		task, _, _ := h.Tasks().Get(held[i].ID)
+		require.Equal(t, want, task.Status, "task %d", i)
+	}
+	require.Equal(t, 1, reclaims(t, h)[agents.ReasonAgentLostTask])
+}
+
+// A hello may not claim more slots than the hub allows.
+func TestHelloRefusesTooManySlots(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, "")
+	a := dialTestAgent(t, h, "greedy", ignore)
+	status, body := a.request(broker.VerbHello, protocol.Hello{Session: a.session, Capabilities: []string{},
+		MaxTasks: domain.MaxAgentTasks + 1})
+	require.Equal(t, 422, status)
+	require.Contains(t, string(body), "max_tasks must be between 1 and 1000")
+	_, _, ok := h.Agents().Get("greedy")
+	require.False(t, ok, "nothing stored")
+}
