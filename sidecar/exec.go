@@ -87,7 +87,7 @@ func taskEnv(a protocol.Assignment) []string {
 	vars := [][2]string{
 		{markerVar, a.TaskID},
 		{"AGENTCOM_TASK_DESCRIPTION", a.Description},
-		{"AGENTCOM_TASK_GENERATION", strconv.FormatUint(a.Generation, 10)},
+		{generationVar, strconv.FormatUint(a.Generation, 10)},
 		{"AGENTCOM_TASK_PRIORITY", a.Priority},
 		{"AGENTCOM_TASK_METADATA", meta},
 		{"AGENTCOM_REQUEST_ID", a.RequestID},

@@ -25,6 +25,9 @@ const (
 	envPrefix   = "AGENTCOM_"           // the child sees only the task's AGENTCOM_* vars
 	procRoot    = "/proc"               // where orphaned process groups are looked for
 	markerVar   = "AGENTCOM_TASK_ID"    // identifies a task's processes
+	orphanWait  = 5 * time.Second       // how long an orphan's group may take to die
+	// generationVar tells one assignment's processes from another's.
+	generationVar = "AGENTCOM_TASK_GENERATION"
 )
 
 // procSpec is one shell command to run in its own process group.
@@ -259,31 +262,88 @@ func endOrphan(pgid int, taskID string) bool {
 		if err != nil || processGroup(pid) != pgid || !hasEnv(pid, markerVar+"="+taskID) {
 			continue
 		}
-		killGroup(pgid, syscall.SIGKILL)
+		killGroupAndWait(pgid)
 		return true
 	}
 	return false
 }
 
+// endUnrecorded kills the process group an earlier run started but died
+// before recording (a kill -9 between the start and the state save): a
+// group whose leader carries the task's id and generation in its
+// environment. It returns the group killed, or 0.
+func endUnrecorded(taskID string, generation uint64) int {
+	entries, err := os.ReadDir(procRoot)
+	if err != nil {
+		return 0
+	}
+	gen := generationVar + "=" + strconv.FormatUint(generation, 10)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || processGroup(pid) != pid || !hasEnv(pid, markerVar+"="+taskID) || !hasEnv(pid, gen) {
+			continue
+		}
+		killGroupAndWait(pid)
+		return pid
+	}
+	return 0
+}
+
 // processGroup reads a process's group from /proc/<pid>/stat, or -1.
 func processGroup(pid int) int {
+	pg, _ := procStat(pid)
+	return pg
+}
+
+// procStat reads a process's group and state letter (Z: exited, not yet
+// reaped) from /proc/<pid>/stat; the group is -1 if unreadable.
+func procStat(pid int) (int, string) {
 	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return -1
+		return -1, ""
 	}
 	i := bytes.LastIndexByte(b, ')') // the command name may hold spaces
 	if i < 0 {
-		return -1
+		return -1, ""
 	}
 	f := strings.Fields(string(b[i+1:])) // state ppid pgrp ...
 	if len(f) < 3 {
-		return -1
+		return -1, ""
 	}
 	pg, err := strconv.Atoi(f[2])
 	if err != nil {
-		return -1
+		return -1, ""
 	}
-	return pg
+	return pg, f[0]
+}
+
+// killGroupAndWait kills a process group and waits, up to orphanWait,
+// until none of its processes runs (an exited one has let go of its
+// files and locks even before it is reaped): a rerun must not start
+// beside the run it replaces.
+func killGroupAndWait(pgid int) {
+	killGroup(pgid, syscall.SIGKILL)
+	for deadline := time.Now().Add(orphanWait); time.Now().Before(deadline) && groupRuns(pgid); {
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// groupRuns reports whether a process of the group is still running.
+func groupRuns(pgid int) bool {
+	entries, err := os.ReadDir(procRoot)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if pg, state := procStat(pid); pg == pgid && state != "Z" && state != "X" {
+			return true
+		}
+	}
+	return false
 }
 
 func hasEnv(pid int, kv string) bool {

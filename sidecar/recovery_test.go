@@ -57,11 +57,11 @@ func TestRestartReportsHeldTaskAndContinueReruns(t *testing.T) {
 
 // startOrphan starts a process group as a crashed sidecar's command would
 // have left it: with the task's marker in its environment, or not.
-func startOrphan(t *testing.T, taskID string) (pid int, exited <-chan struct{}) {
+func startOrphan(t *testing.T, taskID string, env ...string) (pid int, exited <-chan struct{}) {
 	t.Helper()
 	cmd := exec.Command("sh", "-c", "sleep 300")
 	if taskID != "" {
-		cmd.Env = append(os.Environ(), markerVar+"="+taskID)
+		cmd.Env = append(append(os.Environ(), markerVar+"="+taskID), env...)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, cmd.Start())

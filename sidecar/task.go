@@ -134,9 +134,7 @@ func (s *Sidecar) dropLocked(t *task, why string) {
 	if t.running {
 		return
 	}
-	if endOrphan(t.rec.PGID, t.a.TaskID) {
-		t.log.Notice().Int("pgid", t.rec.PGID).Msg("killed the process group left by an earlier run")
-	}
+	endEarlierRun(t, t.rec)
 	s.removeLocked(t)
 }
 
@@ -240,13 +238,27 @@ func (s *Sidecar) accept(t *task) bool {
 	return true
 }
 
+// endEarlierRun kills what an earlier run of a resumed task left behind:
+// the process group it recorded, or one it started without recording.
+func endEarlierRun(t *task, rec record) {
+	pgid := rec.PGID
+	switch {
+	case pgid > 0 && endOrphan(pgid, t.a.TaskID):
+	case pgid == 0 && t.resumed && rec.Status == statusWorking:
+		if pgid = endUnrecorded(t.a.TaskID, t.a.Generation); pgid == 0 {
+			return
+		}
+	default:
+		return
+	}
+	t.log.Notice().Int("pgid", pgid).Msg("killed the process group left by an earlier run")
+}
+
 // work runs the task's work while reporting progress. ok is false when the
 // work was stopped (dropped or shutdown) and there is nothing to report.
 func (s *Sidecar) work(t *task) (out outcome, ok bool) {
 	rec := s.snapshot(t)
-	if endOrphan(rec.PGID, t.a.TaskID) {
-		t.log.Notice().Int("pgid", rec.PGID).Msg("killed the process group left by an earlier run")
-	}
+	endEarlierRun(t, rec)
 	ctx, stop := context.WithCancel(t.ctx)
 	progressDone := make(chan struct{})
 	go func() {

@@ -66,6 +66,18 @@ func TestResultOf(t *testing.T) {
 	}
 }
 
+// A run killed before it recorded its process group is still found: by
+// the leader's task id and generation, never another assignment's.
+func TestEndUnrecordedFindsTheAssignmentsGroup(t *testing.T) {
+	t.Parallel()
+	pid, exited := startOrphan(t, "t3", generationVar+"=4")
+	require.Zero(t, endUnrecorded("t3", 5), "another generation's group is not this run's")
+	require.Zero(t, endUnrecorded("t4", 4))
+	require.False(t, processGone(pid))
+	require.Equal(t, pid, endUnrecorded("t3", 4))
+	closedSoon(t, exited, "the unrecorded group was not killed")
+}
+
 func TestEndOrphanNeedsTheTaskMarker(t *testing.T) {
 	t.Parallel()
 	pid, exited := startOrphan(t, "")
