@@ -1,0 +1,231 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nuid"
+)
+
+// Run validates o and runs its mode once for each sync setting, in turn.
+func Run(ctx context.Context, o Options) (Report, error) {
+	if err := o.Validate(); err != nil {
+		return Report{}, err
+	}
+	syncs, _ := o.Syncs()
+	var rep Report
+	for _, s := range syncs {
+		res, err := runOne(ctx, o, s)
+		if err != nil {
+			return rep, fmt.Errorf("run %s with sync %s: %w", o.Mode, s, err)
+		}
+		rep.Runs = append(rep.Runs, res)
+	}
+	return rep, nil
+}
+
+// runOne starts (or dials) the hub, runs the mode, stops the hub, then
+// measures raw JetStream for the same number of messages.
+func runOne(ctx context.Context, o Options, sync string) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	t, err := openTarget(ctx, o, sync)
+	if err != nil {
+		return Result{}, err
+	}
+	prog := &progress{fn: o.Progress, mode: o.Mode, sync: sync}
+	res, err := runMode(ctx, o, t, prog)
+	if err == nil && t.embedded {
+		res.Memory = readMemory()
+		err = checkCompleted(ctx, t, res.Tasks)
+	}
+	t.stop()
+	if err != nil {
+		return Result{}, err
+	}
+	res.Sync, res.Target = sync, "embedded"
+	if !t.embedded {
+		res.Target = t.url
+	}
+	if o.Raw && res.Tasks > 0 {
+		if res.Raw, err = measureRaw(ctx, sync, res.Tasks, prog); err != nil {
+			return Result{}, err
+		}
+	}
+	return res, nil
+}
+
+func openTarget(ctx context.Context, o Options, sync string) (*target, error) {
+	if o.Hub != "" {
+		return remoteTarget(o.Hub, o.Token)
+	}
+	return startEmbedded(ctx, sync, o.Log)
+}
+
+// checkCompleted holds a fresh embedded hub to what the workers saw: it
+// completed exactly the run's tasks.
+func checkCompleted(ctx context.Context, t *target, n int) error {
+	st, err := t.stats(ctx)
+	if err != nil {
+		return err
+	}
+	if got := st.ByStatus["completed"]; got != n || st.Total != n {
+		return fmt.Errorf("the hub counts %d tasks, %d completed; the workers completed %d", st.Total, got, n)
+	}
+	return nil
+}
+
+// runMode runs one mode with its workers and submitters.
+func runMode(ctx context.Context, o Options, t *target, prog *progress) (Result, error) {
+	tr := newTracker()
+	ws, err := dialWorkers(ctx, t, o.Workers, o.Slots, tr)
+	if !t.embedded {
+		defer revokeWorkers(t, ws) // after the workers stop
+	}
+	defer stopWorkers(ws)
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	switch o.Mode {
+	case ModeBurnDown:
+		res, err = burnDown(ctx, o, t, ws, tr, prog)
+	case ModeContinuous:
+		res, err = continuous(ctx, o, t, ws, tr, prog)
+	default:
+		res, err = latency(ctx, o, t, ws, tr, prog)
+	}
+	res.Mode, res.Workers, res.Slots, res.Submitters = o.Mode, o.Workers, o.Slots, o.Submitters
+	res.Declines, res.Aborts, res.Dropped = tr.counts()
+	return res, err
+}
+
+// burnDown queues every task, then says hello with every worker and
+// times them until the queue is worked off.
+func burnDown(ctx context.Context, o Options, t *target, ws []*worker, tr *tracker, prog *progress) (Result, error) {
+	n := o.tasks()
+	stop := prog.watch(StagePrefill, n, tr.submittedCount)
+	err := submitAll(ctx, t, o.Submitters, newQuota(n, 0), tr)
+	stop()
+	if err != nil {
+		return Result{}, err
+	}
+	tr.expect(n)
+	stop = prog.watch(StageRun, n, tr.doneCount)
+	defer stop()
+	start := time.Now()
+	if err := helloAll(ctx, ws); err != nil {
+		return Result{}, err
+	}
+	if err := tr.waitAll(ctx); err != nil {
+		return Result{}, err
+	}
+	return throughput(n, time.Since(start)), nil
+}
+
+// continuous submits and works at once: the workers say hello first, then
+// the submitters run for the duration or the task count, and the run
+// ends when every task they submitted is completed.
+func continuous(ctx context.Context, o Options, t *target, ws []*worker, tr *tracker, prog *progress) (Result, error) {
+	if err := helloAll(ctx, ws); err != nil {
+		return Result{}, err
+	}
+	n := o.tasks()
+	stop := prog.watch(StageRun, n, tr.doneCount)
+	defer stop()
+	start := time.Now()
+	if err := submitAll(ctx, t, o.Submitters, newQuota(n, o.Duration), tr); err != nil {
+		return Result{}, err
+	}
+	n = tr.submittedCount()
+	if n == 0 {
+		return Result{}, errors.New("no task was submitted within --duration")
+	}
+	tr.expect(n)
+	if err := tr.waitAll(ctx); err != nil {
+		return Result{}, err
+	}
+	res := throughput(n, time.Since(start))
+	res.Latency = distribution(tr.latencies())
+	return res, nil
+}
+
+// latency submits one task at a time to idle workers and waits for it to
+// be pushed and completed before the next.
+func latency(ctx context.Context, o Options, t *target, ws []*worker, tr *tracker, prog *progress) (Result, error) {
+	if err := helloAll(ctx, ws); err != nil {
+		return Result{}, err
+	}
+	s, err := dialSubmitter(t, tr)
+	if err != nil {
+		return Result{}, err
+	}
+	defer s.c.Close()
+	n := o.tasks()
+	tr.expect(n)
+	stop := prog.watch(StageRun, n, tr.doneCount)
+	defer stop()
+	start := time.Now()
+	for range n {
+		id, err := s.submit(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		if err := tr.waitTask(ctx, id); err != nil {
+			return Result{}, err
+		}
+	}
+	res := throughput(n, time.Since(start))
+	res.Latency = distribution(tr.latencies())
+	return res, nil
+}
+
+func throughput(n int, took time.Duration) Result {
+	return Result{Tasks: n, Seconds: took.Seconds(), TasksPerS: rate(n, took.Seconds())}
+}
+
+// dialWorkers connects m workers, named for this run so that runs against
+// one hub do not meet. On error it returns those it connected.
+func dialWorkers(ctx context.Context, t *target, m, slots int, tr *tracker) ([]*worker, error) {
+	run := nuid.Next()[:8]
+	ws := make([]*worker, 0, m)
+	for i := range m {
+		w, err := dialWorker(ctx, t, fmt.Sprintf("bench-%s-%d", run, i), slots, tr)
+		if err != nil {
+			return ws, err
+		}
+		ws = append(ws, w)
+	}
+	return ws, nil
+}
+
+// helloAll says hello with every worker at once.
+func helloAll(ctx context.Context, ws []*worker) error {
+	errs := make([]error, len(ws))
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		wg.Go(func() { errs[i] = w.hello(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func stopWorkers(ws []*worker) {
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Go(w.stop)
+	}
+	wg.Wait()
+}
+
+// revokeWorkers deletes the tokens the run made on a running hub.
+func revokeWorkers(t *target, ws []*worker) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, w := range ws {
+		_ = t.revoke(ctx, w.id)
+	}
+}
