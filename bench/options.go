@@ -48,6 +48,10 @@ type Options struct {
 	// Hub and Token name a running hub (an admin token); empty Hub runs an
 	// embedded one.
 	Hub, Token string
+	// Dir is where the embedded hub's and the raw server's temporary
+	// directories are made ("": os.TempDir()); put it on the disk to
+	// measure.
+	Dir string
 	// Raw measures raw JetStream publishes beside the hub.
 	Raw bool
 	// Timeout bounds each run, hub start and stop included.

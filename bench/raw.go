@@ -33,8 +33,8 @@ type rawServer struct {
 	err atomic.Value // the first async publish error
 }
 
-func startRaw(ctx context.Context, sync string) (*rawServer, error) {
-	dir, err := os.MkdirTemp("", "agentcom-bench-raw-")
+func startRaw(ctx context.Context, parent, sync string) (*rawServer, error) {
+	dir, err := os.MkdirTemp(parent, "agentcom-bench-raw-")
 	if err != nil {
 		return nil, fmt.Errorf("create raw store dir: %w", err)
 	}
@@ -122,8 +122,8 @@ func (r *rawServer) publishAsync(ctx context.Context, n int, done *atomic.Int64)
 }
 
 // measureRaw runs both publish kinds for n messages on a fresh raw server.
-func measureRaw(ctx context.Context, sync string, n int, prog *progress) (*Raw, error) {
-	r, err := startRaw(ctx, sync)
+func measureRaw(ctx context.Context, parent, sync string, n int, prog *progress) (*Raw, error) {
+	r, err := startRaw(ctx, parent, sync)
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,7 @@ func runOne(ctx context.Context, o Options, sync string) (Result, error) {
 		res.Target = t.url
 	}
 	if o.Raw && res.Tasks > 0 {
-		if res.Raw, err = measureRaw(ctx, sync, res.Tasks, prog); err != nil {
+		if res.Raw, err = measureRaw(ctx, o.Dir, sync, res.Tasks, prog); err != nil {
 			return Result{}, err
 		}
 	}
@@ -62,7 +62,7 @@ func openTarget(ctx context.Context, o Options, sync string) (*target, error) {
 	if o.Hub != "" {
 		return remoteTarget(o.Hub, o.Token)
 	}
-	return startEmbedded(ctx, sync, o.Log)
+	return startEmbedded(ctx, o.Dir, sync, o.Log)
 }
 
 // checkCompleted holds a fresh embedded hub to what the workers saw: it

@@ -31,8 +31,8 @@ type target struct {
 // AGENTCOM_* variables), on free ports, logging warnings and errors to
 // logw. The one change: no per-agent request budget, so that a few
 // workers can go as fast as the hub does.
-func startEmbedded(ctx context.Context, sync string, logw io.Writer) (*target, error) {
-	dir, err := os.MkdirTemp("", "agentcom-bench-")
+func startEmbedded(ctx context.Context, parent, sync string, logw io.Writer) (*target, error) {
+	dir, err := os.MkdirTemp(parent, "agentcom-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
