@@ -48,7 +48,9 @@ func TestBenchModes(t *testing.T) {
 			requireSound(t, r, o.Tasks)
 			require.Equal(t, "1s", r.Sync)
 			require.Positive(t, seen, "progress was reported")
-			if mode != ModeBurnDown {
+			if mode == ModeBurnDown {
+				require.Positive(t, r.SubmitPerS, "the prefill's rate")
+			} else {
 				require.NotNil(t, r.Latency)
 				require.Equal(t, o.Tasks, r.Latency.Samples)
 				require.Positive(t, r.Latency.P50)

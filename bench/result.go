@@ -27,6 +27,9 @@ type Result struct {
 	Tasks      int     `json:"tasks"` // completed, each submitted by this run
 	Seconds    float64 `json:"seconds"`
 	TasksPerS  float64 `json:"tasks_per_s"`
+	// SubmitPerS is, in burn-down mode, the rate of the prefill: submits
+	// alone, with no worker connected.
+	SubmitPerS float64 `json:"submit_per_s,omitempty"`
 	// Latency is submit to assignment push, in ms: every sample in
 	// latency mode, queueing included in continuous mode.
 	Latency *Latency `json:"latency_ms,omitempty"`

@@ -108,7 +108,9 @@ func runMode(ctx context.Context, o Options, t *target, prog *progress) (Result,
 func burnDown(ctx context.Context, o Options, t *target, ws []*worker, tr *tracker, prog *progress) (Result, error) {
 	n := o.tasks()
 	stop := prog.watch(StagePrefill, n, tr.submittedCount)
+	t0 := time.Now()
 	err := submitAll(ctx, t, o.Submitters, newQuota(n, 0), tr)
+	prefill := time.Since(t0)
 	stop()
 	if err != nil {
 		return Result{}, err
@@ -123,7 +125,9 @@ func burnDown(ctx context.Context, o Options, t *target, ws []*worker, tr *track
 	if err := tr.waitAll(ctx); err != nil {
 		return Result{}, err
 	}
-	return throughput(n, time.Since(start)), nil
+	res := throughput(n, time.Since(start))
+	res.SubmitPerS = rate(n, prefill.Seconds())
+	return res, nil
 }
 
 // continuous submits and works at once: the workers say hello first, then

@@ -119,26 +119,18 @@ func benchToken(f *benchFlags) (string, error) {
 	return cfg.Token, nil
 }
 
-// printBenchTable prints a row per run: "-" where a figure does not apply.
+// benchColumns head the table, a column per figure of benchRow.
+var benchColumns = []string{"MODE", "SYNC", "WORKERS", "SLOTS", "TASKS", "SECONDS", "TASKS/S",
+	"P50_MS", "P90_MS", "P99_MS", "MAX_MS", "RAW_SYNC/S", "RAW_ASYNC/S", "RSS_MB", "HWM_MB"}
+
+// printBenchTable prints a row per run, then a note for each run that
+// declined, aborted or dropped work.
 func printBenchTable(w io.Writer, rep bench.Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MODE\tSYNC\tWORKERS\tSLOTS\tTASKS\tSECONDS\tTASKS/S\tP50_MS\tP99_MS\tMAX_MS\tRAW_SYNC/S\tRAW_ASYNC/S\tRSS_MB\tHWM_MB")
+	fmt.Fprintln(tw, strings.Join(benchColumns, "\t"))
 	var notes []string
 	for _, r := range rep.Runs {
-		p50, p99, max := "-", "-", "-"
-		if l := r.Latency; l != nil {
-			p50, p99, max = ms(l.P50), ms(l.P99), ms(l.Max)
-		}
-		rawSync, rawAsync := "-", "-"
-		if r.Raw != nil {
-			rawSync, rawAsync = fmt.Sprintf("%.0f", r.Raw.SyncPerS), fmt.Sprintf("%.0f", r.Raw.AsyncPerS)
-		}
-		rss, hwm := "-", "-"
-		if r.Memory != nil {
-			rss, hwm = fmt.Sprintf("%.0f", r.Memory.RSSMB), fmt.Sprintf("%.0f", r.Memory.HWMMB)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.2f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Mode, r.Sync, r.Workers, r.Slots,
-			r.Tasks, r.Seconds, r.TasksPerS, p50, p99, max, rawSync, rawAsync, rss, hwm)
+		fmt.Fprintln(tw, strings.Join(benchRow(r), "\t"))
 		if r.Declines+r.Aborts+r.Dropped > 0 {
 			notes = append(notes, fmt.Sprintf("sync %s: %d declines, %d aborts, %d dropped assignments",
 				r.Sync, r.Declines, r.Aborts, r.Dropped))
@@ -151,6 +143,28 @@ func printBenchTable(w io.Writer, rep bench.Report) error {
 		fmt.Fprintln(w, n)
 	}
 	return nil
+}
+
+// benchRow is one run's figures: "-" where one does not apply.
+func benchRow(r bench.Result) []string {
+	row := []string{r.Mode, r.Sync, fmt.Sprint(r.Workers), fmt.Sprint(r.Slots), fmt.Sprint(r.Tasks),
+		fmt.Sprintf("%.2f", r.Seconds), fmt.Sprintf("%.0f", r.TasksPerS)}
+	if l := r.Latency; l != nil {
+		row = append(row, ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max))
+	} else {
+		row = append(row, "-", "-", "-", "-")
+	}
+	if r.Raw != nil {
+		row = append(row, fmt.Sprintf("%.0f", r.Raw.SyncPerS), fmt.Sprintf("%.0f", r.Raw.AsyncPerS))
+	} else {
+		row = append(row, "-", "-")
+	}
+	if r.Memory != nil {
+		row = append(row, fmt.Sprintf("%.0f", r.Memory.RSSMB), fmt.Sprintf("%.0f", r.Memory.HWMMB))
+	} else {
+		row = append(row, "-", "-")
+	}
+	return row
 }
 
 func ms(v float64) string { return fmt.Sprintf("%.2f", v) }

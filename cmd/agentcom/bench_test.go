@@ -91,7 +91,7 @@ func TestBenchCommandTableBothSyncs(t *testing.T) {
 	require.NoError(t, err, errOut)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 3, out)
-	require.Equal(t, []string{"MODE", "SYNC", "WORKERS", "SLOTS", "TASKS", "SECONDS", "TASKS/S", "P50_MS", "P99_MS",
+	require.Equal(t, []string{"MODE", "SYNC", "WORKERS", "SLOTS", "TASKS", "SECONDS", "TASKS/S", "P50_MS", "P90_MS", "P99_MS",
 		"MAX_MS", "RAW_SYNC/S", "RAW_ASYNC/S", "RSS_MB", "HWM_MB"}, strings.Fields(lines[0]))
 	require.Equal(t, []string{"latency", "always", "2", "1", "20"}, strings.Fields(lines[1])[:5])
 	require.Equal(t, []string{"latency", "1s", "2", "1", "20"}, strings.Fields(lines[2])[:5])
@@ -150,5 +150,31 @@ func TestBenchCommandRefusesBadFlags(t *testing.T) {
 			require.ErrorContains(t, err, c.want)
 			require.Empty(t, out)
 		})
+	}
+}
+
+// TestBenchReadmeExamples runs the README's bench commands as written:
+// each prints its table, or with --json one document, and completes
+// every task it asks for.
+func TestBenchReadmeExamples(t *testing.T) {
+	blocks := readmeBlocks(t, filepath.Join("..", "..", "README.md"), "Measure it")
+	require.Len(t, blocks, 1, "one block of commands; the output shown is a text block")
+	r := newReadmeRun(t)
+	for _, c := range blocks[0].commands {
+		require.True(t, strings.HasPrefix(c, "./agentcom bench "), c)
+		var out, errb bytes.Buffer
+		cmd := r.shell(c)
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		require.NoError(t, cmd.Run(), "README command %q failed: %s", c, errb.String())
+		if strings.Contains(c, "--json") {
+			var rep bench.Report
+			require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+			require.NotEmpty(t, rep.Runs)
+			require.Positive(t, rep.Runs[0].Tasks)
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		require.Equal(t, benchColumns, strings.Fields(lines[0]), c)
+		require.Len(t, lines, 1+strings.Count(c, "--sync both")+1, "a row per sync setting: %s", out.String())
 	}
 }
