@@ -10,6 +10,8 @@ import (
 
 // Report is one bench invocation: a result per sync setting.
 type Report struct {
+	// CPUs is how many the machine has: the figures mean little without.
+	CPUs int      `json:"cpus"`
 	Runs []Result `json:"runs"`
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -16,7 +17,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		return Report{}, err
 	}
 	syncs, _ := o.Syncs()
-	var rep Report
+	rep := Report{CPUs: runtime.NumCPU()}
 	for _, s := range syncs {
 		res, err := runOne(ctx, o, s)
 		if err != nil {

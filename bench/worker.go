@@ -121,8 +121,9 @@ func (w *worker) onPush(m *nats.Msg) {
 func (w *worker) take(as protocol.Assignment) {
 	ref := protocol.Holding{TaskID: as.TaskID, Generation: as.Generation, Status: "assigned"}
 	w.mu.Lock()
-	_, repeat := w.held[as.TaskID]
-	busy := !repeat && len(w.held) >= w.slots
+	h, ok := w.held[as.TaskID]
+	repeat := ok && h.Generation >= as.Generation // a newer generation replaces it
+	busy := !ok && len(w.held) >= w.slots
 	var holding []protocol.Holding
 	if busy {
 		for _, h := range w.held {
@@ -165,7 +166,7 @@ func (w *worker) run(as protocol.Assignment) {
 	ref := protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation}
 	done := protocol.Complete{TaskID: as.TaskID, Generation: as.Generation, Result: json.RawMessage(`"ok"`)}
 	err := w.request(ctx, broker.VerbAccept, ref, nil)
-	w.release(as.TaskID)
+	w.release(ref)
 	if err == nil {
 		err = w.request(ctx, broker.VerbComplete, done, nil)
 	}
@@ -180,11 +181,13 @@ func (w *worker) run(as protocol.Assignment) {
 	}
 }
 
-// release frees a task's slot.
-func (w *worker) release(taskID string) {
+// release frees a task's slot, unless a newer generation took it.
+func (w *worker) release(ref protocol.TaskRef) {
 	w.mu.Lock()
-	delete(w.held, taskID)
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	if h, ok := w.held[ref.TaskID]; ok && h.Generation == ref.Generation {
+		delete(w.held, ref.TaskID)
+	}
 }
 
 // stop ends the heartbeats, waits for the work in flight, says bye and

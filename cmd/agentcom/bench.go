@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -78,7 +80,10 @@ func runBench(cmd *cobra.Command, f *benchFlags) error {
 	if f.progress || isTerminal(cmd.ErrOrStderr()) {
 		o.Progress = bar.show
 	}
-	rep, err := bench.Run(cmd.Context(), o)
+	// Ctrl-C ends the run cleanly: the hub stops, its directory goes.
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench.Run(ctx, o)
 	bar.end()
 	if err != nil {
 		return err
