@@ -43,6 +43,10 @@ type Options struct {
 	Workers    int
 	Slots      int
 	Submitters int
+	// Sidecars runs the workers as `agentcom sidecar` processes of
+	// SidecarBin, each running `true` per task, instead of in process.
+	Sidecars   bool
+	SidecarBin string
 	// Duration bounds the submitting of continuous mode.
 	Duration time.Duration
 	// Hub and Token name a running hub (an admin token); empty Hub runs an
@@ -94,6 +98,12 @@ func (o Options) Validate() error {
 	}
 	if o.Duration > 0 && o.Mode != ModeContinuous {
 		errs = append(errs, fmt.Errorf("--duration: only for --mode continuous, not %s", o.Mode))
+	}
+	if o.Sidecars && o.Mode == ModeLatency {
+		errs = append(errs, errors.New("--sidecars: not in latency mode, which needs in-process workers to see each push"))
+	}
+	if o.Sidecars && o.SidecarBin == "" {
+		errs = append(errs, errors.New("--sidecars: no agentcom binary to run"))
 	}
 	if o.Hub != "" && o.Token == "" {
 		errs = append(errs, errors.New("--hub: a running hub needs an admin token (--token-file, --token or the data dir's admin.token)"))

@@ -24,7 +24,10 @@ func TestBenchOptionsRefused(t *testing.T) {
 		"tiny sync":      {func(o *Options) { o.Sync = "1us" }, `--sync: "1us"`},
 		"duration":       {func(o *Options) { o.Duration = time.Second }, "--duration: only for --mode continuous"},
 		"hub no token":   {func(o *Options) { o.Hub = "nats://127.0.0.1:1" }, "--hub: a running hub needs an admin token"},
-		"no timeout":     {func(o *Options) { o.Timeout = 0 }, "--timeout: must be positive"},
+		"sidecars latency": {func(o *Options) { o.Mode, o.Sidecars, o.SidecarBin = ModeLatency, true, "agentcom" },
+			"--sidecars: not in latency mode"},
+		"sidecars no bin": {func(o *Options) { o.Sidecars = true }, "--sidecars: no agentcom binary to run"},
+		"no timeout":      {func(o *Options) { o.Timeout = 0 }, "--timeout: must be positive"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := good

@@ -22,13 +22,15 @@ type Result struct {
 	// (only the raw server's against a running hub).
 	Sync string `json:"sync"`
 	// Target is "embedded" or the running hub's URL.
-	Target     string  `json:"target"`
-	Workers    int     `json:"workers"`
-	Slots      int     `json:"slots"`
-	Submitters int     `json:"submitters"`
-	Tasks      int     `json:"tasks"` // completed, each submitted by this run
-	Seconds    float64 `json:"seconds"`
-	TasksPerS  float64 `json:"tasks_per_s"`
+	Target     string `json:"target"`
+	Workers    int    `json:"workers"`
+	Slots      int    `json:"slots"`
+	Submitters int    `json:"submitters"`
+	// Sidecars: the workers were `agentcom sidecar` processes.
+	Sidecars  bool    `json:"sidecars,omitempty"`
+	Tasks     int     `json:"tasks"` // completed, each submitted by this run
+	Seconds   float64 `json:"seconds"`
+	TasksPerS float64 `json:"tasks_per_s"`
 	// SubmitPerS is, in burn-down mode, the rate of the prefill: submits
 	// alone, with no worker connected.
 	SubmitPerS float64 `json:"submit_per_s,omitempty"`

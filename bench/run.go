@@ -4,17 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 	"time"
-
-	"github.com/nats-io/nuid"
 )
 
 // Run validates o and runs its mode once for each sync setting, in turn.
 func Run(ctx context.Context, o Options) (Report, error) {
 	if err := o.Validate(); err != nil {
 		return Report{}, err
+	}
+	if o.Log != nil { // the hub and every sidecar write to it at once
+		o.Log = &lockedWriter{w: o.Log}
 	}
 	syncs, _ := o.Syncs()
 	rep := Report{CPUs: runtime.NumCPU()}
@@ -82,31 +84,33 @@ func checkCompleted(ctx context.Context, t *target, n int) error {
 // runMode runs one mode with its workers and submitters.
 func runMode(ctx context.Context, o Options, t *target, prog *progress) (Result, error) {
 	tr := newTracker()
-	ws, err := dialWorkers(ctx, t, o.Workers, o.Slots, tr)
-	if !t.embedded {
-		defer revokeWorkers(t, ws) // after the workers stop
+	f, err := newFleet(ctx, o, t, tr)
+	if f != nil {
+		if !t.embedded {
+			defer revokeTokens(t, f.ids()) // after the workers stop
+		}
+		defer f.stop()
 	}
-	defer stopWorkers(ws)
 	if err != nil {
 		return Result{}, err
 	}
 	var res Result
 	switch o.Mode {
 	case ModeBurnDown:
-		res, err = burnDown(ctx, o, t, ws, tr, prog)
+		res, err = burnDown(ctx, o, t, f, tr, prog)
 	case ModeContinuous:
-		res, err = continuous(ctx, o, t, ws, tr, prog)
+		res, err = continuous(ctx, o, t, f, tr, prog)
 	default:
-		res, err = latency(ctx, o, t, ws, tr, prog)
+		res, err = latency(ctx, o, t, f, tr, prog)
 	}
-	res.Mode, res.Workers, res.Slots, res.Submitters = o.Mode, o.Workers, o.Slots, o.Submitters
+	res.Mode, res.Workers, res.Slots, res.Submitters, res.Sidecars = o.Mode, o.Workers, o.Slots, o.Submitters, o.Sidecars
 	res.Declines, res.Aborts, res.Dropped = tr.counts()
 	return res, err
 }
 
-// burnDown queues every task, then says hello with every worker and
-// times them until the queue is worked off.
-func burnDown(ctx context.Context, o Options, t *target, ws []*worker, tr *tracker, prog *progress) (Result, error) {
+// burnDown queues every task, then starts every worker and times them
+// until the queue is worked off.
+func burnDown(ctx context.Context, o Options, t *target, f fleet, tr *tracker, prog *progress) (Result, error) {
 	n := o.tasks()
 	stop := prog.watch(StagePrefill, n, tr.submittedCount)
 	t0 := time.Now()
@@ -116,14 +120,13 @@ func burnDown(ctx context.Context, o Options, t *target, ws []*worker, tr *track
 	if err != nil {
 		return Result{}, err
 	}
-	tr.expect(n)
-	stop = prog.watch(StageRun, n, tr.doneCount)
+	stop = prog.watch(StageRun, n, f.completed)
 	defer stop()
 	start := time.Now()
-	if err := helloAll(ctx, ws); err != nil {
+	if err := f.start(ctx); err != nil {
 		return Result{}, err
 	}
-	if err := tr.waitAll(ctx); err != nil {
+	if err := f.waitAll(ctx, n); err != nil {
 		return Result{}, err
 	}
 	res := throughput(n, time.Since(start))
@@ -131,15 +134,15 @@ func burnDown(ctx context.Context, o Options, t *target, ws []*worker, tr *track
 	return res, nil
 }
 
-// continuous submits and works at once: the workers say hello first, then
+// continuous submits and works at once: the workers start first, then
 // the submitters run for the duration or the task count, and the run
 // ends when every task they submitted is completed.
-func continuous(ctx context.Context, o Options, t *target, ws []*worker, tr *tracker, prog *progress) (Result, error) {
-	if err := helloAll(ctx, ws); err != nil {
+func continuous(ctx context.Context, o Options, t *target, f fleet, tr *tracker, prog *progress) (Result, error) {
+	if err := f.start(ctx); err != nil {
 		return Result{}, err
 	}
 	n := o.tasks()
-	stop := prog.watch(StageRun, n, tr.doneCount)
+	stop := prog.watch(StageRun, n, f.completed)
 	defer stop()
 	start := time.Now()
 	if err := submitAll(ctx, t, o.Submitters, newQuota(n, o.Duration), tr); err != nil {
@@ -149,19 +152,18 @@ func continuous(ctx context.Context, o Options, t *target, ws []*worker, tr *tra
 	if n == 0 {
 		return Result{}, errors.New("no task was submitted within --duration")
 	}
-	tr.expect(n)
-	if err := tr.waitAll(ctx); err != nil {
+	if err := f.waitAll(ctx, n); err != nil {
 		return Result{}, err
 	}
 	res := throughput(n, time.Since(start))
-	res.Latency = distribution(tr.latencies())
+	res.Latency = distribution(tr.latencies()) // none from sidecars: their pushes are not seen
 	return res, nil
 }
 
-// latency submits one task at a time to idle workers and waits for it to
-// be pushed and completed before the next.
-func latency(ctx context.Context, o Options, t *target, ws []*worker, tr *tracker, prog *progress) (Result, error) {
-	if err := helloAll(ctx, ws); err != nil {
+// latency submits one task at a time to idle in-process workers and
+// waits for it to be pushed and completed before the next.
+func latency(ctx context.Context, o Options, t *target, f fleet, tr *tracker, prog *progress) (Result, error) {
+	if err := f.start(ctx); err != nil {
 		return Result{}, err
 	}
 	s, err := dialSubmitter(t, tr)
@@ -192,45 +194,23 @@ func throughput(n int, took time.Duration) Result {
 	return Result{Tasks: n, Seconds: took.Seconds(), TasksPerS: rate(n, took.Seconds())}
 }
 
-// dialWorkers connects m workers, named for this run so that runs against
-// one hub do not meet. On error it returns those it connected.
-func dialWorkers(ctx context.Context, t *target, m, slots int, tr *tracker) ([]*worker, error) {
-	run := nuid.Next()[:8]
-	ws := make([]*worker, 0, m)
-	for i := range m {
-		w, err := dialWorker(ctx, t, fmt.Sprintf("bench-%s-%d", run, i), slots, tr)
-		if err != nil {
-			return ws, err
-		}
-		ws = append(ws, w)
-	}
-	return ws, nil
-}
-
-// helloAll says hello with every worker at once.
-func helloAll(ctx context.Context, ws []*worker) error {
-	errs := make([]error, len(ws))
-	var wg sync.WaitGroup
-	for i, w := range ws {
-		wg.Go(func() { errs[i] = w.hello(ctx) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-func stopWorkers(ws []*worker) {
-	var wg sync.WaitGroup
-	for _, w := range ws {
-		wg.Go(w.stop)
-	}
-	wg.Wait()
-}
-
-// revokeWorkers deletes the tokens the run made on a running hub.
-func revokeWorkers(t *target, ws []*worker) {
+// revokeTokens deletes the tokens a run made on a running hub.
+func revokeTokens(t *target, ids []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, w := range ws {
-		_ = t.revoke(ctx, w.id)
+	for _, id := range ids {
+		_ = t.revoke(ctx, id)
 	}
+}
+
+// lockedWriter writes one Write at a time.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -50,6 +50,9 @@ same number of messages on an embedded server with the same sync setting.`,
 	fs.IntVar(&o.Workers, "workers", 8, "in-process workers (agents), each on its own NATS connection")
 	fs.IntVar(&o.Slots, "slots", 1, "tasks each worker takes at once (sent as max_tasks in its hello)")
 	fs.IntVar(&o.Submitters, "submitters", 8, "concurrent submitters, each submitting one task at a time")
+	fs.BoolVar(&o.Sidecars, "sidecars", false, "run the workers as `agentcom sidecar` processes (exec `true`) instead of in process")
+	fs.StringVar(&o.SidecarBin, "sidecar-bin", "", "the agentcom binary the sidecars run (default: this one)")
+	_ = fs.MarkHidden("sidecar-bin")
 	fs.DurationVar(&o.Duration, "duration", 0, "continuous mode: submit for this long (0: until --tasks are submitted)")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up a run (each sync setting) after this long")
 	fs.StringVar(&o.Dir, "dir", "", "where the temporary data directories go (default: the system's temp directory); put it on the disk to measure")
@@ -66,6 +69,13 @@ same number of messages on an embedded server with the same sync setting.`,
 func runBench(cmd *cobra.Command, f *benchFlags) error {
 	o := f.opts
 	o.Raw, o.Log = !f.noRawPub, cmd.ErrOrStderr()
+	if o.Sidecars && o.SidecarBin == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find the agentcom binary for --sidecars: %w", err)
+		}
+		o.SidecarBin = self
+	}
 	if o.Hub == "" && (f.tokenFile != "" || f.token != "") {
 		return fmt.Errorf("--token-file and --token: only with --hub (the embedded hub makes its own)")
 	}
@@ -136,6 +146,9 @@ func printBenchTable(w io.Writer, rep bench.Report) error {
 	var notes []string
 	for _, r := range rep.Runs {
 		fmt.Fprintln(tw, strings.Join(benchRow(r), "\t"))
+		if r.Sidecars {
+			notes = append(notes, fmt.Sprintf("sync %s: the workers were agentcom sidecar processes", r.Sync))
+		}
 		if r.Declines+r.Aborts+r.Dropped > 0 {
 			notes = append(notes, fmt.Sprintf("sync %s: %d declines, %d aborts, %d dropped assignments",
 				r.Sync, r.Declines, r.Aborts, r.Dropped))

@@ -129,6 +129,23 @@ func TestBenchCommandRunningHub(t *testing.T) {
 	require.Contains(t, out, `"count": 0`, "the workers' tokens are revoked")
 }
 
+// TestBenchCommandSidecars runs the workers as sidecar processes of the
+// binary under test.
+func TestBenchCommandSidecars(t *testing.T) {
+	dir := t.TempDir()
+	rep := benchJSON(t, "--mode", "burn-down", "--tasks", "60", "--workers", "2", "--sync", "1s", "--no-raw",
+		"--sidecars", "--sidecar-bin", bin, "--dir", dir)
+	require.Len(t, rep.Runs, 1)
+	r := rep.Runs[0]
+	require.True(t, r.Sidecars)
+	require.Equal(t, 60, r.Tasks)
+	require.Positive(t, r.TasksPerS)
+	require.Nil(t, r.Raw)
+	left, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, left, "the data, token and state directories are removed")
+}
+
 func TestBenchCommandRefusesBadFlags(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -140,6 +157,7 @@ func TestBenchCommandRefusesBadFlags(t *testing.T) {
 		{[]string{"--mode", "sprint"}, `--mode: unknown mode "sprint": use burn-down, continuous or latency`},
 		{[]string{"--sync", "sometimes"}, `--sync: "sometimes" is not "always", an interval of at least 1ms such as "1s", or "both"`},
 		{[]string{"--duration", "5s"}, "--duration: only for --mode continuous, not burn-down"},
+		{[]string{"--sidecars", "--mode", "latency"}, "--sidecars: not in latency mode"},
 		{[]string{"--token-file", "x"}, "--token-file and --token: only with --hub"},
 		{[]string{"--hub", "nats://127.0.0.1:1", "--token-file", "/nonexistent/admin.token"}, "read --token-file"},
 		{[]string{"--workers", "many"}, `invalid argument "many" for "--workers"`},
