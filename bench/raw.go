@@ -19,6 +19,10 @@ import (
 const (
 	rawPayload = 420
 	rawWindow  = 256
+	// rawStallWait is how long a publish waits for room in a full window
+	// (nats.go's default, 200ms, is less than one fsync can take on a
+	// busy disk).
+	rawStallWait = 10 * time.Second
 )
 
 // rawServer is a plain embedded JetStream server with the hub's store
@@ -100,12 +104,13 @@ func (r *rawServer) publishSync(ctx context.Context, n int, done *atomic.Int64) 
 	return nil
 }
 
-// publishAsync publishes n messages with at most rawWindow unacked, then
-// waits for every ack.
+// publishAsync publishes n messages with at most rawWindow unacked (a
+// publish waits for room), then waits for every ack.
 func (r *rawServer) publishAsync(ctx context.Context, n int, done *atomic.Int64) error {
 	payload := make([]byte, rawPayload)
 	for i := range n {
-		if _, err := r.js.PublishAsync(fmt.Sprintf("bench.async.%d", i), payload); err != nil {
+		_, err := r.js.PublishAsync(fmt.Sprintf("bench.async.%d", i), payload, jetstream.WithStallWait(rawStallWait))
+		if err != nil {
 			return fmt.Errorf("publish raw message async: %w", err)
 		}
 		done.Add(1)
