@@ -77,6 +77,8 @@ func (c *Coordinator) handle(ctx context.Context, agentID, verb string, data []b
 		})
 	case broker.VerbAccept, broker.VerbDecline, broker.VerbProgress, broker.VerbComplete, broker.VerbFail:
 		return c.report(ctx, agentID, verb, data)
+	case broker.VerbReport:
+		return decodeThen(data, func(rs protocol.Reports) (int, any) { return c.reports(ctx, agentID, rs) })
 	case broker.VerbBlocked, broker.VerbUnblocked:
 		return decodeThen(data, func(r protocol.TaskRef) (int, any) {
 			var cmd domain.AgentCommand = domain.BlockAgent{ID: agentID, TaskID: r.TaskID, Reason: logsink.ScrubText(r.Reason)}
@@ -94,18 +96,33 @@ func (c *Coordinator) handle(ctx context.Context, agentID, verb string, data []b
 	return http.StatusNotFound, protocol.Error{Error: protocol.CodeUnknownVerb, Detail: "no agent request " + verb}
 }
 
+// reportBody is the body of every verb about one assignment of a task.
+type reportBody struct {
+	protocol.Complete
+	Message string             `json:"message"`
+	Error   string             `json:"error"`
+	Reason  string             `json:"reason"`
+	Holding []protocol.Holding `json:"holding"`
+}
+
 // report handles the verbs about one assignment of a task.
 func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []byte) (int, any) {
-	var r struct {
-		protocol.Complete
-		Message string             `json:"message"`
-		Error   string             `json:"error"`
-		Reason  string             `json:"reason"`
-		Holding []protocol.Holding `json:"holding"`
-	}
+	var r reportBody
 	if err := json.Unmarshal(data, &r); err != nil || !domain.ValidTaskID(r.TaskID) {
 		return http.StatusUnprocessableEntity, protocol.Error{Error: protocol.CodeValidationFailed, Detail: "the body must name task_id and generation"}
 	}
+	t, err := c.reportOne(ctx, agentID, verb, r)
+	if err != nil {
+		c.log.Ctx(ctx).Info().Err(err).Str("agent_id", agentID).Str("task_id", r.TaskID).Str("verb", verb).Msg("agent report refused")
+		return c.result(nil, err)
+	}
+	c.log.Ctx(ctx).Info().Str("agent_id", agentID).Str("task_id", r.TaskID).Str("verb", verb).
+		Str("status", string(t.Status)).Msg("agent report")
+	return http.StatusOK, map[string]any{"status": t.Status, "task_id": t.ID, "generation": t.Generation}
+}
+
+// reportOne runs one report's command.
+func (c *Coordinator) reportOne(ctx context.Context, agentID, verb string, r reportBody) (*domain.Task, error) {
 	// Free text is stored and shown: it keeps no more secrets than a log line.
 	r.Message, r.Error, r.Reason = logsink.ScrubText(r.Message), logsink.ScrubText(r.Error), logsink.ScrubText(r.Reason)
 	var cmd domain.Command
@@ -123,14 +140,7 @@ func (c *Coordinator) report(ctx context.Context, agentID, verb string, data []b
 		cmd = domain.FailTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Error: r.Error,
 			Backoff: c.backoff, Jitter: c.jitter()}
 	}
-	t, err := c.svc.Execute(ctx, cmd)
-	if err != nil {
-		c.log.Ctx(ctx).Info().Err(err).Str("agent_id", agentID).Str("task_id", r.TaskID).Str("verb", verb).Msg("agent report refused")
-		return c.result(nil, err)
-	}
-	c.log.Ctx(ctx).Info().Str("agent_id", agentID).Str("task_id", r.TaskID).Str("verb", verb).
-		Str("status", string(t.Status)).Msg("agent report")
-	return http.StatusOK, map[string]any{"status": t.Status, "task_id": t.ID, "generation": t.Generation}
+	return c.svc.Execute(ctx, cmd)
 }
 
 // hello identifies an agent, settles each task it says it holds (continue
@@ -147,7 +157,7 @@ func (c *Coordinator) hello(ctx context.Context, agentID string, h protocol.Hell
 			Detail: "a newer connection of this agent took over; stop this sidecar"}
 	}
 	connect := domain.ConnectAgent{ID: agentID, Name: h.Name, Session: h.Session, Capabilities: h.Capabilities,
-		MaxTasks: h.MaxTasks}
+		MaxTasks: h.MaxTasks, Batch: h.Batch, ImpliedAccept: h.ImpliedAccept}
 	if _, err := connect.DecideAgent(nil, c.now()); err != nil { // refused before anything changes
 		return c.result(nil, err)
 	}

@@ -57,7 +57,7 @@ func (c *Coordinator) screen(agentID, verb string, m *nats.Msg) (status int, e p
 }
 
 func maxRequestBytes(verb string) int {
-	if verb == broker.VerbComplete || verb == broker.VerbFail {
+	if verb == broker.VerbComplete || verb == broker.VerbFail || verb == broker.VerbReport {
 		return domain.MaxMessageBytes
 	}
 	return maxSmallRequest

@@ -9,6 +9,7 @@ import (
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/telemetry"
 	"github.com/agentcom/agentcom/writer"
 )
@@ -86,8 +87,14 @@ func (s *scheduler) run(quit <-chan struct{}) {
 			trigger = "due"
 		}
 		matches, next := s.pass(trigger)
-		for _, m := range matches {
-			wg.Go(func() { s.assign(m) })
+		for _, ms := range byAgent(matches) {
+			if ms[0].batch {
+				wg.Go(func() { s.assignBatch(ms) })
+				continue
+			}
+			for _, m := range ms {
+				wg.Go(func() { s.assign(m) })
+			}
 		}
 		if !next.IsZero() && next.Sub(s.c.now()) < schedulerTick {
 			due.Reset(max(next.Sub(s.c.now()), time.Millisecond)) // wake when a waiting task comes due
@@ -95,8 +102,27 @@ func (s *scheduler) run(quit <-chan struct{}) {
 	}
 }
 
-// match is a task for an agent, with the task's request id.
-type match struct{ task, agent, requestID string }
+// match is a task for an agent, with the task's request id; batch: the
+// agent takes its assignments in one push.
+type match struct {
+	task, agent, requestID string
+	batch                  bool
+}
+
+// byAgent groups matches by agent, in the order the agents first appear.
+func byAgent(matches []match) [][]match {
+	var out [][]match
+	at := map[string]int{}
+	for _, m := range matches {
+		i, ok := at[m.agent]
+		if !ok {
+			i, at[m.agent] = len(out), len(out)
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], m)
+	}
+	return out
+}
 
 // pass finds matches and reserves them. It walks the queue only as far as
 // there are agents to give work to: a pass costs nothing with no agent
@@ -126,7 +152,7 @@ func (s *scheduler) pass(trigger string) (out []match, next time.Time) {
 		}
 		for i, f := range pool {
 			if f.agent.CanRun(t) {
-				out = append(out, match{task: t.ID, agent: f.agent.ID, requestID: requestIDOf(t)})
+				out = append(out, match{task: t.ID, agent: f.agent.ID, requestID: requestIDOf(t), batch: f.agent.Batch})
 				s.tasks[t.ID] = true
 				s.agents[f.agent.ID]++
 				pool = append(pool[:i], pool[i+1:]...)
@@ -188,25 +214,68 @@ func earliest(a, b time.Time) time.Time {
 // match stays reserved until the push is out, so a hello waiting for it
 // (hold) sends any abort after the assignment.
 func (s *scheduler) assign(m match) {
-	taskID, agentID := m.task, m.agent
-	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), m.requestID), writer.AppendTimeout)
-	defer cancel()
-	t, err := s.c.svc.Execute(ctx, domain.AssignTask{ID: taskID, AgentID: agentID})
-	if err == nil {
-		s.c.log.Ctx(ctx).Info().Str("task_id", taskID).Str("agent_id", agentID).Uint64("generation", t.Generation).Msg("task assigned")
-		s.c.push(agentID, broker.PushTask, assignmentOf(t))
+	a, ok := s.record(m)
+	if ok {
+		s.c.push(m.agent, broker.PushTask, a)
 	}
-	s.mu.Lock()
-	delete(s.tasks, taskID)
-	if s.agents[agentID]--; s.agents[agentID] <= 0 {
-		delete(s.agents, agentID)
+	s.done(m)
+	if !ok {
+		s.trigger() // after the reservation ends, so the next pass may use it
 	}
-	s.settled.Broadcast()
-	s.mu.Unlock()
-	if err != nil {
-		s.c.log.Ctx(ctx).Debug().Err(err).Str("task_id", taskID).Str("agent_id", agentID).Msg("assignment refused")
+}
+
+// assignBatch records an agent's matches side by side (they share the
+// writer's groups) and pushes what was assigned in one message.
+func (s *scheduler) assignBatch(ms []match) {
+	out := make([]*protocol.Assignment, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Go(func() {
+			if a, ok := s.record(m); ok {
+				out[i] = &a
+			}
+		})
+	}
+	wg.Wait()
+	push := protocol.Assignments{Tasks: make([]protocol.Assignment, 0, len(ms))}
+	for _, a := range out {
+		if a != nil {
+			push.Tasks = append(push.Tasks, *a)
+		}
+	}
+	if len(push.Tasks) > 0 {
+		s.c.push(ms[0].agent, broker.PushTasks, push)
+	}
+	for _, m := range ms {
+		s.done(m)
+	}
+	if len(push.Tasks) < len(ms) {
 		s.trigger()
 	}
+}
+
+// record stores one assignment and returns what to push.
+func (s *scheduler) record(m match) (protocol.Assignment, bool) {
+	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), m.requestID), writer.AppendTimeout)
+	defer cancel()
+	t, err := s.c.svc.Execute(ctx, domain.AssignTask{ID: m.task, AgentID: m.agent})
+	if err != nil {
+		s.c.log.Ctx(ctx).Debug().Err(err).Str("task_id", m.task).Str("agent_id", m.agent).Msg("assignment refused")
+		return protocol.Assignment{}, false
+	}
+	s.c.log.Ctx(ctx).Info().Str("task_id", m.task).Str("agent_id", m.agent).Uint64("generation", t.Generation).Msg("task assigned")
+	return assignmentOf(t), true
+}
+
+// done ends a match's reservation.
+func (s *scheduler) done(m match) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.tasks, m.task)
+	if s.agents[m.agent]--; s.agents[m.agent] <= 0 {
+		delete(s.agents, m.agent)
+	}
+	s.settled.Broadcast()
 }
 
 // declined keeps work away from a busy agent for a while.

@@ -33,7 +33,7 @@ func newFleet(ctx context.Context, o Options, t *target, tr *tracker) (fleet, er
 		}
 		return f, err
 	}
-	ws, err := dialWorkers(ctx, t, names, o.Slots, tr)
+	ws, err := dialWorkers(ctx, t, names, o.Slots, o.Batch, tr)
 	return &inproc{ws: ws, tr: tr}, err
 }
 
@@ -80,10 +80,10 @@ func (f *inproc) stop() {
 
 // dialWorkers connects a worker per name. On error it returns those it
 // connected.
-func dialWorkers(ctx context.Context, t *target, names []string, slots int, tr *tracker) ([]*worker, error) {
+func dialWorkers(ctx context.Context, t *target, names []string, slots int, batch bool, tr *tracker) ([]*worker, error) {
 	ws := make([]*worker, 0, len(names))
 	for _, id := range names {
-		w, err := dialWorker(ctx, t, id, slots, tr)
+		w, err := dialWorker(ctx, t, id, slots, batch, tr)
 		if err != nil {
 			return ws, err
 		}

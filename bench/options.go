@@ -39,9 +39,13 @@ type Options struct {
 	Sync string
 	// Tasks is how many tasks to run (samples in latency mode); 0 is the
 	// mode's default. In continuous mode with Duration, it is a cap (0: none).
-	Tasks      int
-	Workers    int
-	Slots      int
+	Tasks   int
+	Workers int
+	Slots   int
+	// Batch makes the workers speak the batched protocol: several
+	// assignments per push, implied acceptance, completes reported
+	// several at a time.
+	Batch      bool
 	Submitters int
 	// Sidecars runs the workers as `agentcom sidecar` processes of
 	// SidecarBin, each running `true` per task, instead of in process.

@@ -25,6 +25,7 @@ type Result struct {
 	Target     string `json:"target"`
 	Workers    int    `json:"workers"`
 	Slots      int    `json:"slots"`
+	Batch      bool   `json:"batch"`
 	Submitters int    `json:"submitters"`
 	// Sidecars: the workers were `agentcom sidecar` processes.
 	Sidecars  bool    `json:"sidecars,omitempty"`

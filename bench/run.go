@@ -104,6 +104,7 @@ func runMode(ctx context.Context, o Options, t *target, prog *progress) (Result,
 		res, err = latency(ctx, o, t, f, tr, prog)
 	}
 	res.Mode, res.Workers, res.Slots, res.Submitters, res.Sidecars = o.Mode, o.Workers, o.Slots, o.Submitters, o.Sidecars
+	res.Batch = o.Batch && !o.Sidecars
 	res.Declines, res.Aborts, res.Dropped = tr.counts()
 	return res, err
 }

@@ -19,22 +19,20 @@ import (
 // requestTimeout bounds each agent request, as the sidecar's does.
 const requestTimeout = 10 * time.Second
 
-// hello is the hello a worker says: the protocol's, with the number of
-// tasks it takes at once (a hub that does not know max_tasks ignores it).
-type hello struct {
-	protocol.Hello
-	MaxTasks int `json:"max_tasks,omitempty"`
-}
-
 // worker is one in-process agent on its own NATS connection, speaking the
 // agent protocol (docs/protocol.md, Agents): hello with a session, then
 // for each task push accept and complete at once. It works on up to
-// slots tasks at a time and declines a push beyond them as busy.
+// slots tasks at a time and declines a push beyond them as busy. With
+// batch it asks for several assignments per push and implied acceptance,
+// and reports its completes several at a time (verb report): whatever
+// finished while the last report was on its way goes in the next.
 type worker struct {
 	id, session string
 	slots       int
+	batch       bool
 	nc          *nats.Conn
 	tr          *tracker
+	done        chan protocol.Report // finished tasks waiting for the reporter
 
 	mu   sync.Mutex
 	held map[string]protocol.Holding // the tasks at work, by id
@@ -45,7 +43,7 @@ type worker struct {
 
 // dialWorker creates the agent's token, connects and takes its pushes;
 // it gets no work until hello.
-func dialWorker(ctx context.Context, t *target, id string, slots int, tr *tracker) (*worker, error) {
+func dialWorker(ctx context.Context, t *target, id string, slots int, batch bool, tr *tracker) (*worker, error) {
 	token, err := t.agentToken(ctx, id)
 	if err != nil {
 		return nil, err
@@ -55,8 +53,8 @@ func dialWorker(ctx context.Context, t *target, id string, slots int, tr *tracke
 	if err != nil {
 		return nil, fmt.Errorf("connect worker %s: %w", id, err)
 	}
-	w := &worker{id: id, session: "bench-" + nuid.Next(), slots: slots, nc: nc, tr: tr,
-		held: map[string]protocol.Holding{}, quit: make(chan struct{})}
+	w := &worker{id: id, session: "bench-" + nuid.Next(), slots: slots, batch: batch, nc: nc, tr: tr,
+		held: map[string]protocol.Holding{}, quit: make(chan struct{}), done: make(chan protocol.Report, slots)}
 	if _, err := nc.Subscribe(fmt.Sprintf(broker.PushAllT, id), w.onPush); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("subscribe worker %s to its pushes: %w", id, err)
@@ -72,9 +70,14 @@ func dialWorker(ctx context.Context, t *target, id string, slots int, tr *tracke
 // interval the hub asks for.
 func (w *worker) hello(ctx context.Context) error {
 	var reply protocol.HelloReply
-	body := hello{Hello: protocol.Hello{Name: w.id, Capabilities: []string{}, Session: w.session}, MaxTasks: w.slots}
+	body := protocol.Hello{Name: w.id, Capabilities: []string{}, Session: w.session, MaxTasks: w.slots,
+		Batch: w.batch, ImpliedAccept: w.batch}
 	if err := w.request(ctx, broker.VerbHello, body, &reply); err != nil {
 		return err
+	}
+	if w.batch {
+		w.beat.Add(1)
+		go w.reporter()
 	}
 	if reply.HeartbeatIntervalMS > 0 {
 		w.beat.Add(1)
@@ -112,6 +115,17 @@ func (w *worker) onPush(m *nats.Msg) {
 		}
 		w.tr.assign(as.TaskID, time.Now())
 		w.take(as)
+	case broker.Push(w.id, broker.PushTasks):
+		var push protocol.Assignments
+		if err := json.Unmarshal(m.Data, &push); err != nil {
+			w.tr.fail(fmt.Errorf("decode push to %s: %w", w.id, err))
+			return
+		}
+		now := time.Now()
+		for _, as := range push.Tasks {
+			w.tr.assign(as.TaskID, now)
+			w.take(as)
+		}
 	case broker.Push(w.id, broker.PushAbort):
 		w.tr.count(&w.tr.aborts)
 	}
@@ -161,6 +175,12 @@ func (w *worker) decline(as protocol.Assignment, holding []protocol.Holding) {
 // answers the complete. A refusal (the hub took the task back) drops the
 // task; no answer at all ends the run.
 func (w *worker) run(as protocol.Assignment) {
+	if w.batch { // accepted when assigned; the reporter completes it
+		w.release(protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation})
+		w.done <- protocol.Report{Verb: broker.VerbComplete, TaskID: as.TaskID, Generation: as.Generation,
+			Result: json.RawMessage(`"ok"`)}
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*requestTimeout)
 	defer cancel()
 	ref := protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation}
@@ -181,6 +201,65 @@ func (w *worker) run(as protocol.Assignment) {
 	}
 }
 
+// reporter sends the completes of finished tasks in batches until quit:
+// one request at a time, carrying every complete that waits.
+func (w *worker) reporter() {
+	defer w.beat.Done()
+	for {
+		var batch []protocol.Report
+		select {
+		case <-w.quit:
+			w.flush()
+			return
+		case r := <-w.done:
+			batch = append(batch, r)
+		}
+		for more := true; more && len(batch) < protocol.MaxReports; {
+			select {
+			case r := <-w.done:
+				batch = append(batch, r)
+			default:
+				more = false
+			}
+		}
+		w.sendReports(batch)
+	}
+}
+
+// flush sends what still waits, at the stop.
+func (w *worker) flush() {
+	var batch []protocol.Report
+	for {
+		select {
+		case r := <-w.done:
+			batch = append(batch, r)
+		default:
+			if len(batch) > 0 {
+				w.sendReports(batch)
+			}
+			return
+		}
+	}
+}
+
+// sendReports sends one batch and counts each outcome.
+func (w *worker) sendReports(batch []protocol.Report) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*requestTimeout)
+	defer cancel()
+	var reply protocol.ReportsReply
+	if err := w.request(ctx, broker.VerbReport, protocol.Reports{Reports: batch}, &reply); err != nil {
+		w.tr.fail(err)
+		return
+	}
+	for _, res := range reply.Results {
+		if res.Status == 200 {
+			w.tr.complete(res.TaskID)
+		} else {
+			w.tr.count(&w.tr.dropped)
+		}
+	}
+}
+
 // release frees a task's slot, unless a newer generation took it.
 func (w *worker) release(ref protocol.TaskRef) {
 	w.mu.Lock()
@@ -193,9 +272,9 @@ func (w *worker) release(ref protocol.TaskRef) {
 // stop ends the heartbeats, waits for the work in flight, says bye and
 // closes the connection.
 func (w *worker) stop() {
+	w.work.Wait() // every finished task is handed to the reporter first
 	close(w.quit)
 	w.beat.Wait()
-	w.work.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = w.request(ctx, broker.VerbBye, protocol.Heartbeat{Session: w.session}, nil)

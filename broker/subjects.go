@@ -162,6 +162,7 @@ const (
 	VerbProgress  = "progress"
 	VerbComplete  = "complete"
 	VerbFail      = "fail"
+	VerbReport    = "report" // several of accept, progress, complete and fail at once
 	VerbBye       = "bye"
 	VerbBlocked   = "blocked"
 	VerbUnblocked = "unblocked"
@@ -170,7 +171,7 @@ const (
 // IsAgentVerb reports whether verb is one of the agent request verbs.
 func IsAgentVerb(verb string) bool {
 	switch verb {
-	case VerbHello, VerbHeartbeat, VerbAccept, VerbDecline, VerbProgress, VerbComplete, VerbFail, VerbBye,
+	case VerbHello, VerbHeartbeat, VerbAccept, VerbDecline, VerbProgress, VerbComplete, VerbFail, VerbReport, VerbBye,
 		VerbBlocked, VerbUnblocked:
 		return true
 	}
@@ -180,6 +181,7 @@ func IsAgentVerb(verb string) bool {
 // Hub-to-agent push kinds.
 const (
 	PushTask  = "task"
+	PushTasks = "tasks" // several assignments in one push, to agents that asked for batch
 	PushAbort = "abort"
 )
 

@@ -18,11 +18,12 @@ const (
 )
 
 // transitions is the agent state machine (the original's table, plus
-// offline -> idle/assigned/working for a reconnect that resumes, and
+// offline -> idle/assigned/working for a reconnect that resumes,
 // working/blocked -> assigned for an agent with several slots whose last
-// started task ends while one it has not started yet waits).
+// started task ends while one it has not started yet waits, and idle ->
+// working for an assignment accepted when made).
 var transitions = map[AgentState][]AgentState{
-	StateIdle:     {StateAssigned, StateOffline},
+	StateIdle:     {StateAssigned, StateWorking, StateOffline},
 	StateAssigned: {StateWorking, StateIdle, StateOffline},
 	StateWorking:  {StateIdle, StateBlocked, StateAssigned, StateOffline},
 	StateBlocked:  {StateWorking, StateIdle, StateAssigned, StateOffline},
@@ -56,6 +57,10 @@ type Agent struct {
 	// MaxTasks is how many tasks the agent runs at once (its hello's
 	// max_tasks; 0, in events from before slots, means 1).
 	MaxTasks int `json:"max_tasks,omitempty"`
+	// Batch and ImpliedAccept are what its hello asked for: several
+	// assignments in one push, and assignments accepted when made.
+	Batch         bool `json:"batch,omitempty"`
+	ImpliedAccept bool `json:"implied_accept,omitempty"`
 	// Tasks are the tasks it holds, oldest first. CurrentTask and
 	// Generation name the first of them, for readers of one task.
 	Tasks           []HeldTask `json:"tasks,omitempty"`
@@ -148,13 +153,15 @@ const (
 // (the hub answered continue). TaskID and Working are how events from
 // before slots named the one task resumed; they are read, never written.
 type AgentConnected struct {
-	Name         string     `json:"name,omitempty"`
-	Capabilities []string   `json:"capabilities"`
-	Session      string     `json:"session"`
-	MaxTasks     int        `json:"max_tasks,omitempty"`
-	Tasks        []HeldTask `json:"tasks,omitempty"`
-	TaskID       string     `json:"task_id,omitempty"`
-	Working      bool       `json:"working,omitempty"`
+	Name          string     `json:"name,omitempty"`
+	Capabilities  []string   `json:"capabilities"`
+	Session       string     `json:"session"`
+	MaxTasks      int        `json:"max_tasks,omitempty"`
+	Batch         bool       `json:"batch,omitempty"`
+	ImpliedAccept bool       `json:"implied_accept,omitempty"`
+	Tasks         []HeldTask `json:"tasks,omitempty"`
+	TaskID        string     `json:"task_id,omitempty"`
+	Working       bool       `json:"working,omitempty"`
 }
 
 // AgentDisconnected records a lost or closed connection.

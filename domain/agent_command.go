@@ -62,6 +62,8 @@ type ConnectAgent struct {
 	ID, Name, Session string
 	Capabilities      []string
 	MaxTasks          int
+	Batch             bool
+	ImpliedAccept     bool
 	Tasks             []HeldTask
 }
 
@@ -82,7 +84,7 @@ func (c ConnectAgent) DecideAgent(_ *Agent, _ time.Time) ([]Event, error) {
 		return nil, err
 	}
 	return []Event{AgentConnected{Name: c.Name, Capabilities: sortedSet(c.Capabilities), Session: c.Session,
-		MaxTasks: c.MaxTasks, Tasks: c.Tasks}}, nil
+		MaxTasks: c.MaxTasks, Batch: c.Batch, ImpliedAccept: c.ImpliedAccept, Tasks: c.Tasks}}, nil
 }
 
 // DisconnectAgent records a lost or closed connection. A Session that is

@@ -27,7 +27,11 @@ func EvolveAgent(a *Agent, env Envelope) *Agent {
 	case AgentUnblocked:
 		n.move(e.TaskID, StateBlocked, StateWorking)
 	case TaskAssigned:
-		n.take(HeldTask{ID: env.Aggregate, Generation: e.Generation, State: StateAssigned})
+		h := HeldTask{ID: env.Aggregate, Generation: e.Generation, State: StateAssigned}
+		if e.Accepted {
+			h.State = StateWorking
+		}
+		n.take(h)
 	case TaskAccepted:
 		if i := n.held(env.Aggregate); i >= 0 && n.Tasks[i].State == StateAssigned {
 			n.Tasks[i].State = StateWorking
@@ -49,6 +53,7 @@ func connected(a *Agent, env Envelope, c AgentConnected) *Agent {
 		n = a.clone()
 	}
 	n.Name, n.Capabilities, n.Session, n.MaxTasks = c.Name, c.Capabilities, c.Session, c.MaxTasks
+	n.Batch, n.ImpliedAccept = c.Batch, c.ImpliedAccept
 	n.ConnectedAt = timePtr(env.Time)
 	tasks := append([]HeldTask(nil), c.Tasks...)
 	if c.TaskID != "" && len(tasks) == 0 { // an event from before slots

@@ -179,3 +179,18 @@ func TestConnectAgentChecksMaxTasks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, domain.MaxAgentTasks, events[0].(domain.AgentConnected).MaxTasks)
 }
+
+// An assignment accepted when made (implied_accept) is working at once,
+// for the task and for the agent.
+func TestImpliedAcceptWorksAtOnce(t *testing.T) {
+	t.Parallel()
+	f := newAgentFeed(t, 2)
+	f.task("t1", domain.TaskAssigned{AgentID: "a1", Generation: 1, Accepted: true})
+	require.Equal(t, domain.StateWorking, f.a.State)
+	require.Zero(t, f.a.Invalid)
+	events, err := domain.AssignTask{ID: "t1", AgentID: "a1", Accepted: true}.Decide(queuedTask(), t0)
+	require.NoError(t, err)
+	task := domain.Evolve(queuedTask(), envelope(events[0], tE))
+	require.Equal(t, domain.StatusWorking, task.Status)
+	require.Equal(t, "accepted when assigned", task.History[len(task.History)-1].Detail)
+}

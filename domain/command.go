@@ -128,8 +128,12 @@ func (c SubmitTask) Decide(t *Task, now time.Time) ([]Event, error) {
 	}}, nil
 }
 
-// AssignTask gives a queued task to an agent.
-type AssignTask struct{ ID, AgentID string }
+// AssignTask gives a queued task to an agent. Accepted marks it accepted
+// at once (the agent's implied_accept).
+type AssignTask struct {
+	ID, AgentID string
+	Accepted    bool
+}
 
 // TaskID implements Command.
 func (c AssignTask) TaskID() string { return c.ID }
@@ -142,7 +146,7 @@ func (c AssignTask) Decide(t *Task, _ time.Time) ([]Event, error) {
 	if c.AgentID == "" {
 		return nil, fieldError("agent_id", "required", "agent_id is required")
 	}
-	return []Event{TaskAssigned{AgentID: c.AgentID, Generation: t.Generation + 1}}, nil
+	return []Event{TaskAssigned{AgentID: c.AgentID, Generation: t.Generation + 1, Accepted: c.Accepted}}, nil
 }
 
 // AcceptTask records that the assigned agent started work.

@@ -76,6 +76,9 @@ type TaskSubmitted struct {
 type TaskAssigned struct {
 	AgentID    string `json:"agent_id"`
 	Generation uint64 `json:"generation"`
+	// Accepted: the agent takes its assignments as accepted when made
+	// (its hello's implied_accept); the task is working at once.
+	Accepted bool `json:"accepted,omitempty"`
 }
 
 // TaskAccepted records that the assigned agent started the task.

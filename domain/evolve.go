@@ -27,6 +27,9 @@ func Evolve(t *Task, env Envelope) *Task {
 		n.Status, n.Generation, n.AssignedTo = StatusAssigned, e.Generation, e.AgentID
 		n.AssignedAt, n.RunAfter = timePtr(env.Time), nil
 		entry.AgentID = e.AgentID
+		if e.Accepted {
+			n.Status, entry.Detail = StatusWorking, "accepted when assigned"
+		}
 	case TaskAccepted:
 		n.Status = StatusWorking
 		entry.AgentID = e.AgentID

@@ -27,6 +27,7 @@ type testAgent struct {
 
 	mu       sync.Mutex
 	received []protocol.Assignment
+	batches  []int // the size of each push of kind tasks
 	aborts   []protocol.Abort
 }
 
@@ -70,6 +71,16 @@ func dialTestAgent(t testing.TB, h *testHub, id string, work func(*testAgent, pr
 			a.received = append(a.received, as)
 			a.mu.Unlock()
 			go a.work(a, as)
+		case broker.Push(id, broker.PushTasks):
+			var push protocol.Assignments
+			require.NoError(t, json.Unmarshal(m.Data, &push))
+			a.mu.Lock()
+			a.received = append(a.received, push.Tasks...)
+			a.batches = append(a.batches, len(push.Tasks))
+			a.mu.Unlock()
+			for _, as := range push.Tasks {
+				go a.work(a, as)
+			}
 		case broker.Push(id, broker.PushAbort):
 			var ab protocol.Abort
 			require.NoError(t, json.Unmarshal(m.Data, &ab))

@@ -115,3 +115,71 @@ func TestHelloRefusesTooManySlots(t *testing.T) {
 	_, _, ok := h.Agents().Get("greedy")
 	require.False(t, ok, "nothing stored")
 }
+
+// An agent that asks for batch and implied acceptance gets the queue's
+// tasks in one push, already working, and reports them in one request,
+// each outcome fenced and answered on its own.
+func TestBatchedAgentTakesAPushOfTasksAndReportsThemTogether(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelDebug, func(*config.Hub) {})
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, h.submit(t, fmt.Sprintf(`{"description":"b%d","max_retries":2}`, i)))
+	}
+	a := dialTestAgent(t, h, "batcher", ignore)
+	status, body := a.request(broker.VerbHello, protocol.Hello{Session: a.session, Capabilities: []string{},
+		MaxTasks: 5, Batch: true, ImpliedAccept: true})
+	require.Equal(t, 200, status, string(body))
+	require.Eventually(t, func() bool { return len(a.assignments()) == 5 }, 15*time.Second, 5*time.Millisecond)
+	a.mu.Lock()
+	require.Equal(t, []int{5}, a.batches, "one push carries the five")
+	a.mu.Unlock()
+	gen := map[string]uint64{}
+	for _, as := range a.assignments() {
+		task, _, _ := h.Tasks().Get(as.TaskID)
+		require.Equal(t, domain.StatusWorking, task.Status, "accepted when assigned")
+		gen[as.TaskID] = as.Generation
+	}
+	ag, _, _ := h.Agents().Get("batcher")
+	require.Equal(t, domain.StateWorking, ag.State)
+
+	reports := protocol.Reports{Reports: []protocol.Report{
+		{Verb: broker.VerbComplete, TaskID: ids[0], Generation: gen[ids[0]], Result: json.RawMessage(`"r0"`)},
+		{Verb: broker.VerbComplete, TaskID: ids[1], Generation: gen[ids[1]] + 1},
+		{Verb: broker.VerbFail, TaskID: ids[2], Generation: gen[ids[2]], Error: "broke"},
+		{Verb: broker.VerbProgress, TaskID: ids[3], Generation: gen[ids[3]]},
+		{Verb: broker.VerbComplete, TaskID: "task-missing", Generation: 1},
+	}}
+	status, body = a.request(broker.VerbReport, reports)
+	require.Equal(t, 200, status, string(body))
+	var reply protocol.ReportsReply
+	require.NoError(t, json.Unmarshal(body, &reply))
+	require.Len(t, reply.Results, 5)
+	var got []string
+	for _, r := range reply.Results {
+		got = append(got, fmt.Sprintf("%s %d %s%s", r.TaskID, r.Status, r.TaskStatus, r.Error))
+	}
+	require.Equal(t, []string{
+		ids[0] + " 200 completed", ids[1] + " 409 stale_generation", ids[2] + " 200 queued",
+		ids[3] + " 200 working", "task-missing 404 not_found",
+	}, got)
+	done, _, _ := h.Tasks().Get(ids[0])
+	require.JSONEq(t, `"r0"`, string(done.Result))
+}
+
+// A batched report is refused whole when it cannot be read as one.
+func TestBatchedReportIsRefusedWhole(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, "")
+	a := newTestAgent(t, h, "sloppy", []string{}, ignore)
+	for body, want := range map[string]string{
+		`{"reports":[]}`: "reports holds 0 outcomes; 1 to 1000",
+		`{"reports":[{"verb":"decline","task_id":"task-1","generation":1}]}`:     "one of accept, progress, complete, fail",
+		`{"reports":[{"verb":"complete","task_id":"no spaces","generation":1}]}`: "is not a task id",
+		`{"reports":{}}`: "the body is not the expected JSON",
+	} {
+		status, out := a.request(broker.VerbReport, json.RawMessage(body))
+		require.Equal(t, 422, status, body)
+		require.Contains(t, string(out), want, body)
+	}
+}

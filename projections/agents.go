@@ -79,7 +79,7 @@ func (p *Agents) apply(env domain.Envelope) error {
 		if next == nil {
 			return fmt.Errorf("apply event %s (%s, seq %d): agent %s is unknown", env.ID, env.Type, env.Seq, env.Aggregate)
 		}
-		p.set(env.Aggregate, cur, next, env.Seq)
+		p.set(env.Aggregate, cur, next, env.Seq, "")
 		p.observe(cur, next, env)
 		return nil
 	}
@@ -89,7 +89,7 @@ func (p *Agents) apply(env domain.Envelope) error {
 	}
 	if e := p.agents[id]; e != nil {
 		next := domain.EvolveAgent(e.agent, env)
-		p.set(id, e.agent, next, e.seq)
+		p.set(id, e.agent, next, e.seq, env.Aggregate)
 		p.observe(e.agent, next, env)
 	}
 	return nil
@@ -117,8 +117,19 @@ func (p *Agents) observe(prev, next *domain.Agent, env domain.Envelope) {
 		TaskID: task, RequestID: env.RequestID})
 }
 
-// set stores an agent's new state and keeps the task holders in step.
-func (p *Agents) set(id string, prev, next *domain.Agent, seq uint64) {
+// set stores an agent's new state and keeps the task holders in step. A
+// task's event (task names it) changes only whether that task is held;
+// an agent's own event may change them all.
+func (p *Agents) set(id string, prev, next *domain.Agent, seq uint64, task string) {
+	p.agents[id] = &agentEntry{agent: next, seq: seq}
+	if task != "" {
+		if _, held := next.Holding(task); held {
+			p.holders[task] = id
+		} else if p.holders[task] == id {
+			delete(p.holders, task)
+		}
+		return
+	}
 	if prev != nil {
 		for _, h := range prev.Tasks {
 			if p.holders[h.ID] == id {
@@ -129,7 +140,6 @@ func (p *Agents) set(id string, prev, next *domain.Agent, seq uint64) {
 	for _, h := range next.Tasks {
 		p.holders[h.ID] = id
 	}
-	p.agents[id] = &agentEntry{agent: next, seq: seq}
 }
 
 // agentOf returns the agent a task event names, if it names one.

@@ -33,12 +33,19 @@ type Holding struct {
 // Held lists every task it holds; Holding is how a sidecar from before
 // slots named its one task (still read).
 type Hello struct {
-	Name         string    `json:"name,omitempty"`
-	Capabilities []string  `json:"capabilities"`
-	Session      string    `json:"session"`
-	MaxTasks     int       `json:"max_tasks,omitempty"`
-	Held         []Holding `json:"held,omitempty"`
-	Holding      *Holding  `json:"holding,omitempty"`
+	Name         string   `json:"name,omitempty"`
+	Capabilities []string `json:"capabilities"`
+	Session      string   `json:"session"`
+	MaxTasks     int      `json:"max_tasks,omitempty"`
+	// Batch asks for several assignments in one push (kind tasks,
+	// Assignments) instead of one push each (kind task).
+	Batch bool `json:"batch,omitempty"`
+	// ImpliedAccept makes an assignment count as accepted when it is made:
+	// the agent sends no accept, and the task's lease is the stuck
+	// threshold from then on.
+	ImpliedAccept bool      `json:"implied_accept,omitempty"`
+	Held          []Holding `json:"held,omitempty"`
+	Holding       *Holding  `json:"holding,omitempty"`
 }
 
 // Holdings is every task the hello reports: Held, and Holding if it is
@@ -149,6 +156,48 @@ type Assignment struct {
 	NeededCapabilities []string        `json:"needed_capabilities,omitempty"`
 	CompleteBy         *time.Time      `json:"complete_by,omitempty"`
 	RequestID          string          `json:"request_id,omitempty"`
+}
+
+// Assignments are several assignments in one push (push kind tasks), to
+// an agent whose hello asked for batch.
+type Assignments struct {
+	Tasks []Assignment `json:"tasks"`
+}
+
+// Report is one outcome in a batched report (verb report): Verb is
+// accept, progress, complete or fail, with that verb's fields.
+type Report struct {
+	Verb       string          `json:"verb"`
+	TaskID     string          `json:"task_id"`
+	Generation uint64          `json:"generation"`
+	Result     json.RawMessage `json:"result,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	Message    string          `json:"message,omitempty"`
+}
+
+// Reports is the body of verb report: up to MaxReports outcomes, each
+// fenced by its own generation and answered on its own.
+type Reports struct {
+	Reports []Report `json:"reports"`
+}
+
+// MaxReports bounds one batched report.
+const MaxReports = 1000
+
+// ReportResult answers one Report: its status (as a reply to the single
+// verb would carry), and the task's status after it or the error code.
+type ReportResult struct {
+	TaskID     string `json:"task_id"`
+	Generation uint64 `json:"generation"`
+	Status     int    `json:"status"`
+	TaskStatus string `json:"task_status,omitempty"`
+	Error      string `json:"error,omitempty"`
+	Detail     string `json:"detail,omitempty"`
+}
+
+// ReportsReply answers verb report, one result per report in order.
+type ReportsReply struct {
+	Results []ReportResult `json:"results"`
 }
 
 // Abort is pushed when the hub takes a task back (push kind abort): the

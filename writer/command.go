@@ -49,13 +49,18 @@ func (c taskCommand) keys(s *Service) keys {
 func (c taskCommand) decide(s *Service, ctx context.Context, now time.Time, retry bool) (decided, error) {
 	id := c.TaskID()
 	t, seq := c.current(s, retry)
-	events, err := c.Decide(t, now)
+	cmd, agent := c.Command, (*domain.Agent)(nil)
+	if as, ok := cmd.(domain.AssignTask); ok {
+		agent, _, _ = s.views.Agents.Get(as.AgentID)
+		as.Accepted = agent != nil && agent.ImpliedAccept
+		cmd = as
+	}
+	events, err := cmd.Decide(t, now)
 	if err != nil {
 		return decided{}, err
 	}
-	if as, ok := c.Command.(domain.AssignTask); ok {
-		a, _, _ := s.views.Agents.Get(as.AgentID)
-		if err := domain.CanAssign(a, as.AgentID, t, s.reserved[as.AgentID]); err != nil {
+	if as, ok := cmd.(domain.AssignTask); ok {
+		if err := domain.CanAssign(agent, as.AgentID, t, s.reserved[as.AgentID]); err != nil {
 			return decided{}, err
 		}
 		s.reserved[as.AgentID]++ // until its group lands (release)
@@ -64,7 +69,7 @@ func (c taskCommand) decide(s *Service, ctx context.Context, now time.Time, retr
 	for _, env := range envs {
 		t = domain.Evolve(t, env)
 	}
-	_, rollup := c.Command.(domain.CompactTask)
+	_, rollup := cmd.(domain.CompactTask)
 	return decided{after: state{task: t},
 		append: broker.Append{Subject: broker.TaskEvents(id), ExpectedSeq: seq, Events: envs, Rollup: rollup}}, nil
 }

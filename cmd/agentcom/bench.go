@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -22,6 +23,7 @@ import (
 type benchFlags struct {
 	opts                       bench.Options
 	tokenFile, token, dataDir  string
+	cpuProfile                 string
 	asJSON, progress, noRawPub bool
 }
 
@@ -49,6 +51,8 @@ same number of messages on an embedded server with the same sync setting.`,
 		bench.DefaultTasks, bench.DefaultLatencyTasks))
 	fs.IntVar(&o.Workers, "workers", 8, "in-process workers (agents), each on its own NATS connection")
 	fs.IntVar(&o.Slots, "slots", 1, "tasks each worker takes at once (sent as max_tasks in its hello)")
+	fs.BoolVar(&o.Batch, "batch", true, "workers speak the batched protocol: several assignments per push, implied accept, "+
+		"completes reported several at a time (--batch=false: one request per accept and per complete)")
 	fs.IntVar(&o.Submitters, "submitters", 8, "concurrent submitters, each submitting one task at a time")
 	fs.BoolVar(&o.Sidecars, "sidecars", false, "run the workers as `agentcom sidecar` processes (exec `true`) instead of in process")
 	fs.StringVar(&o.SidecarBin, "sidecar-bin", "", "the agentcom binary the sidecars run (default: this one)")
@@ -63,7 +67,24 @@ same number of messages on an embedded server with the same sync setting.`,
 	fs.BoolVar(&f.noRawPub, "no-raw", false, "skip the raw JetStream publishes")
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON document instead of the table")
 	fs.BoolVar(&f.progress, "progress", false, "show progress on stderr even when it is not a terminal")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (hub and workers) to this file (go tool pprof)")
 	return cmd
+}
+
+// profileCPU starts a CPU profile into file ("": none); stop ends it.
+func profileCPU(file string) (stop func(), err error) {
+	if file == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("create cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func runBench(cmd *cobra.Command, f *benchFlags) error {
@@ -93,7 +114,12 @@ func runBench(cmd *cobra.Command, f *benchFlags) error {
 	// Ctrl-C ends the run cleanly: the hub stops, its directory goes.
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopProfile, err := profileCPU(f.cpuProfile)
+	if err != nil {
+		return err
+	}
 	rep, err := bench.Run(ctx, o)
+	stopProfile()
 	bar.end()
 	if err != nil {
 		return err
