@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -18,6 +19,14 @@ import (
 // maxBody bounds request bodies; a description is at most 10,000
 // characters and metadata at most 64 KiB.
 const maxBody = 1 << 20
+
+// bodyLimit is op's bound on its HTTP body.
+func bodyLimit(op ops.Op) int {
+	if op.MaxBody > 0 {
+		return op.MaxBody
+	}
+	return maxBody
+}
 
 // HTTPHandler serves the HTTP API: every operation of the table on its
 // route. Reads are open; writes and admin routes need an admin bearer
@@ -55,7 +64,7 @@ func (a *API) httpMux(auth *broker.Authenticator, bound []boundOp) *routeMux {
 	mux := &routeMux{ServeMux: http.NewServeMux()}
 	for _, op := range bound {
 		if op.Access == ops.Admin {
-			mux.HandleFunc(op.Pattern(), a.adminOnly(auth, func(r *http.Request, who string, body []byte) Reply {
+			mux.HandleFunc(op.Pattern(), a.adminOnly(auth, bodyLimit(op.Op), func(r *http.Request, who string, body []byte) Reply {
 				return a.serveOp(r, op, who, body)
 			}))
 			continue
@@ -91,7 +100,7 @@ type adminFunc func(r *http.Request, who string, body []byte) Reply
 
 // admin checks the bearer token before reading the body, so a refused
 // request does nothing at all.
-func (a *API) adminOnly(auth *broker.Authenticator, fn adminFunc) http.HandlerFunc {
+func (a *API) adminOnly(auth *broker.Authenticator, limit int, fn adminFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, ok := auth.Lookup(bearer(r))
 		if !ok {
@@ -102,10 +111,11 @@ func (a *API) adminOnly(auth *broker.Authenticator, fn adminFunc) http.HandlerFu
 			writeJSON(w, Reply{http.StatusForbidden, ErrorBody{Error: "admin_only"}})
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeJSON(w, Reply{http.StatusRequestEntityTooLarge, ErrorBody{Error: "body_too_large", Detail: "the body must be at most 1 MiB"}})
+			writeJSON(w, Reply{http.StatusRequestEntityTooLarge, ErrorBody{Error: "body_too_large",
+				Detail: fmt.Sprintf("the body must be at most %d bytes", limit)}})
 			return
 		}
 		if err != nil {

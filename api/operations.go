@@ -41,6 +41,9 @@ func (a *API) handlers() map[string]handler {
 		ops.OpTaskSubmit.Name: func(ctx context.Context, c call) Reply {
 			return a.Submit(ctx, c.who, c.body)
 		},
+		ops.OpTaskSubmitBatch.Name: func(ctx context.Context, c call) Reply {
+			return a.SubmitBatch(ctx, c.who, c.body)
+		},
 		ops.OpTaskList.Name:       a.listCall,
 		ops.OpTaskGet.Name:        func(ctx context.Context, c call) Reply { return a.Get(ctx, c.params["id"]) },
 		ops.OpTaskStats.Name:      func(context.Context, call) Reply { return a.Stats() },

@@ -128,6 +128,7 @@ const (
 // the HTTP API. protocol/ops declares each one's route, types and errors.
 const (
 	CmdTaskSubmit     = "task.submit"
+	CmdTaskSubmitMany = "task.submit_batch"
 	CmdTaskList       = "task.list"
 	CmdTaskGet        = "task.get"
 	CmdTaskStats      = "task.stats"

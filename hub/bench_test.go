@@ -128,7 +128,7 @@ func rawTCPConn(b *testing.B, interval time.Duration) *nats.Conn {
 	return nc
 }
 
-func dialN(b *testing.B, url, token string, n int) []*nats.Conn {
+func dialN(b testing.TB, url, token string, n int) []*nats.Conn {
 	conns := make([]*nats.Conn, n)
 	for i := range conns {
 		nc, err := nats.Connect(url, nats.Token(token))

@@ -33,14 +33,15 @@ type probe struct {
 // the operation takes one, else a plain read. An operation added without
 // one fails TestTransportsServeTheTable.
 var probes = map[string]probe{
-	ops.OpHealth.Name:         {status: 200},
-	ops.OpOpenAPI.Name:        {status: 200},
-	ops.OpTaskSubmit.Name:     {body: `{"description":1}`, status: 422, code: protocol.CodeValidationFailed},
-	ops.OpTaskList.Name:       {query: url.Values{"status": {"sleeping"}}, status: 422, code: protocol.CodeValidationFailed},
-	ops.OpTaskGet.Name:        {params: map[string]string{"id": "task-missing"}, status: 404, code: "task_not_found"},
-	ops.OpTaskStats.Name:      {status: 200},
-	ops.OpTaskDeadLetter.Name: {status: 200},
-	ops.OpTaskRetry.Name:      {params: map[string]string{"id": "task-missing"}, status: 404, code: "task_not_found"},
+	ops.OpHealth.Name:          {status: 200},
+	ops.OpOpenAPI.Name:         {status: 200},
+	ops.OpTaskSubmit.Name:      {body: `{"description":1}`, status: 422, code: protocol.CodeValidationFailed},
+	ops.OpTaskSubmitBatch.Name: {body: `{"tasks":[{"description":1}]}`, status: 422, code: protocol.CodeValidationFailed},
+	ops.OpTaskList.Name:        {query: url.Values{"status": {"sleeping"}}, status: 422, code: protocol.CodeValidationFailed},
+	ops.OpTaskGet.Name:         {params: map[string]string{"id": "task-missing"}, status: 404, code: "task_not_found"},
+	ops.OpTaskStats.Name:       {status: 200},
+	ops.OpTaskDeadLetter.Name:  {status: 200},
+	ops.OpTaskRetry.Name:       {params: map[string]string{"id": "task-missing"}, status: 404, code: "task_not_found"},
 	ops.OpTaskCancel.Name: {params: map[string]string{"id": "task-missing"}, body: `{"reason":"x"}`,
 		status: 404, code: "task_not_found"},
 	ops.OpAgentList.Name:    {status: 200},

@@ -47,6 +47,20 @@ type SubmitRequest struct {
 	RetryMax   string          `json:"retry_max,omitempty"`
 }
 
+// MaxBatchSubmit bounds a batch submit.
+const MaxBatchSubmit = 1000
+
+// SubmitBatchRequest is a batch submit: each task as a single submit's body.
+type SubmitBatchRequest struct {
+	Tasks []SubmitRequest `json:"tasks"`
+}
+
+// SubmittedBatch answers a batch submit: every task, in the order given.
+type SubmittedBatch struct {
+	Count int         `json:"count"`
+	Tasks []Submitted `json:"tasks"`
+}
+
 // Submitted answers a submit.
 type Submitted struct {
 	CreatedAt time.Time       `json:"created_at"`

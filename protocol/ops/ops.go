@@ -51,6 +51,9 @@ type Op struct {
 	// answered with an ErrorBody.
 	Answers []Answer
 	Errors  []int
+	// MaxBody bounds the HTTP body (0: 1 MiB); over NATS the server's
+	// max_payload bounds every request.
+	MaxBody int
 }
 
 // Pattern is the op's http.ServeMux pattern, such as "GET /api/tasks/{id}".

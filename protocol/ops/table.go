@@ -31,6 +31,11 @@ var (
 	OpTaskSubmit = Op{Name: broker.CmdTaskSubmit, Method: "POST", Path: "/api/tasks", Access: Admin,
 		Summary: "Submit a task", Request: typeOf[SubmitRequest](),
 		Answers: ok[Submitted](201), Errors: []int{422, 500, 503, 507}}
+	// OpTaskSubmitBatch submits up to MaxBatchSubmit tasks: all are
+	// validated before any is stored, and the answer gives each its id.
+	OpTaskSubmitBatch = Op{Name: broker.CmdTaskSubmitMany, Method: "POST", Path: "/api/tasks/batch", Access: Admin,
+		Summary: "Submit up to 1,000 tasks: none is stored unless every one is valid", Request: typeOf[SubmitBatchRequest](),
+		Answers: ok[SubmittedBatch](201), Errors: []int{413, 422, 500, 503, 507}, MaxBody: domain.MaxMessageBytes}
 	OpTaskList = Op{Name: broker.CmdTaskList, Method: "GET", Path: "/api/tasks", Access: Public,
 		Summary: "List tasks in queue order (priority, then age)", Query: typeOf[ListQuery](),
 		Answers: ok[TaskList](200), Errors: []int{422}}
@@ -87,7 +92,7 @@ var (
 // All is the table: every operation, in the order documents list them.
 var All = []Op{
 	OpHealth, OpOpenAPI,
-	OpTaskSubmit, OpTaskList, OpTaskGet, OpTaskStats, OpTaskDeadLetter, OpTaskRetry, OpTaskCancel,
+	OpTaskSubmit, OpTaskSubmitBatch, OpTaskList, OpTaskGet, OpTaskStats, OpTaskDeadLetter, OpTaskRetry, OpTaskCancel,
 	OpAgentList, OpAgentStates, OpAgentGet,
 	OpTokenCreate, OpTokenList, OpTokenRevoke,
 	OpLogLevelGet, OpLogLevelSet,

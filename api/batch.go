@@ -1,0 +1,104 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/protocol"
+	"github.com/agentcom/agentcom/protocol/ops"
+	"github.com/agentcom/agentcom/writer"
+)
+
+// SubmitBatch creates up to ops.MaxBatchSubmit tasks from one body. Every
+// task is validated first; one invalid task refuses them all, with each
+// problem named tasks[i].field. Then all go to the writer at once, so
+// they share its durable writes, and the answer gives each its id, in the
+// order given. Should the store fail part way, the answer is that failure,
+// saying which tasks were stored.
+func (a *API) SubmitBatch(ctx context.Context, who string, body []byte) Reply {
+	cmds, err := decodeSubmitBatch(body, a.now())
+	if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	tasks := make([]*domain.Task, len(cmds))
+	errs := make([]error, len(cmds))
+	var wg sync.WaitGroup
+	for i := range cmds {
+		cmds[i].ID, cmds[i].SubmittedBy = writer.NewTaskID(), who
+		wg.Go(func() { tasks[i], errs[i] = a.svc.Execute(ctx, cmds[i]) })
+	}
+	wg.Wait()
+	if r, failed := a.batchFailure(ctx, tasks, errs); failed {
+		return r
+	}
+	out := ops.SubmittedBatch{Count: len(tasks), Tasks: make([]ops.Submitted, len(tasks))}
+	for i, t := range tasks {
+		out.Tasks[i] = ops.Submitted{Status: t.Status, TaskID: t.ID, Priority: t.Priority, CreatedAt: t.CreatedAt}
+	}
+	a.log.Ctx(ctx).Info().Int("count", len(tasks)).Str("first_task_id", tasks[0].ID).Msg("tasks submitted")
+	return Reply{http.StatusCreated, out}
+}
+
+// batchFailure answers the first failure of a batch, if any, adding to its
+// detail which tasks were stored all the same.
+func (a *API) batchFailure(ctx context.Context, tasks []*domain.Task, errs []error) (Reply, bool) {
+	var stored []string
+	var first error
+	for i, err := range errs {
+		if err == nil {
+			stored = append(stored, tasks[i].ID)
+		} else if first == nil {
+			first = err
+		}
+	}
+	if first == nil {
+		return Reply{}, false
+	}
+	r := a.errorReply(ctx, first)
+	if e, ok := r.Body.(ErrorBody); ok {
+		e.Detail = strings.TrimSpace(fmt.Sprintf("%s (%d of %d tasks stored: %s)", e.Detail, len(stored), len(tasks),
+			strings.Join(stored, ",")))
+		r.Body = e
+	}
+	a.log.Ctx(ctx).Warning().Err(first).Int("stored", len(stored)).Int("count", len(tasks)).Msg("batch submit failed part way")
+	return r, true
+}
+
+// decodeSubmitBatch reads {"tasks":[...]}: 1 to ops.MaxBatchSubmit
+// bodies, each read as a single submit's; every problem of every task is
+// reported, named tasks[i].field.
+func decodeSubmitBatch(body []byte, now time.Time) ([]domain.SubmitTask, error) {
+	var req struct {
+		Tasks []json.RawMessage `json:"tasks"`
+	}
+	v := &domain.ValidationError{}
+	if err := json.Unmarshal(body, &req); err != nil {
+		v.Add("body", "invalid_json", `the body must be {"tasks":[...]}: `+protocol.JSONProblem(err))
+		return nil, v
+	}
+	if n := len(req.Tasks); n == 0 || n > ops.MaxBatchSubmit {
+		v.Add("tasks", "out_of_range", fmt.Sprintf("%d tasks given, 1 to %d", n, ops.MaxBatchSubmit))
+		return nil, v
+	}
+	cmds := make([]domain.SubmitTask, len(req.Tasks))
+	for i, raw := range req.Tasks {
+		cmd, err := decodeSubmit(raw, now)
+		if ve, ok := err.(*domain.ValidationError); ok {
+			for _, f := range ve.Fields {
+				f.Field = fmt.Sprintf("tasks[%d].%s", i, f.Field)
+				v.Fields = append(v.Fields, f)
+			}
+		}
+		cmds[i] = cmd
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return cmds, nil
+}
