@@ -173,8 +173,22 @@ func (p *pipes) startCopies() {
 		_, _ = p.stdinW.Write(p.stdin) // EPIPE when the command does not read it
 		_ = p.stdinW.Close()
 	}()
-	go func() { defer p.wg.Done(); _, _ = io.Copy(&p.out, p.outR) }()
-	go func() { defer p.wg.Done(); _, _ = io.Copy(&p.tail, p.errR) }()
+	go func() { defer p.wg.Done(); copySmall(&p.out, p.outR) }()
+	go func() { defer p.wg.Done(); copySmall(&p.tail, p.errR) }()
+}
+
+// copyBuffers are the buffers of copySmall: a sidecar with many slots runs
+// two copies per command, and io.Copy's own 32 KiB each would be most of
+// its memory.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
+
+// copySmall copies src to dst through a pooled 4 KiB buffer. src is
+// wrapped so that *os.File's WriteTo, which allocates its own buffer,
+// is not used.
+func copySmall(dst io.Writer, src io.Reader) {
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	_, _ = io.CopyBuffer(dst, struct{ io.Reader }{src}, *buf)
 }
 
 // collect waits for the copies to end, at most grace (a process that left

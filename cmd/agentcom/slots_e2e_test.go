@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,4 +75,67 @@ func runningRuns(t *testing.T, runs string) int {
 	}
 	require.NoError(t, err)
 	return strings.Count(string(b), "run ")
+}
+
+// TestProcessMemory reads the real processes' resident sets: an idle hub,
+// and a sidecar with 100 slots while it runs 100 commands at once. The
+// figures are logged; the bounds, looser than the targets (an idle hub
+// and that sidecar each within 30 MiB, met with 1-3 MiB to spare), catch
+// a regression without failing on a noisy machine.
+func TestProcessMemory(t *testing.T) {
+	t.Parallel()
+	h := startHubProcOn(t, t.TempDir(), "127.0.0.1:0", fastAgents)
+	idle := waitSettledRSS(t, h.cmd.Process.Pid)
+	t.Logf("idle hub: RSS %.1f MiB", float64(idle)/1024)
+	require.Less(t, idle, uint64(40<<10), "idle hub RSS in KiB")
+
+	const slots = 100
+	s := startSidecar(t, h, "hundred", "sleep 3; echo done", nil, "--max-tasks", fmt.Sprint(slots))
+	for i := range slots {
+		h.submitTask(t, fmt.Sprintf(`{"description":"hold %d"}`, i))
+	}
+	require.Eventually(t, func() bool { return heldBy(h, "hundred") == slots && liveStats(t, h)["working"] == slots },
+		30*time.Second, 20*time.Millisecond, "the sidecar never ran %d tasks at once", slots)
+	hwm := statusKiB(t, s.cmd.Process.Pid, "VmHWM:")
+	t.Logf("sidecar with %d slots at work: peak RSS %.1f MiB, %d threads", slots, float64(hwm)/1024,
+		statusValue(t, s.cmd.Process.Pid, "Threads:"))
+	require.Less(t, hwm, uint64(40<<10), "sidecar peak RSS in KiB")
+}
+
+// waitSettledRSS waits until a process's RSS stops growing (two reads
+// 200 ms apart within 1%) and returns it, in KiB.
+func waitSettledRSS(t *testing.T, pid int) uint64 {
+	t.Helper()
+	last := statusKiB(t, pid, "VmRSS:")
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		now := statusKiB(t, pid, "VmRSS:")
+		if now <= last+last/100 {
+			return now
+		}
+		last = now
+	}
+	return last
+}
+
+// statusKiB reads one kB line (VmRSS:, VmHWM:) of /proc/PID/status.
+func statusKiB(t *testing.T, pid int, key string) uint64 {
+	t.Helper()
+	return statusValue(t, pid, key)
+}
+
+// statusValue reads one number of /proc/PID/status (a kB line's in KiB).
+func statusValue(t *testing.T, pid int, key string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key); ok {
+			n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			require.NoError(t, err, line)
+			return n
+		}
+	}
+	t.Fatalf("no %s line in /proc/%d/status", key, pid)
+	return 0
 }
