@@ -68,7 +68,8 @@ func (c *Coordinator) sweepAgents(ctx context.Context, now time.Time) {
 		if !a.Online() {
 			if c.since(a.LastStateChange, now) > c.cfg.ReconnectGrace {
 				for _, h := range a.Tasks {
-					if t, _, ok := c.views.Tasks.Get(h.ID); ok {
+					// Only what is still this agent's, under that generation.
+					if t, _, ok := c.views.Tasks.Get(h.ID); ok && t.AssignedTo == a.ID && t.Generation == h.Generation {
 						c.reclaim(ctx, t, ReasonAgentOffline)
 					}
 				}

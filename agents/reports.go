@@ -12,8 +12,9 @@ import (
 )
 
 // reports handles a batched report (verb report): each outcome is its own
-// command, all sent to the writer at once so that they share its groups,
-// and each is answered on its own, in order. One log line covers the
+// command, sent to the writer together with the other tasks' so that they
+// share its groups (one task's reports go one after another, in the
+// order given), and each is answered on its own, in order. One log line covers the
 // batch; the refusals among it are logged one by one.
 func (c *Coordinator) reports(ctx context.Context, agentID string, rs protocol.Reports) (int, any) {
 	if err := checkReports(rs); err != nil {
@@ -21,8 +22,12 @@ func (c *Coordinator) reports(ctx context.Context, agentID string, rs protocol.R
 	}
 	results := make([]protocol.ReportResult, len(rs.Reports))
 	var wg sync.WaitGroup
-	for i, r := range rs.Reports {
-		wg.Go(func() { results[i] = c.reportResult(ctx, agentID, r) })
+	for _, idx := range byTask(rs.Reports) {
+		wg.Go(func() { // one task's reports in the order given (an accept before its complete)
+			for _, i := range idx {
+				results[i] = c.reportResult(ctx, agentID, rs.Reports[i])
+			}
+		})
 	}
 	wg.Wait()
 	refused := 0
@@ -33,6 +38,21 @@ func (c *Coordinator) reports(ctx context.Context, agentID string, rs protocol.R
 	}
 	c.log.Ctx(ctx).Info().Str("agent_id", agentID).Int("reports", len(results)).Int("refused", refused).Msg("agent reports")
 	return http.StatusOK, protocol.ReportsReply{Results: results}
+}
+
+// byTask groups the reports' indexes by task, each group in order.
+func byTask(reports []protocol.Report) [][]int {
+	at := map[string]int{}
+	var out [][]int
+	for i, r := range reports {
+		g, ok := at[r.TaskID]
+		if !ok {
+			g, at[r.TaskID] = len(out), len(out)
+			out = append(out, nil)
+		}
+		out[g] = append(out[g], i)
+	}
+	return out
 }
 
 // reportResult runs one report of a batch and answers it.

@@ -214,14 +214,10 @@ func earliest(a, b time.Time) time.Time {
 // match stays reserved until the push is out, so a hello waiting for it
 // (hold) sends any abort after the assignment.
 func (s *scheduler) assign(m match) {
-	a, ok := s.record(m)
-	if ok {
+	if a, ok := s.record(m); ok {
 		s.c.push(m.agent, broker.PushTask, a)
 	}
 	s.done(m)
-	if !ok {
-		s.trigger() // after the reservation ends, so the next pass may use it
-	}
 }
 
 // assignBatch records an agent's matches side by side (they share the
@@ -249,9 +245,6 @@ func (s *scheduler) assignBatch(ms []match) {
 	for _, m := range ms {
 		s.done(m)
 	}
-	if len(push.Tasks) < len(ms) {
-		s.trigger()
-	}
 }
 
 // record stores one assignment and returns what to push.
@@ -267,15 +260,18 @@ func (s *scheduler) record(m match) (protocol.Assignment, bool) {
 	return assignmentOf(t), true
 }
 
-// done ends a match's reservation.
+// done ends a match's reservation and asks for a pass: a refused match
+// left its task queued, and a pass that ran while the reservation stood
+// saw one slot fewer than the agent has (triggers coalesce).
 func (s *scheduler) done(m match) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	delete(s.tasks, m.task)
 	if s.agents[m.agent]--; s.agents[m.agent] <= 0 {
 		delete(s.agents, m.agent)
 	}
 	s.settled.Broadcast()
+	s.mu.Unlock()
+	s.trigger()
 }
 
 // declined keeps work away from a busy agent for a while.

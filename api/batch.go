@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/agentcom/agentcom/domain"
@@ -19,21 +18,19 @@ import (
 // task is validated first; one invalid task refuses them all, with each
 // problem named tasks[i].field. Then all go to the writer at once, so
 // they share its durable writes, and the answer gives each its id, in the
-// order given. Should the store fail part way, the answer is that failure,
+// order given, and are queued in that order. Should the store fail part way, the answer is that failure,
 // saying which tasks were stored.
 func (a *API) SubmitBatch(ctx context.Context, who string, body []byte) Reply {
 	cmds, err := decodeSubmitBatch(body, a.now())
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
-	tasks := make([]*domain.Task, len(cmds))
-	errs := make([]error, len(cmds))
-	var wg sync.WaitGroup
+	all := make([]domain.Command, len(cmds))
 	for i := range cmds {
 		cmds[i].ID, cmds[i].SubmittedBy = writer.NewTaskID(), who
-		wg.Go(func() { tasks[i], errs[i] = a.svc.Execute(ctx, cmds[i]) })
+		all[i] = cmds[i]
 	}
-	wg.Wait()
+	tasks, errs := a.svc.ExecuteAll(ctx, all) // in order: the queue keeps the batch's order
 	if r, failed := a.batchFailure(ctx, tasks, errs); failed {
 		return r
 	}

@@ -207,8 +207,14 @@ func holds(a *Agent, id, taskID, command string, state AgentState) error {
 	if a == nil {
 		return &AgentNotFoundError{AgentID: id}
 	}
-	if h, ok := a.Holding(taskID); !ok || h.State != state || !a.Online() {
+	h, ok := a.Holding(taskID)
+	switch {
+	case !a.Online():
 		return &AgentStateError{AgentID: id, State: a.State, Command: command + " " + taskID + " for"}
+	case !ok:
+		return &AgentStateError{AgentID: id, State: "not holding it", Command: command + " " + taskID + " for"}
+	case h.State != state:
+		return &AgentStateError{AgentID: id, State: AgentState(string(h.State) + " on it"), Command: command + " " + taskID + " for"}
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/protocol/ops"
@@ -75,13 +76,21 @@ func TestBatchSubmitOverNATS(t *testing.T) {
 	h := startHub(t, "")
 	nc := dialN(t, h.NATSURL(), h.token, 1)[0]
 	body := batchOf(ops.MaxBatchSubmit, func(i int) string { return fmt.Sprintf(`{"description":"n%d"}`, i) })
-	resp, err := nc.Request(broker.Command(broker.CmdTaskSubmitMany), []byte(body), 30*time.Second)
+	resp, err := nc.Request(broker.Command(broker.CmdTaskSubmitBatch), []byte(body), 30*time.Second)
 	require.NoError(t, err)
 	require.Equal(t, "201", resp.Header.Get(protocol.HeaderStatus), string(resp.Data))
 	var out ops.SubmittedBatch
 	require.NoError(t, json.Unmarshal(resp.Data, &out))
 	require.Len(t, out.Tasks, ops.MaxBatchSubmit)
 	require.Equal(t, ops.MaxBatchSubmit, h.Tasks().Stats().Total)
+	i := 0
+	h.Tasks().EachQueued(func(task *domain.Task) bool { // the queue keeps the batch's order
+		require.Equal(t, fmt.Sprintf("n%d", i), task.Description)
+		require.Equal(t, out.Tasks[i].TaskID, task.ID)
+		i++
+		return true
+	})
+	require.Equal(t, ops.MaxBatchSubmit, i)
 	require.Less(t, h.svc.Stats().Commits, uint64(ops.MaxBatchSubmit/4), "the batch shares the writer's commits")
 }
 
@@ -96,7 +105,7 @@ func BenchmarkSubmitBatch(b *testing.B) {
 			h := startHubWith(b, "", sync.interval, logsink.LevelInfo)
 			nc := dialN(b, h.NATSURL(), h.token, 1)[0]
 			body := []byte(batchOf(ops.MaxBatchSubmit, func(i int) string { return string(benchBody) }))
-			subject := broker.Command(broker.CmdTaskSubmitMany)
+			subject := broker.Command(broker.CmdTaskSubmitBatch)
 			b.ResetTimer()
 			start := time.Now()
 			for range b.N {

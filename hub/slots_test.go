@@ -167,6 +167,30 @@ func TestBatchedAgentTakesAPushOfTasksAndReportsThemTogether(t *testing.T) {
 	require.JSONEq(t, `"r0"`, string(done.Result))
 }
 
+// One task's reports in a batch run in the order given: an accept before
+// its complete, for every task of the batch.
+func TestBatchedReportKeepsEachTasksOrder(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, "")
+	a := dialTestAgent(t, h, "ordered", ignore)
+	a.helloSlots(t, 40)
+	var reports []protocol.Report
+	for i := range 40 {
+		id := h.submit(t, fmt.Sprintf(`{"description":"o%d"}`, i))
+		task, err := h.svc.Execute(t.Context(), domain.AssignTask{ID: id, AgentID: "ordered"})
+		require.NoError(t, err)
+		reports = append(reports, protocol.Report{Verb: broker.VerbAccept, TaskID: id, Generation: task.Generation},
+			protocol.Report{Verb: broker.VerbComplete, TaskID: id, Generation: task.Generation})
+	}
+	status, body := a.request(broker.VerbReport, protocol.Reports{Reports: reports})
+	require.Equal(t, 200, status, string(body))
+	var reply protocol.ReportsReply
+	require.NoError(t, json.Unmarshal(body, &reply))
+	for i, r := range reply.Results {
+		require.Equal(t, 200, r.Status, "report %d (%s of %s): %s", i, reports[i].Verb, r.TaskID, r.Detail)
+	}
+}
+
 // A batched report is refused whole when it cannot be read as one.
 func TestBatchedReportIsRefusedWhole(t *testing.T) {
 	t.Parallel()

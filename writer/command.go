@@ -60,10 +60,10 @@ func (c taskCommand) decide(s *Service, ctx context.Context, now time.Time, retr
 		return decided{}, err
 	}
 	if as, ok := cmd.(domain.AssignTask); ok {
-		if err := domain.CanAssign(agent, as.AgentID, t, s.reserved[as.AgentID]); err != nil {
+		if err := domain.CanAssign(agent, as.AgentID, t, s.unseen(agent, as.AgentID)); err != nil {
 			return decided{}, err
 		}
-		s.reserved[as.AgentID]++ // until its group lands (release)
+		s.reserve(as.AgentID, as.ID) // until its group lands (release)
 	}
 	envs := Envelopes(ctx, id, now, events)
 	for _, env := range envs {

@@ -52,7 +52,7 @@ func (s *Service) settle(group []decided, results []broker.AppendResult) ([]deci
 		d := group[i]
 		c.keys = append(c.keys, d.p.keys.list()...)
 		if as, ok := assignment(d.p); ok {
-			c.assigned = append(c.assigned, as.AgentID)
+			c.assigned = append(c.assigned, as)
 		}
 		switch {
 		case r.Err == nil:

@@ -29,7 +29,7 @@ type decided struct {
 // commands to decide once more.
 type completion struct {
 	keys     []key
-	assigned []string
+	assigned []domain.AssignTask
 	retry    []*pending
 }
 
@@ -37,10 +37,12 @@ type completion struct {
 // what it has taken.
 func (s *Service) decider() {
 	for {
-		var first *pending
+		var first []*pending
 		if !s.runnable() {
 			select {
-			case first = <-s.in:
+			case p := <-s.in:
+				first = []*pending{p}
+			case first = <-s.many:
 			case c := <-s.completed:
 				s.release(c)
 				continue
@@ -59,7 +61,10 @@ func (s *Service) finishUp() {
 	for {
 		select {
 		case p := <-s.in:
-			s.dispatch(s.gather(p))
+			s.dispatch(s.gather([]*pending{p}))
+			continue
+		case ps := <-s.many:
+			s.dispatch(s.gather(ps))
 			continue
 		default:
 		}
@@ -121,23 +126,24 @@ func (s *Service) release(c *completion) {
 			delete(s.inflight, l)
 		}
 	}
-	for _, id := range c.assigned {
-		if s.reserved[id]--; s.reserved[id] <= 0 {
-			delete(s.reserved, id)
+	for _, as := range c.assigned {
+		if delete(s.reserved[as.AgentID], as.ID); len(s.reserved[as.AgentID]) == 0 {
+			delete(s.reserved, as.AgentID)
 		}
 	}
 	s.held = append(c.retry, s.held...) // a retried command came first
 }
 
 // gather starts a group with the held commands, then first, then every
-// command already waiting, up to maxBatch.
-func (s *Service) gather(first *pending) []*pending {
+// command already waiting, up to maxBatch; what of first does not fit is
+// held for the next group, in order.
+func (s *Service) gather(first []*pending) []*pending {
 	n := min(len(s.held), s.maxBatch)
 	group := append([]*pending(nil), s.held[:n]...)
 	s.held = s.held[n:]
-	if first != nil {
-		group = append(group, first)
-	}
+	room := max(s.maxBatch-len(group), 0)
+	group = append(group, first[:min(room, len(first))]...)
+	s.held = append(s.held, first[min(room, len(first)):]...)
 	for len(group) < s.maxBatch {
 		select {
 		case p := <-s.in:
@@ -186,6 +192,29 @@ func (s *Service) dispatch(group []*pending) {
 			s.release(c)
 		}
 	}
+}
+
+// reserve takes a slot of agentID for an assignment of task in flight.
+func (s *Service) reserve(agentID, task string) {
+	if s.reserved[agentID] == nil {
+		s.reserved[agentID] = map[string]bool{}
+	}
+	s.reserved[agentID][task] = true
+}
+
+// unseen is how many of the agent's assignments in flight its state does
+// not show yet: a landed one is in a.Tasks before its completion frees
+// the reservation, and must not count twice.
+func (s *Service) unseen(a *domain.Agent, agentID string) int {
+	n := 0
+	for task := range s.reserved[agentID] {
+		if a == nil {
+			n++
+		} else if _, held := a.Holding(task); !held {
+			n++
+		}
+	}
+	return n
 }
 
 // wants adds the keys a held command takes alone to waiting.

@@ -67,6 +67,7 @@ type Service struct {
 	commands atomic.Uint64
 
 	in        chan *pending    // callers to decider
+	many      chan []*pending  // ExecuteAll's commands, handed over at once
 	flights   chan *flight     // decider to applier, in send order
 	completed chan *completion // applier to decider
 	quit      chan struct{}
@@ -78,9 +79,9 @@ type Service struct {
 	onApplied atomic.Pointer[func(Applied)]
 
 	// Owned by the decider goroutine.
-	inflight map[key]int    // aggregates (key.lock) in flight: -1 alone, else how many share it
-	reserved map[string]int // agents' slots taken by assignments in flight
-	held     []*pending     // commands put off to a later group
+	inflight map[key]int                // aggregates (key.lock) in flight: -1 alone, else how many share it
+	reserved map[string]map[string]bool // agents' tasks assigned in flight (their slots are taken)
+	held     []*pending                 // commands put off to a later group
 }
 
 // Params are the parts and settings of a Service.
@@ -127,10 +128,10 @@ func New(p Params) *Service {
 	return &Service{
 		store: p.Store, views: p.Views, log: p.Log.Module("command"), now: p.Now,
 		maxBatch: p.MaxBatch, syncAlways: p.SyncAlways, minAtomic: p.MinAtomic,
-		in: make(chan *pending), flights: make(chan *flight, inflightFor(p)),
+		in: make(chan *pending), many: make(chan []*pending), flights: make(chan *flight, inflightFor(p)),
 		completed: make(chan *completion, p.MaxInflight+2),
 		quit:      make(chan struct{}), done: make(chan struct{}), inflight: map[key]int{},
-		reserved: map[string]int{},
+		reserved: map[string]map[string]bool{},
 	}
 }
 
@@ -293,21 +294,73 @@ func (s *Service) ExecuteAgent(ctx context.Context, cmd domain.AgentCommand) (*d
 	return after.agent, err
 }
 
+// ExecuteAll runs task commands in the order given and returns each
+// task's state after its command, or its error. They reach the decider
+// at once, so they are decided and stored in that order, and fill its
+// groups.
+func (s *Service) ExecuteAll(ctx context.Context, cmds []domain.Command) ([]*domain.Task, []error) {
+	tasks, errs := make([]*domain.Task, len(cmds)), make([]error, len(cmds))
+	ctx = traceable(ctx)
+	ps := make([]*pending, len(cmds))
+	for i, cmd := range cmds {
+		ps[i] = &pending{ctx: ctx, cmd: taskCommand{cmd}, result: make(chan outcome, 1)}
+	}
+	err := s.refusal()
+	if err == nil {
+		select {
+		case s.many <- ps:
+		case <-s.quit:
+			err = ErrStopped
+		case <-ctx.Done():
+			err = fmt.Errorf("queue commands: %w", ctx.Err())
+		}
+	}
+	for i, p := range ps {
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		after, perr := await(ctx, p)
+		tasks[i], errs[i] = after.task, perr
+	}
+	return tasks, errs
+}
+
 func (s *Service) execute(ctx context.Context, cmd command) (state, error) {
-	if err := s.refusal(); err != nil {
+	p, err := s.enqueue(traceable(ctx), cmd)
+	if err != nil {
 		return state{}, err
 	}
-	if logsink.RequestID(ctx) == "" { // every command is traceable, whoever sent it
-		ctx = logsink.WithRequestID(ctx, logsink.NewRequestID())
+	return await(p.ctx, p)
+}
+
+// traceable gives ctx a request id if it has none: every command is
+// traceable, whoever sent it.
+func traceable(ctx context.Context) context.Context {
+	if logsink.RequestID(ctx) == "" {
+		return logsink.WithRequestID(ctx, logsink.NewRequestID())
+	}
+	return ctx
+}
+
+// enqueue hands one command to the decider.
+func (s *Service) enqueue(ctx context.Context, cmd command) (*pending, error) {
+	if err := s.refusal(); err != nil {
+		return nil, err
 	}
 	p := &pending{ctx: ctx, cmd: cmd, result: make(chan outcome, 1)}
 	select {
 	case s.in <- p:
+		return p, nil
 	case <-s.quit:
-		return state{}, ErrStopped
+		return nil, ErrStopped
 	case <-ctx.Done():
-		return state{}, fmt.Errorf("queue command: %w", ctx.Err())
+		return nil, fmt.Errorf("queue command: %w", ctx.Err())
 	}
+}
+
+// await waits for a queued command's outcome.
+func await(ctx context.Context, p *pending) (state, error) {
 	select {
 	case o := <-p.result:
 		return o.after, o.err

@@ -721,3 +721,23 @@ func sharedGroup(groups []writer.Applied) bool {
 	}
 	return false
 }
+
+// An assignment that has landed holds its slot in the agent's state; its
+// reservation, freed a moment later, must not count it again: the next
+// assignment to the agent's other slot goes through, however slow the
+// reactors after the apply are.
+func TestLandedAssignmentIsNotCountedTwice(t *testing.T) {
+	t.Parallel()
+	h := start(t, writer.Params{})
+	h.svc.OnApplied(func(writer.Applied) { time.Sleep(200 * time.Microsecond) }) // as the hub's reactors take a moment
+	_, err := h.svc.ExecuteAgent(context.Background(), domain.ConnectAgent{ID: "a1", Session: "s1", MaxTasks: 2})
+	require.NoError(t, err)
+	for round := range 30 {
+		first, second := h.submit(t, fmt.Sprint(round, "a")), h.submit(t, fmt.Sprint(round, "b"))
+		for _, id := range []string{first, second} {
+			_, err := h.svc.Execute(context.Background(), domain.AssignTask{ID: id, AgentID: "a1"})
+			require.NoError(t, err, "round %d: the agent has a free slot", round)
+		}
+		completeAll(t, h, []string{first, second})
+	}
+}

@@ -33,7 +33,7 @@ var (
 		Answers: ok[Submitted](201), Errors: []int{422, 500, 503, 507}}
 	// OpTaskSubmitBatch submits up to MaxBatchSubmit tasks: all are
 	// validated before any is stored, and the answer gives each its id.
-	OpTaskSubmitBatch = Op{Name: broker.CmdTaskSubmitMany, Method: "POST", Path: "/api/tasks/batch", Access: Admin,
+	OpTaskSubmitBatch = Op{Name: broker.CmdTaskSubmitBatch, Method: "POST", Path: "/api/tasks/batch", Access: Admin,
 		Summary: "Submit up to 1,000 tasks: none is stored unless every one is valid", Request: typeOf[SubmitBatchRequest](),
 		Answers: ok[SubmittedBatch](201), Errors: []int{413, 422, 500, 503, 507}, MaxBody: domain.MaxMessageBytes}
 	OpTaskList = Op{Name: broker.CmdTaskList, Method: "GET", Path: "/api/tasks", Access: Public,
