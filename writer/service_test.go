@@ -741,3 +741,43 @@ func TestLandedAssignmentIsNotCountedTwice(t *testing.T) {
 		completeAll(t, h, []string{first, second})
 	}
 }
+
+// An agent's own command is not starved by a stream of commands on its
+// tasks: once it waits, the task commands behind it wait too, so it goes
+// as soon as those in flight land.
+func TestAgentCommandIsNotStarvedByItsTasks(t *testing.T) {
+	t.Parallel()
+	h := start(t, writer.Params{})
+	const slots = 32
+	_, err := h.svc.ExecuteAgent(context.Background(), domain.ConnectAgent{ID: "a1", Session: "s1", MaxTasks: slots})
+	require.NoError(t, err)
+	held := make([]*domain.Task, slots)
+	for i := range held {
+		held[i], err = h.svc.Execute(context.Background(), domain.AssignTask{ID: h.submit(t, fmt.Sprint(i)), AgentID: "a1"})
+		require.NoError(t, err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, task := range held { // progress on every task, without a pause
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, _ = h.svc.Execute(context.Background(), domain.ReportProgress{ID: task.ID, AgentID: "a1", Generation: task.Generation})
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := h.svc.ExecuteAgent(ctx, domain.FlagAgent{ID: "a1", Reason: "starved?"})
+		if err == nil {
+			_, err = h.svc.ExecuteAgent(ctx, domain.UnflagAgent{ID: "a1"})
+		}
+		cancel()
+		require.NoError(t, err, "the agent's command waited behind its tasks' for 5 s")
+	}
+}
