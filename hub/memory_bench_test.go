@@ -99,7 +99,7 @@ func benchMemoryCompleted(b *testing.B, n int) {
 }
 
 // submitMany submits n tasks from 32 goroutines.
-func submitMany(b *testing.B, h *testHub, n int) {
+func submitMany(b testing.TB, h *testHub, n int) {
 	ctx := context.Background()
 	body := []byte(`{"description":"memory benchmark task","priority":"normal"}`)
 	next := make(chan struct{}, n)
