@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -38,22 +39,12 @@ func TestSidecarWithTwentySlotsSurvivesKillNine(t *testing.T) {
 		30*time.Second, 10*time.Millisecond, "the sidecar never held and ran %d tasks at once", slots)
 	first.kill()
 	second := startSidecarArgs(t, "wide", args...)
-	if !assertEventually(func() bool { return liveStats(t, h)["completed"] == n }, 2*time.Minute) {
+	if !assert.Eventually(t, func() bool { return liveStats(t, h)["completed"] == n }, 2*time.Minute, 50*time.Millisecond) {
 		t.Fatalf("not every task completed after the restart: %v\nsidecar:\n%s", liveStats(t, h), second.stdout())
 	}
 	b, err := os.ReadFile(runs)
 	require.NoError(t, err)
 	require.NotContains(t, string(b), "overlap", "a task's command ran twice at once")
-}
-
-// assertEventually polls cond until it holds or within passes.
-func assertEventually(cond func() bool, within time.Duration) bool {
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
 }
 
 // heldBy is how many tasks the hub counts an agent holding, -1 if unknown.
@@ -90,12 +81,13 @@ func TestProcessMemory(t *testing.T) {
 	require.Less(t, idle, uint64(40<<10), "idle hub RSS in KiB")
 
 	const slots = 100
-	s := startSidecar(t, h, "hundred", "sleep 3; echo done", nil, "--max-tasks", fmt.Sprint(slots))
+	s := startSidecar(t, h, "hundred", "sleep 60; echo done", nil, "--max-tasks", fmt.Sprint(slots))
+	defer s.terminate(t) // a stopping sidecar ends its commands: none outlives the test
 	for i := range slots {
 		h.submitTask(t, fmt.Sprintf(`{"description":"hold %d"}`, i))
 	}
 	require.Eventually(t, func() bool { return heldBy(h, "hundred") == slots && liveStats(t, h)["working"] == slots },
-		30*time.Second, 20*time.Millisecond, "the sidecar never ran %d tasks at once", slots)
+		time.Minute, 20*time.Millisecond, "the sidecar never ran %d tasks at once", slots)
 	hwm := statusKiB(t, s.cmd.Process.Pid, "VmHWM:")
 	t.Logf("sidecar with %d slots at work: peak RSS %.1f MiB, %d threads", slots, float64(hwm)/1024,
 		statusValue(t, s.cmd.Process.Pid, "Threads:"))
