@@ -44,13 +44,8 @@ func benchLifecycle(b *testing.B, interval time.Duration) {
 
 // BenchmarkTelemetryCost measures what telemetry costs whole task
 // lifecycles, with the default store.sync (always) and with 1s, where the
-// store is cheapest and any other cost shows most. Two hubs run side by
-// side, telemetry on and off, each with its agents; they take turns doing
-// slices of costSlice lifecycles, the order alternating, until each has
-// done b.N. The machine's speed drifts from one moment to the next, so
-// turns this short put both sides through the same drift. It reports both
-// rates and cost-% (1 - on/off); ns/op is a task on each side. Use -count
-// and take the median.
+// store is cheapest and any other cost shows most: two hubs, telemetry on
+// and off, take turns (benchCost).
 func BenchmarkTelemetryCost(b *testing.B) {
 	for _, sync := range []struct {
 		name     string
@@ -61,13 +56,46 @@ func BenchmarkTelemetryCost(b *testing.B) {
 }
 
 func benchTelemetryCost(b *testing.B, syncInterval time.Duration) {
+	benchCost(b, func(on bool) *testHub {
+		return startHubCfg(b, "", logsink.LevelWarning, func(c *config.Hub) {
+			c.Store.SyncInterval = syncInterval
+			c.Telemetry.Enabled = on
+		})
+	})
+}
+
+// BenchmarkLoggingCost measures what logging costs whole task lifecycles,
+// as BenchmarkTelemetryCost does telemetry: one hub logs at info (a line
+// per submit, assignment and batch of reports, each also a LOGS stream
+// record), the other at error (none).
+func BenchmarkLoggingCost(b *testing.B) {
+	for _, sync := range []struct {
+		name     string
+		interval time.Duration
+	}{{"sync=always", 0}, {"sync=1s", time.Second}} {
+		b.Run(sync.name, func(b *testing.B) {
+			benchCost(b, func(on bool) *testHub {
+				level := logsink.LevelError
+				if on {
+					level = logsink.LevelInfo
+				}
+				return startHubCfg(b, "", level, func(c *config.Hub) { c.Store.SyncInterval = sync.interval })
+			})
+		})
+	}
+}
+
+// benchCost runs the same lifecycles on two hubs side by side, start(true)
+// with the part measured and start(false) without it. They take turns
+// doing slices of costSlice lifecycles, the order alternating, until each
+// has done b.N: the machine's speed drifts, and turns this short put both
+// sides through the same drift. It reports both rates and cost-% (1 -
+// on/off); ns/op is a task on each side. Use -count and take the median.
+func benchCost(b *testing.B, start func(on bool) *testHub) {
 	b.StopTimer() // the timer counts the lifecycles only, not the hubs' starts
 	rigs := map[bool]*rig{}
 	for _, on := range []bool{true, false} {
-		rigs[on] = newRig(b, startHubCfg(b, "", logsink.LevelWarning, func(c *config.Hub) {
-			c.Store.SyncInterval = syncInterval
-			c.Telemetry.Enabled = on
-		}))
+		rigs[on] = newRig(b, start(on))
 	}
 	took, cpu := map[bool]time.Duration{}, map[bool]time.Duration{}
 	for turn, left := 0, b.N; left > 0; turn++ {
@@ -77,8 +105,10 @@ func benchTelemetryCost(b *testing.B, syncInterval time.Duration) {
 			start, cpu0 := time.Now(), cpuTime()
 			rigs[on].run(b, n)
 			// The turn's telemetry is published and stored before the
-			// other side's turn starts: its tail counts against telemetry.
-			require.NoError(b, rigs[on].h.tel.Flush(context.Background()))
+			// other side's turn starts: its tail counts against it.
+			if tel := rigs[on].h.tel; tel != nil {
+				require.NoError(b, tel.Flush(context.Background()))
+			}
 			took[on], cpu[on] = took[on]+time.Since(start), cpu[on]+cpuTime()-cpu0
 			b.StopTimer()
 		}
@@ -89,8 +119,9 @@ func benchTelemetryCost(b *testing.B, syncInterval time.Duration) {
 		b.ReportMetric(float64(cpu[on].Microseconds())/float64(b.N), "cpu-µs/task-"+side)
 	}
 	b.ReportMetric(100*(1-took[false].Seconds()/took[true].Seconds()), "cost-%")
-	// A cheap emitter that dropped events would be no figure.
-	b.ReportMetric(float64(rigs[true].h.tel.Dropped()), "dropped-events")
+	if tel := rigs[true].h.tel; tel != nil { // a cheap emitter that dropped events would be no figure
+		b.ReportMetric(float64(tel.Dropped()), "dropped-events")
+	}
 }
 
 // costSlice is how many lifecycles a side of BenchmarkTelemetryCost does
