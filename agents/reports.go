@@ -22,7 +22,11 @@ func (c *Coordinator) reports(ctx context.Context, agentID string, rs protocol.R
 	}
 	results := make([]protocol.ReportResult, len(rs.Reports))
 	var wg sync.WaitGroup
-	for _, idx := range byTask(rs.Reports) {
+	order := make([]int, len(rs.Reports))
+	for i := range order {
+		order[i] = i
+	}
+	for _, idx := range groupBy(order, func(i int) string { return rs.Reports[i].TaskID }) {
 		wg.Go(func() { // one task's reports in the order given (an accept before its complete)
 			for _, i := range idx {
 				results[i] = c.reportResult(ctx, agentID, rs.Reports[i])
@@ -38,21 +42,6 @@ func (c *Coordinator) reports(ctx context.Context, agentID string, rs protocol.R
 	}
 	c.log.Ctx(ctx).Info().Str("agent_id", agentID).Int("reports", len(results)).Int("refused", refused).Msg("agent reports")
 	return http.StatusOK, protocol.ReportsReply{Results: results}
-}
-
-// byTask groups the reports' indexes by task, each group in order.
-func byTask(reports []protocol.Report) [][]int {
-	at := map[string]int{}
-	var out [][]int
-	for i, r := range reports {
-		g, ok := at[r.TaskID]
-		if !ok {
-			g, at[r.TaskID] = len(out), len(out)
-			out = append(out, nil)
-		}
-		out[g] = append(out[g], i)
-	}
-	return out
 }
 
 // reportResult runs one report of a batch and answers it.

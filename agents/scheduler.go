@@ -87,7 +87,7 @@ func (s *scheduler) run(quit <-chan struct{}) {
 			trigger = "due"
 		}
 		matches, next := s.pass(trigger)
-		for _, ms := range byAgent(matches) {
+		for _, ms := range groupBy(matches, func(m match) string { return m.agent }) {
 			if ms[0].batch {
 				wg.Go(func() { s.assignBatch(ms) })
 				continue
@@ -109,17 +109,18 @@ type match struct {
 	batch                  bool
 }
 
-// byAgent groups matches by agent, in the order the agents first appear.
-func byAgent(matches []match) [][]match {
-	var out [][]match
+// groupBy groups items by key, each group in the order given, the groups
+// in the order their keys first appear.
+func groupBy[T any](items []T, key func(T) string) [][]T {
 	at := map[string]int{}
-	for _, m := range matches {
-		i, ok := at[m.agent]
+	var out [][]T
+	for _, it := range items {
+		g, ok := at[key(it)]
 		if !ok {
-			i, at[m.agent] = len(out), len(out)
+			g, at[key(it)] = len(out), len(out)
 			out = append(out, nil)
 		}
-		out[i] = append(out[i], m)
+		out[g] = append(out[g], it)
 	}
 	return out
 }
