@@ -1,5 +1,7 @@
 package domain
 
+import "slices"
+
 // EvolveAgent applies an event to an agent and returns the new state
 // (never changing a). It takes the agent's own events, and the events of
 // the tasks the agent is named in or holds. A change the state machine
@@ -38,7 +40,7 @@ func EvolveAgent(a *Agent, env Envelope) *Agent {
 		}
 	case TaskCompleted, TaskFailed, TaskReclaimed, TaskCancelled, TaskDeadLettered:
 		if i := n.held(env.Aggregate); i >= 0 {
-			n.Tasks = append(n.Tasks[:i], n.Tasks[i+1:]...)
+			n.Tasks = slices.Delete(n.Tasks, i, i+1)
 		}
 	}
 	n.settle(env)
@@ -55,7 +57,7 @@ func connected(a *Agent, env Envelope, c AgentConnected) *Agent {
 	n.Name, n.Capabilities, n.Session, n.MaxTasks = c.Name, c.Capabilities, c.Session, c.MaxTasks
 	n.Batch, n.ImpliedAccept = c.Batch, c.ImpliedAccept
 	n.ConnectedAt = timePtr(env.Time)
-	tasks := append([]HeldTask(nil), c.Tasks...)
+	tasks := slices.Clone(c.Tasks)
 	if c.TaskID != "" && len(tasks) == 0 { // an event from before slots
 		h := HeldTask{ID: c.TaskID, State: StateAssigned}
 		if c.Working {

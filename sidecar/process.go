@@ -267,19 +267,13 @@ func endOrphan(pgid int, taskID string) bool {
 	if pgid <= 1 {
 		return false
 	}
-	entries, err := os.ReadDir(procRoot)
-	if err != nil {
+	if _, ok := findProc(func(pid int) bool {
+		return processGroup(pid) == pgid && hasEnv(pid, markerVar+"="+taskID)
+	}); !ok {
 		return false
 	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || processGroup(pid) != pgid || !hasEnv(pid, markerVar+"="+taskID) {
-			continue
-		}
-		killGroupAndWait(pgid)
-		return true
-	}
-	return false
+	killGroupAndWait(pgid)
+	return true
 }
 
 // endUnrecorded kills the process group an earlier run started but died
@@ -287,20 +281,29 @@ func endOrphan(pgid int, taskID string) bool {
 // group whose leader carries the task's id and generation in its
 // environment. It returns the group killed, or 0.
 func endUnrecorded(taskID string, generation uint64) int {
-	entries, err := os.ReadDir(procRoot)
-	if err != nil {
+	gen := generationVar + "=" + strconv.FormatUint(generation, 10)
+	pid, ok := findProc(func(pid int) bool {
+		return processGroup(pid) == pid && hasEnv(pid, markerVar+"="+taskID) && hasEnv(pid, gen)
+	})
+	if !ok {
 		return 0
 	}
-	gen := generationVar + "=" + strconv.FormatUint(generation, 10)
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || processGroup(pid) != pid || !hasEnv(pid, markerVar+"="+taskID) || !hasEnv(pid, gen) {
-			continue
-		}
-		killGroupAndWait(pid)
-		return pid
+	killGroupAndWait(pid)
+	return pid
+}
+
+// findProc returns the first process under procRoot that match accepts.
+func findProc(match func(pid int) bool) (int, bool) {
+	entries, err := os.ReadDir(procRoot)
+	if err != nil {
+		return 0, false
 	}
-	return 0
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && match(pid) {
+			return pid, true
+		}
+	}
+	return 0, false
 }
 
 // processGroup reads a process's group from /proc/<pid>/stat, or -1.
@@ -344,20 +347,11 @@ func killGroupAndWait(pgid int) {
 
 // groupRuns reports whether a process of the group is still running.
 func groupRuns(pgid int) bool {
-	entries, err := os.ReadDir(procRoot)
-	if err != nil {
-		return false
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if pg, state := procStat(pid); pg == pgid && state != "Z" && state != "X" {
-			return true
-		}
-	}
-	return false
+	_, ok := findProc(func(pid int) bool {
+		pg, state := procStat(pid)
+		return pg == pgid && state != "Z" && state != "X"
+	})
+	return ok
 }
 
 func hasEnv(pid int, kv string) bool {
