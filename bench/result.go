@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -69,11 +70,13 @@ type Raw struct {
 	AsyncSeconds float64 `json:"async_seconds"`
 }
 
-// Memory is the bench process's (hub, workers and all), from
-// /proc/self/status, in MiB: resident now and at its peak so far.
+// Memory is a process's, from /proc/<pid>/status, in MiB: resident now
+// and at its peak so far, and its threads. A run reports the bench
+// process's (hub, workers and all).
 type Memory struct {
-	RSSMB float64 `json:"rss_mb"`
-	HWMMB float64 `json:"hwm_mb"`
+	RSSMB   float64 `json:"rss_mb"`
+	HWMMB   float64 `json:"hwm_mb"`
+	Threads int     `json:"threads"`
 }
 
 // distribution sorts ms and takes its percentiles; nil when empty.
@@ -86,9 +89,14 @@ func distribution(ms []float64) *Latency {
 	return &Latency{Samples: len(ms), P50: at(50), P90: at(90), P99: at(99), Max: ms[len(ms)-1]}
 }
 
-// readMemory reads VmRSS and VmHWM; nil where there is no /proc.
-func readMemory() *Memory {
-	f, err := os.Open("/proc/self/status")
+// ProcessMemory reads the VmRSS, VmHWM and Threads of process pid (0:
+// this one); nil where there is no /proc or no such process.
+func ProcessMemory(pid int) *Memory {
+	path := "/proc/self/status"
+	if pid > 0 {
+		path = fmt.Sprintf("/proc/%d/status", pid)
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return nil
 	}
@@ -105,6 +113,8 @@ func readMemory() *Memory {
 			m.RSSMB = kiB(val)
 		case "VmHWM":
 			m.HWMMB = kiB(val)
+		case "Threads":
+			m.Threads, _ = strconv.Atoi(strings.TrimSpace(val))
 		}
 	}
 	return &m

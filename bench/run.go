@@ -42,7 +42,7 @@ func runOne(ctx context.Context, o Options, sync string) (Result, error) {
 	prog := &progress{fn: o.Progress, mode: o.Mode, sync: sync}
 	res, err := runMode(ctx, o, t, prog)
 	if err == nil && t.embedded {
-		res.Memory = readMemory()
+		res.Memory = ProcessMemory(0)
 		err = checkCompleted(ctx, t, res.Tasks)
 	}
 	t.stop()

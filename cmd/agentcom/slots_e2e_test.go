@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/bench"
 )
 
 // TestSidecarWithTwentySlotsSurvivesKillNine: one sidecar process runs 20
@@ -77,8 +78,8 @@ func TestProcessMemory(t *testing.T) {
 	t.Parallel()
 	h := startHubProcOn(t, t.TempDir(), "127.0.0.1:0", fastAgents)
 	idle := waitSettledRSS(t, h.cmd.Process.Pid)
-	t.Logf("idle hub: RSS %.1f MiB", float64(idle)/1024)
-	require.Less(t, idle, uint64(40<<10), "idle hub RSS in KiB")
+	t.Logf("idle hub: RSS %.1f MiB", idle)
+	require.Less(t, idle, 40.0, "idle hub RSS in MiB")
 
 	const slots = 100
 	s := startSidecar(t, h, "hundred", "sleep 60; echo done", nil, "--max-tasks", fmt.Sprint(slots))
@@ -88,21 +89,20 @@ func TestProcessMemory(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return heldBy(h, "hundred") == slots && liveStats(t, h)["working"] == slots },
 		time.Minute, 20*time.Millisecond, "the sidecar never ran %d tasks at once", slots)
-	hwm := statusKiB(t, s.cmd.Process.Pid, "VmHWM:")
-	t.Logf("sidecar with %d slots at work: peak RSS %.1f MiB, %d threads", slots, float64(hwm)/1024,
-		statusValue(t, s.cmd.Process.Pid, "Threads:"))
-	require.Less(t, hwm, uint64(40<<10), "sidecar peak RSS in KiB")
+	m := processMemory(t, s.cmd.Process.Pid)
+	t.Logf("sidecar with %d slots at work: peak RSS %.1f MiB, %d threads", slots, m.HWMMB, m.Threads)
+	require.Less(t, m.HWMMB, 40.0, "sidecar peak RSS in MiB")
 }
 
 // waitSettledRSS waits until a process's RSS stops growing (two reads
-// 200 ms apart within 1%) and returns it, in KiB.
-func waitSettledRSS(t *testing.T, pid int) uint64 {
+// 200 ms apart within 1%) and returns it, in MiB.
+func waitSettledRSS(t *testing.T, pid int) float64 {
 	t.Helper()
-	last := statusKiB(t, pid, "VmRSS:")
+	last := processMemory(t, pid).RSSMB
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 		time.Sleep(200 * time.Millisecond)
-		now := statusKiB(t, pid, "VmRSS:")
-		if now <= last+last/100 {
+		now := processMemory(t, pid).RSSMB
+		if now <= last*1.01 {
 			return now
 		}
 		last = now
@@ -110,24 +110,10 @@ func waitSettledRSS(t *testing.T, pid int) uint64 {
 	return last
 }
 
-// statusKiB reads one kB line (VmRSS:, VmHWM:) of /proc/PID/status.
-func statusKiB(t *testing.T, pid int, key string) uint64 {
+// processMemory reads a process's memory as agentcom bench does.
+func processMemory(t *testing.T, pid int) *bench.Memory {
 	t.Helper()
-	return statusValue(t, pid, key)
-}
-
-// statusValue reads one number of /proc/PID/status (a kB line's in KiB).
-func statusValue(t *testing.T, pid int, key string) uint64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key); ok {
-			n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			require.NoError(t, err, line)
-			return n
-		}
-	}
-	t.Fatalf("no %s line in /proc/%d/status", key, pid)
-	return 0
+	m := bench.ProcessMemory(pid)
+	require.NotNil(t, m, "no /proc/%d/status", pid)
+	return m
 }
