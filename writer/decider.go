@@ -40,9 +40,7 @@ func (s *Service) decider() {
 		var first []*pending
 		if !s.runnable() {
 			select {
-			case p := <-s.in:
-				first = []*pending{p}
-			case first = <-s.many:
+			case first = <-s.in:
 			case c := <-s.completed:
 				s.release(c)
 				continue
@@ -60,10 +58,7 @@ func (s *Service) decider() {
 func (s *Service) finishUp() {
 	for {
 		select {
-		case p := <-s.in:
-			s.dispatch(s.gather([]*pending{p}))
-			continue
-		case ps := <-s.many:
+		case ps := <-s.in:
 			s.dispatch(s.gather(ps))
 			continue
 		default:
@@ -141,18 +136,23 @@ func (s *Service) gather(first []*pending) []*pending {
 	n := min(len(s.held), s.maxBatch)
 	group := append([]*pending(nil), s.held[:n]...)
 	s.held = s.held[n:]
-	room := max(s.maxBatch-len(group), 0)
-	group = append(group, first[:min(room, len(first))]...)
-	s.held = append(s.held, first[min(room, len(first)):]...)
+	group = s.fill(group, first)
 	for len(group) < s.maxBatch {
 		select {
-		case p := <-s.in:
-			group = append(group, p)
+		case ps := <-s.in:
+			group = s.fill(group, ps)
 		default:
 			return group
 		}
 	}
 	return group
+}
+
+// fill adds ps to group up to maxBatch and holds the rest, in order.
+func (s *Service) fill(group, ps []*pending) []*pending {
+	room := min(max(s.maxBatch-len(group), 0), len(ps))
+	s.held = append(s.held, ps[room:]...)
+	return append(group, ps[:room]...)
 }
 
 // dispatch decides a group (one command per free task; the rest are held)

@@ -66,8 +66,7 @@ type Service struct {
 	commits  atomic.Uint64
 	commands atomic.Uint64
 
-	in        chan *pending    // callers to decider
-	many      chan []*pending  // ExecuteAll's commands, handed over at once
+	in        chan []*pending  // callers to decider: one command, or ExecuteAll's at once
 	flights   chan *flight     // decider to applier, in send order
 	completed chan *completion // applier to decider
 	quit      chan struct{}
@@ -128,7 +127,7 @@ func New(p Params) *Service {
 	return &Service{
 		store: p.Store, views: p.Views, log: p.Log.Module("command"), now: p.Now,
 		maxBatch: p.MaxBatch, syncAlways: p.SyncAlways, minAtomic: p.MinAtomic,
-		in: make(chan *pending), many: make(chan []*pending), flights: make(chan *flight, inflightFor(p)),
+		in: make(chan []*pending), flights: make(chan *flight, inflightFor(p)),
 		completed: make(chan *completion, p.MaxInflight+2),
 		quit:      make(chan struct{}), done: make(chan struct{}), inflight: map[key]int{},
 		reserved: map[string]map[string]bool{},
@@ -303,18 +302,9 @@ func (s *Service) ExecuteAll(ctx context.Context, cmds []domain.Command) ([]*dom
 	ctx = traceable(ctx)
 	ps := make([]*pending, len(cmds))
 	for i, cmd := range cmds {
-		ps[i] = &pending{ctx: ctx, cmd: taskCommand{cmd}, result: make(chan outcome, 1)}
+		ps[i] = newPending(ctx, taskCommand{cmd})
 	}
-	err := s.refusal()
-	if err == nil {
-		select {
-		case s.many <- ps:
-		case <-s.quit:
-			err = ErrStopped
-		case <-ctx.Done():
-			err = fmt.Errorf("queue commands: %w", ctx.Err())
-		}
-	}
+	err := s.enqueue(ctx, ps)
 	for i, p := range ps {
 		if err != nil {
 			errs[i] = err
@@ -327,11 +317,15 @@ func (s *Service) ExecuteAll(ctx context.Context, cmds []domain.Command) ([]*dom
 }
 
 func (s *Service) execute(ctx context.Context, cmd command) (state, error) {
-	p, err := s.enqueue(traceable(ctx), cmd)
-	if err != nil {
+	p := newPending(traceable(ctx), cmd)
+	if err := s.enqueue(p.ctx, []*pending{p}); err != nil {
 		return state{}, err
 	}
 	return await(p.ctx, p)
+}
+
+func newPending(ctx context.Context, cmd command) *pending {
+	return &pending{ctx: ctx, cmd: cmd, result: make(chan outcome, 1)}
 }
 
 // traceable gives ctx a request id if it has none: every command is
@@ -343,19 +337,18 @@ func traceable(ctx context.Context) context.Context {
 	return ctx
 }
 
-// enqueue hands one command to the decider.
-func (s *Service) enqueue(ctx context.Context, cmd command) (*pending, error) {
+// enqueue hands commands to the decider, together and in order.
+func (s *Service) enqueue(ctx context.Context, ps []*pending) error {
 	if err := s.refusal(); err != nil {
-		return nil, err
+		return err
 	}
-	p := &pending{ctx: ctx, cmd: cmd, result: make(chan outcome, 1)}
 	select {
-	case s.in <- p:
-		return p, nil
+	case s.in <- ps:
+		return nil
 	case <-s.quit:
-		return nil, ErrStopped
+		return ErrStopped
 	case <-ctx.Done():
-		return nil, fmt.Errorf("queue command: %w", ctx.Err())
+		return fmt.Errorf("queue command: %w", ctx.Err())
 	}
 }
 
