@@ -18,22 +18,34 @@ func helloFleet(tb testing.TB, h *testHub, n int) []*testAgent {
 	tb.Helper()
 	fleet := make([]*testAgent, n)
 	var wg sync.WaitGroup
-	next := make(chan int)
+	next, quit := make(chan int), make(chan struct{})
+	var once sync.Once
 	for range 32 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A failed require ends the worker (Goexit): the others stop
+			// being fed, and the test fails instead of hanging.
+			defer once.Do(func() { close(quit) })
 			for i := range next {
 				fleet[i] = dialTestAgent(tb, h, fmt.Sprintf("storm-%d", i), ignore)
-				require.Equal(tb, 200, fleet[i].hello(nil))
+				require.Equal(tb, 200, fleet[i].hello(nil), "hello of storm-%d", i)
 			}
 		}()
 	}
+feed:
 	for i := range n {
-		next <- i
+		select {
+		case next <- i:
+		case <-quit:
+			break feed
+		}
 	}
 	close(next)
 	wg.Wait()
+	if tb.Failed() {
+		tb.FailNow()
+	}
 	return fleet
 }
 
