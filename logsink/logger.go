@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -150,12 +151,32 @@ func (callerHook) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 	if runtime.Callers(callerSkip, pcs[:]) == 0 {
 		return
 	}
-	frame, _ := runtime.CallersFrames(pcs[:]).Next()
+	c := callerOf(pcs[0])
+	e.Str("function", c.function).Int("line", c.line)
+}
+
+// caller is where a line was logged.
+type caller struct {
+	function string
+	line     int
+}
+
+// callers caches each logging call site's caller by its program counter:
+// resolving a frame costs more than the rest of the hook.
+var callers sync.Map // uintptr -> caller
+
+func callerOf(pc uintptr) caller {
+	if c, ok := callers.Load(pc); ok {
+		return c.(caller)
+	}
+	frame, _ := runtime.CallersFrames([]uintptr{pc}).Next()
 	fn := frame.Function
 	if i := strings.LastIndexByte(fn, '/'); i >= 0 {
 		fn = fn[i+1:]
 	}
-	e.Str("function", fn).Int("line", frame.Line)
+	c := caller{function: fn, line: frame.Line}
+	callers.Store(pc, c)
+	return c
 }
 
 type requestIDKey struct{}

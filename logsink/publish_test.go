@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -24,7 +25,27 @@ func storedMsg(t *testing.T, st jetstream.Stream, seq uint64) *jetstream.RawStre
 	return msg
 }
 
-func TestPublisherLinesArriveInOrder(t *testing.T) {
+// storedLines reads every record on LogHub("n1") in the stream and returns
+// their lines, in order, and how many records held them.
+func storedLines(t *testing.T, st jetstream.Stream) ([]string, int) {
+	t.Helper()
+	info, err := st.Info(context.Background())
+	require.NoError(t, err)
+	var lines []string
+	records := 0
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && seq > 0; seq++ {
+		msg := storedMsg(t, st, seq)
+		if msg.Subject != broker.LogHub("n1") {
+			continue
+		}
+		require.False(t, bytes.HasSuffix(msg.Data, []byte("\n")), "a record does not end with a newline")
+		records++
+		lines = append(lines, strings.Split(string(msg.Data), "\n")...)
+	}
+	return lines, records
+}
+
+func TestPublisherLinesArriveInOrderInFewRecords(t *testing.T) {
 	t.Parallel()
 	b, st := startLogs(t)
 	pub := logsink.NewPublisher(b.Conn, broker.LogHub("n1"))
@@ -33,17 +54,48 @@ func TestPublisherLinesArriveInOrder(t *testing.T) {
 	for i := range n {
 		log.Info().Int("i", i).Msg("counted") // zerolog reuses its buffer
 	}
-	require.NoError(t, pub.Flush())
-	waitStored(t, st, n)
-	for seq := uint64(1); seq <= n; seq++ {
-		msg := storedMsg(t, st, seq)
-		require.Equal(t, broker.LogHub("n1"), msg.Subject)
-		require.False(t, bytes.HasSuffix(msg.Data, []byte("\n")))
+	require.NoError(t, pub.Stored(context.Background()))
+	lines, records := storedLines(t, st)
+	require.Len(t, lines, n)
+	for i, line := range lines {
 		var m map[string]any
-		require.NoError(t, json.Unmarshal(msg.Data, &m))
-		require.EqualValues(t, seq-1, m["i"])
+		require.NoError(t, json.Unmarshal([]byte(line), &m))
+		require.EqualValues(t, i, m["i"])
 	}
+	require.Less(t, records, n/10, "lines written together share records")
 	require.Zero(t, pub.Dropped())
+}
+
+// A line alone is published after a few milliseconds, with no Flush.
+func TestPublisherPublishesALoneLineSoon(t *testing.T) {
+	t.Parallel()
+	b, st := startLogs(t)
+	pub := logsink.NewPublisher(b.Conn, broker.LogHub("n1"))
+	_, err := pub.Write([]byte(`{"message":"alone"}` + "\n"))
+	require.NoError(t, err)
+	waitStored(t, st, 1)
+	require.Equal(t, `{"message":"alone"}`, string(storedMsg(t, st, 1).Data))
+}
+
+// A record never grows past 64 KiB: many lines at once fill several.
+func TestPublisherSplitsLargeBurstsIntoRecords(t *testing.T) {
+	t.Parallel()
+	b, st := startLogs(t)
+	pub := logsink.NewPublisher(b.Conn, broker.LogHub("n1"))
+	const n = 1000 // about 300 KB
+	for i := range n {
+		_, err := pub.Write(record(i))
+		require.NoError(t, err)
+	}
+	require.NoError(t, pub.Stored(context.Background()))
+	lines, records := storedLines(t, st)
+	require.Len(t, lines, n)
+	require.GreaterOrEqual(t, records, 5)
+	info, err := st.Info(context.Background())
+	require.NoError(t, err)
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		require.LessOrEqual(t, len(storedMsg(t, st, seq).Data), 64<<10)
+	}
 }
 
 func TestPublisherDoesNotKeepTheCallersBuffer(t *testing.T) {
@@ -54,8 +106,7 @@ func TestPublisherDoesNotKeepTheCallersBuffer(t *testing.T) {
 	_, err := pub.Write(buf)
 	require.NoError(t, err)
 	copy(buf, `{"message":"later"}`)
-	require.NoError(t, pub.Flush())
-	waitStored(t, st, 1)
+	require.NoError(t, pub.Stored(context.Background()))
 	require.Equal(t, `{"message":"first"}`, string(storedMsg(t, st, 1).Data))
 }
 
@@ -93,11 +144,13 @@ func TestPublisherCountsLinesItCannotPublish(t *testing.T) {
 	require.NoError(t, err)
 	pub := logsink.NewPublisher(nc, broker.LogHub("n1"))
 	nc.Close()
-	n, err := pub.Write([]byte(`{"message":"nowhere"}` + "\n"))
-	require.NoError(t, err)
-	require.Equal(t, len(`{"message":"nowhere"}`+"\n"), n)
-	require.EqualValues(t, 1, pub.Dropped())
+	for range 2 {
+		n, err := pub.Write([]byte(`{"message":"nowhere"}` + "\n"))
+		require.NoError(t, err)
+		require.Equal(t, len(`{"message":"nowhere"}`+"\n"), n)
+	}
 	require.Error(t, pub.Flush())
+	require.EqualValues(t, 2, pub.Dropped(), "every line of the record that could not go")
 }
 
 func TestPublisherConcurrentWritersAndClose(t *testing.T) {
@@ -121,13 +174,20 @@ func TestPublisherConcurrentWritersAndClose(t *testing.T) {
 	wg.Wait()
 	require.Zero(t, pub.Dropped())
 	inFallback := strings.Count(fallback.String(), "\n")
-	published := uint64(writers*each - inFallback)
-	waitStored(t, st, published)
-	// Every line went one way or the other, whole.
+	// Close published what it had: a marker after it is stored after it.
 	require.NoError(t, b.Conn.Publish(broker.LogHub("marker"), []byte(`{}`)))
-	waitStored(t, st, published+1)
-	require.Equal(t, broker.LogHub("marker"), storedMsg(t, st, published+1).Subject)
-	for _, line := range strings.Split(strings.TrimSuffix(fallback.String(), "\n"), "\n") {
+	require.Eventually(t, func() bool {
+		info, err := st.Info(context.Background())
+		if err != nil || info.State.LastSeq == 0 {
+			return false
+		}
+		msg, err := st.GetMsg(context.Background(), info.State.LastSeq)
+		return err == nil && msg.Subject == broker.LogHub("marker")
+	}, waitFor, 5*time.Millisecond)
+	// Every line went one way or the other, whole.
+	published, _ := storedLines(t, st)
+	require.Len(t, published, writers*each-inFallback)
+	for _, line := range append(published, strings.Split(strings.TrimSuffix(fallback.String(), "\n"), "\n")...) {
 		require.True(t, json.Valid([]byte(line)), line)
 	}
 }
@@ -143,9 +203,8 @@ func TestStoredWaitsUntilTheStreamHasEveryLine(t *testing.T) {
 			log.Info().Msg("line")
 		}
 		require.NoError(t, pub.Stored(ctx))
-		info, err := st.Info(ctx)
-		require.NoError(t, err)
-		require.EqualValues(t, 50*round, info.State.Msgs, "stored by the time Stored returns, and no barrier kept")
+		lines, _ := storedLines(t, st)
+		require.Len(t, lines, 50*round, "stored by the time Stored returns, and no barrier kept")
 	}
 }
 

@@ -49,6 +49,7 @@ const (
 
 	backupTimeFormat = "2006-01-02T15-04-05.000" // lumberjack's
 	seqKey           = `"log_seq":`
+	lineKey          = `,"log_line":`
 )
 
 // SinkConfig says where the Sink writes and how it rotates.
@@ -67,14 +68,16 @@ type SinkConfig struct {
 // Sink writes the log records of the LOGS stream to <Dir>/agentcom.log,
 // one JSON object per line, rotated by size (lumberjack). It reads the
 // stream with a durable consumer and acknowledges a record only after
-// writing it. Each line is the record with "log_seq", its stream sequence,
-// added as the last field.
+// writing it. A record holds one or more lines; each is written with its
+// place added as its last fields: "log_seq", the record's stream
+// sequence, and after a record's first line "log_line", its index there.
 //
 // The files are the sink's own record of progress: at Start it reads the
-// last log_seq written and resumes the consumer right after it. So a sink
-// that was killed at any point (even between a write and its ack, or with
-// records delivered to it but not written) writes every record exactly
-// once when started again, as long as the stream still holds it.
+// last place written and resumes the consumer at that record, skipping
+// its lines written already. So a sink that was killed at any point (even
+// between a write and its ack, in the middle of a record, or with records
+// delivered to it but not written) writes every line exactly once when
+// started again, as long as the stream still holds it.
 //
 // One Sink, in one process, writes a directory at a time. (lumberjack
 // assumes a single writer, and keeps one idle goroutine per Sink after
@@ -98,6 +101,16 @@ type Sink struct {
 
 	written atomic.Uint64 // lines written by this Sink
 	last    atomic.Uint64 // every record up to this sequence is in the files
+	// partial is where the files end inside the first record resumed: its
+	// lines up to partial.line are written already.
+	partial position
+}
+
+// position is a line's place in the stream: its record's sequence and its
+// index among the record's lines.
+type position struct {
+	seq  uint64
+	line int
 }
 
 // writers holds the one rotating writer of each log file in the process.
@@ -186,7 +199,7 @@ func (s *Sink) resume(ctx context.Context) (jetstream.Consumer, error) {
 	if err := terminateLastLine(s.cfg.path()); err != nil {
 		return nil, err
 	}
-	inFiles, err := lastWrittenSeq(s.cfg.path())
+	inFiles, err := lastWritten(s.cfg.path())
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +211,7 @@ func (s *Sink) resume(ctx context.Context) (jetstream.Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read log stream info: %w", err)
 	}
-	next := resumeSeq(inFiles, cons.CachedInfo().AckFloor.Stream, info.State.LastSeq)
+	next, partial := resumeAt(inFiles, cons.CachedInfo().AckFloor.Stream, info.State.LastSeq)
 	// Resetting also forgets records delivered to a dead sink and never
 	// acknowledged: with AckAll, acking a later record would otherwise
 	// acknowledge them too, and they would never be written.
@@ -206,21 +219,25 @@ func (s *Sink) resume(ctx context.Context) (jetstream.Consumer, error) {
 		return nil, fmt.Errorf("reset log sink consumer: %w", err)
 	}
 	s.last.Store(next - 1)
+	s.partial = partial
 	return cons, nil
 }
 
-// resumeSeq is the first sequence to write. The files are the truth: they
-// may be behind the ack floor (a power loss took unsynced lines, which the
-// stream still has) or ahead of it (killed between write and ack). Without
-// any log_seq in the files (new or emptied directory) the ack floor
-// decides, so deleting the files does not write everything again. A
+// resumeAt is the first sequence to deliver and, when the files end in
+// that record, the position of its last line written. The files are the
+// truth: they may be behind the ack floor (a power loss took unsynced
+// lines, which the stream still has) or ahead of it (killed between write
+// and ack, or in the middle of a record's lines). The record the files end
+// in is delivered again, and its lines written already are skipped.
+// Without any log_seq in the files (new or emptied directory) the ack
+// floor decides, so deleting the files does not write everything again. A
 // log_seq beyond the stream's end comes from an older stream that was
 // recreated; it is ignored.
-func resumeSeq(inFiles, ackFloor, streamLast uint64) uint64 {
-	if inFiles == 0 || inFiles > streamLast {
-		return ackFloor + 1
+func resumeAt(inFiles position, ackFloor, streamLast uint64) (uint64, position) {
+	if inFiles.seq == 0 || inFiles.seq > streamLast {
+		return ackFloor + 1, position{}
 	}
-	return inFiles + 1
+	return inFiles.seq, inFiles
 }
 
 func sinkConsumerConfig() jetstream.ConsumerConfig {
@@ -329,8 +346,9 @@ func (s *Sink) run(ctx context.Context, it jetstream.MessagesContext) {
 	}
 }
 
-// handle writes one record unless the files have it already. It reports
-// false if the sink must end instead (crash, or a write failing at Stop).
+// handle writes the lines of one record that the files do not have yet.
+// It reports false if the sink must end instead (crash, or a write failing
+// at Stop).
 func (s *Sink) handle(ctx context.Context, msg jetstream.Msg) bool {
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -340,22 +358,69 @@ func (s *Sink) handle(ctx context.Context, msg jetstream.Msg) bool {
 	if seq <= s.last.Load() {
 		return true // a redelivery: acknowledged without writing
 	}
-	s.line = appendLine(s.line[:0], msg.Data(), seq, s.cfg.MaxSizeMB<<20)
-	if !s.write(ctx, s.line) {
+	from := 0
+	if seq == s.partial.seq {
+		from = s.partial.line + 1
+	}
+	if !s.writeRecord(ctx, recordLines(msg.Data()), seq, from) {
 		return false
 	}
-	s.written.Add(1)
 	s.last.Store(seq)
 	return true
 }
 
-// write writes one whole line with one Write. lumberjack decides on
-// rotation per Write, before writing: a Write per line keeps every line
-// whole within one file and the file within MaxSize; a Write of several
-// lines could split none of them but would overshoot less precisely, and a
-// line split across Writes could be split across files. A failing write
-// (disk full) is retried until it succeeds, the sink crashes, or Stop is
-// called.
+// writeRecord writes a record's lines from index from on, with as few
+// Writes as fit in a file (lumberjack refuses a Write over its maximum
+// size, and rotates only between Writes).
+func (s *Sink) writeRecord(ctx context.Context, lines [][]byte, seq uint64, from int) bool {
+	maxBytes := s.cfg.MaxSizeMB << 20
+	s.line = s.line[:0]
+	n := 0
+	for i := from; i < len(lines); i++ {
+		start := len(s.line)
+		s.line = appendLine(s.line, lines[i], position{seq, i}, maxBytes)
+		if start > 0 && len(s.line) > maxBytes { // the line goes into the next Write
+			if !s.write(ctx, s.line[:start]) {
+				return false
+			}
+			s.written.Add(uint64(n))
+			s.line, n = append(s.line[:0], s.line[start:]...), 0
+		}
+		n++
+	}
+	if n == 0 {
+		return true
+	}
+	if !s.write(ctx, s.line) {
+		return false
+	}
+	s.written.Add(uint64(n))
+	return true
+}
+
+// recordLines splits a record into its lines. A record the Publisher made
+// holds one JSON object per line; anything else (a record published by
+// hand that is one object spread over several lines, or not JSON at all)
+// is one line. The first line decides: if it is a whole JSON object, so
+// is every line of a Publisher's record.
+func recordLines(rec []byte) [][]byte {
+	first, rest, found := bytes.Cut(rec, []byte("\n"))
+	if !found || !isJSONObject(bytes.TrimSpace(first)) {
+		return [][]byte{rec}
+	}
+	lines := [][]byte{first}
+	for len(rest) > 0 {
+		first, rest, _ = bytes.Cut(rest, []byte("\n"))
+		lines = append(lines, first)
+	}
+	return lines
+}
+
+// write writes whole lines with one Write. lumberjack decides on rotation
+// per Write, before writing: whole lines per Write keep every line whole
+// within one file, and a file overshoots MaxSize by at most one record's
+// lines. A failing write (disk full) is retried until it succeeds, the
+// sink crashes, or Stop is called.
 func (s *Sink) write(ctx context.Context, line []byte) bool {
 	for {
 		n, err := s.file.Write(line)
@@ -412,21 +477,22 @@ func (s *Sink) nothingLeft() bool {
 	return info.NumPending == 0 && info.Delivered.Stream <= s.last.Load()
 }
 
-// appendLine appends the line for one record: the record with log_seq
-// added as its last field, or, if the record is not a JSON object, a
-// warning carrying its text. A line longer than maxBytes (lumberjack
-// refuses to write it) is replaced by a warning saying how long it was.
-func appendLine(dst, rec []byte, seq uint64, maxBytes int) []byte {
+// appendLine appends the file's line for one line of a record: the line
+// with its position added as its last fields (log_seq, and log_line after
+// a record's first line), or, if it is not a JSON object, a warning
+// carrying its text. A line longer than maxBytes (lumberjack refuses to
+// write it) is replaced by a warning saying how long it was.
+func appendLine(dst, rec []byte, at position, maxBytes int) []byte {
 	start := len(dst)
 	rec = bytes.TrimSpace(rec)
 	if isJSONObject(rec) {
-		dst = appendWithSeq(dst, rec, seq)
+		dst = appendWithSeq(dst, rec, at)
 	} else {
-		dst = appendUnparseable(dst, rec, seq)
+		dst = appendUnparseable(dst, rec, at)
 	}
 	if len(dst)-start > maxBytes {
 		dst = appendWarning(dst[:start], "oversized log record")
-		dst = appendSeq(dst, seq)
+		dst = appendSeq(dst, at)
 		dst = append(dst, `,"bytes":`...)
 		dst = strconv.AppendInt(dst, int64(len(rec)), 10)
 		dst = append(dst, "}\n"...)
@@ -440,7 +506,7 @@ func isJSONObject(rec []byte) bool {
 
 // appendWithSeq inserts log_seq before the object's closing brace. A
 // record spread over several lines is compacted onto one.
-func appendWithSeq(dst, rec []byte, seq uint64) []byte {
+func appendWithSeq(dst, rec []byte, at position) []byte {
 	if bytes.ContainsAny(rec, "\r\n") {
 		var buf bytes.Buffer
 		if json.Compact(&buf, rec) == nil {
@@ -452,14 +518,14 @@ func appendWithSeq(dst, rec []byte, seq uint64) []byte {
 	if body[len(body)-1] != '{' {
 		dst = append(dst, ',')
 	}
-	dst = appendSeq(dst, seq)
+	dst = appendSeq(dst, at)
 	return append(dst, "}\n"...)
 }
 
-func appendUnparseable(dst, rec []byte, seq uint64) []byte {
+func appendUnparseable(dst, rec []byte, at position) []byte {
 	text, _ := json.Marshal(string(rec)) // a string always marshals
 	dst = appendWarning(dst, "unparseable log record")
-	dst = appendSeq(dst, seq)
+	dst = appendSeq(dst, at)
 	dst = append(dst, `,"record":`...)
 	dst = append(dst, text...)
 	return append(dst, "}\n"...)
@@ -489,26 +555,46 @@ func Hostname() string {
 	return "unknown"
 }
 
-func appendSeq(dst []byte, seq uint64) []byte {
-	return strconv.AppendUint(append(dst, seqKey...), seq, 10)
+func appendSeq(dst []byte, at position) []byte {
+	dst = strconv.AppendUint(append(dst, seqKey...), at.seq, 10)
+	if at.line > 0 {
+		dst = strconv.AppendInt(append(dst, lineKey...), int64(at.line), 10)
+	}
+	return dst
 }
 
-// lineSeq reads the log_seq of a line the sink wrote. The sink's log_seq
-// is the last "log_seq": in the line: it comes after every field of the
-// record, and inside a JSON string that text cannot occur (its quotes
-// would be escaped).
-func lineSeq(line []byte) (uint64, bool) {
+// linePosition reads the position of a line the sink wrote. The sink's
+// log_seq is the last "log_seq": in the line: it comes after every field
+// of the record, followed only by its log_line if any, and inside a JSON
+// string that text cannot occur (its quotes would be escaped).
+func linePosition(line []byte) (position, bool) {
 	i := bytes.LastIndex(line, []byte(seqKey))
 	if i < 0 {
-		return 0, false
+		return position{}, false
 	}
-	digits := line[i+len(seqKey):]
+	seq, rest, ok := leadingUint(line[i+len(seqKey):])
+	if !ok {
+		return position{}, false
+	}
+	at := position{seq: seq}
+	if after, found := bytes.CutPrefix(rest, []byte(lineKey)); found {
+		n, _, ok := leadingUint(after)
+		if !ok {
+			return position{}, false
+		}
+		at.line = int(n)
+	}
+	return at, true
+}
+
+// leadingUint parses the digits at the start of b and returns what follows.
+func leadingUint(b []byte) (uint64, []byte, bool) {
 	end := 0
-	for end < len(digits) && digits[end] >= '0' && digits[end] <= '9' {
+	for end < len(b) && b[end] >= '0' && b[end] <= '9' {
 		end++
 	}
-	seq, err := strconv.ParseUint(string(digits[:end]), 10, 64)
-	return seq, err == nil
+	n, err := strconv.ParseUint(string(b[:end]), 10, 64)
+	return n, b[end:], err == nil
 }
 
 // terminateLastLine ends the current file with a newline if a crash left a
@@ -539,24 +625,24 @@ func terminateLastLine(path string) error {
 	return nil
 }
 
-// lastWrittenSeq is the log_seq of the last line written: in the current
+// lastWritten is the position of the last line written: in the current
 // file, or if it has none (just rotated, or missing), in the newest backup
-// that has one. 0 if there is none.
-func lastWrittenSeq(current string) (uint64, error) {
+// that has one. Zero if there is none.
+func lastWritten(current string) (position, error) {
 	files, err := logFilesNewestFirst(current)
 	if err != nil {
-		return 0, err
+		return position{}, err
 	}
 	for _, path := range files {
-		seq, err := lastSeqInFile(path)
+		at, err := lastInFile(path)
 		if err != nil {
-			return 0, err
+			return position{}, err
 		}
-		if seq > 0 {
-			return seq, nil
+		if at.seq > 0 {
+			return at, nil
 		}
 	}
-	return 0, nil
+	return position{}, nil
 }
 
 // logFilesNewestFirst lists the current file and its backups, newest
@@ -602,42 +688,42 @@ func backupTime(prefix, name string) (time.Time, bool) {
 	return t, err == nil
 }
 
-// lastSeqInFile is the log_seq of the file's last complete line that has
-// one; 0 if none, or if the file is missing. A damaged compressed file
+// lastInFile is the position of the file's last complete line that has
+// one; zero if none, or if the file is missing. A damaged compressed file
 // counts up to the damage.
-func lastSeqInFile(path string) (uint64, error) {
+func lastInFile(path string) (position, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+		return position{}, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("open log file: %w", err)
+		return position{}, fmt.Errorf("open log file: %w", err)
 	}
 	defer f.Close()
 	var r io.Reader = f
 	if strings.HasSuffix(path, ".gz") {
 		zr, err := gzip.NewReader(f)
 		if err != nil {
-			return 0, nil // damaged beyond its header: nothing usable
+			return position{}, nil // damaged beyond its header: nothing usable
 		}
 		defer zr.Close()
 		r = zr
 	}
-	return lastSeqIn(r), nil
+	return lastIn(r), nil
 }
 
-// lastSeqIn scans newline-terminated lines; a partial last line (a crash
+// lastIn scans newline-terminated lines; a partial last line (a crash
 // mid-write) is not counted.
-func lastSeqIn(r io.Reader) uint64 {
+func lastIn(r io.Reader) position {
 	br := bufio.NewReaderSize(r, 64<<10)
-	var last uint64
+	var last position
 	for {
 		line, err := br.ReadBytes('\n')
 		if err != nil {
 			return last
 		}
-		if seq, ok := lineSeq(line); ok {
-			last = seq
+		if at, ok := linePosition(line); ok {
+			last = at
 		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 // them written. Publishing them beforehand is not timed.
 func BenchmarkSink(b *testing.B) {
 	bundle, st := startLogs(b)
-	publish(b, st, logsink.NewPublisher(bundle.Conn, broker.LogHub("n1")), 0, b.N, uint64(b.N))
+	publish(b, logsink.NewPublisher(bundle.Conn, broker.LogHub("n1")), 0, b.N)
 	s := logsink.NewSink(st, logsink.SinkConfig{Dir: b.TempDir(), MaxBackups: 1000})
 	b.ResetTimer()
 	start := time.Now()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -43,16 +44,26 @@ func record(i int) []byte {
 		`"request_id":"req-0123456789abcdef","detail":"step 3 of 7 done, 42 files"}`+"\n", i)
 }
 
-// publish writes n records through pub and waits until the stream holds
-// total records.
-func publish(tb testing.TB, st jetstream.Stream, pub *logsink.Publisher, from, n int, total uint64) {
+// publish writes lines record(from) to record(from+n-1) through pub
+// (which gathers them into records of several lines) and waits until the
+// stream has stored them.
+func publish(tb testing.TB, pub *logsink.Publisher, from, n int) {
 	tb.Helper()
 	for i := from; i < from+n; i++ {
 		_, err := pub.Write(record(i))
 		require.NoError(tb, err)
 	}
-	require.NoError(tb, pub.Flush())
-	waitStored(tb, st, total)
+	require.NoError(tb, pub.Stored(context.Background()))
+}
+
+// publishEach publishes record(0) to record(n-1) one per message, as a
+// client other than the Publisher may: record(i) is stream sequence i+1.
+func publishEach(tb testing.TB, b *brokertest.Bundle, st jetstream.Stream, n int) {
+	tb.Helper()
+	for i := range n {
+		require.NoError(tb, b.Conn.Publish(broker.LogHub("n1"), bytes.TrimSpace(record(i))))
+	}
+	waitStored(tb, st, uint64(n))
 }
 
 func waitStored(tb testing.TB, st jetstream.Stream, total uint64) {
@@ -139,7 +150,32 @@ func seqs(t *testing.T, lines [][]byte) []uint64 {
 	return out
 }
 
-// requireRange checks seqs is exactly first..last, in order.
+// lineNumbers checks that the lines' positions (log_seq, then log_line,
+// 0 when absent) only go up, and returns the number i of each line's
+// record(i) (from its task id).
+func lineNumbers(t *testing.T, lines [][]byte) []uint64 {
+	t.Helper()
+	out := make([]uint64, 0, len(lines))
+	var lastSeq, lastLine uint64
+	for _, line := range lines {
+		var m struct {
+			TaskID  string `json:"task_id"`
+			LogSeq  uint64 `json:"log_seq"`
+			LogLine uint64 `json:"log_line"`
+		}
+		require.NoError(t, json.Unmarshal(line, &m), "%s", line)
+		require.True(t, m.LogSeq > lastSeq || m.LogSeq == lastSeq && m.LogLine > lastLine || len(out) == 0,
+			"position %d/%d after %d/%d: %s", m.LogSeq, m.LogLine, lastSeq, lastLine, line)
+		lastSeq, lastLine = m.LogSeq, m.LogLine
+		var i uint64
+		_, err := fmt.Sscanf(m.TaskID, "task-%d", &i)
+		require.NoError(t, err, "%s", line)
+		out = append(out, i)
+	}
+	return out
+}
+
+// requireRange checks got is exactly first..last, in order.
 func requireRange(t *testing.T, got []uint64, first, last uint64) {
 	t.Helper()
 	for i, seq := range got {
@@ -172,7 +208,7 @@ func TestSinkRotatesKeepingMaxBackupsCompressed(t *testing.T) {
 	t.Parallel()
 	b, st := startLogs(t)
 	const n = 20000 // about 6 MB
-	publish(t, st, logsink.NewPublisher(b.Conn, broker.LogHub("n1")), 0, n, n)
+	publish(t, logsink.NewPublisher(b.Conn, broker.LogHub("n1")), 0, n)
 	dir := t.TempDir()
 	s, _ := startSink(t, st, logsink.SinkConfig{Dir: dir, MaxSizeMB: 1, MaxBackups: 2})
 	s.Stop()
@@ -196,17 +232,17 @@ func TestSinkRotatesKeepingMaxBackupsCompressed(t *testing.T) {
 			require.LessOrEqual(t, info.Size(), int64(1<<20))
 		}
 	}
-	got := seqs(t, allLines(t, dir))
+	got := lineNumbers(t, allLines(t, dir))
 	require.NotEmpty(t, got)
-	require.Greater(t, got[0], uint64(1), "older backups are deleted")
-	requireRange(t, got, got[0], n)
+	require.Greater(t, got[0], uint64(0), "older backups are deleted")
+	requireRange(t, got, got[0], n-1)
 }
 
 func TestSinkKeepsEveryLineWithEnoughBackups(t *testing.T) {
 	t.Parallel()
 	b, st := startLogs(t)
 	const n = 12000 // about 3.6 MB: four files
-	publish(t, st, logsink.NewPublisher(b.Conn, broker.LogHub("n1")), 0, n, n)
+	publish(t, logsink.NewPublisher(b.Conn, broker.LogHub("n1")), 0, n)
 	dir := t.TempDir()
 	s, _ := startSink(t, st, logsink.SinkConfig{Dir: dir, MaxSizeMB: 1, MaxBackups: 50})
 	s.Stop()
@@ -219,7 +255,7 @@ func TestSinkKeepsEveryLineWithEnoughBackups(t *testing.T) {
 		}
 		return len(names) == 3
 	}, waitFor, 10*time.Millisecond)
-	requireRange(t, seqs(t, allLines(t, dir)), 1, n)
+	requireRange(t, lineNumbers(t, allLines(t, dir)), 0, n-1)
 }
 
 func TestSinkKilledMidStreamWritesEachRecordOnce(t *testing.T) {
@@ -227,7 +263,7 @@ func TestSinkKilledMidStreamWritesEachRecordOnce(t *testing.T) {
 	b, st := startLogs(t)
 	pub := logsink.NewPublisher(b.Conn, broker.LogHub("n1"))
 	const n, more = 40000, 5000
-	publish(t, st, pub, 0, n, n)
+	publish(t, pub, 0, n)
 	dir := t.TempDir()
 	cfg := logsink.SinkConfig{Dir: dir, MaxSizeMB: 2, MaxBackups: 100}
 
@@ -237,11 +273,11 @@ func TestSinkKilledMidStreamWritesEachRecordOnce(t *testing.T) {
 	require.Eventually(t, func() bool { return isClosed(first.Done()) }, waitFor, time.Millisecond)
 	t.Logf("the first sink wrote %d of %d before the crash", first.Written(), n)
 
-	publish(t, st, pub, n, more, n+more)
+	publish(t, pub, n, more)
 	second, _ := startSink(t, st, cfg)
 	second.Stop()
 	require.Equal(t, uint64(n+more), first.Written()+second.Written())
-	requireRange(t, seqs(t, allLines(t, dir)), 1, n+more)
+	requireRange(t, lineNumbers(t, allLines(t, dir)), 0, n+more-1)
 }
 
 func isClosed(ch <-chan struct{}) bool {
@@ -257,7 +293,7 @@ func TestSinkResumesAfterTheNewestCompressedBackup(t *testing.T) {
 	t.Parallel()
 	b, st := startLogs(t)
 	const n, already = 100, 60
-	publish(t, st, logsink.NewPublisher(b.Conn, broker.LogHub("n1")), 0, n, n)
+	publishEach(t, b, st, n)
 	dir := t.TempDir()
 	// As after a rotation: an empty current file, an older and a newer
 	// compressed backup.
@@ -286,7 +322,7 @@ func TestSinkEndsAPartialLastLineAndRewritesIt(t *testing.T) {
 	t.Parallel()
 	b, st := startLogs(t)
 	const n = 10
-	publish(t, st, logsink.NewPublisher(b.Conn, broker.LogHub("n1")), 0, n, n)
+	publishEach(t, b, st, n)
 	dir := t.TempDir()
 	path := filepath.Join(dir, logsink.LogFileName)
 	// Killed while writing line 5: four whole lines and part of the fifth.
@@ -370,18 +406,16 @@ func TestSinkWritesLoggerLinesMatchingTheSchema(t *testing.T) {
 	for i := range 50 {
 		log.Info().Str("task_id", fmt.Sprintf("task-%d", i)).Msg("task submitted")
 	}
-	require.NoError(t, pub.Flush())
-	waitStored(t, st, 50)
+	require.NoError(t, pub.Stored(context.Background()))
 	dir := t.TempDir()
 	s, _ := startSink(t, st, logsink.SinkConfig{Dir: dir})
 	s.Stop()
 	lines := fileLines(t, filepath.Join(dir, logsink.LogFileName))
 	require.Len(t, lines, 50)
-	for i, line := range lines {
-		m := logtest.RequireLine(t, line)
-		require.Equal(t, fmt.Sprintf("task-%d", i), m["task_id"])
-		require.EqualValues(t, i+1, m["log_seq"])
+	for _, line := range lines {
+		logtest.RequireLine(t, line)
 	}
+	requireRange(t, lineNumbers(t, lines), 0, 49)
 }
 
 func TestSinkStopWithoutStartAndTwice(t *testing.T) {
@@ -402,14 +436,14 @@ func TestSinkRestartedWritesOnlyNewRecords(t *testing.T) {
 	pub := logsink.NewPublisher(b.Conn, broker.LogHub("n1"))
 	dir := t.TempDir()
 	cfg := logsink.SinkConfig{Dir: dir}
-	publish(t, st, pub, 0, 100, 100)
+	publish(t, pub, 0, 100)
 	s1, _ := startSink(t, st, cfg)
 	s1.Stop()
-	publish(t, st, pub, 100, 50, 150)
+	publish(t, pub, 100, 50)
 	s2, _ := startSink(t, st, cfg)
 	s2.Stop()
 	require.EqualValues(t, 50, s2.Written())
-	requireRange(t, seqs(t, allLines(t, dir)), 1, 150)
+	requireRange(t, lineNumbers(t, allLines(t, dir)), 0, 149)
 }
 
 // A sink told another file name resumes from that file and its backups.
@@ -417,7 +451,7 @@ func TestSinkResumesFromTheFileItIsGiven(t *testing.T) {
 	t.Parallel()
 	b, st := startLogs(t)
 	const n, already = 100, 60
-	publish(t, st, logsink.NewPublisher(b.Conn, broker.LogHub("n1")), 0, n, n)
+	publishEach(t, b, st, n)
 	dir := t.TempDir()
 	writeGz(t, filepath.Join(dir, "sidecar-2025-06-01T11-00-00.000.log.gz"), 1, already)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "sidecar.log"), nil, 0o644))
@@ -426,4 +460,58 @@ func TestSinkResumesFromTheFileItIsGiven(t *testing.T) {
 	s.Stop()
 	requireRange(t, seqs(t, fileLines(t, filepath.Join(dir, "sidecar.log"))), already+1, n)
 	require.NoFileExists(t, filepath.Join(dir, logsink.LogFileName))
+}
+
+// A sink killed in the middle of a record's lines writes the rest of that
+// record, and nothing of it twice, when started again.
+func TestSinkResumesInsideARecordOfSeveralLines(t *testing.T) {
+	t.Parallel()
+	b, st := startLogs(t)
+	var rec []byte
+	for i := range 5 {
+		rec = append(rec, record(i)...)
+	}
+	require.NoError(t, b.Conn.Publish(broker.LogHub("n1"), bytes.TrimSuffix(rec, []byte("\n"))))
+	require.NoError(t, b.Conn.Publish(broker.LogHub("n1"), bytes.TrimSpace(record(5))))
+	waitStored(t, st, 2)
+	dir := t.TempDir()
+	path := filepath.Join(dir, logsink.LogFileName)
+	// The first sink wrote lines 0 to 2 of record 1 and part of line 3.
+	first := logsink.NewSink(st, logsink.SinkConfig{Dir: dir})
+	require.NoError(t, first.Start(context.Background()))
+	first.Stop()
+	lines := fileLines(t, path)
+	require.Len(t, lines, 6)
+	require.Contains(t, string(lines[1]), `"log_seq":1,"log_line":1}`)
+	require.Contains(t, string(lines[5]), `"log_seq":2}`)
+	kept := append(bytes.Join(lines[:3], []byte("\n")), '\n')
+	require.NoError(t, os.WriteFile(path, append(kept, lines[3][:40]...), 0o644))
+
+	second, _ := startSink(t, st, logsink.SinkConfig{Dir: dir})
+	second.Stop()
+	require.EqualValues(t, 3, second.Written(), "lines 3 and 4 of record 1, and record 2")
+	lines = fileLines(t, path)
+	require.Len(t, lines, 7)
+	requireRange(t, lineNumbers(t, slices.Delete(lines, 3, 4)), 0, 5)
+}
+
+// In a record of several lines, each line stands alone: one that is not
+// a JSON object becomes a warning, the others are written as they are.
+func TestSinkWrapsOneBadLineOfARecord(t *testing.T) {
+	t.Parallel()
+	b, st := startLogs(t)
+	rec := `{"message":"one"}` + "\nnot json\n" + `{"message":"three"}`
+	require.NoError(t, b.Conn.Publish(broker.LogHub("n1"), []byte(rec)))
+	waitStored(t, st, 1)
+	dir := t.TempDir()
+	s, _ := startSink(t, st, logsink.SinkConfig{Dir: dir})
+	s.Stop()
+	lines := fileLines(t, filepath.Join(dir, logsink.LogFileName))
+	require.Len(t, lines, 3)
+	require.Equal(t, `{"message":"one","log_seq":1}`, string(lines[0]))
+	m := logtest.RequireLine(t, lines[1])
+	require.Equal(t, "unparseable log record", m["message"])
+	require.Equal(t, "not json", m["record"])
+	require.EqualValues(t, 1, m["log_line"])
+	require.Equal(t, `{"message":"three","log_seq":1,"log_line":2}`, string(lines[2]))
 }
