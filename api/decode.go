@@ -97,7 +97,7 @@ func decodeString(raw map[string]json.RawMessage, field string, v *domain.Valida
 	if !has(raw, field) {
 		return false
 	}
-	if err := json.Unmarshal(raw[field], dst); err != nil {
+	if !unquote(raw[field], dst) {
 		v.Add(field, "wrong_type", field+" must be a string")
 		return false
 	}
@@ -106,6 +106,19 @@ func decodeString(raw map[string]json.RawMessage, field string, v *domain.Valida
 		return false
 	}
 	return true
+}
+
+// unquote decodes a JSON string value into dst, reporting whether it
+// was one. raw comes from a parsed document, so a string without escapes
+// is its bytes between the quotes; only one with escapes needs the
+// decoder.
+func unquote(raw json.RawMessage, dst *string) bool {
+	b := bytes.TrimSpace(raw)
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
+		*dst = string(b[1 : len(b)-1])
+		return true
+	}
+	return json.Unmarshal(b, dst) == nil
 }
 
 // textProblem says what is wrong with a decoded JSON string, or "". The
@@ -164,11 +177,11 @@ func decodeStrings(raw map[string]json.RawMessage, field string, v *domain.Valid
 	for i, item := range items {
 		// A bad item keeps its place (as ""), so later items keep their index.
 		var s string
-		name := fmt.Sprintf("%s[%d]", field, i)
-		if bytes.Equal(bytes.TrimSpace(item), []byte("null")) || json.Unmarshal(item, &s) != nil {
-			v.Add(name, "wrong_type", "each item must be a string")
+		name := func() string { return fmt.Sprintf("%s[%d]", field, i) }
+		if bytes.Equal(bytes.TrimSpace(item), []byte("null")) || !unquote(item, &s) {
+			v.Add(name(), "wrong_type", "each item must be a string")
 		} else if problem := textProblem(item, s); problem != "" {
-			v.Add(name, "invalid", "each item must be "+problem)
+			v.Add(name(), "invalid", "each item must be "+problem)
 		}
 		out = append(out, s)
 	}
