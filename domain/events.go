@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -63,8 +64,8 @@ type TaskSubmitted struct {
 	Priority           Priority        `json:"priority"`
 	Metadata           json.RawMessage `json:"metadata,omitempty"`
 	NeededCapabilities []string        `json:"needed_capabilities,omitempty"`
-	MaxRetries         int             `json:"max_retries"`
-	MaxReclaims        int             `json:"max_reclaims"`
+	MaxRetries         int32           `json:"max_retries"`
+	MaxReclaims        int32           `json:"max_reclaims"`
 	CompleteBy         *time.Time      `json:"complete_by,omitempty"`
 	SubmittedBy        string          `json:"submitted_by,omitempty"`
 	RunAt              *time.Time      `json:"run_at,omitempty"`
@@ -107,7 +108,7 @@ type TaskFailed struct {
 	AgentID    string `json:"agent_id"`
 	Generation uint64 `json:"generation"`
 	Error      string `json:"error"`
-	RetryCount int    `json:"retry_count"`
+	RetryCount int32  `json:"retry_count"`
 }
 
 // TaskRetried puts a failed task back in the queue under a new generation,
@@ -129,7 +130,7 @@ type TaskReclaimed struct {
 	AgentID      string `json:"agent_id"`
 	Reason       string `json:"reason"`
 	Generation   uint64 `json:"generation"`
-	ReclaimCount int    `json:"reclaim_count"`
+	ReclaimCount int32  `json:"reclaim_count"`
 }
 
 // TaskCancelled ends a task for good.
@@ -237,11 +238,43 @@ func EncodeEnvelope(env Envelope) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", env.Type, err)
 	}
-	b, err := json.Marshal(storedEnvelope{Envelope: env, Data: data})
-	if err != nil {
-		return nil, fmt.Errorf("encode envelope %s: %w", env.Type, err)
+	return appendEnvelope(make([]byte, 0, 160+len(data)), env, data), nil
+}
+
+// appendEnvelope writes env's stored form around its encoded data, as
+// json.Marshal of a storedEnvelope would, without encoding data twice.
+func appendEnvelope(b []byte, env Envelope, data []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, env.ID)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, env.Type)
+	b = append(b, `,"v":`...)
+	b = strconv.AppendInt(b, int64(env.Version), 10)
+	b = append(b, `,"time":"`...)
+	b = env.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","aggregate":`...)
+	b = appendJSONString(b, env.Aggregate)
+	if env.RequestID != "" {
+		b = append(b, `,"request_id":`...)
+		b = appendJSONString(b, env.RequestID)
 	}
-	return b, nil
+	b = append(b, `,"data":`...)
+	b = append(b, data...)
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string: as it is when it needs no
+// escaping (the usual id or type), else as encoding/json writes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // DecodeEnvelope reads a stored envelope. An unknown type or a newer schema

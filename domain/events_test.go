@@ -127,6 +127,32 @@ func TestEncodeEnvelopeStoredForm(t *testing.T) {
 	}
 }
 
+// The stored form is written by hand for speed; it must be byte for byte
+// what encoding/json writes, escapes and time zones included.
+func TestEncodeEnvelopeMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	zone := time.FixedZone("x", -5*3600-30*60)
+	for _, env := range []domain.Envelope{
+		{ID: "evt-1", Type: "task.assigned", Version: 1, Time: envTime, Aggregate: "task-1",
+			Data: domain.TaskAssigned{AgentID: "a1", Generation: 2}},
+		{ID: `evt "quoted" \ back`, Type: "task.progressed", Version: 2, Time: envTime.In(zone), Aggregate: "t<&>",
+			RequestID: "req\n\u0001 é ✓ \u2028", Data: domain.TaskProgressed{AgentID: "a"}},
+		{ID: "e", Type: "task.cancelled", Time: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), Aggregate: "x",
+			Data: domain.TaskCancelled{}},
+	} {
+		data, err := json.Marshal(env.Data)
+		require.NoError(t, err)
+		want, err := json.Marshal(struct {
+			domain.Envelope
+			Data json.RawMessage `json:"data"`
+		}{env, data})
+		require.NoError(t, err)
+		got, err := domain.EncodeEnvelope(env)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(got))
+	}
+}
+
 func TestDecodeEnvelopeUnknownEvent(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
