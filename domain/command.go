@@ -118,7 +118,7 @@ func (c SubmitTask) Decide(t *Task, now time.Time) ([]Event, error) {
 		Priority:           c.Priority,
 		Metadata:           c.Metadata,
 		NeededCapabilities: sortedSet(c.NeededCapabilities),
-		MaxRetries:         maxRetries,
+		MaxRetries:         int32(maxRetries), // validated: 0 to MaxRetriesLimit
 		MaxReclaims:        DefaultMaxReclaims,
 		CompleteBy:         c.CompleteBy,
 		SubmittedBy:        c.SubmittedBy,
@@ -239,7 +239,7 @@ func (c FailTask) Decide(t *Task, now time.Time) ([]Event, error) {
 		return []Event{failed, TaskDeadLettered{Reason: "max_retries"}}, nil
 	}
 	retried := TaskRetried{Generation: t.Generation + 1}
-	if d := c.Backoff.For(t).Delay(count, c.Jitter); d > 0 {
+	if d := c.Backoff.For(t).Delay(int(count), c.Jitter); d > 0 {
 		retried.RunAfter = timePtr(now.Add(d))
 	}
 	return []Event{failed, retried}, nil

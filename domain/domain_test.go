@@ -122,7 +122,7 @@ func TestSubmitTaskDecideDefaultsAndBounds(t *testing.T) {
 	tests := []struct {
 		name        string
 		maxRetries  *int
-		wantRetries int
+		wantRetries int32
 	}{
 		{"default", nil, 3},
 		{"zero", intPtr(0), 0},
@@ -455,8 +455,8 @@ func TestFailTaskDecide(t *testing.T) {
 	long := strings.Repeat("e", 1999) + "ü"
 	tests := []struct {
 		name       string
-		retryCount int
-		maxRetries int
+		retryCount int32
+		maxRetries int32
 		err        string
 		want       []domain.Event
 	}{
@@ -511,8 +511,8 @@ func TestReclaimTaskDecide(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name         string
-		reclaimCount int
-		maxReclaims  int
+		reclaimCount int32
+		maxReclaims  int32
 		want         []domain.Event
 	}{
 		{"first reclaim", 0, 5, []domain.Event{
@@ -651,8 +651,8 @@ func TestLifecycle(t *testing.T) {
 	run(domain.RetryTask{ID: "task-1", By: "ops"})
 	require.Equal(t, domain.StatusQueued, task.Status)
 	require.Equal(t, uint64(6), task.Generation)
-	require.Equal(t, 0, task.RetryCount)
-	require.Equal(t, 0, task.ReclaimCount)
+	require.Equal(t, int32(0), task.RetryCount)
+	require.Equal(t, int32(0), task.ReclaimCount)
 
 	run(domain.AssignTask{ID: "task-1", AgentID: "a4"})
 	run(domain.CompleteTask{ID: "task-1", AgentID: "a4", Generation: 7, Result: json.RawMessage(`"done"`)})

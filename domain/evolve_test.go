@@ -161,7 +161,7 @@ func TestEvolveHistoryKeepsNewestMaxHistory(t *testing.T) {
 	t.Parallel()
 	task := domain.Evolve(nil, envelope(domain.TaskSubmitted{Description: "d", MaxRetries: 3}, t0))
 	for i := range 60 {
-		task = domain.Evolve(task, envelope(domain.TaskFailed{AgentID: "a1", Error: fmt.Sprint(i), RetryCount: i + 1}, t0.Add(time.Duration(i+1)*time.Second)))
+		task = domain.Evolve(task, envelope(domain.TaskFailed{AgentID: "a1", Error: fmt.Sprint(i), RetryCount: int32(i + 1)}, t0.Add(time.Duration(i+1)*time.Second)))
 		require.Len(t, task.History, min(i+2, domain.MaxHistory))
 	}
 	require.Equal(t, 50, domain.MaxHistory)
@@ -174,7 +174,7 @@ func TestEvolveHistoryKeepsNewestMaxHistory(t *testing.T) {
 			Detail: fmt.Sprint(i), RequestID: "req-9",
 		}, h)
 	}
-	require.Equal(t, 60, task.RetryCount)
+	require.Equal(t, int32(60), task.RetryCount)
 	require.Equal(t, "59", task.LastError)
 }
 

@@ -82,7 +82,7 @@ func TestAcceptanceTimeoutFlagsAndReassigns(t *testing.T) {
 		return a.Unresponsive
 	}, 15*time.Second, 10*time.Millisecond, "the agent that never accepted is flagged")
 	task := waitStatus(t, h, id, domain.StatusQueued)
-	require.Equal(t, 1, task.ReclaimCount)
+	require.Equal(t, int32(1), task.ReclaimCount)
 	newTestAgent(t, h, "busy-bee", nil, completeAtOnce)
 	waitStatus(t, h, id, domain.StatusCompleted)
 	require.Len(t, lazy.assignments(), 1, "a flagged agent gets no more work")

@@ -63,7 +63,7 @@ func TestFailedTaskWaitsOutItsBackoff(t *testing.T) {
 		var task *domain.Task
 		require.Eventually(t, func() bool {
 			task, _, _ = h.Tasks().Get(id)
-			return task.RetryCount == attempt+1 && task.Status == domain.StatusQueued
+			return int(task.RetryCount) == attempt+1 && task.Status == domain.StatusQueued
 		}, 15*time.Second, 5*time.Millisecond, "attempt %d never failed", attempt+1)
 		require.NotNil(t, task.RunAfter, "a retried task waits")
 		delay := task.RunAfter.Sub(clock.Now())
@@ -80,7 +80,7 @@ func TestFailedTaskWaitsOutItsBackoff(t *testing.T) {
 		require.Eventually(t, func() bool { return len(agent.assignments()) == attempt+2 }, 15*time.Second, 5*time.Millisecond)
 	}
 	task := waitStatus(t, h, id, domain.StatusDeadLetter)
-	require.Equal(t, 3, task.RetryCount)
+	require.Equal(t, int32(3), task.RetryCount)
 	require.Nil(t, task.RunAfter)
 }
 

@@ -167,7 +167,7 @@ func retries(t *domain.Task) int {
 	if t == nil {
 		return 0
 	}
-	return t.RetryCount
+	return int(t.RetryCount)
 }
 
 func connectedMs(a *domain.Agent, env domain.Envelope) float64 {

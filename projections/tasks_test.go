@@ -282,9 +282,9 @@ func TestDeadLetter(t *testing.T) {
 		require.Nil(t, task.AssignedAt)
 	}
 	require.Equal(t, "max_reclaims", byID["u2"].History[len(byID["u2"].History)-1].Detail)
-	require.Equal(t, 6, byID["u2"].ReclaimCount)
+	require.Equal(t, int32(6), byID["u2"].ReclaimCount)
 	require.Equal(t, "max_retries", byID["n2"].History[len(byID["n2"].History)-1].Detail)
-	require.Equal(t, 1, byID["n2"].RetryCount)
+	require.Equal(t, int32(1), byID["n2"].RetryCount)
 	require.Equal(t, "boom", byID["n2"].LastError)
 
 	// Within one priority, oldest submission first.
