@@ -95,7 +95,7 @@ func (p *Tasks) EachQueued(fn func(*domain.Task) bool) {
 func (p *Tasks) QueueDepth() int {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return len(p.byStatus[domain.StatusQueued])
+	return p.count(domain.StatusQueued)
 }
 
 // Queue returns the queued tasks in the order they will be handed out.
@@ -125,14 +125,14 @@ func (p *Tasks) Stats() Stats {
 		QueuedByPriority: map[string]int{}, LastSeq: p.lastSeq,
 	}
 	for _, st := range domain.Statuses {
-		s.ByStatus[string(st)] = len(p.byStatus[st]) + p.finished.gone[st]
+		s.ByStatus[string(st)] = p.count(st) + p.finished.gone[st]
 	}
 	for _, pr := range domain.Priorities {
 		s.ByPriority[pr.String()] = p.byPrio[pr]
 		s.QueuedByPriority[pr.String()] = p.lanes[pr].Len()
 	}
-	s.Queued = len(p.byStatus[domain.StatusQueued])
-	s.DeadLetter = len(p.byStatus[domain.StatusDeadLetter])
+	s.Queued = p.count(domain.StatusQueued)
+	s.DeadLetter = p.count(domain.StatusDeadLetter)
 	return s
 }
 

@@ -158,11 +158,8 @@ func (p *Tasks) restore(doc *snapshotDoc) error {
 			return fmt.Errorf("task %s appears twice", t.ID)
 		}
 		p.tasks[t.ID] = &entry{task: t, seq: r.Seq, order: r.Order}
-		p.byStatus[t.Status][t.ID] = struct{}{}
+		p.indexStatus(r.Order, t)
 		p.byPrio[t.Priority]++
-		if t.Status == domain.StatusQueued {
-			p.lanes[t.Priority].ReplaceOrInsert(queueKey{order: r.Order, id: t.ID})
-		}
 	}
 	p.restoreFinished(doc)
 	p.lastSeq = doc.LastSeq
@@ -208,7 +205,9 @@ func (p *Tasks) presize(doc *snapshotDoc) error {
 	}
 	p.tasks = make(map[string]*entry, len(doc.Tasks))
 	for st, n := range counts {
-		p.byStatus[st] = make(map[string]struct{}, n)
+		if st != domain.StatusQueued { // queued tasks are indexed by their lanes alone
+			p.byStatus[st] = make(map[string]struct{}, n)
+		}
 	}
 	return nil
 }

@@ -46,8 +46,8 @@ type Tasks struct {
 	// mu comes after Views.mu, before Agents.mu (lock order: views.go).
 	mu       sync.RWMutex
 	tasks    map[string]*entry
-	lanes    [domain.PriorityCount]*btree.BTreeG[queueKey]
-	byStatus map[domain.Status]map[string]struct{}
+	lanes    [domain.PriorityCount]*btree.BTreeG[queueKey] // the queued tasks, in order
+	byStatus map[domain.Status]map[string]struct{}         // the other tasks in memory, by status
 	byPrio   [domain.PriorityCount]int
 	lastSeq  uint64
 	finished finishedSet
@@ -150,20 +150,45 @@ func (p *Tasks) index(e *entry, prev, next *domain.Task) {
 	if prev != nil && prev.Status == next.Status {
 		return
 	}
-	key := queueKey{order: e.order, id: next.ID}
 	if prev != nil {
-		delete(p.byStatus[prev.Status], next.ID)
-		if prev.Status == domain.StatusQueued {
-			p.lanes[prev.Priority].Delete(key)
-		}
+		p.unindex(e.order, prev)
 	}
-	p.byStatus[next.Status][next.ID] = struct{}{}
-	if next.Status == domain.StatusQueued {
-		p.lanes[next.Priority].ReplaceOrInsert(key)
-	}
+	p.indexStatus(e.order, next)
 	if next.Status.Final() {
 		p.finished.add(next.ID)
 	}
+}
+
+// indexStatus files t under its status: a queued task in its priority
+// lane (the lanes are the only index of queued tasks), any other in its
+// status set. Lock held.
+func (p *Tasks) indexStatus(order uint64, t *domain.Task) {
+	if t.Status == domain.StatusQueued {
+		p.lanes[t.Priority].ReplaceOrInsert(queueKey{order: order, id: t.ID})
+	} else {
+		p.byStatus[t.Status][t.ID] = struct{}{}
+	}
+}
+
+// unindex undoes indexStatus. Lock held.
+func (p *Tasks) unindex(order uint64, t *domain.Task) {
+	if t.Status == domain.StatusQueued {
+		p.lanes[t.Priority].Delete(queueKey{order: order, id: t.ID})
+	} else {
+		delete(p.byStatus[t.Status], t.ID)
+	}
+}
+
+// count is how many tasks in memory have status st. Lock held.
+func (p *Tasks) count(st domain.Status) int {
+	if st != domain.StatusQueued {
+		return len(p.byStatus[st])
+	}
+	n := 0
+	for _, lane := range p.lanes {
+		n += lane.Len()
+	}
+	return n
 }
 
 // evict lets the oldest finished tasks leave memory, down to the limit.
