@@ -21,8 +21,9 @@ import (
 // with its embedded server (store.sync 1s, the default keep_finished):
 //
 //   - queued: the heap (in use, after a collection) per queued task,
-//     settled: what n more queued tasks add (and, with-fixed, the
-//     average over all 2n, buffers allocated once included);
+//     settled: what n more queued tasks add to the heap and to the
+//     process's resident memory (and, with-fixed, the heap's average over
+//     all 2n, buffers allocated once included);
 //   - completed: the heap growth per completed task once finished tasks
 //     leave memory (between a first and a second round of the same size),
 //     which is flat when nothing grows with the tasks kept.
@@ -70,14 +71,16 @@ func benchMemoryQueued(b *testing.B, n int) {
 	// The embedded server's block cache holds what was just written and
 	// lets it go after a few idle seconds: what stays is the hub's.
 	time.Sleep(settle)
-	first := heapInUse()
-	// What a queued task costs is the slope: the heap that n more queued
-	// tasks add. The first n also pay for buffers the store allocates
-	// once (the write block's 8 MiB cache, whatever the queue's length).
+	first, firstRSS := heapInUse(), processRSS(b) // heapInUse returns freed pages to the system first
+	// What a queued task costs is the slope: the heap (and the resident
+	// memory) that n more queued tasks add. The first n also pay for
+	// buffers the store allocates once (the write block's 8 MiB cache,
+	// whatever the queue's length).
 	submitMany(b, h, n)
 	time.Sleep(settle)
-	second := heapInUse()
+	second, secondRSS := heapInUse(), processRSS(b)
 	b.ReportMetric((float64(second)-float64(first))/float64(n), "settled-heap-B/queued-task")
+	b.ReportMetric((float64(secondRSS)-float64(firstRSS))/float64(n), "settled-rss-B/queued-task")
 	b.ReportMetric((float64(second)-float64(before))/float64(2*n), "settled-heap-B/queued-task-with-fixed")
 	b.ReportMetric(float64(second)/(1<<20), "heap-MiB")
 	b.ReportMetric(float64(processRSS(b))/(1<<20), "rss-MiB")
