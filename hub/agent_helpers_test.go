@@ -30,6 +30,22 @@ type testAgent struct {
 	received []protocol.Assignment
 	batches  []int // the size of each push of kind tasks
 	aborts   []protocol.Abort
+	// forget keeps no record of what is received (the memory benchmark
+	// measures the hub, not its test agents).
+	forget bool
+}
+
+// remember notes what a push brought, unless the agent forgets.
+func (a *testAgent) remember(tasks []protocol.Assignment, batch bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.forget {
+		return
+	}
+	a.received = append(a.received, tasks...)
+	if batch {
+		a.batches = append(a.batches, len(tasks))
+	}
 }
 
 // completeAtOnce accepts and completes every assignment.
@@ -68,17 +84,12 @@ func dialTestAgent(t testing.TB, h *testHub, id string, work func(*testAgent, pr
 		case broker.Push(id, broker.PushTask):
 			var as protocol.Assignment
 			require.NoError(t, json.Unmarshal(m.Data, &as))
-			a.mu.Lock()
-			a.received = append(a.received, as)
-			a.mu.Unlock()
+			a.remember([]protocol.Assignment{as}, false)
 			go a.work(a, as)
 		case broker.Push(id, broker.PushTasks):
 			var push protocol.Assignments
 			require.NoError(t, json.Unmarshal(m.Data, &push))
-			a.mu.Lock()
-			a.received = append(a.received, push.Tasks...)
-			a.batches = append(a.batches, len(push.Tasks))
-			a.mu.Unlock()
+			a.remember(push.Tasks, true)
 			for _, as := range push.Tasks {
 				go a.work(a, as)
 			}
