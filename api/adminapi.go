@@ -1,10 +1,13 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/nats-io/nats.go"
 
@@ -36,28 +39,70 @@ func (a *API) Agent(id string) Reply {
 	return Reply{http.StatusOK, ag}
 }
 
-// CreateToken makes a token for {"agent_id": ...}; it replaces any earlier
-// one of that agent. The token is shown once.
+// CreateToken makes a token for {"agent_id": ...} or {"name": ...,
+// "role": ...}; it replaces any earlier one of that name and role, and
+// closes the connections made with it. The token is shown once.
 func (a *API) CreateToken(ctx context.Context, body []byte) Reply {
-	var req ops.TokenRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		return a.errorReply(ctx, badBody(`the body must be a JSON object such as {"agent_id": "a1"}`))
-	}
-	if err := domain.CheckAgentID(req.AgentID); err != nil {
-		return a.errorReply(ctx, fieldErr("agent_id", "invalid", err.Error()))
-	}
-	token, rec, err := a.admin.tokens.CreateAgent(ctx, req.AgentID)
+	name, role, err := decodeTokenRequest(body)
 	if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	token, rec, err := a.admin.tokens.Create(ctx, name, role)
+	if errors.Is(err, broker.ErrNameTaken) {
+		return Reply{http.StatusConflict, ErrorBody{Error: "token_name_taken", Detail: err.Error(),
+			Hint: "revoke that token first, or choose another name"}}
+	} else if err != nil {
 		return a.errorReply(ctx, err)
 	}
 	// Connections made with a replaced token close: a rotation locks out
 	// whoever held the old one.
-	a.admin.srv.DisconnectAgent(req.AgentID, false)
-	a.log.Ctx(ctx).Notice().Str("agent_id", req.AgentID).Str("fingerprint", rec.Hash[:12]).Msg("agent token created")
-	return Reply{http.StatusCreated, ops.TokenCreated{AgentID: req.AgentID, Token: token}}
+	a.admin.srv.DisconnectToken(rec)
+	a.log.Ctx(ctx).Notice().Str("name", name).Str("role", string(role)).Str("fingerprint", rec.Hash[:12]).
+		Msg("token created")
+	return Reply{http.StatusCreated, ops.TokenCreated{AgentID: agentOf(rec), Name: name, Role: string(role), Token: token}}
 }
 
-// ListTokens lists agent tokens by prefix.
+// decodeTokenRequest reads a token create's name and role (agent when
+// none is given). A name is an agent id's shape whatever the role: one
+// subject token.
+func decodeTokenRequest(body []byte) (string, broker.Role, error) {
+	var req ops.TokenRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return "", "", badBody(`the body must be a JSON object such as {"agent_id": "a1"} or {"name": "dash", "role": "viewer"}`)
+	}
+	role := broker.Role(req.Role)
+	if role == "" {
+		role = broker.RoleAgent
+	}
+	if !slices.Contains(broker.TokenRoles, role) {
+		return "", "", fieldErr("role", "invalid", fmt.Sprintf("unknown role %q: use agent, viewer or admin", req.Role))
+	}
+	name := cmp.Or(req.Name, req.AgentID)
+	field := "name"
+	if req.Name == "" {
+		field = "agent_id"
+	}
+	if req.Name != "" && req.AgentID != "" && req.Name != req.AgentID {
+		return "", "", fieldErr("agent_id", "invalid", "give name or agent_id, not two different names")
+	}
+	if err := domain.CheckAgentID(name); err != nil {
+		return "", "", fieldErr(field, "invalid", err.Error())
+	}
+	if name == "admin" && role == broker.RoleAdmin {
+		return "", "", fieldErr(field, "invalid", `"admin" is the admin.token file's: rotate it by deleting the file and restarting the hub`)
+	}
+	return name, role, nil
+}
+
+// agentOf is an agent token's agent id, "" for other roles.
+func agentOf(rec broker.TokenRecord) string {
+	if rec.Role == broker.RoleAgent {
+		return rec.Name
+	}
+	return ""
+}
+
+// ListTokens lists the named tokens by prefix.
 func (a *API) ListTokens(ctx context.Context) Reply {
 	recs, err := a.admin.tokens.List(ctx)
 	if err != nil {
@@ -65,25 +110,28 @@ func (a *API) ListTokens(ctx context.Context) Reply {
 	}
 	out := make([]ops.TokenView, len(recs))
 	for i, r := range recs {
-		out[i] = ops.TokenView{AgentID: r.Name, TokenPrefix: r.Prefix + "...", CreatedAt: r.CreatedAt.Format("2006-01-02T15:04:05Z07:00")}
+		out[i] = ops.TokenView{AgentID: agentOf(r), Name: r.Name, Role: string(r.Role), TokenPrefix: r.Prefix + "...",
+			CreatedAt: r.CreatedAt.Format("2006-01-02T15:04:05Z07:00")}
 	}
 	return Reply{http.StatusOK, ops.TokenList{Tokens: out, Count: len(out)}}
 }
 
-// RevokeToken deletes an agent's token and closes its connections.
-func (a *API) RevokeToken(ctx context.Context, agentID string) Reply {
-	if err := domain.CheckAgentID(agentID); err != nil {
+// RevokeToken deletes the token of a name (an agent's, a viewer's or a
+// named admin's) and closes its connections.
+func (a *API) RevokeToken(ctx context.Context, name string) Reply {
+	if err := domain.CheckAgentID(name); err != nil {
 		return a.errorReply(ctx, fieldErr("agent_id", "invalid", err.Error()))
 	}
-	err := a.admin.tokens.RevokeAgent(ctx, agentID)
+	rec, err := a.admin.tokens.Revoke(ctx, name)
 	if errors.Is(err, broker.ErrNoToken) {
-		return Reply{http.StatusNotFound, ErrorBody{Error: "token_not_found", Detail: agentID}}
+		return Reply{http.StatusNotFound, ErrorBody{Error: "token_not_found", Detail: name}}
 	} else if err != nil {
 		return a.errorReply(ctx, err)
 	}
-	closed := a.admin.srv.DisconnectAgent(agentID, false)
-	a.log.Ctx(ctx).Notice().Str("agent_id", agentID).Int("connections_closed", closed).Msg("agent token revoked")
-	return Reply{http.StatusOK, ops.TokenRevoked{Status: "revoked", AgentID: agentID}}
+	closed := a.admin.srv.DisconnectToken(rec)
+	a.log.Ctx(ctx).Notice().Str("name", name).Str("role", string(rec.Role)).Int("connections_closed", closed).
+		Msg("token revoked")
+	return Reply{http.StatusOK, ops.TokenRevoked{Status: "revoked", AgentID: agentOf(rec), Name: name, Role: string(rec.Role)}}
 }
 
 func fieldErr(field, code, detail string) error {

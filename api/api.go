@@ -51,6 +51,10 @@ type API struct {
 	// commands are its operations by NATS command name (ServeNATS).
 	table    []ops.Op
 	commands map[string]boundOp
+	// auth knows the tokens; openReads lets callers without one read
+	// (HTTP on loopback, unless http.open_reads is false).
+	auth      *broker.Authenticator
+	openReads bool
 }
 
 // Store is what the store operations call (storeops.Ops).
@@ -76,6 +80,10 @@ type Params struct {
 	// RefusalTimer replaces time.AfterFunc for the refused-requests
 	// summary (tests step it by hand).
 	RefusalTimer func(time.Duration, func())
+	// Auth knows the tokens; OpenReads lets HTTP callers without a token
+	// call Read operations.
+	Auth      *broker.Authenticator
+	OpenReads bool
 }
 
 // New returns the API over the writer, the projections and the store.
@@ -88,7 +96,7 @@ func New(p Params) *API {
 		refused.after = p.RefusalTimer
 	}
 	return &API{svc: p.Writer, tasks: p.Views.Tasks, agents: p.Views.Agents, now: time.Now, log: p.Log.Module("api"),
-		refused: refused, table: p.Table, tel: p.Telemetry, store: p.Store,
+		refused: refused, table: p.Table, tel: p.Telemetry, store: p.Store, auth: p.Auth, openReads: p.OpenReads,
 		admin: &adminAPI{tokens: p.Tokens, srv: p.Server, nc: p.Conn}}
 }
 

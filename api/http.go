@@ -29,14 +29,14 @@ func bodyLimit(op ops.Op) int {
 }
 
 // HTTPHandler serves the HTTP API: every operation of the table on its
-// route. Reads are open; writes and admin routes need an admin bearer
-// token. It fails if an operation has no handler.
-func (a *API) HTTPHandler(auth *broker.Authenticator) (http.Handler, error) {
+// route, each behind the role check of its access (see permit). It fails
+// if an operation has no handler.
+func (a *API) HTTPHandler() (http.Handler, error) {
 	bound, err := bind(a.table, a.handlers())
 	if err != nil {
 		return nil, err
 	}
-	return a.withRequest(a.httpMux(auth, bound)), nil
+	return a.withRequest(a.httpMux(bound)), nil
 }
 
 // routeMux is a ServeMux that remembers every pattern registered on it,
@@ -60,18 +60,10 @@ func (m *routeMux) Handle(pattern string, h http.Handler) {
 
 // httpMux routes bound's operations, and answers 404 not_found on any
 // other path.
-func (a *API) httpMux(auth *broker.Authenticator, bound []boundOp) *routeMux {
+func (a *API) httpMux(bound []boundOp) *routeMux {
 	mux := &routeMux{ServeMux: http.NewServeMux()}
 	for _, op := range bound {
-		if op.Access == ops.Admin {
-			mux.HandleFunc(op.Pattern(), a.adminOnly(auth, bodyLimit(op.Op), func(r *http.Request, who string, body []byte) Reply {
-				return a.serveOp(r, op, who, body)
-			}))
-			continue
-		}
-		mux.HandleFunc(op.Pattern(), func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, a.serveOp(r, op, "", nil))
-		})
+		mux.HandleFunc(op.Pattern(), a.guarded(op))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, Reply{http.StatusNotFound, ErrorBody{Error: protocol.CodeNotFound}})
@@ -81,8 +73,8 @@ func (a *API) httpMux(auth *broker.Authenticator, bound []boundOp) *routeMux {
 
 // serveOp calls op with the path parameters of r and its body: the
 // request's, or for an op with filters, the query string's.
-func (a *API) serveOp(r *http.Request, op boundOp, who string, body []byte) Reply {
-	c := call{who: who, params: map[string]string{}, body: body}
+func (a *API) serveOp(r *http.Request, op boundOp, c call) Reply {
+	c.params = map[string]string{}
 	for _, p := range op.Params() {
 		c.params[p] = r.PathValue(p)
 	}
@@ -96,34 +88,58 @@ func (a *API) serveOp(r *http.Request, op boundOp, who string, body []byte) Repl
 	return op.handle(r.Context(), c)
 }
 
-type adminFunc func(r *http.Request, who string, body []byte) Reply
-
-// admin checks the bearer token before reading the body, so a refused
-// request does nothing at all.
-func (a *API) adminOnly(auth *broker.Authenticator, limit int, fn adminFunc) http.HandlerFunc {
+// guarded checks the bearer token against op's access before reading the
+// body, so a refused request does nothing at all.
+func (a *API) guarded(op boundOp) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := auth.Lookup(bearer(r))
+		c, refusal, ok := a.callerOf(op.Op, bearer(r))
 		if !ok {
-			writeJSON(w, Reply{http.StatusUnauthorized, ErrorBody{Error: "unauthorized", Hint: "provide Authorization: Bearer <token>"}})
+			writeJSON(w, refusal)
 			return
 		}
-		if id.Role != broker.RoleAdmin && id.Role != broker.RoleHub {
-			writeJSON(w, Reply{http.StatusForbidden, ErrorBody{Error: "admin_only"}})
-			return
+		if op.Request != nil {
+			body, refusal, ok := readBody(w, r, bodyLimit(op.Op))
+			if !ok {
+				writeJSON(w, refusal)
+				return
+			}
+			c.body = body
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeJSON(w, Reply{http.StatusRequestEntityTooLarge, ErrorBody{Error: "body_too_large",
-				Detail: fmt.Sprintf("the body must be at most %d bytes", limit)}})
-			return
-		}
-		if err != nil {
-			writeJSON(w, Reply{http.StatusBadRequest, ErrorBody{Error: "bad_request", Detail: "could not read the body"}})
-			return
-		}
-		writeJSON(w, fn(r, id.Name, body))
+		writeJSON(w, a.serveOp(r, op, c))
 	}
+}
+
+// callerOf authenticates an HTTP caller by its bearer token (none is an
+// anonymous caller, a token not known is refused) and checks op's access.
+func (a *API) callerOf(op ops.Op, token string) (call, Reply, bool) {
+	if token == "" {
+		r, ok := a.permit(op, call{})
+		return call{}, r, ok
+	}
+	id, known := broker.Identity{}, false
+	if a.auth != nil {
+		id, known = a.auth.Lookup(token)
+	}
+	if !known {
+		return call{}, Reply{http.StatusUnauthorized, ErrorBody{Error: "unauthorized", Needs: op.Needs(),
+			Detail: "the token was not recognised", Hint: "provide Authorization: Bearer <token>"}}, false
+	}
+	c := call{who: id.Name, role: id.Role}
+	r, ok := a.permit(op, c)
+	return c, r, ok
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, Reply, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, Reply{http.StatusRequestEntityTooLarge, ErrorBody{Error: "body_too_large",
+			Detail: fmt.Sprintf("the body must be at most %d bytes", limit)}}, false
+	}
+	if err != nil {
+		return nil, Reply{http.StatusBadRequest, ErrorBody{Error: "bad_request", Detail: "could not read the body"}}, false
+	}
+	return body, Reply{}, true
 }
 
 // bearer returns the token of an "Authorization: Bearer <token>" header
@@ -178,7 +194,7 @@ func (a *API) Served() (patterns, commands []string, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	patterns = slices.Sorted(slices.Values(a.httpMux(nil, bound).patterns))
+	patterns = slices.Sorted(slices.Values(a.httpMux(bound).patterns))
 	for _, op := range bound {
 		commands = append(commands, op.Name)
 	}

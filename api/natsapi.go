@@ -20,14 +20,16 @@ const maxInflight = 4096
 
 // NATSServer answers hub commands over NATS.
 type NATSServer struct {
-	sub      *nats.Subscription
+	subs     []*nats.Subscription
 	inflight lifecycle.Gate
 }
 
 // ServeNATS subscribes to the hub commands on nc: every operation of the
-// table, on agentcom.cmd.<name>. Only admins (and the hub) may publish on
-// command subjects, so the requester is "admin". It fails if an operation
-// has no handler.
+// table, on agentcom.cmd.<name> (only admins, and the hub, may publish
+// there, so the caller is "admin") and on agentcom.tok.<token id>.cmd.<name>
+// (only a connection made with that token may publish there, so the
+// caller is the token's, and the op's access is checked as over HTTP). It
+// fails if an operation has no handler.
 func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
 	bound, err := bind(a.table, a.handlers())
 	if err != nil {
@@ -39,7 +41,7 @@ func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
 	}
 	s := &NATSServer{}
 	sem := make(chan struct{}, maxInflight)
-	sub, err := nc.QueueSubscribe(broker.CommandsAll, broker.HubQueue, func(m *nats.Msg) {
+	handle := func(m *nats.Msg) {
 		if !s.inflight.Enter() {
 			return
 		}
@@ -48,37 +50,48 @@ func (a *API) ServeNATS(nc *nats.Conn) (*NATSServer, error) {
 			defer func() { <-sem; s.inflight.Leave() }()
 			a.handleNATS(m)
 		}()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("subscribe to commands: %w", err)
 	}
-	if err := sub.SetPendingLimits(-1, 64<<20); err != nil {
-		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("set command buffer: %w", err)
+	for _, subject := range []string{broker.CommandsAll, broker.TokenCommandsAll} {
+		sub, err := nc.QueueSubscribe(subject, broker.HubQueue, handle)
+		if err == nil {
+			err = sub.SetPendingLimits(-1, 64<<20)
+		}
+		if err != nil {
+			s.unsubscribe()
+			return nil, fmt.Errorf("subscribe to commands: %w", err)
+		}
+		s.subs = append(s.subs, sub)
 	}
-	// The server knows the subscription once the flush returns: a command
-	// sent the moment Start returns finds the hub listening.
+	// The server knows the subscriptions once the flush returns: a
+	// command sent the moment Start returns finds the hub listening.
 	if err := nc.Flush(); err != nil {
-		_ = sub.Unsubscribe()
+		s.unsubscribe()
 		return nil, fmt.Errorf("subscribe to commands: %w", err)
 	}
-	s.sub = sub
 	return s, nil
+}
+
+func (s *NATSServer) unsubscribe() {
+	for _, sub := range s.subs {
+		_ = sub.Unsubscribe()
+	}
 }
 
 // Stop takes no new requests, and returns when those already received
 // have been answered. Requests still buffered when ctx ends are dropped
 // unanswered (their callers time out).
 func (s *NATSServer) Stop(ctx context.Context) {
-	closed := s.sub.StatusChanged(nats.SubscriptionClosed) // closed once drained
-	if s.sub.Drain() == nil {
-		select {
-		case <-closed:
-		case <-ctx.Done():
+	for _, sub := range s.subs {
+		closed := sub.StatusChanged(nats.SubscriptionClosed) // closed once drained
+		if sub.Drain() == nil {
+			select {
+			case <-closed:
+			case <-ctx.Done():
+			}
 		}
 	}
 	s.inflight.Close()
-	_ = s.sub.Unsubscribe()
+	s.unsubscribe()
 	s.inflight.Wait()
 }
 
@@ -92,7 +105,29 @@ func (a *API) handleNATS(m *nats.Msg) {
 		a.log.Ctx(ctx).Warning().Str("subject", m.Subject).Msg("command with a reply subject outside _INBOX dropped")
 		return
 	}
-	a.reply(ctx, m, a.dispatch(ctx, strings.TrimPrefix(m.Subject, broker.CommandPrefix), m.Data))
+	name, c, refusal, ok := a.natsCaller(m.Subject)
+	if ok {
+		refusal = a.dispatch(ctx, name, c, m.Data)
+	}
+	a.refused.record(refusal.Status, "NATS "+name)
+	a.reply(ctx, m, refusal)
+}
+
+// natsCaller reads the command name and the caller from a command's
+// subject: an admin on agentcom.cmd.<name>, the token's identity on
+// agentcom.tok.<token id>.cmd.<name> (refused when the token was revoked
+// since the connection was made).
+func (a *API) natsCaller(subject string) (string, call, Reply, bool) {
+	if name, ok := strings.CutPrefix(subject, broker.CommandPrefix); ok {
+		return name, call{who: "admin", role: broker.RoleAdmin}, Reply{}, true
+	}
+	tokenID, name, _ := broker.ParseTokenCommand(subject)
+	id, ok := a.auth.ByTokenID(tokenID)
+	if !ok {
+		return name, call{}, Reply{http.StatusUnauthorized, ErrorBody{Error: "unauthorized",
+			Detail: "the token was not recognised (revoked?)"}}, false
+	}
+	return name, call{who: id.Name, role: id.Role}, Reply{}, true
 }
 
 func (a *API) reply(ctx context.Context, m *nats.Msg, r Reply) {
@@ -101,18 +136,22 @@ func (a *API) reply(ctx context.Context, m *nats.Msg, r Reply) {
 	}
 }
 
-// dispatch calls the operation a command names, with the path
+// dispatch calls the operation a command names, if c may, with the path
 // parameters read from the body's fields of the same names.
-func (a *API) dispatch(ctx context.Context, name string, data []byte) Reply {
+func (a *API) dispatch(ctx context.Context, name string, c call, data []byte) Reply {
 	op, ok := a.commands[name]
 	if !ok {
 		return Reply{http.StatusNotFound, ErrorBody{Error: "unknown_command", Detail: "no hub command " + name}}
+	}
+	if r, ok := a.permit(op.Op, c); !ok {
+		return r
 	}
 	params, err := bodyParams(op.Params(), data)
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
-	return op.handle(ctx, call{who: "admin", params: params, body: data})
+	c.params, c.body = params, data
+	return op.handle(ctx, c)
 }
 
 // paramExamples show a path parameter in the refusal of a bad body.

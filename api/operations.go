@@ -7,11 +7,14 @@ import (
 	"net/http"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/protocol/ops"
 )
 
@@ -19,7 +22,8 @@ import (
 // asked, the path parameters and the body (over HTTP, an op with a Query
 // gets the query string as a JSON object for its body).
 type call struct {
-	who    string
+	who    string      // the token's name ("" without a token)
+	role   broker.Role // the token's role ("" without a token)
 	params map[string]string
 	body   []byte
 }
@@ -45,16 +49,16 @@ func (a *API) handlers() map[string]handler {
 			return a.SubmitBatch(ctx, c.who, c.body)
 		},
 		ops.OpTaskList.Name:       a.listCall,
-		ops.OpTaskGet.Name:        func(ctx context.Context, c call) Reply { return a.Get(ctx, c.params["id"]) },
+		ops.OpTaskGet.Name:        a.getCall,
 		ops.OpTaskStats.Name:      func(context.Context, call) Reply { return a.Stats() },
 		ops.OpTaskDeadLetter.Name: func(context.Context, call) Reply { return a.DeadLetter() },
 		ops.OpTaskRetry.Name:      func(ctx context.Context, c call) Reply { return a.Retry(ctx, c.who, c.params["id"]) },
 		ops.OpTaskCancel.Name: func(ctx context.Context, c call) Reply {
 			return a.Cancel(ctx, c.who, c.params["id"], c.body)
 		},
-		ops.OpAgentList.Name:   func(context.Context, call) Reply { return a.Agents() },
-		ops.OpAgentStates.Name: func(context.Context, call) Reply { return a.Agents() },
-		ops.OpAgentGet.Name:    func(_ context.Context, c call) Reply { return a.Agent(c.params["agent_id"]) },
+		ops.OpAgentList.Name:   a.agentsCall,
+		ops.OpAgentStates.Name: a.agentsCall,
+		ops.OpAgentGet.Name:    a.agentCall,
 		ops.OpTokenCreate.Name: func(ctx context.Context, c call) Reply { return a.CreateToken(ctx, c.body) },
 		ops.OpTokenList.Name:   func(ctx context.Context, _ call) Reply { return a.ListTokens(ctx) },
 		ops.OpTokenRevoke.Name: func(ctx context.Context, c call) Reply {
@@ -81,7 +85,48 @@ func (a *API) listCall(ctx context.Context, c call) Reply {
 	if err := unmarshalOptional(c.body, &q); err != nil {
 		return a.errorReply(ctx, badBody("the body must be a JSON object of status, priority, assigned_to strings"))
 	}
-	return a.List(ctx, q)
+	r := a.List(ctx, q)
+	if agent, ok := c.agent(); ok && r.Status == http.StatusOK {
+		r.Body = onlyConcerning(r.Body.(ops.TaskList), agent)
+	}
+	return r
+}
+
+// onlyConcerning keeps the tasks of a list that concern an agent.
+func onlyConcerning(l ops.TaskList, agentID string) ops.TaskList {
+	l.Tasks = slices.DeleteFunc(l.Tasks, func(t *domain.Task) bool { return !concerns(t, agentID) })
+	l.Count = len(l.Tasks)
+	return l
+}
+
+// getCall answers one task; to an agent, only one that concerns it.
+func (a *API) getCall(ctx context.Context, c call) Reply {
+	r := a.Get(ctx, c.params["id"])
+	if agent, ok := c.agent(); ok && r.Status == http.StatusOK && !concerns(r.Body.(*domain.Task), agent) {
+		return notYours("task " + c.params["id"])
+	}
+	return r
+}
+
+// agentsCall lists the agents; to an agent, itself alone.
+func (a *API) agentsCall(_ context.Context, c call) Reply {
+	r := a.Agents()
+	if agent, ok := c.agent(); ok {
+		l := r.Body.(ops.AgentList)
+		l.Agents = slices.DeleteFunc(l.Agents, func(ag *domain.Agent) bool { return ag.ID != agent })
+		l.Count = len(l.Agents)
+		r.Body = l
+	}
+	return r
+}
+
+// agentCall answers one agent's state; an agent may read its own only.
+func (a *API) agentCall(_ context.Context, c call) Reply {
+	id := c.params["agent_id"]
+	if agent, ok := c.agent(); ok && id != agent {
+		return notYours("agent " + id)
+	}
+	return a.Agent(id)
 }
 
 // bind pairs every operation of table with its handler. An operation

@@ -13,7 +13,7 @@ func TestTransportsRefuseATableWithoutHandlers(t *testing.T) {
 	t.Parallel()
 	missing := ops.Op{Name: "task.explode", Method: "POST", Path: "/api/tasks/{id}/explode", Access: ops.Admin}
 	a := &API{table: append(slices.Clone(ops.All), missing)}
-	_, err := a.HTTPHandler(nil)
+	_, err := a.HTTPHandler()
 	require.ErrorContains(t, err, "bind operation task.explode (POST /api/tasks/{id}/explode): no handler")
 	_, err = a.ServeNATS(nil)
 	require.ErrorContains(t, err, "bind operation task.explode")

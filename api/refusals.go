@@ -12,7 +12,7 @@ import (
 	"github.com/agentcom/agentcom/logsink"
 )
 
-// refusalInterval is how often refused admin requests are summarised.
+// refusalInterval is how often refused requests are summarised.
 const refusalInterval = time.Minute
 
 // refusedStatuses are the answers that refuse an admin request: no or a
@@ -29,7 +29,7 @@ type refusalKey struct {
 	route  string // the mux pattern, such as "PUT /api/admin/log-level"
 }
 
-// refusals logs refused admin requests at warning without letting a flood
+// refusals logs refused requests at warning without letting a flood
 // flood the log: the first refusal after a quiet interval is logged at
 // once, the ones that follow are counted and logged as one summary line
 // per interval (counts by status and route), and what is left is logged
@@ -60,10 +60,12 @@ func adminRoute(pattern string) bool {
 	return strings.HasPrefix(path, "/api/admin/") || strings.HasPrefix(path, "/admin/")
 }
 
-// record takes one answered request, and counts it if it is a refused
-// admin request.
+// record takes one answered request, and counts it if it was refused:
+// any route's 401 or 403 (a missing token, or a role short of the op's),
+// an admin route's other refusals. NATS commands come as "NATS <name>".
 func (r *refusals) record(status int, pattern string) {
-	if !refusedStatuses[status] || !adminRoute(pattern) {
+	roleRefusal := status == http.StatusUnauthorized || status == http.StatusForbidden
+	if !roleRefusal && (!refusedStatuses[status] || !adminRoute(pattern)) {
 		return
 	}
 	r.mu.Lock()
@@ -117,7 +119,7 @@ func (r *refusals) flushLocked() {
 			rows.Dict(zerolog.Dict().Int("status", k.status).Str("route", k.route).Int("count", r.counts[k]))
 		}
 		r.log.Warning().Int("total", total).Array("refused", rows).Time("since", r.since.UTC()).
-			Dur("window_ms", now.Sub(r.since)).Msg("admin requests refused")
+			Dur("window_ms", now.Sub(r.since)).Msg("requests refused")
 	}
 	r.counts = map[refusalKey]int{}
 	r.since = now

@@ -18,18 +18,33 @@ import (
 type Role string
 
 // The roles. The hub's own connection uses RoleHub; operators and the CLI
-// use RoleAdmin.
+// use RoleAdmin; RoleViewer reads and changes nothing (dashboards,
+// scripts); RoleAgent is one agent's, and reads only what concerns it.
 const (
-	RoleHub   Role = "hub"
-	RoleAdmin Role = "admin"
-	RoleAgent Role = "agent"
+	RoleHub    Role = "hub"
+	RoleAdmin  Role = "admin"
+	RoleAgent  Role = "agent"
+	RoleViewer Role = "viewer"
 )
+
+// Roles a token can be created with.
+var TokenRoles = []Role{RoleAgent, RoleViewer, RoleAdmin}
 
 // Identity is who a connection or an HTTP request authenticated as.
 type Identity struct {
 	Name string `json:"name"`
 	Role Role   `json:"role"`
+	// TokenID names the token on subjects (TokenID of the token).
+	TokenID string `json:"-"`
 }
+
+// TokenIDLen is the length of a token id: hex digits of the token's hash.
+const TokenIDLen = 16
+
+// TokenID is a token's public name on subjects: the first TokenIDLen hex
+// digits of its SHA-256. Knowing it grants nothing: only a connection
+// made with the token may publish under it.
+func TokenID(token string) string { return HashToken(token)[:TokenIDLen] }
 
 // Authenticator checks tokens presented by NATS clients and HTTP callers.
 // It knows tokens only by their SHA-256 hash; the hub's own in-process
@@ -44,13 +59,15 @@ type Authenticator struct {
 	agentAdmit atomic.Pointer[func(string) error] // SetAgentAdmission
 	mu         sync.RWMutex
 	byHash     map[string]Identity
+	byID       map[string]Identity // by TokenID: the caller of a token command
 }
 
 var _ server.Authentication = (*Authenticator)(nil)
 
 // NewAuthenticator returns an authenticator with a fresh hub secret.
 func NewAuthenticator() *Authenticator {
-	return &Authenticator{ready: make(chan struct{}), hubSecret: NewToken(), sysSecret: NewToken(), byHash: map[string]Identity{}}
+	return &Authenticator{ready: make(chan struct{}), hubSecret: NewToken(), sysSecret: NewToken(),
+		byHash: map[string]Identity{}, byID: map[string]Identity{}}
 }
 
 // readyWait bounds how long a connection waits for the stored tokens.
@@ -85,7 +102,9 @@ func (a *Authenticator) HubSecret() string { return a.hubSecret }
 func (a *Authenticator) Set(hash string, id Identity) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	id.TokenID = hash[:TokenIDLen]
 	a.byHash[hash] = id
+	a.byID[id.TokenID] = id
 }
 
 // Remove revokes a token hash.
@@ -93,6 +112,15 @@ func (a *Authenticator) Remove(hash string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.byHash, hash)
+	delete(a.byID, hash[:TokenIDLen])
+}
+
+// ByTokenID returns the identity of the token a token command came under.
+func (a *Authenticator) ByTokenID(id string) (Identity, bool) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	ident, ok := a.byID[id]
+	return ident, ok
 }
 
 // Lookup returns the identity of a presented token.
@@ -144,12 +172,14 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 		}
 		c.RegisterUser(&server.User{Username: string(id.Role) + ":" + id.Name})
 	case RoleAdmin:
-		c.RegisterUser(&server.User{Username: string(id.Role) + ":" + id.Name, Permissions: AdminPermissions()})
+		c.RegisterUser(&server.User{Username: UserOf(id), Permissions: AdminPermissions(id.TokenID)})
+	case RoleViewer:
+		c.RegisterUser(&server.User{Username: UserOf(id), Permissions: ViewerPermissions(id.TokenID)})
 	case RoleAgent:
 		if a.admitAgent(id.Name) != nil {
 			return false
 		}
-		c.RegisterUser(&server.User{Username: AgentUser(id.Name), Permissions: AgentPermissions(id.Name)})
+		c.RegisterUser(&server.User{Username: AgentUser(id.Name), Permissions: AgentPermissions(id.Name, id.TokenID)})
 	default:
 		return false
 	}
@@ -163,29 +193,46 @@ func inProcess(c server.ClientAuthentication) bool {
 	return addr != nil && addr.Network() == "pipe"
 }
 
-// AdminPermissions let an admin (the CLI) send hub commands and read
-// everything, and publish nothing else: no event, no JetStream API call
-// (so no purge, delete, update, rollup or snapshot of the hub's streams
-// and buckets), no KV write. What an admin may change, it changes
-// through the hub's commands, which the hub checks and records.
-func AdminPermissions() *server.Permissions {
+// AdminPermissions let an admin (the CLI) send hub commands, on the
+// plain command subjects or under its own token id, and read everything,
+// and publish nothing else: no event, no JetStream API call (so no purge,
+// delete, update, rollup or snapshot of the hub's streams and buckets), no
+// KV write. What an admin may change, it changes through the hub's
+// commands, which the hub checks and records.
+func AdminPermissions(tokenID string) *server.Permissions {
 	return &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: []string{CommandsAll}, Deny: HubOnlySubjects()},
+		Publish: &server.SubjectPermission{Allow: []string{CommandsAll, TokenCommands(tokenID)}, Deny: HubOnlySubjects()},
+	}
+}
+
+// ViewerPermissions let a viewer send hub commands under its own token id
+// only (the hub answers the reads and refuses the rest, 403), receive its
+// answers in its own inbox, and watch telemetry: nothing else, so no
+// other client's commands, answers or pushes.
+func ViewerPermissions(tokenID string) *server.Permissions {
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{TokenCommands(tokenID)}, Deny: HubOnlySubjects()},
+		Subscribe: &server.SubjectPermission{Allow: []string{TokenInbox(tokenID) + ".>", TelemetryAll}},
 	}
 }
 
 // AgentUser is the NATS user name of an agent's connection.
 func AgentUser(agentID string) string { return "agent:" + agentID }
 
-// AgentPermissions lets an agent publish only its own requests and log
-// records, and subscribe only to its own pushes and its own inbox. It cannot touch other
-// agents' subjects, the event stream, the JetStream API or telemetry.
-func AgentPermissions(agentID string) *server.Permissions {
+// UserOf is the NATS user name of a connection made as id: role:name.
+func UserOf(id Identity) string { return string(id.Role) + ":" + id.Name }
+
+// AgentPermissions lets an agent publish only its own requests, its log
+// records and hub commands under its own token id (the hub answers the
+// reads that concern the agent), and subscribe only to its own pushes and
+// its own inboxes. It cannot touch other agents' subjects, the event
+// stream, the JetStream API or telemetry.
+func AgentPermissions(agentID, tokenID string) *server.Permissions {
 	return &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: []string{fmt.Sprintf(AgentPublishT, agentID), LogAgent(agentID)},
-			Deny: HubOnlySubjects()},
+		Publish: &server.SubjectPermission{Allow: []string{fmt.Sprintf(AgentPublishT, agentID), LogAgent(agentID),
+			TokenCommands(tokenID)}, Deny: HubOnlySubjects()},
 		Subscribe: &server.SubjectPermission{Allow: []string{
-			fmt.Sprintf(PushAllT, agentID), AgentInbox(agentID) + ".>",
+			fmt.Sprintf(PushAllT, agentID), AgentInbox(agentID) + ".>", TokenInbox(tokenID) + ".>",
 		}},
 	}
 }

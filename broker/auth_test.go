@@ -110,7 +110,7 @@ func TestAgentTokens(t *testing.T) {
 	require.Equal(t, first[:8], rec.Prefix)
 	id, ok := b.Auth.Lookup(first)
 	require.True(t, ok)
-	require.Equal(t, broker.Identity{Name: "a1", Role: broker.RoleAgent}, id)
+	require.Equal(t, broker.Identity{Name: "a1", Role: broker.RoleAgent, TokenID: broker.TokenID(first)}, id)
 	second, _, err := tokens.CreateAgent(ctx, "a1")
 	require.NoError(t, err)
 	_, ok = b.Auth.Lookup(first)

@@ -185,7 +185,17 @@ func (s *Server) KnownConnections(agentID string) int {
 // the most recent one (a second sidecar under the same id replaces the
 // first). It returns how many it closed.
 func (s *Server) DisconnectAgent(agentID string, keepNewest bool) int {
-	cz, err := s.ns.Connz(&server.ConnzOptions{User: AgentUser(agentID), Sort: server.ByCid})
+	return s.disconnectUser(AgentUser(agentID), keepNewest)
+}
+
+// DisconnectToken closes every connection made with a revoked or
+// replaced token of any role, and returns how many it closed.
+func (s *Server) DisconnectToken(rec TokenRecord) int {
+	return s.disconnectUser(UserOf(Identity{Name: rec.Name, Role: rec.Role}), false)
+}
+
+func (s *Server) disconnectUser(user string, keepNewest bool) int {
+	cz, err := s.ns.Connz(&server.ConnzOptions{User: user, Sort: server.ByCid})
 	if err != nil || len(cz.Conns) == 0 {
 		return 0
 	}

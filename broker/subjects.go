@@ -80,6 +80,19 @@ const (
 	// CommandPrefix is what precedes the command name in its subject.
 	CommandPrefix = "agentcom.cmd."
 
+	// TokenCommandsAll matches every hub command sent under a token id:
+	// agentcom.tok.<token id>.cmd.<name>. A client may publish only under
+	// its own token's id, so the hub reads the caller (and its role) from
+	// the subject, as it reads an agent from its requests' subjects.
+	TokenCommandsAll = "agentcom.tok.*.cmd.>"
+	// TokenCommandT is a command under a token id.
+	TokenCommandT = "agentcom.tok.%s.cmd.%s"
+	// TokenCommandsT is what a token may publish its commands on.
+	TokenCommandsT = "agentcom.tok.%s.cmd.>"
+	// TokenInboxT is the reply inbox prefix of a client that sends its
+	// commands under its token id: _INBOX.tok.<token id>.
+	TokenInboxT = "_INBOX.tok.%s"
+
 	// ClientConnectT is the server's advisory of a new client connection
 	// in an account (the system account sees it).
 	ClientConnectT = "$SYS.ACCOUNT.%s.CONNECT"
@@ -185,6 +198,25 @@ const (
 	PushTasks = "tasks" // several assignments in one push, to agents that asked for batch
 	PushAbort = "abort"
 )
+
+// TokenCommand returns the subject of a command sent under a token id.
+func TokenCommand(tokenID, name string) string { return fmt.Sprintf(TokenCommandT, tokenID, name) }
+
+// TokenCommands returns what a token may publish its commands on.
+func TokenCommands(tokenID string) string { return fmt.Sprintf(TokenCommandsT, tokenID) }
+
+// TokenInbox returns the reply inbox prefix of a token's client.
+func TokenInbox(tokenID string) string { return fmt.Sprintf(TokenInboxT, tokenID) }
+
+// ParseTokenCommand splits agentcom.tok.<token id>.cmd.<name>.
+func ParseTokenCommand(subject string) (tokenID, name string, ok bool) {
+	rest, ok := strings.CutPrefix(subject, "agentcom.tok.")
+	if !ok {
+		return "", "", false
+	}
+	tokenID, name, ok = strings.Cut(rest, ".cmd.")
+	return tokenID, name, ok && tokenID != "" && name != "" && !strings.Contains(tokenID, ".")
+}
 
 // LogHub returns the hub's log subject for a node.
 func LogHub(node string) string { return fmt.Sprintf(LogHubT, subjectToken(node)) }

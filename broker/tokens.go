@@ -131,34 +131,52 @@ func (ts *TokenStore) EnsureAdmin(ctx context.Context, dataDir string) (bool, er
 	return true, nil
 }
 
-// agentKey is an agent token's key in the bucket.
-func agentKey(agentID string) string { return "agent." + agentID }
+// tokenKey is a named token's key in the bucket: <role>.<name>.
+func tokenKey(role Role, name string) string { return string(role) + "." + name }
 
-// CreateAgent makes a new token for an agent and returns it; it replaces
-// any token the agent had (the caller closes connections made with the
-// old one). Only the hash is kept.
+// ErrNameTaken means a token of another role has the name.
+var ErrNameTaken = errors.New("the name is another role's token")
+
+// CreateAgent makes a new token for an agent (Create with RoleAgent).
 func (ts *TokenStore) CreateAgent(ctx context.Context, agentID string) (string, TokenRecord, error) {
+	return ts.Create(ctx, agentID, RoleAgent)
+}
+
+// Create makes a new token of role for name and returns it; it replaces
+// any token of that name and role (the caller closes connections made
+// with the old one). A name is one token's: one held by another role is
+// ErrNameTaken. Only the hash is kept.
+func (ts *TokenStore) Create(ctx context.Context, name string, role Role) (string, TokenRecord, error) {
+	if !slices.Contains(TokenRoles, role) {
+		return "", TokenRecord{}, fmt.Errorf("create token: unknown role %q", role)
+	}
 	token := NewToken()
-	rec := TokenRecord{Hash: HashToken(token), Prefix: token[:8], Name: agentID, Role: RoleAgent, CreatedAt: time.Now().UTC()}
+	rec := TokenRecord{Hash: HashToken(token), Prefix: token[:8], Name: name, Role: role, CreatedAt: time.Now().UTC()}
 	b, err := json.Marshal(rec)
 	if err != nil {
-		return "", TokenRecord{}, fmt.Errorf("encode agent token: %w", err)
+		return "", TokenRecord{}, fmt.Errorf("encode %s token: %w", role, err)
 	}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	old, oldErr := ts.get(ctx, agentKey(agentID))
-	if _, err := ts.kv.Put(ctx, agentKey(agentID), b); err != nil {
-		return "", TokenRecord{}, fmt.Errorf("store agent token: %w", err)
+	for _, other := range TokenRoles {
+		if _, err := ts.get(ctx, tokenKey(other, name)); other != role && err == nil {
+			return "", TokenRecord{}, fmt.Errorf("create token %s: %w (%s)", name, ErrNameTaken, other)
+		}
+	}
+	old, oldErr := ts.get(ctx, tokenKey(role, name))
+	if _, err := ts.kv.Put(ctx, tokenKey(role, name), b); err != nil {
+		return "", TokenRecord{}, fmt.Errorf("store %s token: %w", role, err)
 	}
 	if oldErr == nil {
 		ts.auth.Remove(old.Hash)
 	}
-	ts.auth.Set(rec.Hash, Identity{Name: agentID, Role: RoleAgent})
+	ts.auth.Set(rec.Hash, Identity{Name: name, Role: role})
 	return token, rec, nil
 }
 
-// List returns every agent token's record (hash prefix only is shown to
-// people: see TokenRecord.Prefix), by agent id.
+// List returns every named token's record (agents', viewers' and named
+// admins', not the admin.token file's), by name. People are shown the
+// prefix only (TokenRecord.Prefix).
 func (ts *TokenStore) List(ctx context.Context) ([]TokenRecord, error) {
 	lister, err := ts.kv.ListKeys(ctx)
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
@@ -168,7 +186,7 @@ func (ts *TokenStore) List(ctx context.Context) ([]TokenRecord, error) {
 	}
 	var out []TokenRecord
 	for key := range lister.Keys() {
-		if !strings.HasPrefix(key, "agent.") {
+		if key == adminKey {
 			continue
 		}
 		rec, err := ts.get(ctx, key)
@@ -181,23 +199,33 @@ func (ts *TokenStore) List(ctx context.Context) ([]TokenRecord, error) {
 	return out, nil
 }
 
-// ErrNoToken means the agent has no token.
-var ErrNoToken = errors.New("no token for that agent")
+// ErrNoToken means no token has the name.
+var ErrNoToken = errors.New("no token of that name")
 
-// RevokeAgent deletes an agent's token; its open connections keep running
-// until the caller closes them (Server.DisconnectAgent).
+// RevokeAgent deletes an agent's token (Revoke of an agent's name).
 func (ts *TokenStore) RevokeAgent(ctx context.Context, agentID string) error {
+	_, err := ts.Revoke(ctx, agentID)
+	return err
+}
+
+// Revoke deletes the token of a name, whatever its role, and returns its
+// record; its open connections keep running until the caller closes them
+// (Server.DisconnectAgent, Server.DisconnectToken).
+func (ts *TokenStore) Revoke(ctx context.Context, name string) (TokenRecord, error) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	rec, err := ts.get(ctx, agentKey(agentID))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("revoke %s: %w", agentID, ErrNoToken)
-	} else if err != nil {
-		return err
+	for _, role := range TokenRoles {
+		rec, err := ts.get(ctx, tokenKey(role, name))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		} else if err != nil {
+			return TokenRecord{}, err
+		}
+		if err := ts.kv.Delete(ctx, tokenKey(role, name)); err != nil {
+			return TokenRecord{}, fmt.Errorf("revoke %s: %w", name, err)
+		}
+		ts.auth.Remove(rec.Hash)
+		return rec, nil
 	}
-	if err := ts.kv.Delete(ctx, agentKey(agentID)); err != nil {
-		return fmt.Errorf("revoke %s: %w", agentID, err)
-	}
-	ts.auth.Remove(rec.Hash)
-	return nil
+	return TokenRecord{}, fmt.Errorf("revoke %s: %w", name, ErrNoToken)
 }

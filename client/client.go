@@ -22,22 +22,35 @@ import (
 type Client struct {
 	nc  *nats.Conn
 	url string
+	// tokenID, when set, sends commands under the token's id
+	// (agentcom.tok.<id>.cmd.<name>), so that the hub knows the caller's
+	// role: any token's way. Without it, commands go on agentcom.cmd.<name>,
+	// where only admins may publish.
+	tokenID string
 }
 
-// Dial connects to the hub with a token.
+// Dial connects to the hub with a token. Its commands go under the
+// token's id, with their answers in the token's own inbox: what a viewer
+// or an agent token may use as well as an admin's.
 func Dial(cfg config.Client) (*Client, error) {
-	nc, err := nats.Connect(cfg.Hub, nats.Token(cfg.Token), nats.Name("agentcom-cli"),
-		nats.Timeout(5*time.Second), nats.NoReconnect())
+	opts := []nats.Option{nats.Token(cfg.Token), nats.Name("agentcom-cli"), nats.Timeout(5 * time.Second), nats.NoReconnect()}
+	tokenID := ""
+	if cfg.Token != "" {
+		tokenID = broker.TokenID(cfg.Token)
+		opts = append(opts, nats.CustomInboxPrefix(broker.TokenInbox(tokenID)))
+	}
+	nc, err := nats.Connect(cfg.Hub, opts...)
 	if err != nil {
 		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization") {
 			return nil, fmt.Errorf("connect to hub at %s: the token was refused", cfg.Hub)
 		}
 		return nil, fmt.Errorf("connect to hub at %s (is it running?): %w", cfg.Hub, err)
 	}
-	return &Client{nc: nc, url: cfg.Hub}, nil
+	return &Client{nc: nc, url: cfg.Hub, tokenID: tokenID}, nil
 }
 
-// On calls hub commands on a connection already made to url.
+// On calls hub commands on a connection already made to url (an admin's:
+// they go on agentcom.cmd.<name>).
 func On(nc *nats.Conn, url string) *Client { return &Client{nc: nc, url: url} }
 
 // Close closes the connection.
@@ -74,7 +87,11 @@ func (c *Client) Do(ctx context.Context, op ops.Op, req, out any) error {
 
 // call sends the command name.
 func (c *Client) call(ctx context.Context, command string, req, out any) error {
-	m := nats.NewMsg(broker.Command(command))
+	subject := broker.Command(command)
+	if c.tokenID != "" {
+		subject = broker.TokenCommand(c.tokenID, command)
+	}
+	m := nats.NewMsg(subject)
 	if req != nil {
 		b, err := json.Marshal(req)
 		if err != nil {

@@ -19,7 +19,7 @@ type Hub struct {
 	// Defaults to 127.0.0.1:4222; port 0 picks a free port.
 	NATS Listener `mapstructure:"nats"`
 	// HTTP.Listen is where the HTTP API listens. Defaults to 127.0.0.1:4000.
-	HTTP Listener `mapstructure:"http"`
+	HTTP HTTPListener `mapstructure:"http"`
 	// DataDir holds the JetStream store and admin.token. Defaults to
 	// DefaultDataDir().
 	DataDir string `mapstructure:"data_dir"`
@@ -68,9 +68,7 @@ func (h Hub) ObserverAllowed() bool {
 	case "off":
 		return false
 	}
-	host, _, _ := net.SplitHostPort(h.NATS.Listen)
-	ip := net.ParseIP(host)
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
+	return loopback(h.NATS.Listen)
 }
 
 // Agents are the timings of agent liveness and task leases.
@@ -124,6 +122,27 @@ var AgentDefaults = Agents{
 // Listener is one listening address.
 type Listener struct {
 	Listen string `mapstructure:"listen"`
+}
+
+// HTTPListener is the HTTP API's address and who may read without a
+// token.
+type HTTPListener struct {
+	Listener `mapstructure:",squash"`
+	// OpenReads lets callers without a token read (tasks, agents, stats)
+	// while HTTP listens on loopback only. Defaults to true; beyond
+	// loopback reads always need a token.
+	OpenReads bool `mapstructure:"open_reads"`
+}
+
+// OpenReads reports whether HTTP reads need no token: http.open_reads,
+// and HTTP on loopback only.
+func (h Hub) OpenReads() bool { return h.HTTP.OpenReads && loopback(h.HTTP.Listen) }
+
+// loopback reports whether a listen address is on loopback only.
+func loopback(addr string) bool {
+	host, _, _ := net.SplitHostPort(addr)
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // Store is the event store's durability setting.
@@ -266,6 +285,7 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	v := newViper()
 	v.SetDefault("nats.listen", DefaultNATSListen)
 	v.SetDefault("http.listen", DefaultHTTPListen)
+	v.SetDefault("http.open_reads", true)
 	v.SetDefault("data_dir", DefaultDataDir())
 	v.SetDefault("store.sync", DefaultSync)
 	setLogDefaults(v)

@@ -200,7 +200,8 @@ func (h *Hub) startAgents(ctx context.Context) error {
 // serveNATS takes hub commands over NATS.
 func (h *Hub) serveNATS(context.Context) (err error) {
 	h.api = api.New(api.Params{Writer: h.svc, Views: h.views, Store: h.ops, Tokens: h.tokens, Server: h.srv,
-		Conn: h.nc, Log: h.log, Telemetry: h.tel, RefusalTimer: h.params.RefusalTimer})
+		Conn: h.nc, Log: h.log, Telemetry: h.tel, RefusalTimer: h.params.RefusalTimer,
+		Auth: h.auth, OpenReads: h.cfg.OpenReads()})
 	h.natsAPI, err = h.api.ServeNATS(h.nc)
 	return err
 }

@@ -104,7 +104,7 @@ func (h *Hub) listenHTTP(context.Context) error {
 
 // serveHTTP serves the API on the listener listenHTTP took.
 func (h *Hub) serveHTTP(context.Context) error {
-	handler, err := h.api.HTTPHandler(h.auth)
+	handler, err := h.api.HTTPHandler()
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ func refusalLines(t *testing.T, h *testHub) [][]refusalRow {
 			Refused  []refusalRow `json:"refused"`
 		}
 		require.NoError(t, json.Unmarshal([]byte(line), &l))
-		if l.Message != "admin requests refused" {
+		if l.Message != "requests refused" {
 			continue
 		}
 		require.Equal(t, "warning", l.Severity)

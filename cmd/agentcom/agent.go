@@ -70,23 +70,28 @@ func taskCell(a domain.Agent) string {
 }
 
 func newTokenCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "token", Short: "Manage agent tokens (admin)"}
+	cmd := &cobra.Command{Use: "token", Short: "Manage tokens: agents', viewers' and admins' (admin)"}
 	config.ClientFlags(cmd.PersistentFlags())
 	return group(cmd, newTokenCreateCmd(), newTokenListCmd(), newTokenRevokeCmd())
 }
 
 func newTokenCreateCmd() *cobra.Command {
-	var outFile string
+	var outFile, role string
 	cmd := &cobra.Command{
-		Use:   "create AGENT_ID",
-		Short: "Create a token for an agent (replacing its old one) and print it, or write it to --out",
-		Long: "create makes a new token for AGENT_ID (one NATS subject token: letters, digits, '_' and '-',\n" +
-			"at most 128), replacing any old one, whose connections close. The token is shown once: it is\n" +
-			"printed, or with --out FILE written to FILE (mode 0600) for agentcom sidecar --token-file FILE.",
-		Args: cobra.ExactArgs(1),
+		Use:   "create NAME",
+		Short: "Create a token (an agent's unless --role says) and print it, or write it to --out",
+		Long: "create makes a new token named NAME (one NATS subject token: letters, digits, '_' and '-',\n" +
+			"at most 128), replacing any old one of that name, whose connections close. Its role is\n" +
+			"agent (NAME is the agent's id), viewer (reads only: dashboards, scripts) or admin. A name\n" +
+			"belongs to one token: revoke it before giving it another role. The token is shown once: it\n" +
+			"is printed, or with --out FILE written to FILE (mode 0600) for agentcom sidecar --token-file\n" +
+			"FILE or the CLI's --token-file.",
+		Example: "  agentcom token create a1 --out a1.token\n  agentcom token create --role viewer dashboard",
+		Args:    cobra.ExactArgs(1),
 	}
 	asJSON := jsonFlag(cmd)
 	cmd.Flags().StringVar(&outFile, "out", "", "write the token to this file (mode 0600) instead of printing it")
+	cmd.Flags().StringVar(&role, "role", "agent", "the token's role: agent, viewer or admin")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		var f *os.File
 		if outFile != "" {
@@ -99,10 +104,10 @@ func newTokenCreateCmd() *cobra.Command {
 			defer f.Close()
 		}
 		var out struct {
-			AgentID string `json:"agent_id"`
-			Token   string `json:"token"`
+			Name  string `json:"name"`
+			Token string `json:"token"`
 		}
-		raw, err := callInto(cmd, ops.OpTokenCreate, map[string]string{"agent_id": args[0]}, &out)
+		raw, err := callInto(cmd, ops.OpTokenCreate, map[string]string{"name": args[0], "role": role}, &out)
 		if err != nil {
 			return err
 		}
@@ -112,7 +117,7 @@ func newTokenCreateCmd() *cobra.Command {
 				return err
 			})
 		}
-		return writeTokenFile(cmd.OutOrStdout(), f, out.AgentID, out.Token, *asJSON)
+		return writeTokenFile(cmd.OutOrStdout(), f, out.Name, out.Token, *asJSON)
 	}
 	return cmd
 }
@@ -131,7 +136,7 @@ func openTokenFile(path string) (*os.File, error) {
 }
 
 // writeTokenFile writes the token to f and says where, never the token.
-func writeTokenFile(w io.Writer, f *os.File, agentID, token string, asJSON bool) error {
+func writeTokenFile(w io.Writer, f *os.File, name, token string, asJSON bool) error {
 	if _, err := fmt.Fprintln(f, token); err != nil {
 		return fmt.Errorf("write token file: %w", err)
 	}
@@ -139,14 +144,15 @@ func writeTokenFile(w io.Writer, f *os.File, agentID, token string, asJSON bool)
 		return fmt.Errorf("write token file: %w", err)
 	}
 	if asJSON {
-		return printJSON(w, map[string]string{"agent_id": agentID, "token_file": f.Name()})
+		return printJSON(w, map[string]string{"name": name, "token_file": f.Name()})
 	}
-	_, err := fmt.Fprintf(w, "token of %s written to %s\n", agentID, f.Name())
+	_, err := fmt.Fprintf(w, "token of %s written to %s\n", name, f.Name())
 	return err
 }
 
 type tokenView struct {
-	AgentID     string `json:"agent_id"`
+	Name        string `json:"name"`
+	Role        string `json:"role"`
 	TokenPrefix string `json:"token_prefix"`
 	CreatedAt   string `json:"created_at"`
 }
@@ -154,7 +160,7 @@ type tokenView struct {
 func newTokenListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List agent tokens by prefix",
+		Short: "List the named tokens (agents', viewers', admins') by prefix",
 		Args:  cobra.NoArgs,
 	}
 	asJSON := jsonFlag(cmd)
@@ -168,9 +174,9 @@ func newTokenListCmd() *cobra.Command {
 		}
 		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "AGENT\tTOKEN\tCREATED")
+			fmt.Fprintln(tw, "NAME\tROLE\tTOKEN\tCREATED")
 			for _, t := range out.Tokens {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", t.AgentID, t.TokenPrefix, t.CreatedAt)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Name, t.Role, t.TokenPrefix, t.CreatedAt)
 			}
 			return tw.Flush()
 		})
@@ -180,8 +186,8 @@ func newTokenListCmd() *cobra.Command {
 
 func newTokenRevokeCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "revoke AGENT_ID",
-		Short: "Revoke an agent's token and close its connections",
+		Use:   "revoke NAME",
+		Short: "Revoke the token of NAME (an agent's, a viewer's or an admin's) and close its connections",
 		Args:  cobra.ExactArgs(1),
 	}
 	asJSON := jsonFlag(cmd)

@@ -160,7 +160,7 @@ func checkTokenAndStoreJSON(t *testing.T, h *hubProc) {
 
 	var revoked map[string]any
 	jsonOut(t, h, &revoked, "token", "revoke", "a1", "--json")
-	require.Equal(t, map[string]any{"status": "revoked", "agent_id": "a1"}, revoked)
+	require.Equal(t, map[string]any{"status": "revoked", "agent_id": "a1", "name": "a1", "role": "agent"}, revoked)
 }
 
 // TestCLISaysWhatIsWrong: a bad agent id is explained, not called
@@ -170,12 +170,12 @@ func TestCLISaysWhatIsWrong(t *testing.T) {
 	h := startHubProc(t, t.TempDir())
 	_, errOut, code := cli(t, h, "token", "create", "bad.id")
 	require.Equal(t, 2, code, "the hub refused it")
-	require.Contains(t, errOut, `agent_id: "bad.id" may hold only letters, digits, '_' and '-'`)
+	require.Contains(t, errOut, `name: "bad.id" may hold only letters, digits, '_' and '-'`)
 	require.Contains(t, errOut, `'.' is not allowed`)
 	require.NotContains(t, errOut, "required")
 	_, errOut, code = cli(t, h, "token", "create", strings.Repeat("a", 129))
 	require.Equal(t, 2, code)
-	require.Contains(t, errOut, "agent_id: 129 characters, at most 128")
+	require.Contains(t, errOut, "name: 129 characters, at most 128")
 
 	// A bad --out path fails before the hub replaces the agent's token.
 	out, errOut, code := cli(t, h, "token", "create", "keep")

@@ -13,8 +13,10 @@ import (
 // ErrorBody is the body of every error reply. The log-level refusal adds
 // the valid levels and modules.
 type ErrorBody struct {
-	Error        string              `json:"error"`
-	Detail       string              `json:"detail,omitempty"`
+	Error  string `json:"error"`
+	Detail string `json:"detail,omitempty"`
+	// Needs is the role a 401 or 403 asks for: viewer or admin.
+	Needs        string              `json:"needs,omitempty"`
 	Errors       []domain.FieldError `json:"errors,omitempty"`
 	TaskID       string              `json:"task_id,omitempty"`
 	Hint         string              `json:"hint,omitempty"`
@@ -106,25 +108,32 @@ type AgentList struct {
 	Count  int             `json:"count"`
 }
 
-// TokenRequest names the agent of a new token.
+// TokenRequest names a new token: {"agent_id": "a1"} for an agent (the
+// original's form), or a name and a role (agent, viewer or admin).
 type TokenRequest struct {
-	AgentID string `json:"agent_id"`
+	AgentID string `json:"agent_id,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Role    string `json:"role,omitempty"` // agent (the default), viewer or admin
 }
 
 // TokenCreated answers a token create: the token is shown once.
 type TokenCreated struct {
-	AgentID string `json:"agent_id"`
+	AgentID string `json:"agent_id,omitempty"` // an agent's token: its agent
+	Name    string `json:"name"`
+	Role    string `json:"role"`
 	Token   string `json:"token"`
 }
 
 // TokenView is what people see of a token: never the token or its hash.
 type TokenView struct {
-	AgentID     string `json:"agent_id"`
+	AgentID     string `json:"agent_id,omitempty"` // an agent's token: its agent
+	Name        string `json:"name"`
+	Role        string `json:"role"`
 	TokenPrefix string `json:"token_prefix"`
 	CreatedAt   string `json:"created_at"`
 }
 
-// TokenList lists agent tokens by prefix.
+// TokenList lists the named tokens by prefix.
 type TokenList struct {
 	Count  int         `json:"count"`
 	Tokens []TokenView `json:"tokens"`
@@ -132,7 +141,9 @@ type TokenList struct {
 
 // TokenRevoked answers a token revoke.
 type TokenRevoked struct {
-	AgentID string `json:"agent_id"`
+	AgentID string `json:"agent_id,omitempty"` // an agent's token: its agent
+	Name    string `json:"name"`
+	Role    string `json:"role"`
 	Status  string `json:"status"`
 }
 

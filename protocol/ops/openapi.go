@@ -28,7 +28,10 @@ func OpenAPI(version string, ops []Op) map[string]any {
 			"description": "The hub's HTTP API. Every operation is also a NATS command, agentcom.cmd.<operationId>."},
 		"paths": paths,
 		"components": map[string]any{"schemas": s.Defs,
-			"securitySchemes": map[string]any{"admin": map[string]any{"type": "http", "scheme": "bearer"}}},
+			"securitySchemes": map[string]any{
+				"admin": map[string]any{"type": "http", "scheme": "bearer", "description": "an admin token"},
+				"token": map[string]any{"type": "http", "scheme": "bearer", "description": "a viewer, admin or agent token"},
+			}},
 	}
 }
 
@@ -41,8 +44,11 @@ func operation(s *Schemas, o Op, errRef map[string]any) map[string]any {
 		out["requestBody"] = map[string]any{"required": !o.OptionalBody,
 			"content": jsonContent(s.Of(o.Request))}
 	}
-	if o.Access == Admin {
+	switch o.Access {
+	case Admin:
 		out["security"] = []any{map[string]any{"admin": []any{}}}
+	case Read: // a token, or none where reads are open
+		out["security"] = []any{map[string]any{"token": []any{}}, map[string]any{}}
 	}
 	return out
 }

@@ -18,12 +18,24 @@ import (
 type Access string
 
 const (
-	// Public operations are open reads over HTTP.
+	// Public operations are open to anyone, token or not (health, the
+	// OpenAPI document).
 	Public Access = "public"
-	// Admin operations need an admin bearer token over HTTP. Over NATS
-	// every command is admin: only admins may publish on command subjects.
+	// Read operations need a viewer or admin token, or an agent token
+	// where the op says Agents; they are open without one over HTTP on
+	// loopback while http.open_reads allows (docs/protocol.md, roles).
+	Read Access = "read"
+	// Admin operations need an admin token.
 	Admin Access = "admin"
 )
+
+// Needs is the role a refusal names: the least role that may call op.
+func (o Op) Needs() string {
+	if o.Access == Admin {
+		return "admin"
+	}
+	return "viewer"
+}
 
 // Answer is one success status of an operation and the type of its body.
 type Answer struct {
@@ -39,7 +51,10 @@ type Op struct {
 	// path over HTTP and from the body's field of the same name over NATS.
 	Method, Path string
 	Access       Access
-	Summary      string
+	// Agents lets an agent token call a Read op: its answer then holds
+	// only what concerns the agent (itself, the tasks it holds or held).
+	Agents  bool
+	Summary string
 	// Request is the JSON body's type, nil when there is none;
 	// OptionalBody says the body may be left out.
 	Request      reflect.Type
@@ -77,10 +92,10 @@ func (o Op) Params() []string {
 var authErrors = []int{400, 401, 403, 413}
 
 // HTTPErrors are the error statuses over HTTP: Errors, and for admin
-// operations those of the token check and the body read.
+// and read operations those of the token check and the body read.
 func (o Op) HTTPErrors() []int {
 	out := slices.Clone(o.Errors)
-	if o.Access == Admin {
+	if o.Access != Public {
 		out = append(out, authErrors...)
 	}
 	slices.Sort(out)

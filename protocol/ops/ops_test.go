@@ -24,7 +24,7 @@ func TestTableNamesAndRoutesAreUnique(t *testing.T) {
 		names[o.Name], routes[o.Pattern()] = true, true
 		require.Regexp(t, `^[a-z_]+\.[a-z_]+$`, o.Name)
 		require.Equal(t, broker.CommandPrefix+o.Name, o.Subject())
-		require.Contains(t, []ops.Access{ops.Public, ops.Admin}, o.Access, o.Name)
+		require.Contains(t, []ops.Access{ops.Public, ops.Read, ops.Admin}, o.Access, o.Name)
 		require.NotEmpty(t, o.Summary, o.Name)
 		require.NotEmpty(t, o.Answers, o.Name)
 	}

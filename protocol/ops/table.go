@@ -36,14 +36,14 @@ var (
 	OpTaskSubmitBatch = Op{Name: broker.CmdTaskSubmitBatch, Method: "POST", Path: "/api/tasks/batch", Access: Admin,
 		Summary: "Submit up to 1,000 tasks: none is stored unless every one is valid", Request: typeOf[SubmitBatchRequest](),
 		Answers: ok[SubmittedBatch](201), Errors: []int{413, 422, 500, 503, 507}, MaxBody: domain.MaxMessageBytes}
-	OpTaskList = Op{Name: broker.CmdTaskList, Method: "GET", Path: "/api/tasks", Access: Public,
+	OpTaskList = Op{Name: broker.CmdTaskList, Method: "GET", Path: "/api/tasks", Access: Read, Agents: true,
 		Summary: "List tasks in queue order (priority, then age)", Query: typeOf[ListQuery](),
 		Answers: ok[TaskList](200), Errors: []int{422}}
-	OpTaskGet = Op{Name: broker.CmdTaskGet, Method: "GET", Path: "/api/tasks/{id}", Access: Public,
+	OpTaskGet = Op{Name: broker.CmdTaskGet, Method: "GET", Path: "/api/tasks/{id}", Access: Read, Agents: true,
 		Summary: "One task, with its recent history", Answers: ok[domain.Task](200), Errors: []int{404}}
-	OpTaskStats = Op{Name: broker.CmdTaskStats, Method: "GET", Path: "/api/tasks/stats", Access: Public,
+	OpTaskStats = Op{Name: broker.CmdTaskStats, Method: "GET", Path: "/api/tasks/stats", Access: Read,
 		Summary: "Task counts by status and priority, and the queue by lane", Answers: ok[projections.Stats](200)}
-	OpTaskDeadLetter = Op{Name: broker.CmdTaskDeadLetter, Method: "GET", Path: "/api/tasks/dead-letter", Access: Public,
+	OpTaskDeadLetter = Op{Name: broker.CmdTaskDeadLetter, Method: "GET", Path: "/api/tasks/dead-letter", Access: Read,
 		Summary: "The tasks that failed every retry", Answers: ok[TaskList](200)}
 	OpTaskRetry = Op{Name: broker.CmdTaskRetry, Method: "POST", Path: "/api/tasks/{id}/retry", Access: Admin,
 		Summary: "Bring a dead-lettered task back to the queue", Answers: ok[Retried](200), Errors: writeErrors}
@@ -51,20 +51,20 @@ var (
 		Summary: "Cancel a task that has not finished", Request: typeOf[CancelRequest](), OptionalBody: true,
 		Answers: ok[Cancelled](200), Errors: writeErrors}
 
-	OpAgentList = Op{Name: broker.CmdAgentList, Method: "GET", Path: "/api/agents", Access: Public,
+	OpAgentList = Op{Name: broker.CmdAgentList, Method: "GET", Path: "/api/agents", Access: Read, Agents: true,
 		Summary: "Every agent with its state machine", Answers: ok[AgentList](200)}
-	OpAgentStates = Op{Name: broker.CmdAgentStates, Method: "GET", Path: "/api/agents/states", Access: Public,
+	OpAgentStates = Op{Name: broker.CmdAgentStates, Method: "GET", Path: "/api/agents/states", Access: Read, Agents: true,
 		Summary: "The same as agent.list (an older path)", Answers: ok[AgentList](200)}
-	OpAgentGet = Op{Name: broker.CmdAgentGet, Method: "GET", Path: "/api/agents/{agent_id}/state", Access: Public,
+	OpAgentGet = Op{Name: broker.CmdAgentGet, Method: "GET", Path: "/api/agents/{agent_id}/state", Access: Read, Agents: true,
 		Summary: "One agent's state", Answers: ok[domain.Agent](200), Errors: []int{404}}
 
 	OpTokenCreate = Op{Name: broker.CmdTokenCreate, Method: "POST", Path: "/admin/tokens", Access: Admin,
-		Summary: "Create an agent's token (replacing its old one); shown once", Request: typeOf[TokenRequest](),
-		Answers: ok[TokenCreated](201), Errors: []int{422, 500, 503}}
+		Summary: "Create a token for an agent, a viewer or an admin (replacing its old one); shown once",
+		Request: typeOf[TokenRequest](), Answers: ok[TokenCreated](201), Errors: []int{409, 422, 500, 503}}
 	OpTokenList = Op{Name: broker.CmdTokenList, Method: "GET", Path: "/admin/tokens", Access: Admin,
-		Summary: "Agent tokens by prefix", Answers: ok[TokenList](200), Errors: readErrors}
+		Summary: "The named tokens (agents', viewers', admins') by prefix", Answers: ok[TokenList](200), Errors: readErrors}
 	OpTokenRevoke = Op{Name: broker.CmdTokenRevoke, Method: "DELETE", Path: "/admin/tokens/{agent_id}", Access: Admin,
-		Summary: "Revoke an agent's token and close its connections", Answers: ok[TokenRevoked](200),
+		Summary: "Revoke the token of a name (an agent's or another) and close its connections", Answers: ok[TokenRevoked](200),
 		Errors: []int{404, 422, 500, 503}}
 
 	OpLogLevelGet = Op{Name: broker.CmdLogLevelGet, Method: "GET", Path: "/api/admin/log-level", Access: Admin,
