@@ -636,3 +636,18 @@ func TestLogFormat(t *testing.T) {
 	_, err = loadSidecar(t, "--agent-id", "a", "--token", "tok", "--exec", "true", "--log-format", "text")
 	require.EqualError(t, err, `invalid config: log.format: "text" is not one of auto, json, console`)
 }
+
+// Reads are open only on loopback and only while http.open_reads allows.
+func TestOpenReads(t *testing.T) {
+	clearEnv(t)
+	h, err := loadHub(t)
+	require.NoError(t, err)
+	require.True(t, h.OpenReads(), "the default: loopback, open")
+	h, err = loadHub(t, "--http-listen", "0.0.0.0:4000")
+	require.NoError(t, err)
+	require.False(t, h.OpenReads(), "beyond loopback reads need a token")
+	t.Setenv("AGENTCOM_HTTP_OPEN_READS", "false")
+	h, err = loadHub(t)
+	require.NoError(t, err)
+	require.False(t, h.OpenReads(), "http.open_reads: false closes them on loopback too")
+}
