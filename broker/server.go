@@ -29,6 +29,9 @@ type ServerConfig struct {
 	// answers "insufficient resources" beyond it. Zero leaves the server's
 	// own default (three quarters of the free space at start).
 	MaxStore int64
+	// TLS, when on, makes every client connection over the network use
+	// TLS (the hub's in-process connections do not need it).
+	TLS TLSFiles
 	// Auth authenticates every client connection.
 	Auth *Authenticator
 	// Log receives the server's own log lines.
@@ -146,6 +149,13 @@ func serverOptions(cfg ServerConfig) (*server.Options, error) {
 		port = server.RANDOM_PORT
 	}
 	opts.Host, opts.Port = host, port
+	if cfg.TLS.On() {
+		tc, err := TLSConfig(cfg.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("nats.tls: %w", err)
+		}
+		opts.TLSConfig, opts.TLS, opts.TLSVerify = tc, true, cfg.TLS.ClientCA != ""
+	}
 	return opts, nil
 }
 

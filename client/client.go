@@ -34,6 +34,7 @@ type Client struct {
 // or an agent token may use as well as an admin's.
 func Dial(cfg config.Client) (*Client, error) {
 	opts := []nats.Option{nats.Token(cfg.Token), nats.Name("agentcom-cli"), nats.Timeout(5 * time.Second), nats.NoReconnect()}
+	opts = append(opts, broker.ClientTLS(cfg.TLS).Options()...)
 	tokenID := ""
 	if cfg.Token != "" {
 		tokenID = broker.TokenID(cfg.Token)
@@ -43,6 +44,9 @@ func Dial(cfg config.Client) (*Client, error) {
 	if err != nil {
 		if errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(err.Error()), "authorization") {
 			return nil, fmt.Errorf("connect to hub at %s: the token was refused", cfg.Hub)
+		}
+		if explained := broker.ExplainTLS(cfg.Hub, err); explained != err {
+			return nil, fmt.Errorf("connect to hub at %s: %w", cfg.Hub, explained)
 		}
 		return nil, fmt.Errorf("connect to hub at %s (is it running?): %w", cfg.Hub, err)
 	}

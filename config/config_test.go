@@ -125,6 +125,7 @@ const fullYAML = `nats:
   listen: 127.0.0.1:5222
 http:
   listen: 0.0.0.0:5000
+  insecure: true
 data_dir: %DIR%
 store:
   sync: 250ms
@@ -159,7 +160,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 		Agents:    AgentDefaults,
 		Telemetry: TelemetryDefaults, Tasks: TaskDefaults,
 		NATS:    Listener{Listen: "127.0.0.1:5222"},
-		HTTP:    HTTPListener{Listener: Listener{Listen: "0.0.0.0:5000"}, OpenReads: true},
+		HTTP:    HTTPListener{Listener: Listener{Listen: "0.0.0.0:5000", Insecure: true}, OpenReads: true},
 		DataDir: fileDir,
 		Store:   Store{Sync: "250ms", SyncInterval: 250 * time.Millisecond, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},
 		Log:     Log{Level: "debug", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
@@ -192,8 +193,8 @@ func TestLoadHubPrecedence(t *testing.T) {
 		{name: "file only", args: []string{"--config", full}, want: fileHub},
 		{name: "env only", env: allEnv, want: envHub},
 		{name: "flags only", args: allFlags, want: flagHub},
-		{name: "env overrides file", env: allEnv, args: []string{"--config", full}, want: envHub},
-		{name: "flags override env and file", env: allEnv, args: append([]string{"--config", full}, allFlags...), want: flagHub},
+		{name: "env overrides file", env: allEnv, args: []string{"--config", full}, want: insecureHTTP(envHub)},
+		{name: "flags override env and file", env: allEnv, args: append([]string{"--config", full}, allFlags...), want: insecureHTTP(flagHub)},
 		{name: "flags override env", env: allEnv, args: allFlags, want: flagHub},
 		{
 			name: "partial file keeps defaults for other keys",
@@ -216,7 +217,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 				Agents:    AgentDefaults,
 				Telemetry: TelemetryDefaults, Tasks: TaskDefaults,
 				NATS:    Listener{Listen: "127.0.0.1:5222"},
-				HTTP:    HTTPListener{Listener: Listener{Listen: "127.0.0.1:6000"}, OpenReads: true},
+				HTTP:    HTTPListener{Listener: Listener{Listen: "127.0.0.1:6000", Insecure: true}, OpenReads: true},
 				DataDir: fileDir,
 				Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},
 				Log:     Log{Level: "error", Format: "auto", Modules: map[string]string{}, MaxSizeMB: 10, MaxBackups: 5},
@@ -341,7 +342,7 @@ func TestLoadHubValidEdgeValues(t *testing.T) {
 		wantSync time.Duration
 		wantLog  string
 	}{
-		{name: "port 0 picks a free port", args: []string{"--nats-listen", "127.0.0.1:0", "--http-listen", "0.0.0.0:0"}, wantNATS: "127.0.0.1:0", wantHTTP: "0.0.0.0:0", wantSync: 0, wantLog: "info"},
+		{name: "port 0 picks a free port", args: []string{"--nats-listen", "127.0.0.1:0", "--http-listen", "[::1]:0"}, wantNATS: "127.0.0.1:0", wantHTTP: "[::1]:0", wantSync: 0, wantLog: "info"},
 		{name: "highest port and 1ms", args: []string{"--http-listen", "[::1]:65535", "--sync", "1ms"}, wantNATS: DefaultNATSListen, wantHTTP: "[::1]:65535", wantSync: time.Millisecond, wantLog: "info"},
 		{name: "sync always and level notice", args: []string{"--sync", "always", "--log-level", "notice"}, wantNATS: DefaultNATSListen, wantHTTP: DefaultHTTPListen, wantSync: 0, wantLog: "notice"},
 	}
@@ -638,16 +639,56 @@ func TestLogFormat(t *testing.T) {
 }
 
 // Reads are open only on loopback and only while http.open_reads allows.
+// insecureHTTP is h with the file's http.insecure.
+func insecureHTTP(h Hub) Hub {
+	h.HTTP.Insecure = true
+	return h
+}
+
 func TestOpenReads(t *testing.T) {
 	clearEnv(t)
 	h, err := loadHub(t)
 	require.NoError(t, err)
 	require.True(t, h.OpenReads(), "the default: loopback, open")
+	t.Setenv("AGENTCOM_HTTP_INSECURE", "true")
 	h, err = loadHub(t, "--http-listen", "0.0.0.0:4000")
 	require.NoError(t, err)
 	require.False(t, h.OpenReads(), "beyond loopback reads need a token")
 	t.Setenv("AGENTCOM_HTTP_OPEN_READS", "false")
-	h, err = loadHub(t)
+	h, err = loadHub(t, "--http-listen", "127.0.0.1:4000")
 	require.NoError(t, err)
 	require.False(t, h.OpenReads(), "http.open_reads: false closes them on loopback too")
+}
+
+// A listener beyond loopback needs TLS or insecure: true; TLS needs both
+// files, readable; each error names its key.
+func TestListenerTLSChecks(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	require.NoError(t, os.WriteFile(cert, []byte("x"), 0o600))
+	require.NoError(t, os.WriteFile(key, []byte("x"), 0o600))
+	for _, tc := range []struct {
+		env     map[string]string
+		wantErr string
+	}{
+		{map[string]string{"AGENTCOM_NATS_LISTEN": "0.0.0.0:4222"},
+			"nats.listen: 0.0.0.0:4222 is beyond loopback without TLS: set nats.tls.cert and nats.tls.key, or nats.insecure: true"},
+		{map[string]string{"AGENTCOM_HTTP_TLS_CERT": cert}, "http.tls: set both cert and key"},
+		{map[string]string{"AGENTCOM_NATS_TLS_CLIENT_CA": cert}, "nats.tls.client_ca: needs nats.tls.cert and nats.tls.key"},
+		{map[string]string{"AGENTCOM_HTTP_TLS_CERT": cert, "AGENTCOM_HTTP_TLS_KEY": filepath.Join(dir, "nope.pem")},
+			"http.tls.key: stat " + filepath.Join(dir, "nope.pem") + ": no such file or directory"},
+		{map[string]string{"AGENTCOM_NATS_LISTEN": "0.0.0.0:4222", "AGENTCOM_NATS_INSECURE": "true"}, ""},
+		{map[string]string{"AGENTCOM_HTTP_LISTEN": "0.0.0.0:4000", "AGENTCOM_HTTP_TLS_CERT": cert, "AGENTCOM_HTTP_TLS_KEY": key}, ""},
+	} {
+		t.Run(tc.wantErr, func(t *testing.T) {
+			setEnv(t, tc.env) // t.Setenv: undone when the subtest ends
+			_, err := loadHub(t)
+			if tc.wantErr == "" {
+				require.NoError(t, err, tc.env)
+			} else {
+				require.ErrorContains(t, err, tc.wantErr)
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -119,9 +120,54 @@ var AgentDefaults = Agents{
 	ViolationCooldown: 30 * time.Second, ViolationLogInterval: 10 * time.Second,
 }
 
-// Listener is one listening address.
+// Listener is one listening address and its TLS.
 type Listener struct {
 	Listen string `mapstructure:"listen"`
+	// TLS serves the listener over TLS (mutual TLS with a client CA).
+	TLS TLS `mapstructure:"tls"`
+	// Insecure lets the listener take plain-text connections beyond
+	// loopback. Without TLS the hub refuses to listen beyond loopback
+	// unless this says so.
+	Insecure bool `mapstructure:"insecure"`
+}
+
+// TLS is a listener's certificate, its key, and the CA that client
+// certificates must be signed by (optional: mutual TLS).
+type TLS struct {
+	Cert     string `mapstructure:"cert"`
+	Key      string `mapstructure:"key"`
+	ClientCA string `mapstructure:"client_ca"`
+}
+
+// On reports whether TLS is configured.
+func (t TLS) On() bool { return t.Cert != "" || t.Key != "" }
+
+// check says what is wrong with a listener's TLS, naming its keys
+// (prefix "nats" or "http"): a certificate without its key, a file that
+// cannot be read, plain text beyond loopback without insecure.
+func (l Listener) check(prefix string) error {
+	if err := checkListen(prefix+".listen", l.Listen); err != nil {
+		return err
+	}
+	t := l.TLS
+	switch {
+	case t.On() && (t.Cert == "" || t.Key == ""):
+		return fmt.Errorf("%s.tls: set both cert and key (cert %q, key %q)", prefix, t.Cert, t.Key)
+	case !t.On() && t.ClientCA != "":
+		return fmt.Errorf("%s.tls.client_ca: needs %s.tls.cert and %s.tls.key", prefix, prefix, prefix)
+	case !t.On() && !l.Insecure && !loopback(l.Listen):
+		return fmt.Errorf("%s.listen: %s is beyond loopback without TLS: set %s.tls.cert and %s.tls.key, "+
+			"or %s.insecure: true to take plain-text connections", prefix, l.Listen, prefix, prefix, prefix)
+	}
+	for key, file := range map[string]string{"cert": t.Cert, "key": t.Key, "client_ca": t.ClientCA} {
+		if file == "" {
+			continue
+		}
+		if _, err := os.Stat(file); err != nil {
+			return fmt.Errorf("%s.tls.%s: %w", prefix, key, err)
+		}
+	}
+	return nil
 }
 
 // HTTPListener is the HTTP API's address and who may read without a
@@ -286,6 +332,12 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	v.SetDefault("nats.listen", DefaultNATSListen)
 	v.SetDefault("http.listen", DefaultHTTPListen)
 	v.SetDefault("http.open_reads", true)
+	for _, l := range []string{"nats", "http"} {
+		for _, key := range []string{"tls.cert", "tls.key", "tls.client_ca"} {
+			v.SetDefault(l+"."+key, "")
+		}
+		v.SetDefault(l+".insecure", false)
+	}
 	v.SetDefault("data_dir", DefaultDataDir())
 	v.SetDefault("store.sync", DefaultSync)
 	setLogDefaults(v)
@@ -323,8 +375,8 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 // validate checks every key and fills derived fields.
 func (h *Hub) validate() error {
 	errs := []error{
-		checkListen("nats.listen", h.NATS.Listen),
-		checkListen("http.listen", h.HTTP.Listen),
+		h.NATS.check("nats"),
+		h.HTTP.check("http"),
 		h.Log.validate(),
 		checkOneOf("telemetry.observer", h.Telemetry.Observer, []string{"auto", "on", "off"}),
 	}

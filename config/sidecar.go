@@ -65,9 +65,14 @@ type Sidecar struct {
 	MaxTasks int `mapstructure:"max_tasks"`
 	// Log holds logging settings.
 	Log Log `mapstructure:"log"`
+	// TLS checks the hub's certificate (tls_ca, tls_cert, tls_key).
+	TLS ClientTLS `mapstructure:",squash"`
 }
 
 var sidecarFlags = map[string]string{
+	"tls_ca":            "tls-ca",
+	"tls_cert":          "tls-cert",
+	"tls_key":           "tls-key",
 	"agent_id":          "agent-id",
 	"token":             "token",
 	"token_file":        "token-file",
@@ -103,6 +108,7 @@ func SidecarFlags(fs *pflag.FlagSet) {
 	fs.Int("max-tasks", DefaultMaxTasks, "tasks worked on at once")
 	fs.String("log-level", DefaultLogLevel, "log level: debug, info, notice, warning, error")
 	fs.String("log-format", DefaultLogFormat, "stdout log format: auto (console on a terminal, else json), json, console")
+	tlsFlags(fs)
 }
 
 // LoadSidecar builds and validates the sidecar configuration. fs holds the
@@ -113,7 +119,8 @@ func LoadSidecar(fs *pflag.FlagSet) (Sidecar, error) {
 	v.SetDefault("progress_interval", DefaultProgressInterval)
 	v.SetDefault("max_tasks", DefaultMaxTasks)
 	setLogDefaults(v)
-	for _, key := range []string{"agent_id", "token", "token_file", "name", "exec", "wake", "results_dir", "state_dir"} {
+	for _, key := range []string{"agent_id", "token", "token_file", "name", "exec", "wake", "results_dir", "state_dir",
+		"tls_ca", "tls_cert", "tls_key"} {
 		v.SetDefault(key, "")
 	}
 	v.SetDefault("capabilities", []string{})

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	stdlog "log"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/telemetry"
 )
@@ -23,7 +25,7 @@ func (h *Hub) startBroker(context.Context) (err error) {
 	h.auth = broker.NewAuthenticator()
 	h.srv, err = broker.StartServer(broker.ServerConfig{
 		Listen: h.cfg.NATS.Listen, DataDir: h.cfg.DataDir, SyncInterval: h.cfg.Store.SyncInterval,
-		MaxStore: h.plan.MaxStore, Auth: h.auth, Log: h.log,
+		MaxStore: h.plan.MaxStore, Auth: h.auth, Log: h.log, TLS: tlsFiles(h.cfg.NATS.TLS),
 	})
 	if err != nil {
 		return err
@@ -97,9 +99,20 @@ func (h *Hub) listenHTTP(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen http on %s (http.listen): %w", h.cfg.HTTP.Listen, err)
 	}
-	h.httpL = l
-	h.httpURL = "http://" + l.Addr().String()
+	h.httpL, h.httpURL = l, "http://"+l.Addr().String()
+	if files := tlsFiles(h.cfg.HTTP.TLS); files.On() {
+		tc, err := broker.TLSConfig(files)
+		if err != nil {
+			_ = l.Close()
+			return fmt.Errorf("http.tls: %w", err)
+		}
+		h.httpL, h.httpURL = tls.NewListener(l, tc), "https://"+l.Addr().String()
+	}
 	return nil
+}
+
+func tlsFiles(t config.TLS) broker.TLSFiles {
+	return broker.TLSFiles{Cert: t.Cert, Key: t.Key, ClientCA: t.ClientCA}
 }
 
 // serveHTTP serves the API on the listener listenHTTP took.

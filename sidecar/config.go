@@ -39,6 +39,7 @@ type Config struct {
 	TaskTimeout      time.Duration
 	ProgressInterval time.Duration
 	MaxTasks         int
+	TLS              config.ClientTLS
 
 	// RequestTimeout bounds each request to the hub.
 	RequestTimeout time.Duration
@@ -64,7 +65,7 @@ func FromConfig(c config.Sidecar) Config {
 	return Config{
 		AgentID: c.AgentID, Token: c.Token, Hub: c.Hub, Name: c.Name, Capabilities: c.Capabilities,
 		Exec: c.Exec, Wake: c.Wake, ResultsDir: c.ResultsDir, StateDir: c.StateDir,
-		TaskTimeout: c.TaskTimeout, ProgressInterval: c.ProgressInterval, MaxTasks: c.MaxTasks,
+		TaskTimeout: c.TaskTimeout, ProgressInterval: c.ProgressInterval, MaxTasks: c.MaxTasks, TLS: c.TLS,
 	}
 }
 

@@ -170,7 +170,7 @@ func (s *Sidecar) recoverState() error {
 // agent's pushes.
 func (s *Sidecar) connect() error {
 	id := s.cfg.AgentID
-	nc, err := nats.Connect(s.cfg.Hub,
+	opts := append(broker.ClientTLS(s.cfg.TLS).Options(),
 		nats.Token(s.cfg.Token),
 		nats.Name("agentcom-sidecar:"+id),
 		nats.CustomInboxPrefix(broker.AgentInbox(id)),
@@ -185,8 +185,9 @@ func (s *Sidecar) connect() error {
 		nats.ClosedHandler(s.onClosed),
 		nats.ErrorHandler(s.onAsyncError),
 	)
+	nc, err := nats.Connect(s.cfg.Hub, opts...)
 	if err != nil {
-		return fmt.Errorf("connect to hub at %s: %w", s.cfg.Hub, err)
+		return fmt.Errorf("connect to hub at %s: %w", s.cfg.Hub, broker.ExplainTLS(s.cfg.Hub, err))
 	}
 	s.nc = nc
 	if s.sub, err = nc.Subscribe(fmt.Sprintf(broker.PushAllT, id), s.onPush); err != nil {
@@ -226,7 +227,7 @@ func (s *Sidecar) isStopping() bool {
 }
 
 func (s *Sidecar) onConnectError(_ *nats.Conn, err error) {
-	s.log.Warning().Err(err).Msg("cannot reach hub; retrying")
+	s.log.Warning().Err(broker.ExplainTLS(s.cfg.Hub, err)).Msg("cannot reach hub; retrying")
 }
 
 // onClosed ends the sidecar's usefulness unless it is stopping: the

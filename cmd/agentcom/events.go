@@ -86,12 +86,12 @@ func connectEvents(cmd *cobra.Command) (nc *nats.Conn, url string, withToken boo
 	if err != nil && !errors.Is(err, config.ErrNoToken) {
 		return nil, "", false, err
 	}
-	opts := []nats.Option{nats.Name("agentcom-events")}
+	opts := append(broker.ClientTLS(cfg.TLS).Options(), nats.Name("agentcom-events"))
 	if withToken = cfg.Token != ""; withToken {
 		opts = append(opts, nats.Token(cfg.Token))
 	}
 	if nc, err = nats.Connect(cfg.Hub, opts...); err != nil {
-		return nil, "", false, fmt.Errorf("connect to hub at %s: %w", cfg.Hub, err)
+		return nil, "", false, fmt.Errorf("connect to hub at %s: %w", cfg.Hub, broker.ExplainTLS(cfg.Hub, err))
 	}
 	return nc, cfg.Hub, withToken, nil
 }
