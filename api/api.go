@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/limits"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol"
@@ -55,6 +56,9 @@ type API struct {
 	// (HTTP on loopback, unless http.open_reads is false).
 	auth      *broker.Authenticator
 	openReads bool
+	// lim and rl are the rate limits and where their overrides are kept.
+	lim *limits.Limiter
+	rl  *broker.RateLimitStore
 }
 
 // Store is what the store operations call (storeops.Ops).
@@ -84,6 +88,10 @@ type Params struct {
 	// call Read operations.
 	Auth      *broker.Authenticator
 	OpenReads bool
+	// Limiter and RateLimits rate-limit every caller but the admin.token
+	// file's (nil: none).
+	Limiter    *limits.Limiter
+	RateLimits *broker.RateLimitStore
 }
 
 // New returns the API over the writer, the projections and the store.
@@ -97,6 +105,7 @@ func New(p Params) *API {
 	}
 	return &API{svc: p.Writer, tasks: p.Views.Tasks, agents: p.Views.Agents, now: time.Now, log: p.Log.Module("api"),
 		refused: refused, table: p.Table, tel: p.Telemetry, store: p.Store, auth: p.Auth, openReads: p.OpenReads,
+		lim: p.Limiter, rl: p.RateLimits,
 		admin: &adminAPI{tokens: p.Tokens, srv: p.Server, nc: p.Conn}}
 }
 

@@ -93,6 +93,9 @@ func (a *API) serveOp(r *http.Request, op boundOp, c call) Reply {
 func (a *API) guarded(op boundOp) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, refusal, ok := a.callerOf(op.Op, bearer(r))
+		if ok {
+			refusal, ok = a.throttle(op.Op, c)
+		}
 		if !ok {
 			writeJSON(w, refusal)
 			return
@@ -182,6 +185,9 @@ func (s *statusRecorder) WriteHeader(code int) {
 
 func writeJSON(w http.ResponseWriter, r Reply) {
 	w.Header().Set("Content-Type", "application/json")
+	if s := retryAfter(r); s != "" {
+		w.Header().Set("Retry-After", s)
+	}
 	w.WriteHeader(r.Status)
 	_ = json.NewEncoder(w).Encode(r.Body)
 }

@@ -131,7 +131,7 @@ func (a *API) natsCaller(subject string) (string, call, Reply, bool) {
 }
 
 func (a *API) reply(ctx context.Context, m *nats.Msg, r Reply) {
-	if err := broker.Respond(ctx, m, r.Status, r.Body); err != nil {
+	if err := broker.Respond(ctx, m, r.Status, r.Body, "Retry-After", retryAfter(r)); err != nil {
 		a.log.Ctx(ctx).Warning().Err(err).Msg("nats reply not sent")
 	}
 }
@@ -146,6 +146,9 @@ func (a *API) dispatch(ctx context.Context, name string, c call, data []byte) Re
 	if r, ok := a.permit(op.Op, c); !ok {
 		return r
 	}
+	if r, ok := a.throttle(op.Op, c); !ok {
+		return r
+	}
 	params, err := bodyParams(op.Params(), data)
 	if err != nil {
 		return a.errorReply(ctx, err)
@@ -155,7 +158,7 @@ func (a *API) dispatch(ctx context.Context, name string, c call, data []byte) Re
 }
 
 // paramExamples show a path parameter in the refusal of a bad body.
-var paramExamples = map[string]string{"id": "task-...", "agent_id": "a1"}
+var paramExamples = map[string]string{"id": "task-...", "agent_id": "a1", "name": "dash"}
 
 // bodyParams reads the named string fields of a JSON object body (which
 // may be empty).

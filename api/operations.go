@@ -39,7 +39,7 @@ type boundOp struct {
 
 // handlers are the API's answers to the table's operations, by name.
 func (a *API) handlers() map[string]handler {
-	return map[string]handler{
+	hs := map[string]handler{
 		ops.OpHealth.Name:  func(context.Context, call) Reply { return a.Health() },
 		ops.OpOpenAPI.Name: func(context.Context, call) Reply { return Reply{http.StatusOK, openAPIDoc()} },
 		ops.OpTaskSubmit.Name: func(ctx context.Context, c call) Reply {
@@ -76,6 +76,10 @@ func (a *API) handlers() map[string]handler {
 			return a.TelemetryHistory(ctx, a.admin.nc, c.body)
 		},
 	}
+	for name, h := range a.rateLimitHandlers() {
+		hs[name] = h
+	}
+	return hs
 }
 
 // listCall filters the task list by the body: the NATS body, or the

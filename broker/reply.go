@@ -25,8 +25,9 @@ func RequestContext(m *nats.Msg) (context.Context, context.CancelFunc) {
 }
 
 // Respond answers a NATS request as the HTTP API would: the body as JSON,
-// the HTTP status and the request id in headers.
-func Respond(ctx context.Context, m *nats.Msg, status int, body any) error {
+// the HTTP status and the request id in headers, and any other headers
+// given as name, value pairs (an empty value sets none).
+func Respond(ctx context.Context, m *nats.Msg, status int, body any, headers ...string) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("encode reply: %w", err)
@@ -34,6 +35,11 @@ func Respond(ctx context.Context, m *nats.Msg, status int, body any) error {
 	r := nats.NewMsg(m.Reply)
 	r.Header.Set(protocol.HeaderStatus, strconv.Itoa(status))
 	r.Header.Set(protocol.HeaderRequestID, logsink.RequestID(ctx))
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] != "" {
+			r.Header.Set(headers[i], headers[i+1])
+		}
+	}
 	r.Data = b
 	if err := m.RespondMsg(r); err != nil {
 		return fmt.Errorf("send reply: %w", err)

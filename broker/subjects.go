@@ -135,6 +135,9 @@ const (
 	TokensBucket = "agentcom_tokens"
 	// TokensStream is the stream JetStream keeps the bucket in.
 	TokensStream = "KV_" + TokensBucket
+	// RateLimitsBucket is the KV bucket of rate-limit overrides and
+	// exempt names.
+	RateLimitsBucket = "agentcom_rate_limits"
 )
 
 // The hub commands, each answered on CommandT with the same JSON bodies as
@@ -165,6 +168,13 @@ const (
 	CmdStoreRestore     = "store.restore"
 	// CmdAPIOpenAPI answers the OpenAPI document of the HTTP API.
 	CmdAPIOpenAPI = "api.openapi"
+	// The rate-limit commands: the limits in force, a name's override,
+	// the exempt list.
+	CmdRateLimitList     = "rate_limit.list"
+	CmdRateLimitSet      = "rate_limit.set"
+	CmdRateLimitClear    = "rate_limit.clear"
+	CmdRateLimitExempt   = "rate_limit.exempt"
+	CmdRateLimitUnexempt = "rate_limit.unexempt"
 )
 
 // Agent-to-hub request verbs.

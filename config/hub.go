@@ -34,6 +34,27 @@ type Hub struct {
 	Telemetry Telemetry `mapstructure:"telemetry"`
 	// Tasks holds the task settings (retry backoff).
 	Tasks Tasks `mapstructure:"tasks"`
+	// RateLimits are each token's requests a minute per tier of
+	// operation (docs/protocol.md, rate limits).
+	RateLimits RateLimits `mapstructure:"rate_limits"`
+}
+
+// RateLimits are requests a minute per tier; 0 lifts a tier's limit.
+type RateLimits struct {
+	Light  int `mapstructure:"light"`
+	Normal int `mapstructure:"normal"`
+	Heavy  int `mapstructure:"heavy"`
+}
+
+// RateLimitDefaults are the original's tiers: 120, 60 and 10 a minute.
+var RateLimitDefaults = RateLimits{Light: 120, Normal: 60, Heavy: 10}
+
+func (r RateLimits) validate() error {
+	if r.Light < 0 || r.Normal < 0 || r.Heavy < 0 {
+		return fmt.Errorf("rate_limits: light %d, normal %d, heavy %d: none may be negative (0 lifts the limit)",
+			r.Light, r.Normal, r.Heavy)
+	}
+	return nil
 }
 
 // Telemetry is the telemetry setting.
@@ -332,6 +353,9 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	v.SetDefault("nats.listen", DefaultNATSListen)
 	v.SetDefault("http.listen", DefaultHTTPListen)
 	v.SetDefault("http.open_reads", true)
+	v.SetDefault("rate_limits.light", RateLimitDefaults.Light)
+	v.SetDefault("rate_limits.normal", RateLimitDefaults.Normal)
+	v.SetDefault("rate_limits.heavy", RateLimitDefaults.Heavy)
 	for _, l := range []string{"nats", "http"} {
 		for _, key := range []string{"tls.cert", "tls.key", "tls.client_ca"} {
 			v.SetDefault(l+"."+key, "")
@@ -388,7 +412,7 @@ func (h *Hub) validate() error {
 	}
 	d, err := parseSync(h.Store.Sync)
 	h.Store.SyncInterval = d
-	errs = append(errs, err, h.Agents.validate(), h.Store.validate(), h.Tasks.validate())
+	errs = append(errs, err, h.Agents.validate(), h.Store.validate(), h.Tasks.validate(), h.RateLimits.validate())
 	if h.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
 	} else if abs, err := filepath.Abs(h.DataDir); err == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/lifecycle"
+	"github.com/agentcom/agentcom/limits"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/storeops"
@@ -41,28 +42,31 @@ type Hub struct {
 	params Params
 	parts  lifecycle.Stack
 
-	unlock   func()
-	auth     *broker.Authenticator
-	srv      *broker.Server
-	nc       *nats.Conn
-	telNC    *nats.Conn
-	store    *broker.EventStore
-	views    *projections.Views
-	svc      *writer.Service
-	ops      *storeops.Ops
-	api      *api.API
-	natsAPI  *api.NATSServer
-	coord    *agents.Coordinator
-	tokens   *broker.TokenStore
-	tel      *telemetry.Emitter
-	pub      *logsink.Publisher
-	sink     *logsink.Sink
-	fallback io.Closer // the log file the last lines go to at a stop
-	plan     storeops.Plan
-	started  time.Time
-	httpL    net.Listener // taken at the start of Start, served at its end
-	http     *http.Server
-	httpURL  string
+	unlock  func()
+	auth    *broker.Authenticator
+	srv     *broker.Server
+	nc      *nats.Conn
+	telNC   *nats.Conn
+	store   *broker.EventStore
+	views   *projections.Views
+	svc     *writer.Service
+	ops     *storeops.Ops
+	api     *api.API
+	natsAPI *api.NATSServer
+	coord   *agents.Coordinator
+	tokens  *broker.TokenStore
+	// limiter rate-limits callers; rateLimits keeps its overrides.
+	limiter    *limits.Limiter
+	rateLimits *broker.RateLimitStore
+	tel        *telemetry.Emitter
+	pub        *logsink.Publisher
+	sink       *logsink.Sink
+	fallback   io.Closer // the log file the last lines go to at a stop
+	plan       storeops.Plan
+	started    time.Time
+	httpL      net.Listener // taken at the start of Start, served at its end
+	http       *http.Server
+	httpURL    string
 }
 
 // Params are what a hub is built from.
@@ -201,7 +205,7 @@ func (h *Hub) startAgents(ctx context.Context) error {
 func (h *Hub) serveNATS(context.Context) (err error) {
 	h.api = api.New(api.Params{Writer: h.svc, Views: h.views, Store: h.ops, Tokens: h.tokens, Server: h.srv,
 		Conn: h.nc, Log: h.log, Telemetry: h.tel, RefusalTimer: h.params.RefusalTimer,
-		Auth: h.auth, OpenReads: h.cfg.OpenReads()})
+		Auth: h.auth, OpenReads: h.cfg.OpenReads(), Limiter: h.limiter, RateLimits: h.rateLimits})
 	h.natsAPI, err = h.api.ServeNATS(h.nc)
 	return err
 }

@@ -58,6 +58,14 @@ var probes = map[string]probe{
 	ops.OpStoreHealth.Name:  {status: 200},
 	ops.OpTelemetryHistory.Name: {query: url.Values{"filter": {"task.*"}}, status: 422,
 		code: protocol.CodeValidationFailed},
+	ops.OpRateLimitList.Name: {status: 200},
+	ops.OpRateLimitSet.Name: {params: map[string]string{"name": "dash"}, body: `{"heavy":0}`, status: 422,
+		code: protocol.CodeValidationFailed},
+	ops.OpRateLimitClear.Name: {params: map[string]string{"name": "nobody"}, status: 404, code: "rate_limit_not_found"},
+	ops.OpRateLimitExempt.Name: {params: map[string]string{"name": "a b"}, status: 422,
+		code: protocol.CodeValidationFailed},
+	ops.OpRateLimitUnexempt.Name: {params: map[string]string{"name": "nobody"}, status: 404,
+		code: "rate_limit_not_found"},
 }
 
 // httpPath is op's path with the probe's parameters and query.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/limits"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/telemetry"
 )
@@ -51,6 +52,11 @@ func (h *Hub) openStore(ctx context.Context) (err error) {
 		return err
 	}
 	if h.tokens, err = broker.OpenTokens(ctx, h.nc, h.auth); err != nil {
+		return err
+	}
+	r := h.cfg.RateLimits
+	h.limiter = limits.New(limits.Limits{Light: r.Light, Normal: r.Normal, Heavy: r.Heavy}, h.now)
+	if h.rateLimits, err = broker.OpenRateLimits(ctx, h.nc, h.limiter); err != nil {
 		return err
 	}
 	created, err := h.tokens.EnsureAdmin(ctx, h.cfg.DataDir)

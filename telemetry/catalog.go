@@ -42,5 +42,6 @@ var Catalog = []Spec{
 	{"store.loss", nil, []string{"reason", "last_seq"}, "at start, the hub finds events missing from its store (reason: the range lost) and refuses commands until a backup is restored or the loss accepted"},
 	{"store.restore", nil, []string{"file", "streams"}, "span: a backup is restored (kept in the TELEMETRY stream: the hub is down meanwhile)"},
 	{"store.full", []string{"duration_ms"}, []string{"state", "reason"}, "the event store becomes full (state full, with the reason: writes are refused) or writable again (state writable; duration_ms: how long it was full)"},
+	{"rate.limited", []string{"count"}, []string{"name", "role", "tier", "op"}, "a caller's request is refused over its tier's rate limit (429): at once for the first of a second, then with the count of refusals since, at most once a second per caller and tier"},
 	{"log.level_change", nil, []string{"module", "from", "to", "by", "request_id"}, "an admin changes a log level"},
 }

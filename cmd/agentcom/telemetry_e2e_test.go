@@ -89,6 +89,15 @@ func TestTelemetryCatalogEndToEnd(t *testing.T) {
 	code, _, err = h.put("/api/admin/log-level", `{"level":"debug","module":"agents"}`)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
+	// A viewer over its limit of one read a minute: rate.limited.
+	out, _, _ = cli(t, h, "token", "create", "--role", "viewer", "peek")
+	code, _, err = h.put("/api/admin/rate-limits/peek", `{"light":1}`)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	for _, want := range []int{0, 2} { // then 2: the hub refused (429)
+		_, errOut, code := cli(t, h, "task", "stats", "--token", strings.TrimSpace(out))
+		require.Equal(t, want, code, errOut)
+	}
 	// Store spans: a backup that fails (its directory is a file: an
 	// exception span), one that works, and a compaction.
 	blocker := filepath.Join(dir, "backups")

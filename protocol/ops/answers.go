@@ -16,7 +16,9 @@ type ErrorBody struct {
 	Error  string `json:"error"`
 	Detail string `json:"detail,omitempty"`
 	// Needs is the role a 401 or 403 asks for: viewer or admin.
-	Needs        string              `json:"needs,omitempty"`
+	Needs string `json:"needs,omitempty"`
+	// RetryAfterS is a 429's wait in seconds, as its Retry-After header.
+	RetryAfterS  int                 `json:"retry_after_s,omitempty"`
 	Errors       []domain.FieldError `json:"errors,omitempty"`
 	TaskID       string              `json:"task_id,omitempty"`
 	Hint         string              `json:"hint,omitempty"`

@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/limits"
 )
 
 // Access is who may call an operation.
@@ -28,6 +29,19 @@ const (
 	// Admin operations need an admin token.
 	Admin Access = "admin"
 )
+
+// TierOf is op's rate-limit tier, "" for a public op.
+func (o Op) TierOf() limits.Tier {
+	switch {
+	case o.Tier != "":
+		return o.Tier
+	case o.Access == Read:
+		return limits.Light
+	case o.Access == Admin:
+		return limits.Normal
+	}
+	return ""
+}
 
 // Needs is the role a refusal names: the least role that may call op.
 func (o Op) Needs() string {
@@ -53,7 +67,10 @@ type Op struct {
 	Access       Access
 	// Agents lets an agent token call a Read op: its answer then holds
 	// only what concerns the agent (itself, the tasks it holds or held).
-	Agents  bool
+	Agents bool
+	// Tier is the op's rate-limit tier; empty is light for reads and
+	// normal for admin ops (TierOf). Public ops are not limited.
+	Tier    limits.Tier
 	Summary string
 	// Request is the JSON body's type, nil when there is none;
 	// OptionalBody says the body may be left out.
@@ -89,7 +106,7 @@ func (o Op) Params() []string {
 }
 
 // authErrors are what the HTTP admin check and body read can answer.
-var authErrors = []int{400, 401, 403, 413}
+var authErrors = []int{400, 401, 403, 413, 429}
 
 // HTTPErrors are the error statuses over HTTP: Errors, and for admin
 // and read operations those of the token check and the body read.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/limits"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/telemetry"
 )
@@ -28,12 +29,13 @@ var (
 	OpOpenAPI = Op{Name: broker.CmdAPIOpenAPI, Method: "GET", Path: "/api/openapi.json", Access: Public,
 		Summary: "This API as an OpenAPI 3.1 document", Answers: ok[json.RawMessage](200)}
 
-	OpTaskSubmit = Op{Name: broker.CmdTaskSubmit, Method: "POST", Path: "/api/tasks", Access: Admin,
+	OpTaskSubmit = Op{Name: broker.CmdTaskSubmit, Method: "POST", Path: "/api/tasks", Access: Admin, Tier: limits.Heavy,
 		Summary: "Submit a task", Request: typeOf[SubmitRequest](),
 		Answers: ok[Submitted](201), Errors: []int{422, 500, 503, 507}}
 	// OpTaskSubmitBatch submits up to MaxBatchSubmit tasks: all are
 	// validated before any is stored, and the answer gives each its id.
 	OpTaskSubmitBatch = Op{Name: broker.CmdTaskSubmitBatch, Method: "POST", Path: "/api/tasks/batch", Access: Admin,
+		Tier:    limits.Heavy,
 		Summary: "Submit up to 1,000 tasks: none is stored unless every one is valid", Request: typeOf[SubmitBatchRequest](),
 		Answers: ok[SubmittedBatch](201), Errors: []int{413, 422, 500, 503, 507}, MaxBody: domain.MaxMessageBytes}
 	OpTaskList = Op{Name: broker.CmdTaskList, Method: "GET", Path: "/api/tasks", Access: Read, Agents: true,
@@ -58,7 +60,7 @@ var (
 	OpAgentGet = Op{Name: broker.CmdAgentGet, Method: "GET", Path: "/api/agents/{agent_id}/state", Access: Read, Agents: true,
 		Summary: "One agent's state", Answers: ok[domain.Agent](200), Errors: []int{404}}
 
-	OpTokenCreate = Op{Name: broker.CmdTokenCreate, Method: "POST", Path: "/admin/tokens", Access: Admin,
+	OpTokenCreate = Op{Name: broker.CmdTokenCreate, Method: "POST", Path: "/admin/tokens", Access: Admin, Tier: limits.Heavy,
 		Summary: "Create a token for an agent, a viewer or an admin (replacing its old one); shown once",
 		Request: typeOf[TokenRequest](), Answers: ok[TokenCreated](201), Errors: []int{409, 422, 500, 503}}
 	OpTokenList = Op{Name: broker.CmdTokenList, Method: "GET", Path: "/admin/tokens", Access: Admin,
@@ -87,6 +89,22 @@ var (
 	OpTelemetryHistory = Op{Name: broker.CmdTelemetryHistory, Method: "GET", Path: "/api/telemetry/history", Access: Admin,
 		Summary: "One page of the telemetry the TELEMETRY stream keeps", Query: typeOf[telemetry.HistoryQuery](),
 		Answers: ok[telemetry.HistoryPage](200), Errors: []int{404, 422, 500, 503}}
+
+	OpRateLimitList = Op{Name: broker.CmdRateLimitList, Method: "GET", Path: "/api/admin/rate-limits", Access: Admin,
+		Summary: "The rate limits in force: the defaults, every override and the exempt names",
+		Answers: ok[limits.State](200)}
+	OpRateLimitSet = Op{Name: broker.CmdRateLimitSet, Method: "PUT", Path: "/api/admin/rate-limits/{name}", Access: Admin,
+		Summary: "Set a token name's limits (a tier left out keeps the default); kept across restarts",
+		Request: typeOf[limits.Override](), Answers: ok[limits.State](200), Errors: []int{422, 500}}
+	OpRateLimitClear = Op{Name: broker.CmdRateLimitClear, Method: "DELETE", Path: "/api/admin/rate-limits/{name}",
+		Access: Admin, Summary: "Remove a token name's override: the defaults apply again",
+		Answers: ok[limits.State](200), Errors: []int{404, 422, 500}}
+	OpRateLimitExempt = Op{Name: broker.CmdRateLimitExempt, Method: "PUT", Path: "/api/admin/rate-limits/exempt/{name}",
+		Access: Admin, Summary: "Lift every rate limit of a token name", Answers: ok[limits.State](200),
+		Errors: []int{422, 500}}
+	OpRateLimitUnexempt = Op{Name: broker.CmdRateLimitUnexempt, Method: "DELETE",
+		Path: "/api/admin/rate-limits/exempt/{name}", Access: Admin,
+		Summary: "Take a token name off the exempt list", Answers: ok[limits.State](200), Errors: []int{404, 422, 500}}
 )
 
 // All is the table: every operation, in the order documents list them.
@@ -98,4 +116,5 @@ var All = []Op{
 	OpLogLevelGet, OpLogLevelSet,
 	OpStoreCompact, OpStoreBackup, OpStoreRestore, OpStoreHealth,
 	OpTelemetryHistory,
+	OpRateLimitList, OpRateLimitSet, OpRateLimitClear, OpRateLimitExempt, OpRateLimitUnexempt,
 }

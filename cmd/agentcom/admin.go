@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/limits"
+	"github.com/agentcom/agentcom/protocol/ops"
+)
+
+func newAdminCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "admin", Short: "Operate the hub while it runs: rate limits (admin)"}
+	config.ClientFlags(cmd.PersistentFlags())
+	return group(cmd, newRateLimitsCmd())
+}
+
+func newRateLimitsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "rate-limits", Short: "Show and change each token's rate limits (docs/protocol.md, rate limits)"}
+	list := rateLimitCmd("list", "The limits in force: defaults, overrides and exempt names", ops.OpRateLimitList, 0)
+	set := rateLimitCmd("set NAME", "Set a token name's limits a minute (a tier left out keeps the default)",
+		ops.OpRateLimitSet, 1)
+	for _, tier := range []string{"light", "normal", "heavy"} {
+		set.Flags().Int(tier, 0, "requests a minute in the "+tier+" tier (at least 1)")
+	}
+	return group(cmd, list, set,
+		rateLimitCmd("clear NAME", "Remove a token name's override: the defaults apply again", ops.OpRateLimitClear, 1),
+		rateLimitCmd("exempt NAME", "Lift every rate limit of a token name", ops.OpRateLimitExempt, 1),
+		rateLimitCmd("unexempt NAME", "Take a token name off the exempt list", ops.OpRateLimitUnexempt, 1))
+}
+
+// rateLimitCmd calls op with the NAME argument (if any) and the tier
+// flags that were set, and prints the limits in force.
+func rateLimitCmd(use, short string, op ops.Op, args int) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(args)}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, argv []string) error {
+		req := map[string]any{}
+		if args > 0 {
+			req["name"] = argv[0]
+		}
+		for _, tier := range []string{"light", "normal", "heavy"} {
+			if f := cmd.Flags().Lookup(tier); f != nil && f.Changed {
+				req[tier], _ = cmd.Flags().GetInt(tier)
+			}
+		}
+		var st limits.State
+		raw, err := callInto(cmd, op, req, &st)
+		if err != nil {
+			return err
+		}
+		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error { return printLimits(w, st) })
+	}
+	return cmd
+}
+
+func printLimits(w io.Writer, st limits.State) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tLIGHT\tNORMAL\tHEAVY")
+	row := func(name string, l limits.Limits) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", name, l.Light, l.Normal, l.Heavy)
+	}
+	row("(default)", st.Defaults)
+	for _, name := range slices.Sorted(maps.Keys(st.Overrides)) {
+		row(name, st.Overrides[name])
+	}
+	for _, name := range st.Exempt {
+		fmt.Fprintf(tw, "%s\texempt\texempt\texempt\n", name)
+	}
+	return tw.Flush()
+}

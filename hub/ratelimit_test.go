@@ -1,0 +1,137 @@
+package hub
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol"
+)
+
+// stepClock is a clock a test moves by hand.
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stepClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *stepClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// postSubmit submits over HTTP and returns the status and Retry-After.
+func postSubmit(t *testing.T, h *testHub, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.HTTPURL()+"/api/tasks", strings.NewReader(`{"description":"x"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Retry-After")
+}
+
+// The 11th heavy request in a minute is 429 with a Retry-After that, when
+// honoured, succeeds: over HTTP and NATS alike, one budget per token.
+func TestEleventhHeavyRequestWaitsItsRetryAfter(t *testing.T) {
+	t.Parallel()
+	clock := &stepClock{t: time.Now()}
+	h := startHubClock(t, "", logsink.LevelInfo, clock.now, func(*config.Hub) {})
+	ops, _, err := h.tokens.Create(context.Background(), "ops", broker.RoleAdmin)
+	require.NoError(t, err)
+	for i := range 10 {
+		code, _ := postSubmit(t, h, ops)
+		require.Equal(t, http.StatusCreated, code, "submit %d", i+1)
+	}
+	code, wait := postSubmit(t, h, ops)
+	require.Equal(t, http.StatusTooManyRequests, code)
+	require.Equal(t, "6", wait, "10 a minute: one every 6 s")
+
+	// Over NATS, the same budget, the same answer and header.
+	nc, err := nats.Connect(h.NATSURL(), nats.Token(ops), nats.CustomInboxPrefix(broker.TokenInbox(broker.TokenID(ops))))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	resp, err := nc.Request(broker.TokenCommand(broker.TokenID(ops), broker.CmdTaskSubmit), []byte(`{"description":"x"}`), 5*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "429", resp.Header.Get(protocol.HeaderStatus))
+	require.Equal(t, "6", resp.Header.Get("Retry-After"))
+	require.Contains(t, string(resp.Data), `"retry_after_s":6`)
+
+	clock.add(6 * time.Second)
+	code, _ = postSubmit(t, h, ops)
+	require.Equal(t, http.StatusCreated, code, "the wait honoured")
+	code, _ = postSubmit(t, h, ops)
+	require.Equal(t, http.StatusTooManyRequests, code, "and only one more")
+
+	for range 20 {
+		code, _ := postSubmit(t, h, h.token)
+		require.Equal(t, http.StatusCreated, code, "the admin.token file's token is never limited")
+	}
+}
+
+// An admin's overrides and exempt names apply at once and survive a
+// restart; each route answers its errors.
+func TestRateLimitOverridesAndExemptions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	h := startHub(t, dir)
+	ops, _, err := h.tokens.Create(context.Background(), "ops", broker.RoleAdmin)
+	require.NoError(t, err)
+	viewer, _, err := h.tokens.Create(context.Background(), "dash", broker.RoleViewer)
+	require.NoError(t, err)
+
+	code, out := h.do(t, http.MethodPut, "/api/admin/rate-limits/ops", h.token, `{"heavy":12}`)
+	require.Equal(t, http.StatusOK, code, out)
+	require.EqualValues(t, 12, out["overrides"].(map[string]any)["ops"].(map[string]any)["heavy"])
+	for i := range 12 {
+		code, _ := postSubmit(t, h, ops)
+		require.Equal(t, http.StatusCreated, code, "submit %d under the override", i+1)
+	}
+	code, _ = postSubmit(t, h, ops)
+	require.Equal(t, http.StatusTooManyRequests, code)
+	code, _ = h.do(t, http.MethodPut, "/api/admin/rate-limits/exempt/ops", h.token, "")
+	require.Equal(t, http.StatusOK, code)
+	code, _ = postSubmit(t, h, ops)
+	require.Equal(t, http.StatusCreated, code, "exempt")
+
+	code, out = h.do(t, http.MethodPut, "/api/admin/rate-limits/ops", h.token, `{"heavy":0}`)
+	require.Equal(t, http.StatusUnprocessableEntity, code, out)
+	code, _ = h.do(t, http.MethodPut, "/api/admin/rate-limits/bad.name", h.token, `{"heavy":1}`)
+	require.Equal(t, http.StatusUnprocessableEntity, code)
+	code, out = h.do(t, http.MethodPut, "/api/admin/rate-limits/ops", viewer, `{"heavy":100}`)
+	require.Equal(t, http.StatusForbidden, code)
+	require.Equal(t, "admin", out["needs"])
+	code, _ = h.do(t, http.MethodGet, "/api/admin/rate-limits", "", "")
+	require.Equal(t, http.StatusUnauthorized, code)
+	code, _ = h.do(t, http.MethodDelete, "/api/admin/rate-limits/nobody", h.token, "")
+	require.Equal(t, http.StatusNotFound, code)
+	code, _ = h.do(t, http.MethodDelete, "/api/admin/rate-limits/exempt/nobody", h.token, "")
+	require.Equal(t, http.StatusNotFound, code)
+
+	h.Stop()
+	h = startHub(t, dir)
+	code, out = h.do(t, http.MethodGet, "/api/admin/rate-limits", h.token, "")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, []any{"ops"}, out["exempt"], "kept across a restart")
+	require.Contains(t, out["overrides"], "ops")
+	code, _ = h.do(t, http.MethodDelete, "/api/admin/rate-limits/ops", h.token, "")
+	require.Equal(t, http.StatusOK, code)
+	code, _ = h.do(t, http.MethodDelete, "/api/admin/rate-limits/exempt/ops", h.token, "")
+	require.Equal(t, http.StatusOK, code)
+}
