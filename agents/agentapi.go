@@ -135,7 +135,8 @@ func (c *Coordinator) reportOne(ctx context.Context, agentID, verb string, r rep
 	case broker.VerbProgress:
 		cmd = domain.ReportProgress{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Message: r.Message}
 	case broker.VerbComplete:
-		cmd = domain.CompleteTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Result: r.Result}
+		cmd = domain.CompleteTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Result: r.Result,
+			Usage: (*domain.Usage)(r.Usage)}
 	case broker.VerbFail:
 		cmd = domain.FailTask{ID: r.TaskID, AgentID: agentID, Generation: r.Generation, Error: r.Error,
 			Backoff: c.backoff, Jitter: c.jitter()}

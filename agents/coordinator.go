@@ -266,3 +266,11 @@ func (p *presence) lastSeen(id string) (time.Time, bool) {
 	t, ok := p.seen[id]
 	return t, ok
 }
+
+// OverBudget reports whether an agent's completions today (UTC) cost
+// agents.daily_budget_usd or more: nothing more is assigned to it until
+// the day ends or the budget is raised.
+func (c *Coordinator) OverBudget(agentID string, now time.Time) bool {
+	b := c.cfg.DailyBudgetUSD
+	return b > 0 && c.views.Tasks.SpentToday(agentID, now) >= b
+}

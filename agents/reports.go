@@ -47,7 +47,8 @@ func (c *Coordinator) reports(ctx context.Context, agentID string, rs protocol.R
 // reportResult runs one report of a batch and answers it.
 func (c *Coordinator) reportResult(ctx context.Context, agentID string, r protocol.Report) protocol.ReportResult {
 	res := protocol.ReportResult{TaskID: r.TaskID, Generation: r.Generation, Status: http.StatusOK}
-	body := reportBody{Complete: protocol.Complete{TaskID: r.TaskID, Generation: r.Generation, Result: r.Result},
+	body := reportBody{Complete: protocol.Complete{TaskID: r.TaskID, Generation: r.Generation, Result: r.Result,
+		Usage: r.Usage},
 		Message: r.Message, Error: r.Error}
 	t, err := c.reportOne(ctx, agentID, r.Verb, body)
 	if err == nil {

@@ -181,12 +181,13 @@ type freeAgent struct {
 
 // pool is the agents a pass may give work to, longest idle first, with
 // their free slots less the assignments in flight to them; not an agent
-// whose hello is being settled or that declined lately.
+// whose hello is being settled, that declined lately, or that spent its
+// daily budget (agents.daily_budget_usd).
 func (s *scheduler) pool(now time.Time) []freeAgent {
 	var pool []freeAgent
 	for _, a := range s.c.views.Agents.Available() {
 		free := a.Free() - s.agents[a.ID]
-		if free > 0 && s.held[a.ID] == 0 && now.After(s.cooldown[a.ID]) {
+		if free > 0 && s.held[a.ID] == 0 && now.After(s.cooldown[a.ID]) && !s.c.OverBudget(a.ID, now) {
 			pool = append(pool, freeAgent{agent: a, free: free})
 		}
 	}

@@ -59,6 +59,8 @@ type API struct {
 	// lim and rl are the rate limits and where their overrides are kept.
 	lim *limits.Limiter
 	rl  *broker.RateLimitStore
+	// dailyBudget is agents.daily_budget_usd, for GET /api/usage.
+	dailyBudget float64
 }
 
 // Store is what the store operations call (storeops.Ops).
@@ -92,6 +94,8 @@ type Params struct {
 	// file's (nil: none).
 	Limiter    *limits.Limiter
 	RateLimits *broker.RateLimitStore
+	// DailyBudgetUSD is agents.daily_budget_usd (0: none).
+	DailyBudgetUSD float64
 }
 
 // New returns the API over the writer, the projections and the store.
@@ -105,7 +109,7 @@ func New(p Params) *API {
 	}
 	return &API{svc: p.Writer, tasks: p.Views.Tasks, agents: p.Views.Agents, now: time.Now, log: p.Log.Module("api"),
 		refused: refused, table: p.Table, tel: p.Telemetry, store: p.Store, auth: p.Auth, openReads: p.OpenReads,
-		lim: p.Limiter, rl: p.RateLimits,
+		lim: p.Limiter, rl: p.RateLimits, dailyBudget: p.DailyBudgetUSD,
 		admin: &adminAPI{tokens: p.Tokens, srv: p.Server, nc: p.Conn}}
 }
 

@@ -76,6 +76,7 @@ func (a *API) handlers() map[string]handler {
 			return a.TelemetryHistory(ctx, a.admin.nc, c.body)
 		},
 	}
+	hs[ops.OpUsage.Name] = a.usageCall
 	for name, h := range a.rateLimitHandlers() {
 		hs[name] = h
 	}

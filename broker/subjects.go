@@ -175,6 +175,8 @@ const (
 	CmdRateLimitClear    = "rate_limit.clear"
 	CmdRateLimitExempt   = "rate_limit.exempt"
 	CmdRateLimitUnexempt = "rate_limit.unexempt"
+	// CmdUsage reads what completions cost, by day and agent.
+	CmdUsage = "usage.get"
 )
 
 // Agent-to-hub request verbs.

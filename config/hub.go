@@ -131,6 +131,9 @@ type Agents struct {
 	// ViolationLogInterval is how often an agent's violations are
 	// summarised in the log. Defaults to 10s.
 	ViolationLogInterval time.Duration `mapstructure:"violation_log_interval"`
+	// DailyBudgetUSD stops assigning to an agent once its completions
+	// reported this much cost on the day (UTC). 0, the default: no budget.
+	DailyBudgetUSD float64 `mapstructure:"daily_budget_usd"`
 }
 
 // AgentDefaults are the defaults of the agents keys.
@@ -381,6 +384,7 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 		v.SetDefault(key, d)
 	}
 	v.SetDefault("agents.request_rate", AgentDefaults.RequestRate)
+	v.SetDefault("agents.daily_budget_usd", 0.0)
 	v.SetDefault("agents.request_burst", AgentDefaults.RequestBurst)
 	v.SetDefault("agents.violation_threshold", AgentDefaults.ViolationThreshold)
 	for key, d := range TaskDefaults.durations() {
@@ -438,6 +442,9 @@ func (a Agents) durations() map[string]time.Duration {
 
 func (a Agents) validate() error {
 	var errs []error
+	if a.DailyBudgetUSD < 0 {
+		errs = append(errs, fmt.Errorf("agents.daily_budget_usd: %g must not be negative (0: no budget)", a.DailyBudgetUSD))
+	}
 	for key, d := range a.durations() {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be a positive duration such as 30s", key))

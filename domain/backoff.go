@@ -65,6 +65,9 @@ func (b Backoff) Delay(count int, jitter float64) time.Duration {
 // For is the backoff of task t: its own retry_base and retry_max where
 // the submit set them, b's otherwise.
 func (b Backoff) For(t *Task) Backoff {
+	if t.RetryOverride == nil {
+		return b
+	}
 	if t.RetryBase > 0 {
 		b.Base = time.Duration(t.RetryBase)
 	}

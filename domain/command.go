@@ -193,6 +193,7 @@ type CompleteTask struct {
 	ID, AgentID string
 	Generation  uint64
 	Result      json.RawMessage
+	Usage       *Usage
 }
 
 // TaskID implements Command.
@@ -203,12 +204,17 @@ func (c CompleteTask) Decide(t *Task, _ time.Time) ([]Event, error) {
 	if err := fence(t, c.ID, c.AgentID, c.Generation, "complete", StatusAssigned, StatusWorking); err != nil {
 		return nil, err
 	}
+	v := &ValidationError{}
 	if len(c.Result) > MaxResultBytes {
-		v := &ValidationError{}
 		v.Add("result", "too_long", ResultTooLarge(len(c.Result)))
-		return nil, v
 	}
-	return []Event{TaskCompleted{AgentID: c.AgentID, Generation: c.Generation, Result: c.Result}}, nil
+	if c.Usage != nil {
+		c.Usage.Check(v)
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return []Event{TaskCompleted{AgentID: c.AgentID, Generation: c.Generation, Result: c.Result, Usage: c.Usage}}, nil
 }
 
 // FailTask records a failed attempt. The task is queued again while

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -685,4 +686,12 @@ func TestConnectAgentNamesItsCapabilities(t *testing.T) {
 		{Field: "capabilities[1]", Error: "required", Detail: "must not be blank"},
 		{Field: "capabilities[2]", Error: "too_long", Detail: "129 bytes, at most 128"},
 	}, v.Fields)
+}
+
+// A queued task's value is the projection's largest cost per task: it
+// must stay in the 352-byte size class (docs/store.md). A new field goes
+// behind a pointer with the rare ones, or takes the place of another.
+func TestTaskValueFitsItsSizeClass(t *testing.T) {
+	t.Parallel()
+	require.LessOrEqual(t, unsafe.Sizeof(domain.Task{}), uintptr(352))
 }

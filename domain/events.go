@@ -100,6 +100,7 @@ type TaskCompleted struct {
 	AgentID    string          `json:"agent_id"`
 	Generation uint64          `json:"generation"`
 	Result     json.RawMessage `json:"result,omitempty"`
+	Usage      *Usage          `json:"usage,omitempty"` // what the attempt cost, as the agent reported
 }
 
 // TaskFailed records a failed attempt; RetryCount is the count after it.

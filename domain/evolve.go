@@ -36,7 +36,7 @@ func Evolve(t *Task, env Envelope) *Task {
 	case TaskProgressed:
 		return n // heartbeats refresh UpdatedAt only: they would flood the history
 	case TaskCompleted:
-		n.Status, n.Result = StatusCompleted, e.Result
+		n.Status, n.Result, n.Usage = StatusCompleted, e.Result, e.Usage
 		entry.AgentID = e.AgentID
 	case TaskFailed:
 		n.RetryCount, n.LastError = e.RetryCount, e.Error
@@ -81,8 +81,7 @@ func submitted(env Envelope, s TaskSubmitted) *Task {
 		MaxReclaims:        s.MaxReclaims,
 		CompleteBy:         s.CompleteBy,
 		RunAfter:           s.RunAt,
-		RetryBase:          s.RetryBase,
-		RetryMax:           s.RetryMax,
+		RetryOverride:      retryOverride(s.RetryBase, s.RetryMax),
 		Status:             StatusQueued,
 		SubmittedBy:        s.SubmittedBy,
 		RequestID:          env.RequestID,
@@ -91,6 +90,14 @@ func submitted(env Envelope, s TaskSubmitted) *Task {
 		QueuedAt:           env.Time,
 		History:            []HistoryEntry{{Event: env.Type, At: env.Time, RequestID: env.RequestID}},
 	}
+}
+
+// retryOverride is a submit's backoff override, nil when it set none.
+func retryOverride(base, limit Duration) *RetryOverride {
+	if base == 0 && limit == 0 {
+		return nil
+	}
+	return &RetryOverride{RetryBase: base, RetryMax: limit}
 }
 
 func requeue(n *Task, gen uint64) {

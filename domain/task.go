@@ -3,7 +3,9 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
+	"unicode/utf8"
 )
 
 // Priority orders the queue: urgent before high before normal before low.
@@ -129,8 +131,9 @@ type Task struct {
 	Metadata           json.RawMessage `json:"metadata,omitempty"`
 	NeededCapabilities []string        `json:"needed_capabilities"`
 	CompleteBy         *time.Time      `json:"complete_by,omitempty"`
-	RetryBase          Duration        `json:"retry_base,omitempty"` // the submit's backoff override
-	RetryMax           Duration        `json:"retry_max,omitempty"`
+	// *RetryOverride is the submit's backoff override (retry_base,
+	// retry_max in the JSON), nil for most tasks: one word, not two.
+	*RetryOverride
 	// RunAfter holds a queued task back until then: a backoff after a
 	// failure, or the submit's run_at.
 	RunAfter    *time.Time      `json:"run_after,omitempty"`
@@ -139,6 +142,7 @@ type Task struct {
 	AssignedTo  string          `json:"assigned_to,omitempty"`
 	AssignedAt  *time.Time      `json:"assigned_at,omitempty"`
 	Result      json.RawMessage `json:"result,omitempty"`
+	Usage       *Usage          `json:"usage,omitempty"` // what the completing attempt reported it cost
 	LastError   string          `json:"last_error,omitempty"`
 	SubmittedBy string          `json:"submitted_by,omitempty"`
 	RequestID   string          `json:"request_id,omitempty"` // the submit's: it follows the task
@@ -154,6 +158,48 @@ type Task struct {
 	ReclaimCount int32    `json:"reclaim_count"`
 	Priority     Priority `json:"priority"`
 	Compacted    bool     `json:"compacted,omitempty"` // its events were summarised
+}
+
+// RetryOverride is a task's own backoff, from its submit.
+type RetryOverride struct {
+	RetryBase Duration `json:"retry_base,omitempty"`
+	RetryMax  Duration `json:"retry_max,omitempty"`
+}
+
+// Usage is what one attempt at a task cost, as its agent reports it.
+type Usage struct {
+	InputTokens  int64   `json:"input_tokens,omitempty"`
+	OutputTokens int64   `json:"output_tokens,omitempty"`
+	CostUSD      float64 `json:"cost_usd,omitempty"`
+	Model        string  `json:"model,omitempty"`
+}
+
+// MaxModelChars bounds a usage's model name.
+const MaxModelChars = 128
+
+// Check says what is wrong with a reported usage, field by field.
+func (u Usage) Check(v *ValidationError) {
+	if u.InputTokens < 0 {
+		v.Add("usage.input_tokens", "out_of_range", "input_tokens must not be negative")
+	}
+	if u.OutputTokens < 0 {
+		v.Add("usage.output_tokens", "out_of_range", "output_tokens must not be negative")
+	}
+	if u.CostUSD < 0 || math.IsNaN(u.CostUSD) || math.IsInf(u.CostUSD, 0) || u.CostUSD > 1e9 {
+		v.Add("usage.cost_usd", "out_of_range", "cost_usd must be a number from 0 to 1e9")
+	}
+	if utf8.RuneCountInString(u.Model) > MaxModelChars {
+		v.Add("usage.model", "too_long", fmt.Sprintf("model must be at most %d characters", MaxModelChars))
+	}
+}
+
+// Tokens is the usage's input and output tokens together (the seed's
+// tokens_used).
+func (u *Usage) Tokens() int64 {
+	if u == nil {
+		return 0
+	}
+	return u.InputTokens + u.OutputTokens
 }
 
 // HistoryEntry is one line of a task's recent history, oldest first. The

@@ -58,6 +58,8 @@ var probes = map[string]probe{
 	ops.OpStoreHealth.Name:  {status: 200},
 	ops.OpTelemetryHistory.Name: {query: url.Values{"filter": {"task.*"}}, status: 422,
 		code: protocol.CodeValidationFailed},
+	ops.OpUsage.Name: {query: url.Values{"since": {"yesterday"}}, status: 422,
+		code: protocol.CodeValidationFailed},
 	ops.OpRateLimitList.Name: {status: 200},
 	ops.OpRateLimitSet.Name: {params: map[string]string{"name": "dash"}, body: `{"heavy":0}`, status: 422,
 		code: protocol.CodeValidationFailed},

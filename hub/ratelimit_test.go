@@ -135,3 +135,32 @@ func TestRateLimitOverridesAndExemptions(t *testing.T) {
 	code, _ = h.do(t, http.MethodDelete, "/api/admin/rate-limits/exempt/ops", h.token, "")
 	require.Equal(t, http.StatusOK, code)
 }
+
+// A usage that does not check is refused (422) and the completion not
+// stored; a sound one is summed, and an agent's token reads its own rows.
+func TestCompletionUsageIsCheckedAndSummed(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelInfo, func(*config.Hub) {})
+	got := make(chan protocol.Assignment, 1)
+	a := newTestAgent(t, h, "a1", nil, func(_ *testAgent, as protocol.Assignment) { got <- as })
+	h.submit(t, `{"description":"costly"}`)
+	var as protocol.Assignment
+	select {
+	case as = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the task was never assigned")
+	}
+	require.Equal(t, 200, a.call(broker.VerbAccept, protocol.TaskRef{TaskID: as.TaskID, Generation: as.Generation}))
+	bad := protocol.Complete{TaskID: as.TaskID, Generation: as.Generation, Usage: &protocol.Usage{InputTokens: -1, CostUSD: -2}}
+	status, body := a.request(broker.VerbComplete, bad)
+	require.Equal(t, http.StatusUnprocessableEntity, status, body)
+	task, _, _ := h.Tasks().Get(as.TaskID)
+	require.Equal(t, "working", string(task.Status), "not stored")
+	good := protocol.Complete{TaskID: as.TaskID, Generation: as.Generation, Usage: &protocol.Usage{InputTokens: 7, CostUSD: 0.5}}
+	require.Equal(t, 200, a.call(broker.VerbComplete, good))
+	code, out := h.do(t, http.MethodGet, "/api/usage", a.token, "")
+	require.Equal(t, http.StatusOK, code, out)
+	require.EqualValues(t, 0.5, out["total"].(map[string]any)["cost_usd"])
+	code, _ = h.do(t, http.MethodGet, "/api/usage?since=yesterday", h.token, "")
+	require.Equal(t, http.StatusUnprocessableEntity, code)
+}

@@ -106,8 +106,13 @@ func (f fact) taskEvent() {
 	case domain.TaskProgressed:
 		f.attempt("task.progress", e.AgentID, e.Generation).Send()
 	case domain.TaskCompleted:
+		cost := 0.0
+		if e.Usage != nil {
+			cost = e.Usage.CostUSD
+		}
 		f.attempt("task.complete", e.AgentID, e.Generation).
-			Num("duration_ms", telemetry.Ms(env.Time.Sub(assignedAt(f.task, env)))).Send()
+			Num("duration_ms", telemetry.Ms(env.Time.Sub(assignedAt(f.task, env)))).
+			Num("tokens_used", float64(e.Usage.Tokens())).Num("cost_usd", cost).Send()
 	default:
 		f.taskOutcome()
 	}

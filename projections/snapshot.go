@@ -14,7 +14,7 @@ import (
 // same events (here or in the domain's Evolve functions) would give a
 // different state, so that snapshots taken by older code are discarded
 // and the projections rebuilt from the stream.
-const CodeVersion = 1
+const CodeVersion = 2 // 2: usage by day and agent
 
 // snapshotFormat is the layout of the JSON that Snapshot writes.
 const snapshotFormat = 1
@@ -31,6 +31,8 @@ type snapshotDoc struct {
 	// priority (see finishedSet).
 	Gone     map[domain.Status]int      `json:"gone,omitempty"`
 	GonePrio *[domain.PriorityCount]int `json:"gone_by_priority,omitempty"`
+	// Usage is the completions' usage by day and agent.
+	Usage []UsageRow `json:"usage,omitempty"`
 	// Tasks is written as chunks, each on its own line (see encode).
 	Tasks []taskRecord `json:"-"`
 }
@@ -100,7 +102,7 @@ func capturedLocked(t *Tasks, a *Agents) (*snapshotDoc, error) {
 		return nil, fmt.Errorf("snapshot views: tasks at %d, agents at %d", t.lastSeq, a.lastSeq)
 	}
 	doc := &snapshotDoc{Format: snapshotFormat, LastSeq: t.lastSeq, Holders: maps.Clone(a.holders),
-		Tasks: make([]taskRecord, 0, len(t.tasks)), Agents: make([]agentRecord, 0, len(a.agents))}
+		Tasks: make([]taskRecord, 0, len(t.tasks)), Agents: make([]agentRecord, 0, len(a.agents)), Usage: t.usageRows()}
 	if t.finished.evicted > 0 {
 		doc.Gone = maps.Clone(t.finished.gone)
 		prio := t.finished.gonePrio
@@ -162,6 +164,7 @@ func (p *Tasks) restore(doc *snapshotDoc) error {
 		p.byPrio[t.Priority]++
 	}
 	p.restoreFinished(doc)
+	p.restoreUsage(doc.Usage)
 	p.lastSeq = doc.LastSeq
 	return nil
 }

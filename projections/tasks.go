@@ -52,12 +52,14 @@ type Tasks struct {
 	lastSeq  uint64
 	finished finishedSet
 	load     Loader
+	// usage sums the completions' reported usage by UTC day and agent.
+	usage map[usageKey]*UsageRow
 }
 
 // NewTasks returns an empty task projection that keeps every task.
 func NewTasks() *Tasks {
 	p := &Tasks{tasks: map[string]*entry{}, byStatus: map[domain.Status]map[string]struct{}{},
-		finished: newFinishedSet()}
+		finished: newFinishedSet(), usage: map[usageKey]*UsageRow{}}
 	for _, s := range domain.Statuses {
 		p.byStatus[s] = map[string]struct{}{}
 	}
@@ -139,6 +141,7 @@ func (p *Tasks) apply(env domain.Envelope) error {
 	}
 	p.index(old, prev, next)
 	old.task, old.seq, p.lastSeq = next, env.Seq, env.Seq
+	p.addUsage(env)
 	return nil
 }
 

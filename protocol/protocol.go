@@ -136,6 +136,16 @@ type Complete struct {
 	TaskID     string          `json:"task_id"`
 	Generation uint64          `json:"generation"`
 	Result     json.RawMessage `json:"result,omitempty"`
+	Usage      *Usage          `json:"usage,omitempty"`
+}
+
+// Usage is what an attempt cost, as the agent reports it with its
+// completion: tokens in and out, the cost in US dollars, the model.
+type Usage struct {
+	InputTokens  int64   `json:"input_tokens,omitempty"`
+	OutputTokens int64   `json:"output_tokens,omitempty"`
+	CostUSD      float64 `json:"cost_usd,omitempty"`
+	Model        string  `json:"model,omitempty"`
 }
 
 // Fail reports a failed attempt (verb fail).
@@ -171,6 +181,7 @@ type Report struct {
 	TaskID     string          `json:"task_id"`
 	Generation uint64          `json:"generation"`
 	Result     json.RawMessage `json:"result,omitempty"`
+	Usage      *Usage          `json:"usage,omitempty"` // with a complete
 	Error      string          `json:"error,omitempty"`
 	Message    string          `json:"message,omitempty"`
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -38,8 +40,10 @@ func (w execWorker) run(ctx context.Context, j job) outcome {
 	if err != nil {
 		return failed(fmt.Sprintf("encode task: %v", err))
 	}
+	usageFile := w.usagePath(j.a.TaskID)
+	_ = os.Remove(usageFile) // an earlier attempt's
 	res, err := runProcess(ctx, procSpec{
-		command: w.cfg.Exec, env: childEnv(taskEnv(j.a)...), stdin: stdin,
+		command: w.cfg.Exec, env: childEnv(append(taskEnv(j.a), usageVar+"="+usageFile)...), stdin: stdin,
 		timeout: w.cfg.TaskTimeout, grace: w.cfg.KillGrace, onStart: j.setPGID,
 	})
 	switch {
@@ -54,7 +58,33 @@ func (w execWorker) run(ctx context.Context, j job) outcome {
 	case res.truncated:
 		return failed(domain.ResultTooLarge(res.stdoutLen))
 	}
-	return succeeded(resultOf(res.stdout))
+	out := succeeded(resultOf(res.stdout))
+	out.Usage = j.readUsage(usageFile)
+	return out
+}
+
+// usageVar names the file where an exec command may write what its work
+// cost: {"input_tokens","output_tokens","cost_usd","model"}.
+const usageVar = "AGENTCOM_USAGE_FILE"
+
+// usagePath is where a task's command writes its usage.
+func (w execWorker) usagePath(taskID string) string {
+	return filepath.Join(w.cfg.StateDir, "usage-"+filepath.Base(taskID)+".json")
+}
+
+// readUsage reads the usage a command wrote, if it wrote one. A file that
+// does not parse is logged and left out: the work itself succeeded.
+func (j job) readUsage(path string) *protocol.Usage {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var u protocol.Usage
+	if err := json.Unmarshal(b, &u); err != nil {
+		j.log.Warning().Err(err).Str("file", path).Msg("usage file does not parse; completing without usage")
+		return nil
+	}
+	return &u
 }
 
 // fitResult fails a success whose result the hub cannot take (over
@@ -66,7 +96,7 @@ func fitResult(out outcome) outcome {
 	return out
 }
 
-func (execWorker) finish(protocol.Assignment) {}
+func (w execWorker) finish(a protocol.Assignment) { _ = os.Remove(w.usagePath(a.TaskID)) }
 
 // resultOf turns a command's stdout into a result: JSON as is, anything
 // else as a JSON string without its trailing newline.

@@ -47,6 +47,7 @@ type record struct {
 type outcome struct {
 	Failed bool            `json:"failed,omitempty"`
 	Result json.RawMessage `json:"result,omitempty"`
+	Usage  *protocol.Usage `json:"usage,omitempty"` // what the work reported it cost
 	Error  string          `json:"error,omitempty"`
 }
 

@@ -360,7 +360,8 @@ func reportOf(a protocol.Assignment, out outcome) (string, any) {
 	if out.Failed {
 		return broker.VerbFail, protocol.Fail{TaskID: a.TaskID, Generation: a.Generation, Error: out.Error}
 	}
-	return broker.VerbComplete, protocol.Complete{TaskID: a.TaskID, Generation: a.Generation, Result: out.Result}
+	return broker.VerbComplete, protocol.Complete{TaskID: a.TaskID, Generation: a.Generation, Result: out.Result,
+		Usage: out.Usage}
 }
 
 // send makes one of the task's requests, with its request id, retrying

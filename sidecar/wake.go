@@ -110,6 +110,7 @@ func (w wakeWorker) await(ctx context.Context, j job) (outcome, bool) {
 type resultDoc struct {
 	Status string          `json:"status"`
 	Result json.RawMessage `json:"result"`
+	Usage  *protocol.Usage `json:"usage"`
 	Error  json.RawMessage `json:"error"`
 	Reason json.RawMessage `json:"reason"`
 }
@@ -136,7 +137,9 @@ func readResult(path string, settle time.Duration) (out outcome, done bool) {
 
 func interpret(doc resultDoc) outcome {
 	if doc.Status == "success" {
-		return succeeded(doc.Result)
+		out := succeeded(doc.Result)
+		out.Usage = doc.Usage
+		return out
 	}
 	for _, raw := range []json.RawMessage{doc.Error, doc.Reason} {
 		if msg := text(raw); msg != "" {

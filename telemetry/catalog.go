@@ -22,7 +22,7 @@ var Catalog = []Spec{
 	{"task.assign", []string{"wait_ms"}, []string{"task_id", "agent_id", "generation", "request_id"}, "the scheduler's assignment is stored (wait_ms: since the task was queued)"},
 	{"task.accept", nil, []string{"task_id", "agent_id", "generation", "request_id"}, "the agent accepts its assignment"},
 	{"task.progress", nil, []string{"task_id", "agent_id", "generation", "request_id"}, "the agent sends a progress heartbeat"},
-	{"task.complete", []string{"duration_ms"}, []string{"task_id", "agent_id", "generation", "request_id"}, "the agent completes the task (duration_ms: since the assignment)"},
+	{"task.complete", []string{"duration_ms", "tokens_used", "cost_usd"}, []string{"task_id", "agent_id", "generation", "request_id"}, "the agent completes the task (duration_ms: since the assignment; tokens_used and cost_usd: the usage it reported, 0 without)"},
 	{"task.fail", []string{"retry_count"}, []string{"task_id", "agent_id", "error", "request_id"}, "the agent reports a failed attempt"},
 	{"task.dead_letter", []string{"retry_count"}, []string{"task_id", "reason", "request_id"}, "the task runs out of retries or reclaims, or is overdue"},
 	{"task.reclaim", nil, []string{"task_id", "agent_id", "reason", "request_id"}, "the hub takes the task back from its agent"},

@@ -74,3 +74,33 @@ func printLimits(w io.Writer, st limits.State) error {
 	}
 	return tw.Flush()
 }
+
+func newUsageCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "usage", Short: "What completions cost, by day and agent, as their agents reported",
+		Args: cobra.NoArgs}
+	config.ClientFlags(cmd.Flags())
+	asJSON := jsonFlag(cmd)
+	agent := cmd.Flags().String("agent", "", "one agent's rows")
+	since := cmd.Flags().String("since", "", "from this UTC day (2026-12-03)")
+	until := cmd.Flags().String("until", "", "to this UTC day, inclusive")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		var u ops.Usage
+		raw, err := callInto(cmd, ops.OpUsage, ops.UsageQuery{AgentID: *agent, Since: *since, Until: *until}, &u)
+		if err != nil {
+			return err
+		}
+		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "DAY\tAGENT\tTASKS\tINPUT\tOUTPUT\tCOST_USD")
+			for _, r := range u.Days {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.4f\n", r.Day, r.AgentID, r.Tasks, r.InputTokens, r.OutputTokens, r.CostUSD)
+			}
+			fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\t%.4f\n", u.Total.Tasks, u.Total.InputTokens, u.Total.OutputTokens, u.Total.CostUSD)
+			if len(u.OverBudget) > 0 {
+				fmt.Fprintf(tw, "over today's budget of %.2f USD: %v\n", u.DailyBudgetUSD, u.OverBudget)
+			}
+			return tw.Flush()
+		})
+	}
+	return cmd
+}

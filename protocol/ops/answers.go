@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/projections"
 )
 
 // The bodies of the operations. Fields are in the order of their JSON
@@ -201,4 +202,32 @@ type RestoreRequest struct {
 type Restoring struct {
 	File   string `json:"file"`
 	Status string `json:"status"`
+}
+
+// UsageQuery filters GET /api/usage: one agent's rows, and the days from
+// since to until (YYYY-MM-DD, UTC, inclusive).
+type UsageQuery struct {
+	AgentID string `json:"agent_id,omitempty"`
+	Since   string `json:"since,omitempty"`
+	Until   string `json:"until,omitempty"`
+}
+
+// UsageTotal sums usage rows.
+type UsageTotal struct {
+	Tasks        int     `json:"tasks"`
+	InputTokens  int64   `json:"input_tokens"`
+	OutputTokens int64   `json:"output_tokens"`
+	CostUSD      float64 `json:"cost_usd"`
+}
+
+// Usage answers GET /api/usage: a row per day and agent, the totals per
+// agent and in all, and today's budget state.
+type Usage struct {
+	Days    []projections.UsageRow `json:"days"`
+	ByAgent map[string]UsageTotal  `json:"by_agent"`
+	Total   UsageTotal             `json:"total"`
+	// DailyBudgetUSD is agents.daily_budget_usd (0: none); OverBudget are
+	// the agents that spent it today, to whom nothing is assigned.
+	DailyBudgetUSD float64  `json:"daily_budget_usd"`
+	OverBudget     []string `json:"over_budget"`
 }

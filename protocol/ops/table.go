@@ -90,6 +90,10 @@ var (
 		Summary: "One page of the telemetry the TELEMETRY stream keeps", Query: typeOf[telemetry.HistoryQuery](),
 		Answers: ok[telemetry.HistoryPage](200), Errors: []int{404, 422, 500, 503}}
 
+	OpUsage = Op{Name: broker.CmdUsage, Method: "GET", Path: "/api/usage", Access: Read, Agents: true,
+		Summary: "What completions cost, as their agents reported: by day and agent, with totals and the budget",
+		Query:   typeOf[UsageQuery](), Answers: ok[Usage](200), Errors: []int{422}}
+
 	OpRateLimitList = Op{Name: broker.CmdRateLimitList, Method: "GET", Path: "/api/admin/rate-limits", Access: Admin,
 		Summary: "The rate limits in force: the defaults, every override and the exempt names",
 		Answers: ok[limits.State](200)}
@@ -116,5 +120,6 @@ var All = []Op{
 	OpLogLevelGet, OpLogLevelSet,
 	OpStoreCompact, OpStoreBackup, OpStoreRestore, OpStoreHealth,
 	OpTelemetryHistory,
+	OpUsage,
 	OpRateLimitList, OpRateLimitSet, OpRateLimitClear, OpRateLimitExempt, OpRateLimitUnexempt,
 }
