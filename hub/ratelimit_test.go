@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,24 +15,6 @@ import (
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
 )
-
-// stepClock is a clock a test moves by hand.
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stepClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *stepClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // postSubmit submits over HTTP and returns the status and Retry-After.
 func postSubmit(t *testing.T, h *testHub, token string) (int, string) {
@@ -51,8 +32,8 @@ func postSubmit(t *testing.T, h *testHub, token string) (int, string) {
 // honoured, succeeds: over HTTP and NATS alike, one budget per token.
 func TestEleventhHeavyRequestWaitsItsRetryAfter(t *testing.T) {
 	t.Parallel()
-	clock := &stepClock{t: time.Now()}
-	h := startHubClock(t, "", logsink.LevelInfo, clock.now, func(*config.Hub) {})
+	clock := &fakeClock{t: time.Now()}
+	h := startHubClock(t, "", logsink.LevelInfo, clock.Now, func(*config.Hub) {})
 	ops, _, err := h.tokens.Create(context.Background(), "ops", broker.RoleAdmin)
 	require.NoError(t, err)
 	for i := range 10 {
@@ -73,7 +54,7 @@ func TestEleventhHeavyRequestWaitsItsRetryAfter(t *testing.T) {
 	require.Equal(t, "6", resp.Header.Get("Retry-After"))
 	require.Contains(t, string(resp.Data), `"retry_after_s":6`)
 
-	clock.add(6 * time.Second)
+	clock.Advance(6 * time.Second)
 	code, _ = postSubmit(t, h, ops)
 	require.Equal(t, http.StatusCreated, code, "the wait honoured")
 	code, _ = postSubmit(t, h, ops)
