@@ -19,6 +19,7 @@ const (
 	ReasonOverdue           = "overdue"
 	ReasonAgentOffline      = "agent_offline"
 	ReasonAgentLostTask     = "agent_lost_task"
+	ReasonReset             = "reset" // an operator's agent reset
 )
 
 func (c *Coordinator) sweepLoop() {

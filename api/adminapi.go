@@ -39,6 +39,21 @@ func (a *API) Agent(id string) Reply {
 	return Reply{http.StatusOK, ag}
 }
 
+// ResetAgent takes back the tasks an agent holds and clears its flag.
+func (a *API) ResetAgent(ctx context.Context, agentID string) Reply {
+	if err := domain.CheckAgentID(agentID); err != nil {
+		return a.errorReply(ctx, fieldErr("agent_id", "invalid", err.Error()))
+	}
+	out, err := a.operator.Reset(ctx, agentID)
+	var nf *domain.AgentNotFoundError
+	if errors.As(err, &nf) {
+		return Reply{http.StatusNotFound, ErrorBody{Error: "agent_not_found", Detail: agentID}}
+	} else if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	return Reply{http.StatusOK, out}
+}
+
 // CreateToken makes a token for {"agent_id": ...} or {"name": ...,
 // "role": ...}; it replaces any earlier one of that name and role, and
 // closes the connections made with it. The token is shown once.

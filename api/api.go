@@ -61,6 +61,13 @@ type API struct {
 	rl  *broker.RateLimitStore
 	// dailyBudget is agents.daily_budget_usd, for GET /api/usage.
 	dailyBudget float64
+	// operator does what an operator asks of agents (agents.Coordinator).
+	operator Operator
+}
+
+// Operator is what the admin agent operations call.
+type Operator interface {
+	Reset(ctx context.Context, agentID string) (ops.AgentReset, error)
 }
 
 // Store is what the store operations call (storeops.Ops).
@@ -96,6 +103,8 @@ type Params struct {
 	RateLimits *broker.RateLimitStore
 	// DailyBudgetUSD is agents.daily_budget_usd (0: none).
 	DailyBudgetUSD float64
+	// Operator does the admin agent operations.
+	Operator Operator
 }
 
 // New returns the API over the writer, the projections and the store.
@@ -109,7 +118,7 @@ func New(p Params) *API {
 	}
 	return &API{svc: p.Writer, tasks: p.Views.Tasks, agents: p.Views.Agents, now: time.Now, log: p.Log.Module("api"),
 		refused: refused, table: p.Table, tel: p.Telemetry, store: p.Store, auth: p.Auth, openReads: p.OpenReads,
-		lim: p.Limiter, rl: p.RateLimits, dailyBudget: p.DailyBudgetUSD,
+		lim: p.Limiter, rl: p.RateLimits, dailyBudget: p.DailyBudgetUSD, operator: p.Operator,
 		admin: &adminAPI{tokens: p.Tokens, srv: p.Server, nc: p.Conn}}
 }
 

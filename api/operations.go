@@ -77,6 +77,7 @@ func (a *API) handlers() map[string]handler {
 		},
 	}
 	hs[ops.OpUsage.Name] = a.usageCall
+	hs[ops.OpAgentReset.Name] = func(ctx context.Context, c call) Reply { return a.ResetAgent(ctx, c.params["agent_id"]) }
 	for name, h := range a.rateLimitHandlers() {
 		hs[name] = h
 	}

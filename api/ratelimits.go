@@ -19,19 +19,23 @@ import (
 // operator's own key, which scripts and agentcom bench use).
 const fileAdmin = "admin"
 
+// unlimited reports whether c is not rate limited: the hub, the
+// admin.token file's token, and callers without a token (open reads,
+// on loopback only: the limits are per token).
+func unlimited(c call) bool {
+	return c.role == "" || c.role == broker.RoleHub || (c.role == broker.RoleAdmin && c.who == fileAdmin)
+}
+
 // throttle spends one request of c's budget in op's tier, over HTTP and
 // NATS alike; over it, the answer is 429 with the wait in Retry-After.
 // Refusals are telemetry (rate.limited, at most one event a second per
 // caller and tier, with the count).
 func (a *API) throttle(op ops.Op, c call) (Reply, bool) {
 	tier := op.TierOf()
-	if a.lim == nil || tier == "" || (c.role == broker.RoleAdmin && c.who == fileAdmin) || c.role == broker.RoleHub {
+	if a.lim == nil || tier == "" || unlimited(c) {
 		return Reply{}, true
 	}
 	name := c.who
-	if c.role == "" {
-		name = "anonymous"
-	}
 	d := a.lim.Allow(name, tier)
 	if d.OK {
 		return Reply{}, true

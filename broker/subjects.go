@@ -175,6 +175,8 @@ const (
 	CmdRateLimitClear    = "rate_limit.clear"
 	CmdRateLimitExempt   = "rate_limit.exempt"
 	CmdRateLimitUnexempt = "rate_limit.unexempt"
+	// CmdAgentReset takes an agent's tasks back and clears its flag.
+	CmdAgentReset = "agent.reset"
 	// CmdUsage reads what completions cost, by day and agent.
 	CmdUsage = "usage.get"
 )

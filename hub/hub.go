@@ -206,7 +206,7 @@ func (h *Hub) serveNATS(context.Context) (err error) {
 	h.api = api.New(api.Params{Writer: h.svc, Views: h.views, Store: h.ops, Tokens: h.tokens, Server: h.srv,
 		Conn: h.nc, Log: h.log, Telemetry: h.tel, RefusalTimer: h.params.RefusalTimer,
 		Auth: h.auth, OpenReads: h.cfg.OpenReads(), Limiter: h.limiter, RateLimits: h.rateLimits,
-		DailyBudgetUSD: h.cfg.Agents.DailyBudgetUSD})
+		DailyBudgetUSD: h.cfg.Agents.DailyBudgetUSD, Operator: h.coord})
 	h.natsAPI, err = h.api.ServeNATS(h.nc)
 	return err
 }

@@ -145,3 +145,28 @@ func TestCompletionUsageIsCheckedAndSummed(t *testing.T) {
 	code, _ = h.do(t, http.MethodGet, "/api/usage?since=yesterday", h.token, "")
 	require.Equal(t, http.StatusUnprocessableEntity, code)
 }
+
+// An agent reset takes back what the agent holds (a counted reclaim,
+// reason reset) and answers which tasks; an unknown agent is 404.
+func TestAgentResetTakesItsTasksBack(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelInfo, func(*config.Hub) {})
+	newTestAgent(t, h, "a1", nil, ignore)
+	id := h.submit(t, `{"description":"held"}`)
+	waitAssigned(t, h, id)
+	code, out := h.do(t, http.MethodPost, "/api/admin/reset/a1", h.token, "")
+	require.Equal(t, http.StatusOK, code, out)
+	require.Equal(t, []any{id}, out["reclaimed"])
+	require.Eventually(t, func() bool {
+		task, _, _ := h.Tasks().Get(id)
+		return task.ReclaimCount == 1
+	}, 10*time.Second, 5*time.Millisecond)
+	task, _, _ := h.Tasks().Get(id)
+	var reasons []string
+	for _, e := range task.History {
+		reasons = append(reasons, e.Detail)
+	}
+	require.Contains(t, reasons, "reset")
+	code, _ = h.do(t, http.MethodPost, "/api/admin/reset/nobody", h.token, "")
+	require.Equal(t, http.StatusNotFound, code)
+}

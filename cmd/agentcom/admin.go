@@ -15,9 +15,28 @@ import (
 )
 
 func newAdminCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "admin", Short: "Operate the hub while it runs: rate limits (admin)"}
+	cmd := &cobra.Command{Use: "admin", Short: "Operate the hub while it runs: rate limits, agent reset (admin)"}
 	config.ClientFlags(cmd.PersistentFlags())
-	return group(cmd, newRateLimitsCmd())
+	return group(cmd, newRateLimitsCmd(), newResetCmd())
+}
+
+func newResetCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "reset AGENT_ID", Args: cobra.ExactArgs(1),
+		Short: "Take back every task an agent holds and clear its unresponsive flag"}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var out ops.AgentReset
+		raw, err := callInto(cmd, ops.OpAgentReset, map[string]string{"agent_id": args[0]}, &out)
+		if err != nil {
+			return err
+		}
+		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "%s reset: %d tasks taken back %v, flag cleared: %t\n", out.AgentID,
+				len(out.Reclaimed), out.Reclaimed, out.Unflagged)
+			return err
+		})
+	}
+	return cmd
 }
 
 func newRateLimitsCmd() *cobra.Command {

@@ -36,4 +36,7 @@ func TestCLIRateLimits(t *testing.T) {
 	_, errOut, code = cli(t, h, "admin", "rate-limits", "set", "ops", "--heavy", "0")
 	require.Equal(t, 2, code)
 	require.Contains(t, errOut, "heavy: 0 a minute")
+	_, errOut, code = cli(t, h, "admin", "reset", "nobody")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "agent_not_found")
 }

@@ -231,3 +231,11 @@ type Usage struct {
 	DailyBudgetUSD float64  `json:"daily_budget_usd"`
 	OverBudget     []string `json:"over_budget"`
 }
+
+// AgentReset answers an agent reset: the tasks taken back from it, and
+// whether its unresponsive flag was cleared.
+type AgentReset struct {
+	AgentID   string   `json:"agent_id"`
+	Reclaimed []string `json:"reclaimed"`
+	Unflagged bool     `json:"unflagged"`
+}

@@ -90,6 +90,9 @@ var (
 		Summary: "One page of the telemetry the TELEMETRY stream keeps", Query: typeOf[telemetry.HistoryQuery](),
 		Answers: ok[telemetry.HistoryPage](200), Errors: []int{404, 422, 500, 503}}
 
+	OpAgentReset = Op{Name: broker.CmdAgentReset, Method: "POST", Path: "/api/admin/reset/{agent_id}", Access: Admin,
+		Summary: "Take back every task an agent holds and clear its unresponsive flag",
+		Answers: ok[AgentReset](200), Errors: []int{404, 422, 500, 503}}
 	OpUsage = Op{Name: broker.CmdUsage, Method: "GET", Path: "/api/usage", Access: Read, Agents: true,
 		Summary: "What completions cost, as their agents reported: by day and agent, with totals and the budget",
 		Query:   typeOf[UsageQuery](), Answers: ok[Usage](200), Errors: []int{422}}
@@ -120,6 +123,6 @@ var All = []Op{
 	OpLogLevelGet, OpLogLevelSet,
 	OpStoreCompact, OpStoreBackup, OpStoreRestore, OpStoreHealth,
 	OpTelemetryHistory,
-	OpUsage,
+	OpAgentReset, OpUsage,
 	OpRateLimitList, OpRateLimitSet, OpRateLimitClear, OpRateLimitExempt, OpRateLimitUnexempt,
 }
