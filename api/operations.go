@@ -42,6 +42,7 @@ func (a *API) handlers() map[string]handler {
 	hs := map[string]handler{
 		ops.OpHealth.Name:  func(context.Context, call) Reply { return a.Health() },
 		ops.OpOpenAPI.Name: func(context.Context, call) Reply { return Reply{http.StatusOK, openAPIDoc()} },
+		ops.OpSchemas.Name: func(context.Context, call) Reply { return Reply{http.StatusOK, schemasDoc()} },
 		ops.OpTaskSubmit.Name: func(ctx context.Context, c call) Reply {
 			return a.Submit(ctx, c.who, c.body)
 		},
@@ -165,6 +166,15 @@ var openAPIDoc = sync.OnceValue(func() json.RawMessage {
 	b, err := json.Marshal(ops.OpenAPI(buildVersion(), ops.All))
 	if err != nil {
 		panic(fmt.Sprintf("encode openapi document: %v", err)) // only plain maps and strings
+	}
+	return b
+})
+
+// schemasDoc is GET /api/schemas, made once.
+var schemasDoc = sync.OnceValue(func() json.RawMessage {
+	b, err := json.Marshal(ops.RequestSchemas(ops.All))
+	if err != nil {
+		panic(fmt.Sprintf("encode request schemas: %v", err)) // only plain maps and strings
 	}
 	return b
 })

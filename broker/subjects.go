@@ -168,6 +168,8 @@ const (
 	CmdStoreRestore     = "store.restore"
 	// CmdAPIOpenAPI answers the OpenAPI document of the HTTP API.
 	CmdAPIOpenAPI = "api.openapi"
+	// CmdAPISchemas answers every request body's JSON Schema.
+	CmdAPISchemas = "api.schemas"
 	// The rate-limit commands: the limits in force, a name's override,
 	// the exempt list.
 	CmdRateLimitList     = "rate_limit.list"

@@ -35,6 +35,7 @@ type probe struct {
 var probes = map[string]probe{
 	ops.OpHealth.Name:          {status: 200},
 	ops.OpOpenAPI.Name:         {status: 200},
+	ops.OpSchemas.Name:         {status: 200},
 	ops.OpTaskSubmit.Name:      {body: `{"description":1}`, status: 422, code: protocol.CodeValidationFailed},
 	ops.OpTaskSubmitBatch.Name: {body: `{"tasks":[{"description":1}]}`, status: 422, code: protocol.CodeValidationFailed},
 	ops.OpTaskList.Name:        {query: url.Values{"status": {"sleeping"}}, status: 422, code: protocol.CodeValidationFailed},

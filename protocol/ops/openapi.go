@@ -83,3 +83,22 @@ func responses(s *Schemas, o Op, errRef map[string]any) map[string]any {
 func jsonContent(schema map[string]any) map[string]any {
 	return map[string]any{"application/json": map[string]any{"schema": schema}}
 }
+
+// RequestSchemas is every operation's request body schema (and its
+// filters', for an op that takes them in the query string), by NATS
+// command name, from the same derivation as OpenAPI. Named types are
+// under components.schemas of the same document, where the $refs point.
+func RequestSchemas(ops []Op) map[string]any {
+	s := NewSchemas()
+	bodies, queries := map[string]any{}, map[string]any{}
+	for _, o := range ops {
+		if o.Request != nil {
+			bodies[o.Name] = s.Of(o.Request)
+		}
+		if o.Query != nil {
+			queries[o.Name] = s.Of(o.Query)
+		}
+	}
+	return map[string]any{"$schema": "https://json-schema.org/draft/2020-12/schema",
+		"requests": bodies, "queries": queries, "components": map[string]any{"schemas": s.Defs}}
+}

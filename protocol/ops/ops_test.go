@@ -1,6 +1,7 @@
 package ops_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"reflect"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentcom/agentcom/broker"
@@ -145,4 +147,27 @@ func TestDocsListEveryOperation(t *testing.T) {
 		require.Contains(t, doc, "`"+o.Pattern(), "docs/protocol.md does not list %s", o.Pattern())
 		require.Contains(t, doc, o.Name+"`", "docs/protocol.md does not list command %s", o.Name)
 	}
+}
+
+// The request schemas hold: a sound submit body passes, a wrong type and
+// an unknown batch shape do not.
+func TestRequestSchemasValidateBodies(t *testing.T) {
+	doc, err := json.Marshal(ops.RequestSchemas(ops.All))
+	require.NoError(t, err)
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	require.NoError(t, err)
+	c := jsonschema.NewCompiler()
+	require.NoError(t, c.AddResource("schemas.json", inst))
+	submit, err := c.Compile("schemas.json#/requests/task.submit")
+	require.NoError(t, err)
+	valid := func(s *jsonschema.Schema, body string) error {
+		v, err := jsonschema.UnmarshalJSON(strings.NewReader(body))
+		require.NoError(t, err)
+		return s.Validate(v)
+	}
+	require.NoError(t, valid(submit, `{"description":"build it","priority":"high","needed_capabilities":["go"]}`))
+	require.Error(t, valid(submit, `{"description":1}`))
+	batch, err := c.Compile("schemas.json#/requests/task.submit_batch")
+	require.NoError(t, err)
+	require.Error(t, valid(batch, `{"tasks":"no"}`))
 }

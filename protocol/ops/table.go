@@ -29,6 +29,12 @@ var (
 	OpOpenAPI = Op{Name: broker.CmdAPIOpenAPI, Method: "GET", Path: "/api/openapi.json", Access: Public,
 		Summary: "This API as an OpenAPI 3.1 document", Answers: ok[json.RawMessage](200)}
 
+	// OpSchemas gives every request body's JSON Schema, as a client that
+	// validates before it sends wants them (the same as in OpenAPI).
+	OpSchemas = Op{Name: broker.CmdAPISchemas, Method: "GET", Path: "/api/schemas", Access: Public,
+		Summary: "The JSON Schema of every request body and filter, by command name",
+		Answers: ok[json.RawMessage](200)}
+
 	OpTaskSubmit = Op{Name: broker.CmdTaskSubmit, Method: "POST", Path: "/api/tasks", Access: Admin, Tier: limits.Heavy,
 		Summary: "Submit a task", Request: typeOf[SubmitRequest](),
 		Answers: ok[Submitted](201), Errors: []int{422, 500, 503, 507}}
@@ -116,7 +122,7 @@ var (
 
 // All is the table: every operation, in the order documents list them.
 var All = []Op{
-	OpHealth, OpOpenAPI,
+	OpHealth, OpOpenAPI, OpSchemas,
 	OpTaskSubmit, OpTaskSubmitBatch, OpTaskList, OpTaskGet, OpTaskStats, OpTaskDeadLetter, OpTaskRetry, OpTaskCancel,
 	OpAgentList, OpAgentStates, OpAgentGet,
 	OpTokenCreate, OpTokenList, OpTokenRevoke,
