@@ -14,6 +14,7 @@ import (
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/protocol/ops"
+	"github.com/agentcom/agentcom/writer"
 )
 
 // adminAPI holds what the token routes need, and the connection that
@@ -52,6 +53,37 @@ func (a *API) ResetAgent(ctx context.Context, agentID string) Reply {
 		return a.errorReply(ctx, err)
 	}
 	return Reply{http.StatusOK, out}
+}
+
+// PushTask submits a task that only {"agent_id"} may run: a submit body
+// whose needed capabilities gain the agent's pin capability. The agent
+// must be known; the task waits in the queue while it is offline or busy.
+func (a *API) PushTask(ctx context.Context, who string, body []byte) Reply {
+	var req struct {
+		AgentID string `json:"agent_id"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return a.errorReply(ctx, badBody(`the body must be a JSON object such as {"agent_id": "a1", "description": "..."}`))
+	}
+	if err := domain.CheckAgentID(req.AgentID); err != nil {
+		return a.errorReply(ctx, fieldErr("agent_id", "invalid", err.Error()))
+	}
+	cmd, err := decodeSubmit(body, a.now())
+	if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	if _, _, ok := a.agents.Get(req.AgentID); !ok {
+		return Reply{http.StatusNotFound, ErrorBody{Error: "agent_not_found", Detail: req.AgentID}}
+	}
+	cmd.NeededCapabilities = append(cmd.NeededCapabilities, domain.PinCapability(req.AgentID))
+	cmd.ID, cmd.SubmittedBy = writer.NewTaskID(), who
+	t, err := a.svc.Execute(ctx, cmd)
+	if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	a.log.Ctx(ctx).Info().Str("task_id", t.ID).Str("agent_id", req.AgentID).Msg("task pushed")
+	return Reply{http.StatusCreated, ops.PushedTask{AgentID: req.AgentID,
+		Submitted: ops.Submitted{Status: t.Status, TaskID: t.ID, Priority: t.Priority, CreatedAt: t.CreatedAt}}}
 }
 
 // CreateToken makes a token for {"agent_id": ...} or {"name": ...,

@@ -78,6 +78,7 @@ func (a *API) handlers() map[string]handler {
 		},
 	}
 	hs[ops.OpUsage.Name] = a.usageCall
+	hs[ops.OpPushTask.Name] = func(ctx context.Context, c call) Reply { return a.PushTask(ctx, c.who, c.body) }
 	hs[ops.OpAgentReset.Name] = func(ctx context.Context, c call) Reply { return a.ResetAgent(ctx, c.params["agent_id"]) }
 	for name, h := range a.rateLimitHandlers() {
 		hs[name] = h

@@ -179,6 +179,8 @@ const (
 	CmdRateLimitUnexempt = "rate_limit.unexempt"
 	// CmdAgentReset takes an agent's tasks back and clears its flag.
 	CmdAgentReset = "agent.reset"
+	// CmdPushTask submits a task for one agent.
+	CmdPushTask = "task.push"
 	// CmdUsage reads what completions cost, by day and agent.
 	CmdUsage = "usage.get"
 )

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -122,9 +123,23 @@ func (a *Agent) Upgrade() {
 	a.Tasks = []HeldTask{{ID: a.CurrentTask, Generation: a.Generation, State: state}}
 }
 
+// pinPrefix starts the capabilities that name one agent.
+const pinPrefix = "agent:"
+
+// PinCapability is the capability only agent id has: a task that needs
+// it is for that agent alone (an operator's push-task).
+func PinCapability(agentID string) string { return pinPrefix + agentID }
+
 // CanRun reports whether the agent has every capability the task needs.
+// A pin capability (agent:<id>) is its own alone, whatever it declared.
 func (a *Agent) CanRun(t *Task) bool {
 	for _, c := range t.NeededCapabilities {
+		if strings.HasPrefix(c, pinPrefix) {
+			if c != PinCapability(a.ID) {
+				return false
+			}
+			continue
+		}
 		if !slices.Contains(a.Capabilities, c) {
 			return false
 		}

@@ -60,6 +60,7 @@ var probes = map[string]probe{
 	ops.OpTelemetryHistory.Name: {query: url.Values{"filter": {"task.*"}}, status: 422,
 		code: protocol.CodeValidationFailed},
 	ops.OpAgentReset.Name: {params: map[string]string{"agent_id": "nobody"}, status: 404, code: "agent_not_found"},
+	ops.OpPushTask.Name:   {body: `{"agent_id":"nobody","description":"x"}`, status: 404, code: "agent_not_found"},
 	ops.OpUsage.Name: {query: url.Values{"since": {"yesterday"}}, status: 422,
 		code: protocol.CodeValidationFailed},
 	ops.OpRateLimitList.Name: {status: 200},

@@ -170,3 +170,30 @@ func TestAgentResetTakesItsTasksBack(t *testing.T) {
 	code, _ = h.do(t, http.MethodPost, "/api/admin/reset/nobody", h.token, "")
 	require.Equal(t, http.StatusNotFound, code)
 }
+
+// A pushed task is for its agent alone: another agent, even one that
+// claims the pin capability, never gets it; it waits for its agent.
+func TestPushTaskGoesToItsAgentAlone(t *testing.T) {
+	t.Parallel()
+	h := startHubCfg(t, "", logsink.LevelInfo, func(*config.Hub) {})
+	newTestAgent(t, h, "a1", []string{"agent:a2"}, ignore) // claims a2's pin: it must not count
+	code, out := h.do(t, http.MethodPost, "/api/admin/push-task", h.token, `{"agent_id":"nobody","description":"x"}`)
+	require.Equal(t, http.StatusNotFound, code, out)
+	target := newTestAgent(t, h, "a2", nil, ignore)
+	require.Equal(t, 200, target.call(broker.VerbBye, map[string]string{"session": target.session}), "a2 known, offline")
+	code, out = h.do(t, http.MethodPost, "/api/admin/push-task", h.token, `{"agent_id":"a2"}`)
+	require.Equal(t, http.StatusUnprocessableEntity, code, out)
+	code, out = h.do(t, http.MethodPost, "/api/admin/push-task", h.token, `{"agent_id":"a2","description":"for a2"}`)
+	require.Equal(t, http.StatusCreated, code, out)
+	id := out["task_id"].(string)
+	deadline := time.Now().Add(2 * time.Second) // two scheduler safety passes
+	for time.Now().Before(deadline) {
+		task, _, _ := h.Tasks().Get(id)
+		require.Equal(t, "queued", string(task.Status), "a1 took a2's task")
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Equal(t, 200, target.hello(nil))
+	waitAssigned(t, h, id)
+	task, _, _ := h.Tasks().Get(id)
+	require.Equal(t, "a2", task.AssignedTo)
+}

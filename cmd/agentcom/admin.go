@@ -15,9 +15,27 @@ import (
 )
 
 func newAdminCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "admin", Short: "Operate the hub while it runs: rate limits, agent reset (admin)"}
+	cmd := &cobra.Command{Use: "admin", Short: "Operate the hub while it runs: rate limits, agent reset, push-task (admin)"}
 	config.ClientFlags(cmd.PersistentFlags())
-	return group(cmd, newRateLimitsCmd(), newResetCmd())
+	return group(cmd, newRateLimitsCmd(), newResetCmd(), newPushTaskCmd())
+}
+
+func newPushTaskCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "push-task AGENT_ID DESCRIPTION", Args: cobra.ExactArgs(2),
+		Short: "Submit a task that only AGENT_ID may run"}
+	asJSON := jsonFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var out ops.PushedTask
+		raw, err := callInto(cmd, ops.OpPushTask, map[string]string{"agent_id": args[0], "description": args[1]}, &out)
+		if err != nil {
+			return err
+		}
+		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error {
+			_, err := fmt.Fprintln(w, out.TaskID)
+			return err
+		})
+	}
+	return cmd
 }
 
 func newResetCmd() *cobra.Command {

@@ -39,4 +39,7 @@ func TestCLIRateLimits(t *testing.T) {
 	_, errOut, code = cli(t, h, "admin", "reset", "nobody")
 	require.Equal(t, 2, code)
 	require.Contains(t, errOut, "agent_not_found")
+	_, errOut, code = cli(t, h, "admin", "push-task", "nobody", "for nobody")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "agent_not_found")
 }

@@ -239,3 +239,15 @@ type AgentReset struct {
 	Reclaimed []string `json:"reclaimed"`
 	Unflagged bool     `json:"unflagged"`
 }
+
+// PushTaskRequest is a submit body with the agent that alone may run it.
+type PushTaskRequest struct {
+	AgentID string `json:"agent_id"`
+	SubmitRequest
+}
+
+// PushedTask answers a push-task: the task is queued for that agent.
+type PushedTask struct {
+	Submitted
+	AgentID string `json:"agent_id"`
+}

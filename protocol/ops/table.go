@@ -99,6 +99,12 @@ var (
 	OpAgentReset = Op{Name: broker.CmdAgentReset, Method: "POST", Path: "/api/admin/reset/{agent_id}", Access: Admin,
 		Summary: "Take back every task an agent holds and clear its unresponsive flag",
 		Answers: ok[AgentReset](200), Errors: []int{404, 422, 500, 503}}
+	// OpPushTask submits a task for one agent alone (the original's
+	// push-task, through the queue and the event log instead of around
+	// them).
+	OpPushTask = Op{Name: broker.CmdPushTask, Method: "POST", Path: "/api/admin/push-task", Access: Admin,
+		Tier: limits.Heavy, Summary: "Submit a task that only the named agent may run",
+		Request: typeOf[PushTaskRequest](), Answers: ok[PushedTask](201), Errors: []int{404, 422, 500, 503, 507}}
 	OpUsage = Op{Name: broker.CmdUsage, Method: "GET", Path: "/api/usage", Access: Read, Agents: true,
 		Summary: "What completions cost, as their agents reported: by day and agent, with totals and the budget",
 		Query:   typeOf[UsageQuery](), Answers: ok[Usage](200), Errors: []int{422}}
@@ -129,6 +135,6 @@ var All = []Op{
 	OpLogLevelGet, OpLogLevelSet,
 	OpStoreCompact, OpStoreBackup, OpStoreRestore, OpStoreHealth,
 	OpTelemetryHistory,
-	OpAgentReset, OpUsage,
+	OpAgentReset, OpPushTask, OpUsage,
 	OpRateLimitList, OpRateLimitSet, OpRateLimitClear, OpRateLimitExempt, OpRateLimitUnexempt,
 }
