@@ -72,7 +72,8 @@ func (s *sim) taskCommand(id string) domain.Command {
 	case 3:
 		return domain.ReportProgress{ID: id, AgentID: agent, Generation: gen, Message: "half"}
 	case 4:
-		return domain.CompleteTask{ID: id, AgentID: agent, Generation: gen, Result: []byte(`"ok"`)}
+		return domain.CompleteTask{ID: id, AgentID: agent, Generation: gen, Result: []byte(`"ok"`),
+			Usage: &domain.Usage{InputTokens: int64(s.rng.IntN(100)), CostUSD: float64(s.rng.IntN(5)) / 100}}
 	case 5:
 		return domain.FailTask{ID: id, AgentID: agent, Generation: gen, Error: "boom"}
 	case 6:
@@ -155,6 +156,7 @@ func requireSameViews(t *testing.T, want, got *projections.Views) {
 	require.Equal(t, want.Agents.Available(), got.Agents.Available())
 	require.Equal(t, want.LastSeq(), got.LastSeq())
 	require.Equal(t, want.Agents.LastSeq(), got.Agents.LastSeq())
+	require.Equal(t, want.Tasks.Usage("", "", ""), got.Tasks.Usage("", "", ""))
 	for _, task := range want.Tasks.State().Tasks {
 		wt, wseq, _ := want.Tasks.Get(task.ID)
 		gt, gseq, ok := got.Tasks.Get(task.ID)
@@ -477,4 +479,18 @@ func BenchmarkViewsApply(b *testing.B) {
 	for b.Loop() {
 		require.NoError(b, v.Apply(env("task-1", domain.TaskProgressed{AgentID: "a1", Generation: 1})))
 	}
+}
+
+// The random streams report usage, so the snapshot tests cover it.
+func TestSnapshotStreamsCarryUsage(t *testing.T) {
+	t.Parallel()
+	s := newSim(t, 1)
+	s.run(600)
+	rows := s.v.Tasks.Usage("", "", "")
+	require.NotEmpty(t, rows)
+	b, err := s.v.Snapshot()
+	require.NoError(t, err)
+	restored, err := projections.ViewsFromSnapshot(b)
+	require.NoError(t, err)
+	require.Equal(t, rows, restored.Tasks.Usage("", "", ""))
 }
