@@ -14,7 +14,6 @@ import (
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/protocol/ops"
-	"github.com/agentcom/agentcom/writer"
 )
 
 // adminAPI holds what the token routes need, and the connection that
@@ -76,14 +75,11 @@ func (a *API) PushTask(ctx context.Context, who string, body []byte) Reply {
 		return Reply{http.StatusNotFound, ErrorBody{Error: "agent_not_found", Detail: req.AgentID}}
 	}
 	cmd.NeededCapabilities = append(cmd.NeededCapabilities, domain.PinCapability(req.AgentID))
-	cmd.ID, cmd.SubmittedBy = writer.NewTaskID(), who
-	t, err := a.svc.Execute(ctx, cmd)
+	t, err := a.submit(ctx, who, cmd)
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
-	a.log.Ctx(ctx).Info().Str("task_id", t.ID).Str("agent_id", req.AgentID).Msg("task pushed")
-	return Reply{http.StatusCreated, ops.PushedTask{AgentID: req.AgentID,
-		Submitted: ops.Submitted{Status: t.Status, TaskID: t.ID, Priority: t.Priority, CreatedAt: t.CreatedAt}}}
+	return Reply{http.StatusCreated, ops.PushedTask{AgentID: req.AgentID, Submitted: submitted(t)}}
 }
 
 // CreateToken makes a token for {"agent_id": ...} or {"name": ...,

@@ -132,13 +132,27 @@ func (a *API) Submit(ctx context.Context, who string, body []byte) Reply {
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
-	cmd.ID, cmd.SubmittedBy = writer.NewTaskID(), who
-	t, err := a.svc.Execute(ctx, cmd)
+	t, err := a.submit(ctx, who, cmd)
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
+	return Reply{http.StatusCreated, submitted(t)}
+}
+
+// submit stores a decoded submit under a new id, and logs it.
+func (a *API) submit(ctx context.Context, who string, cmd domain.SubmitTask) (*domain.Task, error) {
+	cmd.ID, cmd.SubmittedBy = writer.NewTaskID(), who
+	t, err := a.svc.Execute(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
 	a.log.Ctx(ctx).Info().Str("task_id", t.ID).Str("priority", t.Priority.String()).Msg("task submitted")
-	return Reply{http.StatusCreated, ops.Submitted{Status: t.Status, TaskID: t.ID, Priority: t.Priority, CreatedAt: t.CreatedAt}}
+	return t, nil
+}
+
+// submitted is a submit's answer.
+func submitted(t *domain.Task) ops.Submitted {
+	return ops.Submitted{Status: t.Status, TaskID: t.ID, Priority: t.Priority, CreatedAt: t.CreatedAt}
 }
 
 // List returns tasks in queue order (priority, then age).

@@ -36,7 +36,7 @@ func (a *API) SubmitBatch(ctx context.Context, who string, body []byte) Reply {
 	}
 	out := ops.SubmittedBatch{Count: len(tasks), Tasks: make([]ops.Submitted, len(tasks))}
 	for i, t := range tasks {
-		out.Tasks[i] = ops.Submitted{Status: t.Status, TaskID: t.ID, Priority: t.Priority, CreatedAt: t.CreatedAt}
+		out.Tasks[i] = submitted(t)
 	}
 	a.log.Ctx(ctx).Info().Int("count", len(tasks)).Str("first_task_id", tasks[0].ID).Msg("tasks submitted")
 	return Reply{http.StatusCreated, out}

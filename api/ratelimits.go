@@ -65,13 +65,9 @@ func (a *API) rateLimitCall(set func(ctx context.Context, name string, body []by
 			return a.errorReply(ctx, fieldErr("name", "invalid", err.Error()))
 		}
 		err := set(ctx, name, c.body)
-		var ve *domain.ValidationError
-		switch {
-		case errors.Is(err, broker.ErrNoRateLimit):
+		if errors.Is(err, broker.ErrNoRateLimit) {
 			return Reply{http.StatusNotFound, ErrorBody{Error: "rate_limit_not_found", Detail: name}}
-		case errors.As(err, &ve):
-			return a.errorReply(ctx, err)
-		case err != nil:
+		} else if err != nil {
 			return a.errorReply(ctx, err)
 		}
 		a.log.Ctx(ctx).Notice().Str("name", name).Str("by", c.who).Msg("rate limits changed")

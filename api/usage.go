@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol/ops"
 )
 
@@ -26,15 +27,17 @@ func (a *API) usageCall(ctx context.Context, c call) Reply {
 		DailyBudgetUSD: a.dailyBudget, OverBudget: []string{}}
 	today := a.now().UTC().Format(time.DateOnly)
 	for _, r := range out.Days {
-		t := out.ByAgent[r.AgentID]
-		t.Tasks, t.InputTokens, t.OutputTokens, t.CostUSD = t.Tasks+r.Tasks, t.InputTokens+r.InputTokens,
-			t.OutputTokens+r.OutputTokens, t.CostUSD+r.CostUSD
-		out.ByAgent[r.AgentID] = t
-		out.Total.Tasks, out.Total.InputTokens = out.Total.Tasks+r.Tasks, out.Total.InputTokens+r.InputTokens
-		out.Total.OutputTokens, out.Total.CostUSD = out.Total.OutputTokens+r.OutputTokens, out.Total.CostUSD+r.CostUSD
+		out.ByAgent[r.AgentID] = addRow(out.ByAgent[r.AgentID], r)
+		out.Total = addRow(out.Total, r)
 		if r.Day == today && a.dailyBudget > 0 && r.CostUSD >= a.dailyBudget {
 			out.OverBudget = append(out.OverBudget, r.AgentID)
 		}
 	}
 	return Reply{http.StatusOK, out}
+}
+
+// addRow is t with a usage row added.
+func addRow(t ops.UsageTotal, r projections.UsageRow) ops.UsageTotal {
+	return ops.UsageTotal{Tasks: t.Tasks + r.Tasks, InputTokens: t.InputTokens + r.InputTokens,
+		OutputTokens: t.OutputTokens + r.OutputTokens, CostUSD: t.CostUSD + r.CostUSD}
 }

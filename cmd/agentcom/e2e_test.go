@@ -217,16 +217,21 @@ func (h *hubProc) list(t *testing.T) []listedTask {
 // stderr and the exit code.
 func cli(t *testing.T, h *hubProc, args ...string) (string, string, int) {
 	t.Helper()
+	return cliEnv(t, h, nil, args...)
+}
+
+// cliEnv runs the CLI against the hub with extra environment, and
+// returns its stdout, stderr and exit code.
+func cliEnv(t *testing.T, h *hubProc, env []string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "AGENTCOM_HUB="+h.natsURL, "AGENTCOM_DATA_DIR="+h.dataDir)
+	cmd.Env = append(append(os.Environ(), "AGENTCOM_HUB="+h.natsURL, "AGENTCOM_DATA_DIR="+h.dataDir), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
+		return out.String(), errb.String(), ee.ExitCode()
 	}
-	return out.String(), errb.String(), code
+	require.NoError(t, err)
+	return out.String(), errb.String(), 0
 }

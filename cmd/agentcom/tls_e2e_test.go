@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -67,21 +66,6 @@ func writePEM(t *testing.T, dir, name, kind string, der []byte) string {
 	path := filepath.Join(dir, name)
 	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600))
 	return path
-}
-
-// cliEnv runs the CLI against the hub with extra environment.
-func cliEnv(t *testing.T, h *hubProc, env []string, args ...string) (string, string, int) {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(append(os.Environ(), "AGENTCOM_HUB="+h.natsURL, "AGENTCOM_DATA_DIR="+h.dataDir), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return out.String(), errb.String(), ee.ExitCode()
-	}
-	require.NoError(t, err)
-	return out.String(), errb.String(), 0
 }
 
 // onLoopback is a listener URL of the hub's (on 0.0.0.0) at 127.0.0.1, the
