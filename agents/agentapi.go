@@ -207,9 +207,15 @@ func (c *Coordinator) replaceOlder(prev *domain.Agent, session string) {
 
 // helloReply is the answer to every hello before its holding is settled.
 func (c *Coordinator) helloReply() protocol.HelloReply {
-	return protocol.HelloReply{HeartbeatIntervalMS: c.cfg.HeartbeatInterval.Milliseconds(),
-		StuckThresholdMS:   c.cfg.StuckThreshold.Milliseconds(),
-		ProgressIntervalMS: (c.cfg.StuckThreshold / protocol.ProgressDivisor).Milliseconds()}
+	return protocol.HelloReply{Timings: c.timings()}
+}
+
+// timings are the intervals in force that sidecars keep to.
+func (c *Coordinator) timings() protocol.Timings {
+	cfg := c.conf()
+	return protocol.Timings{HeartbeatIntervalMS: cfg.HeartbeatInterval.Milliseconds(),
+		StuckThresholdMS:   cfg.StuckThreshold.Milliseconds(),
+		ProgressIntervalMS: (cfg.StuckThreshold / protocol.ProgressDivisor).Milliseconds()}
 }
 
 // reclaimLost takes back every task the hub thinks the agent holds but
@@ -279,7 +285,8 @@ func (c *Coordinator) heartbeat(ctx context.Context, agentID string, h protocol.
 		_, err := c.svc.ExecuteAgent(ctx, domain.UnflagAgent{ID: agentID})
 		c.logResult(ctx, err, agentID, "agent proved alive")
 	}
-	return http.StatusOK, map[string]any{"status": "ok", "time": c.now().UTC().Format(time.RFC3339Nano)}
+	return http.StatusOK, protocol.HeartbeatReply{Status: "ok", Time: c.now().UTC().Format(time.RFC3339Nano),
+		Timings: c.timings()}
 }
 
 // result maps a command's outcome to an agent reply.

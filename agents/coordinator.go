@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,7 +31,7 @@ type Coordinator struct {
 	views    *projections.Views
 	nc       *nats.Conn
 	srv      *broker.Server
-	cfg      config.Agents
+	cfg      atomic.Pointer[config.Agents] // in force: SetConfig changes it while the hub runs
 	backoff  domain.Backoff
 	jitter   func() float64
 	log      logsink.Logger
@@ -72,13 +73,26 @@ func New(p Params) *Coordinator {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	c := &Coordinator{svc: p.Service, views: p.Views, nc: p.Conn, srv: p.Server, cfg: p.Config,
+	c := &Coordinator{svc: p.Service, views: p.Views, nc: p.Conn, srv: p.Server,
 		backoff: p.Backoff, jitter: rand.Float64,
 		log: p.Log.Module("agents"), now: p.Now, presence: newPresence(), quit: make(chan struct{}), tel: p.Telemetry,
 		guard: newGuard(p.Config, p.Now)}
+	c.cfg.Store(&p.Config)
 	c.sched = newScheduler(c)
 	c.sched.paused.Store(p.Paused)
 	return c
+}
+
+// conf is the agents' configuration in force.
+func (c *Coordinator) conf() *config.Agents { return c.cfg.Load() }
+
+// SetConfig puts a run-time change of the timings and the budget in
+// force: the sweeper and the scheduler read it on their next pass, and
+// each sidecar learns its new intervals with its next heartbeat's answer.
+// The request rate and the sweep interval stay as the hub started.
+func (c *Coordinator) SetConfig(a config.Agents) {
+	c.cfg.Store(&a)
+	c.sched.trigger()
 }
 
 // Start gives every agent the log believes online a full reap period to
@@ -271,6 +285,6 @@ func (p *presence) lastSeen(id string) (time.Time, bool) {
 // agents.daily_budget_usd or more: nothing more is assigned to it until
 // the day ends or the budget is raised.
 func (c *Coordinator) OverBudget(agentID string, now time.Time) bool {
-	b := c.cfg.DailyBudgetUSD
+	b := c.conf().DailyBudgetUSD
 	return b > 0 && c.views.Tasks.SpentToday(agentID, now) >= b
 }

@@ -37,7 +37,7 @@ func (c *Coordinator) screen(agentID, verb string, m *nats.Msg) (status int, e p
 	switch {
 	case !c.guard.Allow(agentID):
 		v.Kind, status, e = guard.KindRateLimited, http.StatusTooManyRequests, protocol.Error{Error: protocol.CodeRateLimited,
-			Detail: fmt.Sprintf("over the request budget of %g a second (burst %d); slow down", c.cfg.RequestRate, c.cfg.RequestBurst)}
+			Detail: fmt.Sprintf("over the request budget of %g a second (burst %d); slow down", c.conf().RequestRate, c.conf().RequestBurst)}
 	case m.Reply != "" && !broker.IsAgentInbox(agentID, m.Reply):
 		v.Kind, v.Subject, drop = guard.KindForeignReply, m.Reply, true
 	case len(m.Data) > maxRequestBytes(verb):
@@ -118,7 +118,7 @@ func (c *Coordinator) refused(agentID string) bool {
 // violationLoop writes the summaries of violations held back, every log
 // interval.
 func (c *Coordinator) violationLoop() {
-	t := time.NewTicker(max(c.cfg.ViolationLogInterval, time.Second))
+	t := time.NewTicker(max(c.conf().ViolationLogInterval, time.Second))
 	defer t.Stop()
 	for {
 		select {

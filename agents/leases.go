@@ -23,7 +23,7 @@ const (
 )
 
 func (c *Coordinator) sweepLoop() {
-	tick := time.NewTicker(c.cfg.SweepInterval)
+	tick := time.NewTicker(c.conf().SweepInterval)
 	defer tick.Stop()
 	for {
 		select {
@@ -47,7 +47,7 @@ func (c *Coordinator) sweep() {
 	now := c.now()
 	c.sweepLanes(now)
 	for _, t := range c.views.Tasks.List(projections.Filter{Status: domain.StatusAssigned}) {
-		if c.since(*t.AssignedAt, now) > c.cfg.AcceptanceTimeout {
+		if c.since(*t.AssignedAt, now) > c.conf().AcceptanceTimeout {
 			// Flag first, so the scheduler cannot hand the task straight back.
 			_, err := c.svc.ExecuteAgent(ctx, domain.FlagAgent{ID: t.AssignedTo, Reason: ReasonAcceptanceTimeout, TaskID: t.ID})
 			c.logResult(ctx, err, t.AssignedTo, "agent flagged unresponsive")
@@ -55,7 +55,7 @@ func (c *Coordinator) sweep() {
 		}
 	}
 	for _, t := range c.views.Tasks.List(projections.Filter{Status: domain.StatusWorking}) {
-		if c.since(t.UpdatedAt, now) > c.cfg.StuckThreshold {
+		if c.since(t.UpdatedAt, now) > c.conf().StuckThreshold {
 			c.reclaim(ctx, t, ReasonStuck)
 		}
 	}
@@ -67,7 +67,7 @@ func (c *Coordinator) sweep() {
 func (c *Coordinator) sweepAgents(ctx context.Context, now time.Time) {
 	for _, a := range c.views.Agents.List() {
 		if !a.Online() {
-			if c.since(a.LastStateChange, now) > c.cfg.ReconnectGrace {
+			if c.since(a.LastStateChange, now) > c.conf().ReconnectGrace {
 				for _, h := range a.Tasks {
 					// Only what is still this agent's, under that generation.
 					if t, _, ok := c.views.Tasks.Get(h.ID); ok && t.AssignedTo == a.ID && t.Generation == h.Generation {
@@ -78,7 +78,7 @@ func (c *Coordinator) sweepAgents(ctx context.Context, now time.Time) {
 			continue
 		}
 		seen, ok := c.presence.lastSeen(a.ID)
-		if stale := now.Sub(seen); !ok || stale > c.cfg.ReapAfter {
+		if stale := now.Sub(seen); !ok || stale > c.conf().ReapAfter {
 			_, err := c.svc.ExecuteAgent(ctx, domain.EvictAgent{ID: a.ID, StaleMS: stale.Milliseconds()})
 			c.logResult(ctx, err, a.ID, "agent evicted")
 			c.srv.DisconnectAgent(a.ID, false)

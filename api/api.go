@@ -17,6 +17,7 @@ import (
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/protocol/ops"
+	"github.com/agentcom/agentcom/settings"
 	"github.com/agentcom/agentcom/storeops"
 	"github.com/agentcom/agentcom/telemetry"
 	"github.com/agentcom/agentcom/writer"
@@ -59,8 +60,11 @@ type API struct {
 	// lim and rl are the rate limits and where their overrides are kept.
 	lim *limits.Limiter
 	rl  *broker.RateLimitStore
-	// dailyBudget is agents.daily_budget_usd, for GET /api/usage.
-	dailyBudget float64
+	// settings are the run-time settings (agents.daily_budget_usd for
+	// GET /api/usage, agents.default_repo for onboarding).
+	settings *settings.Settings
+	// natsURL and httpURL are where onboarded agents find the hub.
+	natsURL, httpURL string
 	// operator does what an operator asks of agents (agents.Coordinator).
 	operator Operator
 }
@@ -101,8 +105,10 @@ type Params struct {
 	// file's (nil: none).
 	Limiter    *limits.Limiter
 	RateLimits *broker.RateLimitStore
-	// DailyBudgetUSD is agents.daily_budget_usd (0: none).
-	DailyBudgetUSD float64
+	// Settings are the run-time settings.
+	Settings *settings.Settings
+	// HTTPURL is the HTTP API's base URL, for onboarding's answer.
+	HTTPURL string
 	// Operator does the admin agent operations.
 	Operator Operator
 }
@@ -118,7 +124,7 @@ func New(p Params) *API {
 	}
 	return &API{svc: p.Writer, tasks: p.Views.Tasks, agents: p.Views.Agents, now: time.Now, log: p.Log.Module("api"),
 		refused: refused, table: p.Table, tel: p.Telemetry, store: p.Store, auth: p.Auth, openReads: p.OpenReads,
-		lim: p.Limiter, rl: p.RateLimits, dailyBudget: p.DailyBudgetUSD, operator: p.Operator,
+		lim: p.Limiter, rl: p.RateLimits, settings: p.Settings, operator: p.Operator, httpURL: p.HTTPURL,
 		admin: &adminAPI{tokens: p.Tokens, srv: p.Server, nc: p.Conn}}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
 	"runtime/debug"
@@ -80,8 +81,9 @@ func (a *API) handlers() map[string]handler {
 	hs[ops.OpUsage.Name] = a.usageCall
 	hs[ops.OpPushTask.Name] = func(ctx context.Context, c call) Reply { return a.PushTask(ctx, c.who, c.body) }
 	hs[ops.OpAgentReset.Name] = func(ctx context.Context, c call) Reply { return a.ResetAgent(ctx, c.params["agent_id"]) }
-	for name, h := range a.rateLimitHandlers() {
-		hs[name] = h
+	hs[ops.OpOnboard.Name] = func(ctx context.Context, c call) Reply { return a.Onboard(ctx, c.who, c.body) }
+	for _, more := range []map[string]handler{a.rateLimitHandlers(), a.settingsHandlers()} {
+		maps.Copy(hs, more)
 	}
 	return hs
 }

@@ -23,13 +23,14 @@ func (a *API) usageCall(ctx context.Context, c call) Reply {
 	if agent, ok := c.agent(); ok {
 		q.AgentID = agent
 	}
+	budget := a.settings.Current().Agents.DailyBudgetUSD
 	out := ops.Usage{Days: a.tasks.Usage(q.AgentID, q.Since, q.Until), ByAgent: map[string]ops.UsageTotal{},
-		DailyBudgetUSD: a.dailyBudget, OverBudget: []string{}}
+		DailyBudgetUSD: budget, OverBudget: []string{}}
 	today := a.now().UTC().Format(time.DateOnly)
 	for _, r := range out.Days {
 		out.ByAgent[r.AgentID] = addRow(out.ByAgent[r.AgentID], r)
 		out.Total = addRow(out.Total, r)
-		if r.Day == today && a.dailyBudget > 0 && r.CostUSD >= a.dailyBudget {
+		if r.Day == today && budget > 0 && r.CostUSD >= budget {
 			out.OverBudget = append(out.OverBudget, r.AgentID)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentcom/agentcom/domain"
 )
 
 // ErrNoMessage means the events stream holds no message at a sequence: it
@@ -41,4 +43,23 @@ func (s *EventStore) SubjectLastSeq(ctx context.Context, subject string) (uint64
 		return 0, fmt.Errorf("read last message on %s: %w", subject, err)
 	}
 	return msg.Sequence, nil
+}
+
+// LastEvent returns the last event on subject and its sequence; ok is
+// false when the subject has none.
+func (s *EventStore) LastEvent(ctx context.Context, subject string) (env domain.Envelope, ok bool, err error) {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	msg, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return domain.Envelope{}, false, nil
+	}
+	if err != nil {
+		return domain.Envelope{}, false, fmt.Errorf("read last message on %s: %w", subject, err)
+	}
+	if env, err = domain.DecodeEnvelope(msg.Data); err != nil {
+		return domain.Envelope{}, false, fmt.Errorf("read last message on %s: %w", subject, err)
+	}
+	env.Seq = msg.Sequence
+	return env, true, nil
 }

@@ -55,6 +55,9 @@ const (
 	// StoreEvents carries the events about the store itself (an accepted
 	// loss, a quarantined event).
 	StoreEvents = "agentcom.evt.store"
+	// ConfigEventsT is one run-time setting's event subject:
+	// agentcom.evt.config.<key>, such as agentcom.evt.config.agents.stuck_threshold.
+	ConfigEventsT = "agentcom.evt.config.%s"
 	// AgentEventsT is one agent's event subject: agentcom.evt.agent.<agent id>.
 	AgentEventsT = "agentcom.evt.agent.%s"
 
@@ -183,6 +186,13 @@ const (
 	CmdPushTask = "task.push"
 	// CmdUsage reads what completions cost, by day and agent.
 	CmdUsage = "usage.get"
+	// The run-time settings: all, one, a change, back to the file's value.
+	CmdConfigList  = "config.list"
+	CmdConfigGet   = "config.get"
+	CmdConfigSet   = "config.set"
+	CmdConfigReset = "config.reset"
+	// CmdOnboard registers a new agent: its token and a sidecar config.
+	CmdOnboard = "onboard.register"
 )
 
 // Agent-to-hub request verbs.
@@ -295,6 +305,9 @@ func ParseAgentRequest(subject string) (agentID, verb string, ok bool) {
 	}
 	return parts[2], parts[3], true
 }
+
+// ConfigEvents is the event subject of the run-time setting key.
+func ConfigEvents(key string) string { return fmt.Sprintf(ConfigEventsT, key) }
 
 // TaskEvents returns the event subject of one task. The id must already be
 // validated as a single subject token.

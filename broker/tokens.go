@@ -147,6 +147,20 @@ func (ts *TokenStore) CreateAgent(ctx context.Context, agentID string) (string, 
 // with the old one). A name is one token's: one held by another role is
 // ErrNameTaken. Only the hash is kept.
 func (ts *TokenStore) Create(ctx context.Context, name string, role Role) (string, TokenRecord, error) {
+	return ts.create(ctx, name, role, false)
+}
+
+// ErrRegistered means the agent has a token already.
+var ErrRegistered = errors.New("the agent is registered already")
+
+// Register makes the first token of a new agent: a name with any token
+// already is ErrRegistered (or ErrNameTaken), decided by the bucket's
+// create-if-absent, so two registrations of one name cannot both win.
+func (ts *TokenStore) Register(ctx context.Context, agentID string) (string, TokenRecord, error) {
+	return ts.create(ctx, agentID, RoleAgent, true)
+}
+
+func (ts *TokenStore) create(ctx context.Context, name string, role Role, fresh bool) (string, TokenRecord, error) {
 	if !slices.Contains(TokenRoles, role) {
 		return "", TokenRecord{}, fmt.Errorf("create token: unknown role %q", role)
 	}
@@ -163,15 +177,33 @@ func (ts *TokenStore) Create(ctx context.Context, name string, role Role) (strin
 			return "", TokenRecord{}, fmt.Errorf("create token %s: %w (%s)", name, ErrNameTaken, other)
 		}
 	}
-	old, oldErr := ts.get(ctx, tokenKey(role, name))
-	if _, err := ts.kv.Put(ctx, tokenKey(role, name), b); err != nil {
-		return "", TokenRecord{}, fmt.Errorf("store %s token: %w", role, err)
+	if err := ts.store(ctx, rec, b, fresh); err != nil {
+		return "", TokenRecord{}, err
+	}
+	ts.auth.Set(rec.Hash, Identity{Name: name, Role: role})
+	return token, rec, nil
+}
+
+// store writes rec (encoded as b) under its key: only where there is none
+// when fresh, else over the old token, which stops authenticating.
+func (ts *TokenStore) store(ctx context.Context, rec TokenRecord, b []byte, fresh bool) error {
+	key := tokenKey(rec.Role, rec.Name)
+	if fresh {
+		if _, err := ts.kv.Create(ctx, key, b); errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("register agent %s: %w", rec.Name, ErrRegistered)
+		} else if err != nil {
+			return fmt.Errorf("store %s token: %w", rec.Role, err)
+		}
+		return nil
+	}
+	old, oldErr := ts.get(ctx, key)
+	if _, err := ts.kv.Put(ctx, key, b); err != nil {
+		return fmt.Errorf("store %s token: %w", rec.Role, err)
 	}
 	if oldErr == nil {
 		ts.auth.Remove(old.Hash)
 	}
-	ts.auth.Set(rec.Hash, Identity{Name: name, Role: role})
-	return token, rec, nil
+	return nil
 }
 
 // List returns every named token's record (agents', viewers' and named

@@ -134,6 +134,9 @@ type Agents struct {
 	// DailyBudgetUSD stops assigning to an agent once its completions
 	// reported this much cost on the day (UTC). 0, the default: no budget.
 	DailyBudgetUSD float64 `mapstructure:"daily_budget_usd"`
+	// DefaultRepo is the repository new agents work in: onboarding hands
+	// it out with the agent's token. Empty, the default: none.
+	DefaultRepo string `mapstructure:"default_repo"`
 }
 
 // AgentDefaults are the defaults of the agents keys.
@@ -385,6 +388,7 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	}
 	v.SetDefault("agents.request_rate", AgentDefaults.RequestRate)
 	v.SetDefault("agents.daily_budget_usd", 0.0)
+	v.SetDefault("agents.default_repo", "")
 	v.SetDefault("agents.request_burst", AgentDefaults.RequestBurst)
 	v.SetDefault("agents.violation_threshold", AgentDefaults.ViolationThreshold)
 	for key, d := range TaskDefaults.durations() {
@@ -457,7 +461,7 @@ func (a Agents) validate() error {
 	if a.HeartbeatInterval > 0 && a.ReapAfter > 0 && a.ReapAfter <= a.HeartbeatInterval {
 		errs = append(errs, errors.New("agents.reap_after: must be longer than agents.heartbeat_interval"))
 	}
-	return errors.Join(append(errs, a.checkProgress())...)
+	return errors.Join(append(errs, a.checkProgress(), checkRepo(a.DefaultRepo))...)
 }
 
 // checkProgress refuses a stuck threshold that sidecars cannot keep well

@@ -216,6 +216,7 @@ var registry = map[string]eventCodec{
 
 	TypeStoreLossAccepted:     codecFor[StoreLossAccepted](),
 	TypeStoreEventQuarantined: codecFor[StoreEventQuarantined](),
+	TypeConfigChanged:         codecFor[ConfigChanged](),
 }
 
 // EventTypes lists every registered event type string.

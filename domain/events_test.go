@@ -39,6 +39,7 @@ func samples() map[string]domain.Event {
 		domain.TypeStoreLossAccepted: domain.StoreLossAccepted{Missing: "sequences 20", Through: 20, By: "ops"},
 		domain.TypeStoreEventQuarantined: domain.StoreEventQuarantined{Seq: 7, Subject: "agentcom.evt.task.task-1",
 			Reason: `unknown event type "task.teleported"`, By: "ops"},
+		domain.TypeConfigChanged: domain.ConfigChanged{Key: "agents.heartbeat_interval", Value: "45s", From: "30s", By: "ops"},
 
 		domain.TypeAgentConnected:    domain.AgentConnected{Name: "n", Capabilities: []string{"go"}, Session: "s1", TaskID: "task-1", Working: true},
 		domain.TypeAgentDisconnected: domain.AgentDisconnected{Session: "s1", Reason: "connection_closed"},
@@ -57,7 +58,7 @@ func TestEventTypesAreTheStoredNames(t *testing.T) {
 		"task.retried", "task.dead_lettered", "task.reclaimed", "task.cancelled", "task.requeued", "task.compacted",
 		"agent.connected", "agent.disconnected", "agent.evicted", "agent.flagged_unresponsive",
 		"agent.unflagged", "agent.blocked", "agent.unblocked", "store.loss_accepted",
-		"store.event_quarantined",
+		"store.event_quarantined", "config.changed",
 	}
 	require.ElementsMatch(t, want, domain.EventTypes())
 	s := samples()

@@ -46,3 +46,29 @@ func (StoreEventQuarantined) EventType() string { return TypeStoreEventQuarantin
 
 // SchemaVersion implements Event.
 func (StoreEventQuarantined) SchemaVersion() int { return 1 }
+
+// TypeConfigChanged is the event a run-time change of a setting stores
+// (PUT or DELETE /api/config/{key}). Part of the stored format.
+const TypeConfigChanged = "config.changed"
+
+// ConfigChanged records one setting's new value, in the text form the
+// configuration file takes ("45s", "2.5", a URL). Reset means the
+// setting went back to the configuration file's value: the hub reads the
+// file's value again at each start, not the Value recorded here.
+type ConfigChanged struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+	From  string `json:"from"`
+	Reset bool   `json:"reset,omitempty"`
+	By    string `json:"by,omitempty"`
+}
+
+// EventType implements Event.
+func (ConfigChanged) EventType() string { return TypeConfigChanged }
+
+// SchemaVersion implements Event.
+func (ConfigChanged) SchemaVersion() int { return 1 }
+
+// IsConfig tells whether the event is a run-time setting's change,
+// neither a task's nor an agent's: projections only note its sequence.
+func (e Envelope) IsConfig() bool { return strings.HasPrefix(e.Type, "config.") }

@@ -80,7 +80,7 @@ func TestHelloTellsTheLeaseTimings(t *testing.T) {
 	require.Equal(t, 200, status)
 	var reply protocol.HelloReply
 	require.NoError(t, json.Unmarshal(body, &reply))
-	require.Equal(t, protocol.HelloReply{HeartbeatIntervalMS: 100, StuckThresholdMS: 1000, ProgressIntervalMS: 333}, reply)
+	require.Equal(t, protocol.HelloReply{Timings: protocol.Timings{HeartbeatIntervalMS: 100, StuckThresholdMS: 1000, ProgressIntervalMS: 333}}, reply)
 }
 
 // TestHeldAgentGetsNoWork: while a hello holds an agent, a pass matches

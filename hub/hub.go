@@ -18,6 +18,7 @@ import (
 	"github.com/agentcom/agentcom/limits"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/settings"
 	"github.com/agentcom/agentcom/storeops"
 	"github.com/agentcom/agentcom/telemetry"
 	"github.com/agentcom/agentcom/writer"
@@ -58,6 +59,9 @@ type Hub struct {
 	// limiter rate-limits callers; rateLimits keeps its overrides.
 	limiter    *limits.Limiter
 	rateLimits *broker.RateLimitStore
+	// settings are the configuration in force: the file's, with the
+	// run-time changes laid over it.
+	settings *settings.Settings
 	tel        *telemetry.Emitter
 	pub        *logsink.Publisher
 	sink       *logsink.Sink
@@ -130,6 +134,7 @@ func (h *Hub) steps() []lifecycle.Step {
 		{Name: "projections", Start: h.rebuild, Stop: h.stopWriter},
 		{Name: "store upkeep", Start: func(ctx context.Context) error { return h.ops.Start(ctx) },
 			Stop: func(context.Context) { h.ops.Stop() }},
+		{Name: "settings", Start: h.loadSettings},
 		{Name: "agents", Start: h.startAgents, Stop: func(context.Context) { h.coord.Stop() }},
 		{Name: "nats api", Start: h.serveNATS, Stop: func(ctx context.Context) { h.natsAPI.Stop(ctx) }},
 		{Name: "http api", Start: h.serveHTTP, Stop: h.stopHTTP},
@@ -178,11 +183,18 @@ func (h *Hub) stopWriter(ctx context.Context) {
 	h.ops.SaveAtStop(ctx)
 }
 
+// loadSettings lays the run-time changes of settings over the file's.
+func (h *Hub) loadSettings(ctx context.Context) error {
+	h.settings = settings.New(settings.Params{Store: h.store, Config: h.cfg, Log: h.log, Telemetry: h.tel, Now: h.now})
+	h.settings.Load(ctx)
+	return nil
+}
+
 // startAgents starts the coordinator, fed by the writer's applied groups
 // (after the telemetry tap, so the scheduler's own events follow them).
 func (h *Hub) startAgents(ctx context.Context) error {
 	h.coord = agents.New(agents.Params{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv,
-		Config: h.cfg.Agents, Backoff: h.cfg.Tasks.Backoff(), Log: h.log, Telemetry: h.tel, Now: h.now,
+		Config: h.settings.Current().Agents, Backoff: h.cfg.Tasks.Backoff(), Log: h.log, Telemetry: h.tel, Now: h.now,
 		Paused: h.params.PauseScheduler})
 	applied := h.coord.Applied
 	if h.tel != nil { // with telemetry off, the applier builds no events
@@ -194,6 +206,7 @@ func (h *Hub) startAgents(ctx context.Context) error {
 		}
 	}
 	h.svc.OnApplied(applied)
+	h.settings.Watch(func(cfg config.Hub) { h.coord.SetConfig(cfg.Agents) })
 	if err := h.coord.Start(ctx); err != nil {
 		h.coord.Stop() // the step failed: close what it opened (lanes)
 		return err
@@ -206,7 +219,7 @@ func (h *Hub) serveNATS(context.Context) (err error) {
 	h.api = api.New(api.Params{Writer: h.svc, Views: h.views, Store: h.ops, Tokens: h.tokens, Server: h.srv,
 		Conn: h.nc, Log: h.log, Telemetry: h.tel, RefusalTimer: h.params.RefusalTimer,
 		Auth: h.auth, OpenReads: h.cfg.OpenReads(), Limiter: h.limiter, RateLimits: h.rateLimits,
-		DailyBudgetUSD: h.cfg.Agents.DailyBudgetUSD, Operator: h.coord})
+		Settings: h.settings, HTTPURL: h.httpURL, Operator: h.coord})
 	h.natsAPI, err = h.api.ServeNATS(h.nc)
 	return err
 }

@@ -71,6 +71,12 @@ var probes = map[string]probe{
 		code: protocol.CodeValidationFailed},
 	ops.OpRateLimitUnexempt.Name: {params: map[string]string{"name": "nobody"}, status: 404,
 		code: "rate_limit_not_found"},
+	ops.OpConfigList.Name: {status: 200},
+	ops.OpConfigGet.Name:  {params: map[string]string{"key": "agents.nope"}, status: 404, code: "setting_not_found"},
+	ops.OpConfigSet.Name: {params: map[string]string{"key": "agents.stuck_threshold"}, body: `{"value":"soon"}`,
+		status: 422, code: protocol.CodeValidationFailed},
+	ops.OpConfigReset.Name: {params: map[string]string{"key": "agents.nope"}, status: 404, code: "setting_not_found"},
+	ops.OpOnboard.Name:     {body: `{"agent_id":"a b"}`, status: 422, code: protocol.CodeValidationFailed},
 }
 
 // httpPath is op's path with the probe's parameters and query.

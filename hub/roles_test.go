@@ -72,7 +72,7 @@ func (f *roleFixture) path(op ops.Op) string {
 	if task1.AssignedTo != "a1" { // the scheduler chose: a1 holds whichever it holds
 		mine = f.task2
 	}
-	return strings.NewReplacer("{id}", mine, "{agent_id}", "a1").Replace(op.Path)
+	return strings.NewReplacer("{id}", mine, "{agent_id}", "a1", "{key}", "agents.reconnect_grace").Replace(op.Path)
 }
 
 // expected is what a caller may do with op: allowed, or the refusal's

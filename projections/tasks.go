@@ -113,7 +113,7 @@ func (p *Tasks) apply(env domain.Envelope) error {
 	if env.Seq <= p.lastSeq {
 		return fmt.Errorf("apply event %s: sequence %d is not after %d", env.ID, env.Seq, p.lastSeq)
 	}
-	if env.IsAgent() || env.IsStore() {
+	if env.IsAgent() || env.IsStore() || env.IsConfig() {
 		p.lastSeq = env.Seq // not ours, but seen
 		return nil
 	}

@@ -77,15 +77,30 @@ type Settled struct {
 // of the hello's holdings). Action and Reason repeat the answer when the
 // hello reported exactly one task, for sidecars from before slots.
 type HelloReply struct {
+	Timings
+	Action string    `json:"action,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Tasks  []Settled `json:"tasks,omitempty"`
+}
+
+// Timings are the intervals the hub asks of a sidecar, in its hello's
+// answer and again in every heartbeat's, so that a run-time change
+// reaches a connected sidecar within one heartbeat.
+type Timings struct {
 	HeartbeatIntervalMS int64 `json:"heartbeat_interval_ms"`
 	// StuckThresholdMS is how long a working task may go without progress
 	// before the hub takes it back; ProgressIntervalMS (a third of it) is
 	// the longest wait between progress reports that keeps well inside it.
-	StuckThresholdMS   int64     `json:"stuck_threshold_ms,omitempty"`
-	ProgressIntervalMS int64     `json:"progress_interval_ms,omitempty"`
-	Action             string    `json:"action,omitempty"`
-	Reason             string    `json:"reason,omitempty"`
-	Tasks              []Settled `json:"tasks,omitempty"`
+	StuckThresholdMS   int64 `json:"stuck_threshold_ms,omitempty"`
+	ProgressIntervalMS int64 `json:"progress_interval_ms,omitempty"`
+}
+
+// HeartbeatReply answers a heartbeat: the hub's time and the timings in
+// force (absent from hubs before run-time settings).
+type HeartbeatReply struct {
+	Status string `json:"status"`
+	Time   string `json:"time"`
+	Timings
 }
 
 // ProgressDivisor is how many progress reports a sidecar sends, at least,

@@ -102,7 +102,7 @@ func (h *testHub) handle(m *nats.Msg) {
 func (h *testHub) defaultHello(r hubReq) protocol.HelloReply {
 	var hello protocol.Hello
 	_ = json.Unmarshal(r.Data, &hello)
-	reply := protocol.HelloReply{HeartbeatIntervalMS: h.hbMS}
+	reply := protocol.HelloReply{Timings: protocol.Timings{HeartbeatIntervalMS: h.hbMS}}
 	for _, held := range hello.Holdings() {
 		reply.Tasks = append(reply.Tasks, protocol.Settled{TaskID: held.TaskID, Generation: held.Generation,
 			Action: protocol.ActionContinue})

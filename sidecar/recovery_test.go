@@ -94,7 +94,7 @@ func TestRestartAbortClearsStateAndKillsOrphan(t *testing.T) {
 	a := protocol.Assignment{TaskID: "t1", Generation: 2, RequestID: "req-t1"}
 	persist(t, state, record{Assignment: a, Status: statusWorking, PGID: pid})
 	h.answer(broker.VerbHello, func(hubReq) (int, any) {
-		return 200, protocol.HelloReply{HeartbeatIntervalMS: 50, Action: protocol.ActionAbort, Reason: "reassigned"}
+		return 200, protocol.HelloReply{Timings: protocol.Timings{HeartbeatIntervalMS: 50}, Action: protocol.ActionAbort, Reason: "reassigned"}
 	})
 	start(t, h.config(fmt.Sprintf("touch %s/ran", shellQuote(dir)), state))
 

@@ -42,7 +42,7 @@ func (s *Sidecar) sessionLoop() {
 			retry.reset()
 			helloed, interval = true, iv
 		} else {
-			s.heartbeat()
+			interval = s.heartbeat(interval)
 		}
 		timer.Reset(interval)
 	}
@@ -62,12 +62,17 @@ func (s *Sidecar) hello() (time.Duration, error) {
 	s.reconnect.reset()
 	s.log.Info().Str("request_id", rid).Str("session", s.session).Int64("heartbeat_interval_ms", reply.HeartbeatIntervalMS).
 		Int("held", len(holdings)).Msg("hello answered")
-	s.fitProgress(reply)
+	s.fitProgress(reply.Timings)
 	s.reconcile(held, reply)
-	if reply.HeartbeatIntervalMS <= 0 {
-		return DefaultHeartbeat, nil
+	return heartbeatEvery(reply.Timings, DefaultHeartbeat), nil
+}
+
+// heartbeatEvery is the hub's heartbeat interval, or was when it gives none.
+func heartbeatEvery(t protocol.Timings, was time.Duration) time.Duration {
+	if t.HeartbeatIntervalMS <= 0 {
+		return was
 	}
-	return time.Duration(reply.HeartbeatIntervalMS) * time.Millisecond, nil
+	return time.Duration(t.HeartbeatIntervalMS) * time.Millisecond
 }
 
 // holdings returns the tasks hello reports: every held one not being
@@ -122,16 +127,28 @@ func settledFor(t *task, reply protocol.HelloReply, n int) protocol.Settled {
 	return protocol.Settled{}
 }
 
-// heartbeat keeps the session alive. An unknown session makes request
-// ask for hello again.
-func (s *Sidecar) heartbeat() {
+// heartbeat keeps the session alive and returns the heartbeat interval
+// the hub now asks for (every, unless it changed). An unknown session
+// makes request ask for hello again.
+func (s *Sidecar) heartbeat(every time.Duration) time.Duration {
 	rid := logsink.NewRequestID()
-	err := s.request(s.ctx, broker.VerbHeartbeat, rid, protocol.Heartbeat{Session: s.session}, nil)
+	var reply protocol.HeartbeatReply
+	err := s.request(s.ctx, broker.VerbHeartbeat, rid, protocol.Heartbeat{Session: s.session}, &reply)
 	if _, code := hubCode(err); code == protocol.CodeUnknownSession {
 		s.log.Info().Str("request_id", rid).Msg("hub does not know the session; saying hello again")
 	} else if err != nil && s.ctx.Err() == nil {
 		s.log.Warning().Err(err).Str("request_id", rid).Msg("heartbeat not answered")
 	}
+	if err != nil || reply.Timings == (protocol.Timings{}) { // no answer, or a hub from before run-time settings
+		return every
+	}
+	s.fitProgress(reply.Timings)
+	if next := heartbeatEvery(reply.Timings, every); next != every {
+		s.log.Notice().Str("request_id", rid).Dur("heartbeat_interval", next).Dur("was", every).
+			Msg("hub changed the heartbeat interval")
+		return next
+	}
+	return every
 }
 
 func nonEmpty(s, def string) string {
@@ -143,7 +160,7 @@ func nonEmpty(s, def string) string {
 
 // fitProgress keeps progress well inside the hub's stuck threshold: the
 // interval in use is the configured one, or the hub's if it is shorter.
-func (s *Sidecar) fitProgress(reply protocol.HelloReply) {
+func (s *Sidecar) fitProgress(reply protocol.Timings) {
 	every := s.cfg.ProgressInterval
 	if hub := time.Duration(reply.ProgressIntervalMS) * time.Millisecond; hub > 0 && hub < every {
 		every = hub

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -15,9 +17,86 @@ import (
 )
 
 func newAdminCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "admin", Short: "Operate the hub while it runs: rate limits, agent reset, push-task (admin)"}
+	cmd := &cobra.Command{Use: "admin", Short: "Operate the hub while it runs: rate limits, agent reset, push-task, log levels, any operation (admin)"}
 	config.ClientFlags(cmd.PersistentFlags())
-	return group(cmd, newRateLimitsCmd(), newResetCmd(), newPushTaskCmd())
+	return group(cmd, newRateLimitsCmd(), newResetCmd(), newPushTaskCmd(), newLogLevelCmd(), newCallCmd())
+}
+
+// newCallCmd calls any operation of the table by its NATS command name:
+// the CLI's way to every operation, such as nats req is NATS's.
+func newCallCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "call COMMAND [BODY]", Args: cobra.RangeArgs(1, 2),
+		Short: "Call any hub operation by its command name with a JSON body, and print the reply (JSON)",
+		Example: "  agentcom admin call task.get '{\"id\":\"task-1\"}'\n  agentcom admin call api.schemas",
+		Long: "call sends one operation of docs/protocol.md (its NATS command name, such as task.stats) with\n" +
+			"BODY, a JSON object whose fields are the operation's body and path parameters, and prints the\n" +
+			"hub's reply as JSON. The commands: " + strings.Join(opNames(), ", ") + "."}
+	jsonFlag(cmd) // the reply is JSON either way
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		i := slices.IndexFunc(ops.All, func(o ops.Op) bool { return o.Name == args[0] })
+		if i < 0 {
+			return fmt.Errorf("unknown command %q: use one of %s", args[0], strings.Join(opNames(), ", "))
+		}
+		var body json.RawMessage
+		if len(args) == 2 {
+			if !json.Valid([]byte(args[1])) {
+				return fmt.Errorf("BODY %q is not JSON: give an object such as '{\"id\":\"task-1\"}'", args[1])
+			}
+			body = json.RawMessage(args[1])
+		}
+		raw, err := callInto(cmd, ops.All[i], body, nil)
+		if err != nil {
+			return err
+		}
+		return printRawJSON(cmd.OutOrStdout(), raw)
+	}
+	return cmd
+}
+
+func opNames() []string {
+	names := make([]string, len(ops.All))
+	for i, o := range ops.All {
+		names[i] = o.Name
+	}
+	return names
+}
+
+// newLogLevelCmd shows the log levels, or changes one until a restart.
+func newLogLevelCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "log-level [LEVEL]", Args: cobra.MaximumNArgs(1),
+		Short: "Show the log levels in force, or set one (every module's, or --module's) until a restart"}
+	asJSON := jsonFlag(cmd)
+	module := cmd.Flags().String("module", "", "the module to set (default: every module)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 1 {
+			var out ops.LevelSet
+			raw, err := callInto(cmd, ops.OpLogLevelSet, ops.LevelRequest{Level: args[0], Module: *module}, &out)
+			if err != nil {
+				return err
+			}
+			return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "log level of %s: %s\n", out.Module, out.Level)
+				return err
+			})
+		}
+		var out ops.LogLevels
+		raw, err := callInto(cmd, ops.OpLogLevelGet, nil, &out)
+		if err != nil {
+			return err
+		}
+		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error { return printLevels(w, out) })
+	}
+	return cmd
+}
+
+func printLevels(w io.Writer, l ops.LogLevels) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODULE\tLEVEL")
+	fmt.Fprintf(tw, "*\t%s\n", l.Level)
+	for _, m := range slices.Sorted(maps.Keys(l.Modules)) {
+		fmt.Fprintf(tw, "%s\t%s\n", m, l.Modules[m])
+	}
+	return tw.Flush()
 }
 
 func newPushTaskCmd() *cobra.Command {

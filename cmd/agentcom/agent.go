@@ -16,7 +16,7 @@ import (
 )
 
 func newAgentCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "agent", Short: "Inspect agents and their state machines"}
+	cmd := &cobra.Command{Use: "agent", Short: "Inspect agents and their state machines, and register new ones"}
 	config.ClientFlags(cmd.PersistentFlags())
 	list := &cobra.Command{
 		Use:   "list",
@@ -48,7 +48,7 @@ func newAgentCmd() *cobra.Command {
 		}
 		return emit(cmd.OutOrStdout(), *showJSON, raw, func(w io.Writer) error { return printAgents(w, []domain.Agent{a}) })
 	}
-	return group(cmd, list, show)
+	return group(cmd, list, show, newAgentAddCmd())
 }
 
 func printAgents(w io.Writer, agents []domain.Agent) error {

@@ -89,6 +89,8 @@ func TestTelemetryCatalogEndToEnd(t *testing.T) {
 	code, _, err = h.put("/api/admin/log-level", `{"level":"debug","module":"agents"}`)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
+	_, errOut, code := cli(t, h, "config", "set", "agents.reconnect_grace", "40s")
+	require.Equal(t, 0, code, errOut)
 	// A viewer over its limit of one read a minute: rate.limited.
 	out, _, _ = cli(t, h, "token", "create", "--role", "viewer", "peek")
 	code, _, err = h.put("/api/admin/rate-limits/peek", `{"light":1}`)

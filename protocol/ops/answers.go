@@ -251,3 +251,50 @@ type PushedTask struct {
 	Submitted
 	AgentID string `json:"agent_id"`
 }
+
+// Settings are the run-time settings with their values in force.
+type Settings struct {
+	Settings []Setting `json:"settings"`
+}
+
+// Setting is one run-time setting: its value in force, the configuration
+// file's, and whether the value came from the file or a run-time change
+// (and when and by whom it was made).
+type Setting struct {
+	Key       string     `json:"key"`
+	Value     string     `json:"value"`
+	FileValue string     `json:"file_value"`
+	Source    string     `json:"source"`
+	ChangedAt *time.Time `json:"changed_at,omitempty"`
+	ChangedBy string     `json:"changed_by,omitempty"`
+	Summary   string     `json:"summary"`
+}
+
+// SettingRequest is a setting's new value, in the configuration file's
+// text form: "45s", "2.5", a repository URL.
+type SettingRequest struct {
+	Value string `json:"value"`
+}
+
+// OnboardRequest names a new agent and what it can do; Exec or Wake, the
+// command its sidecar runs for each task, goes into the sidecar
+// configuration (the hub keeps neither).
+type OnboardRequest struct {
+	AgentID      string   `json:"agent_id"`
+	Capabilities []string `json:"capabilities,omitempty"`
+	MaxTasks     int      `json:"max_tasks,omitempty"`
+	Exec         string   `json:"exec,omitempty"`
+	Wake         string   `json:"wake,omitempty"`
+}
+
+// Onboarded is a registered agent: its token (shown once), where the hub
+// is, the repository to work in, and a sidecar configuration file that
+// runs it as written (the command left for the operator to fill in).
+type Onboarded struct {
+	AgentID       string `json:"agent_id"`
+	Token         string `json:"token"`
+	NATSURL       string `json:"nats_url"`
+	HubAPIURL     string `json:"hub_api_url"`
+	DefaultRepo   string `json:"default_repo"`
+	SidecarConfig string `json:"sidecar_config"`
+}

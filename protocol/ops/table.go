@@ -126,6 +126,24 @@ var (
 		Summary: "Take a token name off the exempt list", Answers: ok[limits.State](200), Errors: []int{404, 422, 500}}
 )
 
+// The run-time settings (docs/protocol.md, run-time settings) and onboarding.
+var (
+	OpConfigList = Op{Name: broker.CmdConfigList, Method: "GET", Path: "/api/config", Access: Read,
+		Summary: "Every setting that changes at run time, with its value in force and the file's",
+		Answers: ok[Settings](200)}
+	OpConfigGet = Op{Name: broker.CmdConfigGet, Method: "GET", Path: "/api/config/{key}", Access: Read,
+		Summary: "One run-time setting", Answers: ok[Setting](200), Errors: []int{404}}
+	OpConfigSet = Op{Name: broker.CmdConfigSet, Method: "PUT", Path: "/api/config/{key}", Access: Admin,
+		Summary: "Change a setting while the hub runs: stored as an event, applied at once, kept across restarts",
+		Request: typeOf[SettingRequest](), Answers: ok[Setting](200), Errors: []int{404, 409, 422, 500, 503, 507}}
+	OpConfigReset = Op{Name: broker.CmdConfigReset, Method: "DELETE", Path: "/api/config/{key}", Access: Admin,
+		Summary: "Return a setting to the configuration file's value", Answers: ok[Setting](200),
+		Errors: []int{404, 409, 422, 500, 503, 507}}
+	OpOnboard = Op{Name: broker.CmdOnboard, Method: "POST", Path: "/api/onboard/register", Access: Admin,
+		Tier: limits.Heavy, Summary: "Register a new agent: its token and a ready sidecar configuration",
+		Request: typeOf[OnboardRequest](), Answers: ok[Onboarded](201), Errors: []int{409, 422, 500}}
+)
+
 // All is the table: every operation, in the order documents list them.
 var All = []Op{
 	OpHealth, OpOpenAPI, OpSchemas,
@@ -137,4 +155,5 @@ var All = []Op{
 	OpTelemetryHistory,
 	OpAgentReset, OpPushTask, OpUsage,
 	OpRateLimitList, OpRateLimitSet, OpRateLimitClear, OpRateLimitExempt, OpRateLimitUnexempt,
+	OpConfigList, OpConfigGet, OpConfigSet, OpConfigReset, OpOnboard,
 }
