@@ -26,7 +26,7 @@ func newAdminCmd() *cobra.Command {
 // the CLI's way to every operation, such as nats req is NATS's.
 func newCallCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "call COMMAND [BODY]", Args: cobra.RangeArgs(1, 2),
-		Short: "Call any hub operation by its command name with a JSON body, and print the reply (JSON)",
+		Short:   "Call any hub operation by its command name with a JSON body, and print the reply (JSON)",
 		Example: "  agentcom admin call task.get '{\"id\":\"task-1\"}'\n  agentcom admin call api.schemas",
 		Long: "call sends one operation of docs/protocol.md (its NATS command name, such as task.stats) with\n" +
 			"BODY, a JSON object whose fields are the operation's body and path parameters, and prints the\n" +
