@@ -281,10 +281,10 @@ func (p *presence) lastSeen(id string) (time.Time, bool) {
 	return t, ok
 }
 
-// OverBudget reports whether an agent's completions today (UTC) cost
-// agents.daily_budget_usd or more: nothing more is assigned to it until
-// the day ends or the budget is raised.
+// OverBudget reports whether an agent's completions today (UTC) cost its
+// budget or more (agents.budgets.<id>, else agents.daily_budget_usd):
+// nothing more is assigned to it until the day ends or the budget is raised.
 func (c *Coordinator) OverBudget(agentID string, now time.Time) bool {
-	b := c.conf().DailyBudgetUSD
+	b := c.conf().BudgetOf(agentID)
 	return b > 0 && c.views.Tasks.SpentToday(agentID, now) >= b
 }

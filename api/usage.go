@@ -23,14 +23,19 @@ func (a *API) usageCall(ctx context.Context, c call) Reply {
 	if agent, ok := c.agent(); ok {
 		q.AgentID = agent
 	}
-	budget := a.settings.Current().Agents.DailyBudgetUSD
+	cfg := a.settings.Current().Agents
 	out := ops.Usage{Days: a.tasks.Usage(q.AgentID, q.Since, q.Until), ByAgent: map[string]ops.UsageTotal{},
-		DailyBudgetUSD: budget, OverBudget: []string{}}
+		DailyBudgetUSD: cfg.DailyBudgetUSD, Budgets: map[string]float64{}, OverBudget: []string{}}
+	for id, b := range cfg.Budgets {
+		if q.AgentID == "" || q.AgentID == id {
+			out.Budgets[id] = b
+		}
+	}
 	today := a.now().UTC().Format(time.DateOnly)
 	for _, r := range out.Days {
 		out.ByAgent[r.AgentID] = addRow(out.ByAgent[r.AgentID], r)
 		out.Total = addRow(out.Total, r)
-		if r.Day == today && budget > 0 && r.CostUSD >= budget {
+		if b := cfg.BudgetOf(r.AgentID); r.Day == today && b > 0 && r.CostUSD >= b {
 			out.OverBudget = append(out.OverBudget, r.AgentID)
 		}
 	}

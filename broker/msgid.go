@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -62,4 +64,15 @@ func (s *EventStore) LastEvent(ctx context.Context, subject string) (env domain.
 	}
 	env.Seq = msg.Sequence
 	return env, true, nil
+}
+
+// Subjects lists the subjects under filter that hold a message, sorted.
+func (s *EventStore) Subjects(ctx context.Context, filter string) ([]string, error) {
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return nil, fmt.Errorf("list subjects %s: %w", filter, err)
+	}
+	return slices.Sorted(maps.Keys(info.State.Subjects)), nil
 }

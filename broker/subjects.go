@@ -58,6 +58,10 @@ const (
 	// ConfigEventsT is one run-time setting's event subject:
 	// agentcom.evt.config.<key>, such as agentcom.evt.config.agents.stuck_threshold.
 	ConfigEventsT = "agentcom.evt.config.%s"
+	// ConfigEventsAll matches every setting's subject; ConfigEventsPrefix
+	// precedes the key.
+	ConfigEventsAll    = "agentcom.evt.config.>"
+	ConfigEventsPrefix = "agentcom.evt.config."
 	// AgentEventsT is one agent's event subject: agentcom.evt.agent.<agent id>.
 	AgentEventsT = "agentcom.evt.agent.%s"
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
 )
@@ -134,9 +135,21 @@ type Agents struct {
 	// DailyBudgetUSD stops assigning to an agent once its completions
 	// reported this much cost on the day (UTC). 0, the default: no budget.
 	DailyBudgetUSD float64 `mapstructure:"daily_budget_usd"`
+	// Budgets are agents' own daily budgets in USD, by agent id, over
+	// DailyBudgetUSD (0: none for that agent). None by default.
+	Budgets map[string]float64 `mapstructure:"budgets"`
 	// DefaultRepo is the repository new agents work in: onboarding hands
 	// it out with the agent's token. Empty, the default: none.
 	DefaultRepo string `mapstructure:"default_repo"`
+}
+
+// BudgetOf is an agent's daily budget in USD: its own, else the default
+// (0: none).
+func (a Agents) BudgetOf(agentID string) float64 {
+	if b, ok := a.Budgets[agentID]; ok {
+		return b
+	}
+	return a.DailyBudgetUSD
 }
 
 // AgentDefaults are the defaults of the agents keys.
@@ -448,6 +461,13 @@ func (a Agents) validate() error {
 	var errs []error
 	if a.DailyBudgetUSD < 0 {
 		errs = append(errs, fmt.Errorf("agents.daily_budget_usd: %g must not be negative (0: no budget)", a.DailyBudgetUSD))
+	}
+	for id, b := range a.Budgets {
+		if err := domain.CheckAgentID(id); err != nil {
+			errs = append(errs, fmt.Errorf("agents.budgets: %q: %w", id, err))
+		} else if b < 0 {
+			errs = append(errs, fmt.Errorf("agents.budgets.%s: %g must not be negative (0: no budget)", id, b))
+		}
 	}
 	for key, d := range a.durations() {
 		if d <= 0 {

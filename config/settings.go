@@ -2,12 +2,15 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentcom/agentcom/domain"
 )
 
 // Setting is a key an operator may change while the hub runs
@@ -60,22 +63,73 @@ func durationSetting(key, summary string, field func(*Hub) *time.Duration) Setti
 		}}
 }
 
-// SettingKeys are the keys of Settings.
+// BudgetPrefix precedes an agent's id in the key of its own daily budget:
+// agents.budgets.<agent id>, as in the configuration file.
+const BudgetPrefix = "agents.budgets."
+
+// SettingKeys are the keys of Settings, and the form of an agent's budget.
 func SettingKeys() []string {
-	keys := make([]string, len(Settings))
-	for i, s := range Settings {
-		keys[i] = s.Key
+	keys := make([]string, 0, len(Settings)+1)
+	for _, s := range Settings {
+		keys = append(keys, s.Key)
 	}
-	return keys
+	return append(keys, BudgetPrefix+"<agent_id>")
 }
 
-// FindSetting returns the setting of key.
+// FindSetting returns the setting of key: one of Settings, or an agent's
+// own budget.
 func FindSetting(key string) (Setting, bool) {
-	i := slices.IndexFunc(Settings, func(s Setting) bool { return s.Key == key })
-	if i < 0 {
+	if i := slices.IndexFunc(Settings, func(s Setting) bool { return s.Key == key }); i >= 0 {
+		return Settings[i], true
+	}
+	agent, ok := strings.CutPrefix(key, BudgetPrefix)
+	if !ok || domain.CheckAgentID(agent) != nil {
 		return Setting{}, false
 	}
-	return Settings[i], true
+	return budgetSetting(agent), true
+}
+
+// BudgetSettings are the agents' own budgets that h or file sets, in order.
+func BudgetSettings(h, file Hub) []Setting {
+	ids := slices.Collect(maps.Keys(h.Agents.Budgets))
+	ids = append(ids, slices.Collect(maps.Keys(file.Agents.Budgets))...)
+	slices.Sort(ids)
+	out := []Setting{}
+	for _, id := range slices.Compact(ids) {
+		out = append(out, budgetSetting(id))
+	}
+	return out
+}
+
+// budgetSetting is agent's own daily budget; "" means it has none, and
+// the default applies.
+func budgetSetting(agent string) Setting {
+	key := BudgetPrefix + agent
+	return Setting{Key: key, Summary: "agent " + agent + "'s own daily budget in USD, over agents.daily_budget_usd; empty: the default",
+		get: func(h *Hub) string {
+			b, ok := h.Agents.Budgets[agent]
+			if !ok {
+				return ""
+			}
+			return strconv.FormatFloat(b, 'f', -1, 64)
+		},
+		set: func(h *Hub, v string) error {
+			budgets := maps.Clone(h.Agents.Budgets) // h is a copy; its map is shared
+			if budgets == nil {
+				budgets = map[string]float64{}
+			}
+			defer func() { h.Agents.Budgets = budgets }()
+			if strings.TrimSpace(v) == "" {
+				delete(budgets, agent)
+				return nil
+			}
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return fmt.Errorf("%s: %q is not a number such as 2.5 (empty: the default)", key, v)
+			}
+			budgets[agent] = f
+			return nil
+		}}
 }
 
 // Get returns the setting's value in h.

@@ -84,6 +84,9 @@ func TestRunTimeSettingAppliesAtOnceAndOutlivesARestart(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 
+	code, out := h.do(t, http.MethodPut, "/api/config/agents.budgets.lazy", h.token, `{"value":"2.5"}`)
+	require.Equal(t, http.StatusOK, code, out)
+
 	h.coord.Sweep()
 	task := waitStatus(t, h, id, domain.StatusQueued)
 	require.Equal(t, int32(1), task.ReclaimCount, "the new 10s applied without a restart")
@@ -102,7 +105,7 @@ func TestRunTimeSettingAppliesAtOnceAndOutlivesARestart(t *testing.T) {
 
 	h.Stop()
 	h = startHubClock(t, dir, logsink.LevelInfo, clock.Now, slow)
-	code, out := h.do(t, http.MethodGet, "/api/config/agents.acceptance_timeout", h.token, "")
+	code, out = h.do(t, http.MethodGet, "/api/config/agents.acceptance_timeout", h.token, "")
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, map[string]any{"key": "agents.acceptance_timeout", "value": "10s", "file_value": "1h",
 		"source": "run-time", "changed_at": clock.Now().UTC().Format(time.RFC3339Nano), "changed_by": "admin",
@@ -120,7 +123,9 @@ func TestRunTimeSettingAppliesAtOnceAndOutlivesARestart(t *testing.T) {
 	for _, s := range out["settings"].([]any) {
 		byKey[s.(map[string]any)["key"].(string)] = s.(map[string]any)
 	}
-	require.Len(t, byKey, len(config.Settings))
+	require.Len(t, byKey, len(config.Settings)+1, "the fixed settings and lazy's own budget")
+	require.Equal(t, "2.5", byKey["agents.budgets.lazy"]["value"])
+	require.Equal(t, "", byKey["agents.budgets.lazy"]["file_value"])
 	require.Equal(t, "1h", byKey["agents.acceptance_timeout"]["value"], "a reset outlives the restart too")
 	require.Equal(t, "20s", byKey["agents.heartbeat_interval"]["value"])
 	require.Equal(t, "run-time", byKey["agents.heartbeat_interval"]["source"])
@@ -145,6 +150,8 @@ func TestRunTimeSettingRefusesWhatTheFileWould(t *testing.T) {
 		{"agents.daily_budget_usd", `{"value":"-1"}`, "must not be negative"},
 		{"agents.daily_budget_usd", `{"value":"lots"}`, "is not a number"},
 		{"agents.default_repo", `{"value":"not a url"}`, "is not a repository address"},
+		{"agents.budgets.a1", `{"value":"lots"}`, "is not a number"},
+		{"agents.budgets.a1", `{"value":"-2"}`, "must not be negative"},
 	}
 	for name, do := range transports(t, h) {
 		for _, r := range refused {
@@ -156,10 +163,12 @@ func TestRunTimeSettingRefusesWhatTheFileWould(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, code, name)
 		require.Contains(t, fieldDetail(t, out, "body"), "the value a string", name)
 		for _, op := range []ops.Op{ops.OpConfigGet, ops.OpConfigSet, ops.OpConfigReset} {
-			code, out := do(op, map[string]string{"key": "agents.sweep_interval"}, `{"value":"1s"}`)
-			require.Equal(t, http.StatusNotFound, code, "%s %s", name, op.Name)
-			require.Equal(t, "setting_not_found", out["error"])
-			require.Contains(t, out["detail"], "agents.heartbeat_interval, agents.reap_after", "the keys there are")
+			for _, key := range []string{"agents.sweep_interval", "agents.budgets.", "agents.budgets.a b"} {
+				code, out := do(op, map[string]string{"key": key}, `{"value":"1s"}`)
+				require.Equal(t, http.StatusNotFound, code, "%s %s %s", name, op.Name, key)
+				require.Equal(t, "setting_not_found", out["error"])
+				require.Contains(t, out["detail"], "agents.heartbeat_interval, agents.reap_after", "the keys there are")
+			}
 		}
 	}
 	for _, key := range config.SettingKeys() {

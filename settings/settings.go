@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -94,7 +95,7 @@ func (s *Settings) Watch(fn func(config.Hub)) {
 // operator sets them again.
 func (s *Settings) Load(ctx context.Context) {
 	cur, changes := s.file, map[string]change{}
-	for _, st := range config.Settings {
+	for _, st := range s.stored(ctx) {
 		env, ok, err := s.store.LastEvent(ctx, broker.ConfigEvents(st.Key))
 		if err != nil {
 			s.log.Error().Err(err).Str("key", st.Key).Msg("stored setting not read: the file's value stands")
@@ -124,12 +125,34 @@ func (s *Settings) Load(ctx context.Context) {
 	s.mu.Unlock()
 }
 
-// List returns every setting with its value in force.
+// stored are the settings the stream holds changes of (the agents' own
+// budgets among them), or every fixed one when the stream cannot say.
+func (s *Settings) stored(ctx context.Context) []config.Setting {
+	subjects, err := s.store.Subjects(ctx, broker.ConfigEventsAll)
+	if err != nil {
+		s.log.Error().Err(err).Msg("run-time settings not listed: reading each")
+		return config.Settings
+	}
+	var out []config.Setting
+	for _, subject := range subjects {
+		key := strings.TrimPrefix(subject, broker.ConfigEventsPrefix)
+		if st, ok := config.FindSetting(key); ok {
+			out = append(out, st)
+		} else {
+			s.log.Warning().Str("key", key).Msg("stored setting unknown to this build: ignored")
+		}
+	}
+	return out
+}
+
+// List returns every setting with its value in force, then the agents'
+// own budgets.
 func (s *Settings) List() ops.Settings {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := ops.Settings{Settings: make([]ops.Setting, 0, len(config.Settings))}
-	for _, st := range config.Settings {
+	all := append(slices.Clone(config.Settings), config.BudgetSettings(s.cur, s.file)...)
+	out := ops.Settings{Settings: make([]ops.Setting, 0, len(all))}
+	for _, st := range all {
 		out.Settings = append(out.Settings, s.viewLocked(st))
 	}
 	return out

@@ -12,7 +12,7 @@ import (
 // A real sidecar's command reports what each task cost through
 // AGENTCOM_USAGE_FILE; GET /api/usage (and agentcom usage) sums it, the
 // task carries it, and once the agent's day reaches its budget nothing
-// more is assigned to it.
+// more is assigned to it, until its own budget is raised at run time.
 func TestUsageIsSummedAndABudgetStopsAssignment(t *testing.T) {
 	t.Parallel()
 	h := startHubProcOn(t, t.TempDir(), "127.0.0.1:0", []string{"AGENTCOM_AGENTS_DAILY_BUDGET_USD=0.05"})
@@ -64,4 +64,20 @@ func TestUsageIsSummedAndABudgetStopsAssignment(t *testing.T) {
 		require.Equal(t, "queued", h.task(t, third).Status, "assigned over the budget")
 		time.Sleep(100 * time.Millisecond)
 	}
+
+	// The agent's own budget, raised while the hub runs, lets it work again.
+	_, errOut, exit = cli(t, h, "config", "set", "agents.budgets.a1", "1")
+	require.Equal(t, 0, exit, errOut)
+	h.waitTask(t, third, "completed", 30*time.Second)
+	out, errOut, exit = cli(t, h, "usage", "--json")
+	require.Equal(t, 0, exit, errOut)
+	var after struct {
+		Default    float64            `json:"daily_budget_usd"`
+		Budgets    map[string]float64 `json:"budgets"`
+		OverBudget []string           `json:"over_budget"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &after))
+	require.Equal(t, 0.05, after.Default)
+	require.Equal(t, map[string]float64{"a1": 1}, after.Budgets)
+	require.Empty(t, after.OverBudget, "0.09 of its own 1.00")
 }

@@ -226,10 +226,12 @@ type Usage struct {
 	Days    []projections.UsageRow `json:"days"`
 	ByAgent map[string]UsageTotal  `json:"by_agent"`
 	Total   UsageTotal             `json:"total"`
-	// DailyBudgetUSD is agents.daily_budget_usd (0: none); OverBudget are
-	// the agents that spent it today, to whom nothing is assigned.
-	DailyBudgetUSD float64  `json:"daily_budget_usd"`
-	OverBudget     []string `json:"over_budget"`
+	// DailyBudgetUSD is agents.daily_budget_usd (0: none), Budgets the
+	// agents' own (agents.budgets); OverBudget are the agents that spent
+	// theirs today, to whom nothing is assigned.
+	DailyBudgetUSD float64            `json:"daily_budget_usd"`
+	Budgets        map[string]float64 `json:"budgets"`
+	OverBudget     []string           `json:"over_budget"`
 }
 
 // AgentReset answers an agent reset: the tasks taken back from it, and
