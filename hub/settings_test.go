@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,12 +35,26 @@ func transports(t *testing.T, h *testHub) map[string]send {
 	t.Cleanup(nc.Close)
 	return map[string]send{
 		"http": func(op ops.Op, params map[string]string, body string) (int, map[string]any) {
-			return h.do(t, op.Method, probe{params: params}.httpPath(op), h.token, body)
+			return h.do(t, op.Method, splitParams(op, params).httpPath(op), h.token, body)
 		},
 		"nats": func(op ops.Op, params map[string]string, body string) (int, map[string]any) {
 			return natsDo(t, nc, op.Subject(), probe{params: params, body: body}.natsBody(t))
 		},
 	}
+}
+
+// splitParams puts the parameters op's path has no place for in the
+// query string (its filters, over HTTP).
+func splitParams(op ops.Op, params map[string]string) probe {
+	p := probe{params: map[string]string{}, query: url.Values{}}
+	for k, v := range params {
+		if strings.Contains(op.Path, "{"+k+"}") {
+			p.params[k] = v
+		} else {
+			p.query.Set(k, v)
+		}
+	}
+	return p
 }
 
 // fieldDetail is the detail of a 422's first field error, which must be field.
