@@ -137,17 +137,26 @@ func openTokenFile(path string) (*os.File, error) {
 
 // writeTokenFile writes the token to f and says where, never the token.
 func writeTokenFile(w io.Writer, f *os.File, name, token string, asJSON bool) error {
-	if _, err := fmt.Fprintln(f, token); err != nil {
-		return fmt.Errorf("write token file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write token file: %w", err)
+	if err := writeSecret(f, token+"\n", "token file"); err != nil {
+		return err
 	}
 	if asJSON {
 		return printJSON(w, map[string]string{"name": name, "token_file": f.Name()})
 	}
 	_, err := fmt.Fprintf(w, "token of %s written to %s\n", name, f.Name())
 	return err
+}
+
+// writeSecret writes content (a token, or a configuration that holds
+// one) to f, opened readable by its owner only, and closes it.
+func writeSecret(f *os.File, content, what string) error {
+	if _, err := io.WriteString(f, content); err != nil {
+		return fmt.Errorf("write %s: %w", what, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", what, err)
+	}
+	return nil
 }
 
 type tokenView struct {

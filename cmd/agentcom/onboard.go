@@ -62,11 +62,8 @@ func newAgentAddCmd() *cobra.Command {
 // writeSidecarConfig writes the configuration to f and says where, never
 // the token.
 func writeSidecarConfig(w io.Writer, f *os.File, out ops.Onboarded, asJSON bool) error {
-	if _, err := io.WriteString(f, out.SidecarConfig); err != nil {
-		return fmt.Errorf("write sidecar config: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write sidecar config: %w", err)
+	if err := writeSecret(f, out.SidecarConfig, "sidecar config"); err != nil {
+		return err
 	}
 	if asJSON {
 		return printJSON(w, map[string]string{"agent_id": out.AgentID, "config_file": f.Name(), "nats_url": out.NATSURL})
