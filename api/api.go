@@ -63,8 +63,8 @@ type API struct {
 	// settings are the run-time settings (agents.daily_budget_usd for
 	// GET /api/usage, agents.default_repo for onboarding).
 	settings *settings.Settings
-	// natsURL and httpURL are where onboarded agents find the hub.
-	natsURL, httpURL string
+	// httpURL is where onboarded agents find the HTTP API.
+	httpURL string
 	// operator does what an operator asks of agents (agents.Coordinator).
 	operator Operator
 }
