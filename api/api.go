@@ -67,6 +67,7 @@ type API struct {
 	httpURL string
 	// operator does what an operator asks of agents (agents.Coordinator).
 	operator Operator
+	metrics  Metrics
 }
 
 // Operator is what the admin agent operations call.
@@ -111,6 +112,14 @@ type Params struct {
 	HTTPURL string
 	// Operator does the admin agent operations.
 	Operator Operator
+	// Metrics answers /metrics and /api/metrics.
+	Metrics Metrics
+}
+
+// Metrics is what the metrics operations read (metrics.Metrics).
+type Metrics interface {
+	Text() (string, error)
+	Snapshot(ctx context.Context) ops.MetricsSnapshot
 }
 
 // New returns the API over the writer, the projections and the store.
@@ -124,7 +133,7 @@ func New(p Params) *API {
 	}
 	return &API{svc: p.Writer, tasks: p.Views.Tasks, agents: p.Views.Agents, now: time.Now, log: p.Log.Module("api"),
 		refused: refused, table: p.Table, tel: p.Telemetry, store: p.Store, auth: p.Auth, openReads: p.OpenReads,
-		lim: p.Limiter, rl: p.RateLimits, settings: p.Settings, operator: p.Operator, httpURL: p.HTTPURL,
+		lim: p.Limiter, rl: p.RateLimits, settings: p.Settings, operator: p.Operator, httpURL: p.HTTPURL, metrics: p.Metrics,
 		admin: &adminAPI{tokens: p.Tokens, srv: p.Server, nc: p.Conn}}
 }
 

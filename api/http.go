@@ -184,6 +184,12 @@ func (s *statusRecorder) WriteHeader(code int) {
 }
 
 func writeJSON(w http.ResponseWriter, r Reply) {
+	if t, ok := r.Body.(ops.Text); ok {
+		w.Header().Set("Content-Type", t.ContentType)
+		w.WriteHeader(r.Status)
+		_, _ = io.WriteString(w, t.Body)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if s := retryAfter(r); s != "" {
 		w.Header().Set("Retry-After", s)

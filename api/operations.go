@@ -82,6 +82,10 @@ func (a *API) handlers() map[string]handler {
 	hs[ops.OpPushTask.Name] = func(ctx context.Context, c call) Reply { return a.PushTask(ctx, c.who, c.body) }
 	hs[ops.OpAgentReset.Name] = func(ctx context.Context, c call) Reply { return a.ResetAgent(ctx, c.params["agent_id"]) }
 	hs[ops.OpOnboard.Name] = func(ctx context.Context, c call) Reply { return a.Onboard(ctx, c.who, c.body) }
+	hs[ops.OpMetricsText.Name] = a.metricsText
+	hs[ops.OpMetricsGet.Name] = func(ctx context.Context, _ call) Reply {
+		return Reply{http.StatusOK, a.metrics.Snapshot(ctx)}
+	}
 	for _, more := range []map[string]handler{a.rateLimitHandlers(), a.settingsHandlers()} {
 		maps.Copy(hs, more)
 	}
@@ -232,4 +236,13 @@ func jsonName(f reflect.StructField) string {
 		return ""
 	}
 	return name
+}
+
+// metricsText answers the Prometheus text exposition.
+func (a *API) metricsText(ctx context.Context, _ call) Reply {
+	text, err := a.metrics.Text()
+	if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	return Reply{http.StatusOK, ops.Text{ContentType: ops.TextFormat, Body: text}}
 }

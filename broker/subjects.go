@@ -197,6 +197,9 @@ const (
 	CmdConfigReset = "config.reset"
 	// CmdOnboard registers a new agent: its token and a sidecar config.
 	CmdOnboard = "onboard.register"
+	// CmdMetricsText answers the Prometheus text; CmdMetricsGet the JSON snapshot.
+	CmdMetricsText = "metrics.prometheus"
+	CmdMetricsGet  = "metrics.get"
 )
 
 // Agent-to-hub request verbs.

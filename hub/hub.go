@@ -17,6 +17,7 @@ import (
 	"github.com/agentcom/agentcom/lifecycle"
 	"github.com/agentcom/agentcom/limits"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/metrics"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/settings"
 	"github.com/agentcom/agentcom/storeops"
@@ -62,6 +63,10 @@ type Hub struct {
 	// settings are the configuration in force: the file's, with the
 	// run-time changes laid over it.
 	settings *settings.Settings
+	// metrics feed /metrics and /api/metrics; stopSampling ends their
+	// minute samples.
+	metrics      *metrics.Metrics
+	stopSampling context.CancelFunc
 	tel      *telemetry.Emitter
 	pub      *logsink.Publisher
 	sink     *logsink.Sink
@@ -136,6 +141,7 @@ func (h *Hub) steps() []lifecycle.Step {
 			Stop: func(context.Context) { h.ops.Stop() }},
 		{Name: "settings", Start: h.loadSettings},
 		{Name: "agents", Start: h.startAgents, Stop: func(context.Context) { h.coord.Stop() }},
+		{Name: "metrics", Start: h.startMetrics, Stop: h.stopMetrics},
 		{Name: "nats api", Start: h.serveNATS, Stop: func(ctx context.Context) { h.natsAPI.Stop(ctx) }},
 		{Name: "http api", Start: h.serveHTTP, Stop: h.stopHTTP},
 	}
@@ -219,7 +225,7 @@ func (h *Hub) serveNATS(context.Context) (err error) {
 	h.api = api.New(api.Params{Writer: h.svc, Views: h.views, Store: h.ops, Tokens: h.tokens, Server: h.srv,
 		Conn: h.nc, Log: h.log, Telemetry: h.tel, RefusalTimer: h.params.RefusalTimer,
 		Auth: h.auth, OpenReads: h.cfg.OpenReads(), Limiter: h.limiter, RateLimits: h.rateLimits,
-		Settings: h.settings, HTTPURL: h.httpURL, Operator: h.coord})
+		Settings: h.settings, HTTPURL: h.httpURL, Operator: h.coord, Metrics: h.metrics})
 	h.natsAPI, err = h.api.ServeNATS(h.nc)
 	return err
 }

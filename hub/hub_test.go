@@ -100,7 +100,11 @@ func (h *testHub) do(t *testing.T, method, path, token, body string) (int, map[s
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	var out map[string]any
-	require.NoError(t, json.Unmarshal(raw, &out), string(raw))
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") { // /metrics
+		out = map[string]any{"text": string(raw)}
+	} else {
+		require.NoError(t, json.Unmarshal(raw, &out), string(raw))
+	}
 	require.NotEmpty(t, resp.Header.Get("X-Request-Id"))
 	return resp.StatusCode, out
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +78,8 @@ var probes = map[string]probe{
 		status: 422, code: protocol.CodeValidationFailed},
 	ops.OpConfigReset.Name: {params: map[string]string{"key": "agents.nope"}, status: 404, code: "setting_not_found"},
 	ops.OpOnboard.Name:     {body: `{"agent_id":"a b"}`, status: 422, code: protocol.CodeValidationFailed},
+	ops.OpMetricsText.Name: {status: 200},
+	ops.OpMetricsGet.Name:  {status: 200},
 }
 
 // httpPath is op's path with the probe's parameters and query.
@@ -116,6 +119,10 @@ func natsDo(t *testing.T, nc *nats.Conn, subject string, body []byte) (int, map[
 	status, err := strconv.Atoi(resp.Header.Get(protocol.HeaderStatus))
 	require.NoError(t, err)
 	var out map[string]any
+	var text string
+	if json.Unmarshal(resp.Data, &text) == nil { // the Prometheus text, as a JSON string
+		return status, map[string]any{"text": text}
+	}
 	require.NoError(t, json.Unmarshal(resp.Data, &out), string(resp.Data))
 	return status, out
 }
@@ -214,7 +221,11 @@ func requireDocumented(t *testing.T, doc map[string]any, op ops.Op) {
 	responses := doc["responses"].(map[string]any)
 	for _, a := range op.Answers {
 		r := responses[strconv.Itoa(a.Status)].(map[string]any)
-		require.Contains(t, r["content"].(map[string]any)["application/json"], "schema", op.Name)
+		contentType := "application/json"
+		if a.Type == reflect.TypeFor[ops.Text]() {
+			contentType = ops.TextFormat // the Prometheus exposition
+		}
+		require.Contains(t, r["content"].(map[string]any)[contentType], "schema", op.Name)
 	}
 	for _, code := range op.HTTPErrors() {
 		r := responses[strconv.Itoa(code)].(map[string]any)

@@ -84,7 +84,7 @@ func (f fact) start(name string) *telemetry.Fields {
 	if f.env.IsAgent() {
 		return ev.Str("agent_id", f.env.Aggregate)
 	}
-	return ev.Str("task_id", f.env.Aggregate)
+	return ev.Str("task_id", f.env.Aggregate).Str("priority", f.priority())
 }
 
 // attempt starts an event of an agent's attempt at the task.
@@ -96,8 +96,7 @@ func (f fact) taskEvent() {
 	env := f.env
 	switch e := env.Data.(type) {
 	case domain.TaskSubmitted:
-		f.start("task.submit").Num("queue_depth", float64(f.depth)).
-			Str("priority", e.Priority.String()).Str("submitted_by", e.SubmittedBy).Send()
+		f.start("task.submit").Num("queue_depth", float64(f.depth)).Str("submitted_by", e.SubmittedBy).Send()
 	case domain.TaskAssigned:
 		f.attempt("task.assign", e.AgentID, e.Generation).
 			Num("wait_ms", telemetry.Ms(env.Time.Sub(queuedAt(f.task, env)))).Send()
@@ -152,6 +151,18 @@ func (f fact) agentEvent() {
 	case domain.AgentEvicted:
 		f.start("agent.evict").Num("stale_ms", float64(e.StaleMS)).Send()
 	}
+}
+
+// priority is the task's priority after the event ("" for a task no
+// longer in memory, which a finished one may be).
+func (f fact) priority() string {
+	if f.task == nil {
+		if e, ok := f.env.Data.(domain.TaskSubmitted); ok {
+			return e.Priority.String()
+		}
+		return ""
+	}
+	return f.task.Priority.String()
 }
 
 func queuedAt(t *domain.Task, env domain.Envelope) time.Time {

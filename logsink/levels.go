@@ -13,6 +13,23 @@ type Levels struct {
 	global  Level
 	own     map[string]Level         // modules with a level of their own
 	handles map[string]*atomic.Int32 // the effective level of each module seen
+	lines   [5]atomic.Uint64         // lines written at each level, debug to error
+}
+
+// count notes one line written at level.
+func (l *Levels) count(level Level) {
+	if i := int(level); i >= 0 && i < len(l.lines) {
+		l.lines[i].Add(1)
+	}
+}
+
+// Lines counts the lines written so far at each level, by level name.
+func (l *Levels) Lines() map[string]uint64 {
+	out := make(map[string]uint64, len(l.lines))
+	for lvl, name := range levelNames {
+		out[name] = l.lines[int(lvl)].Load()
+	}
+	return out
 }
 
 // NewLevels returns levels with a global level and per-module levels.

@@ -113,6 +113,7 @@ func (l Logger) at(level Level) *zerolog.Event {
 	if l.level == nil || Level(l.level.Load()) > level {
 		return nil
 	}
+	l.levels.count(level)
 	return l.zl.WithLevel(level)
 }
 

@@ -163,7 +163,12 @@ func (e *Emitter) enqueue(it item) {
 // function (one each, whatever it would have written) that found the
 // queue full or the emitter stopped, a Later function that panicked, and
 // each event of a batch the stream did not take.
-func (e *Emitter) Dropped() uint64 { return e.dropped.Load() }
+func (e *Emitter) Dropped() uint64 {
+	if e == nil {
+		return 0
+	}
+	return e.dropped.Load()
+}
 
 // Attach adds a handler for the events whose name starts with prefix
 // ("" for all), under an id that Detach takes.

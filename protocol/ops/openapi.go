@@ -72,7 +72,11 @@ func parameters(s *Schemas, o Op) []any {
 func responses(s *Schemas, o Op, errRef map[string]any) map[string]any {
 	out := map[string]any{}
 	for _, a := range o.Answers {
-		out[strconv.Itoa(a.Status)] = map[string]any{"description": http.StatusText(a.Status), "content": jsonContent(s.Of(a.Type))}
+		content := jsonContent(s.Of(a.Type))
+		if a.Type == reflect.TypeFor[Text]() {
+			content = map[string]any{TextFormat: map[string]any{"schema": map[string]any{"type": "string"}}}
+		}
+		out[strconv.Itoa(a.Status)] = map[string]any{"description": http.StatusText(a.Status), "content": content}
 	}
 	for _, code := range o.HTTPErrors() {
 		out[strconv.Itoa(code)] = map[string]any{"description": http.StatusText(code), "content": jsonContent(errRef)}

@@ -144,6 +144,15 @@ var (
 		Request: typeOf[OnboardRequest](), Answers: ok[Onboarded](201), Errors: []int{409, 422, 500}}
 )
 
+// The operators' view (docs/metrics.md).
+var (
+	OpMetricsText = Op{Name: broker.CmdMetricsText, Method: "GET", Path: "/metrics", Access: Read,
+		Summary: "Prometheus metrics in the text exposition format", Answers: ok[Text](200)}
+	OpMetricsGet = Op{Name: broker.CmdMetricsGet, Method: "GET", Path: "/api/metrics", Access: Read,
+		Summary: "The metrics snapshot: queue depth over the hour, latency percentiles, utilisation, error rates, store",
+		Answers: ok[MetricsSnapshot](200)}
+)
+
 // All is the table: every operation, in the order documents list them.
 var All = []Op{
 	OpHealth, OpOpenAPI, OpSchemas,
@@ -156,4 +165,5 @@ var All = []Op{
 	OpAgentReset, OpPushTask, OpUsage,
 	OpRateLimitList, OpRateLimitSet, OpRateLimitClear, OpRateLimitExempt, OpRateLimitUnexempt,
 	OpConfigList, OpConfigGet, OpConfigSet, OpConfigReset, OpOnboard,
+	OpMetricsText, OpMetricsGet,
 }

@@ -1,0 +1,162 @@
+// Package metrics holds the operators' numbers (docs/metrics.md): the
+// Prometheus collectors of GET /metrics and the JSON snapshot of GET
+// /api/metrics. Counters and histograms are fed only by the hub's
+// telemetry events, through an in-process handler; gauges of what is true
+// now (queue depth, agents by state, store size and lag) are read at
+// scrape time from the projections, which the same events built. The
+// clock is injected.
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/agentcom/agentcom/telemetry"
+)
+
+// Window is the span of the snapshot's window figures, as the original's.
+const Window = 5 * time.Minute
+
+// durationBuckets are the histograms' upper bounds in seconds: from a
+// queue that hands tasks out at once to tasks that run for an hour.
+var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
+
+// Params are what the metrics read.
+type Params struct {
+	// State reads what is true now, for the gauges and the snapshot.
+	State func(ctx context.Context) State
+	// LogLines counts the hub's log lines by level so far.
+	LogLines func() map[string]uint64
+	// Dropped counts the telemetry events that never reached the stream.
+	Dropped func() uint64
+	Now     func() time.Time
+}
+
+// Metrics are the collectors and the snapshot's windows.
+type Metrics struct {
+	p   Params
+	reg *prometheus.Registry
+
+	tasks           map[string]*prometheus.CounterVec // by what happened, each by priority
+	queueWait       *prometheus.HistogramVec
+	runTime         *prometheus.HistogramVec
+	schedulerPasses prometheus.Counter
+	rateLimited     *prometheus.CounterVec
+
+	mu        sync.Mutex
+	wait, run durations
+	ends      outcomes
+	total     map[string]int // completed, failed, dead_letter since start
+	extremes  map[string]*extreme
+	points    []point // a minute apart, the last hour
+}
+
+// extreme is the least and greatest of one kind of duration since start.
+type extreme struct{ min, max float64 }
+
+// New registers every collector; attach Handle to the telemetry emitter.
+func New(p Params) *Metrics {
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	m := &Metrics{p: p, reg: prometheus.NewRegistry(), total: map[string]int{},
+		extremes: map[string]*extreme{"wait": nil, "run": nil}}
+	m.tasks = map[string]*prometheus.CounterVec{}
+	for _, what := range []string{"submitted", "completed", "failed", "dead_lettered", "reclaimed"} {
+		m.tasks[what] = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentcom_tasks_" + what + "_total",
+			Help: "Tasks " + strings.ReplaceAll(what, "_", "-") + ", by priority (a failure is one attempt's)."},
+			[]string{"priority"})
+		m.reg.MustRegister(m.tasks[what])
+	}
+	m.queueWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "agentcom_task_queue_wait_seconds",
+		Help: "Time from queued to assigned, per assignment.", Buckets: durationBuckets}, []string{"priority"})
+	m.runTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "agentcom_task_run_seconds",
+		Help: "Time from assigned to completed, per completion.", Buckets: durationBuckets}, []string{"priority"})
+	m.schedulerPasses = prometheus.NewCounter(prometheus.CounterOpts{Name: "agentcom_scheduler_passes_total",
+		Help: "Passes the scheduler made."})
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentcom_rate_limited_total",
+		Help: "Requests refused over a rate limit (429), by tier."}, []string{"tier"})
+	m.reg.MustRegister(m.queueWait, m.runTime, m.schedulerPasses, m.rateLimited, stateCollector{m},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Text is every metric in the Prometheus text exposition format.
+func (m *Metrics) Text() (string, error) {
+	families, err := m.reg.Gather()
+	if err != nil {
+		return "", fmt.Errorf("gather metrics: %w", err)
+	}
+	var b strings.Builder
+	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, f := range families {
+		if err := enc.Encode(f); err != nil {
+			return "", fmt.Errorf("encode metric %s: %w", f.GetName(), err)
+		}
+	}
+	return b.String(), nil
+}
+
+// Attach feeds the metrics from every event e emits.
+func (m *Metrics) Attach(e *telemetry.Emitter) { e.Attach("metrics", "", m.Handle) }
+
+// Handle counts one telemetry event.
+func (m *Metrics) Handle(ev telemetry.Event) {
+	prio, _ := ev.Metadata["priority"].(string)
+	switch ev.Event {
+	case "task.submit":
+		m.tasks["submitted"].WithLabelValues(prio).Inc()
+	case "task.assign":
+		m.observe("wait", m.queueWait, prio, ev)
+	case "task.complete":
+		m.tasks["completed"].WithLabelValues(prio).Inc()
+		m.observe("run", m.runTime, prio, ev)
+		m.ended(ev.Time, "completed")
+	case "task.fail":
+		m.tasks["failed"].WithLabelValues(prio).Inc()
+		m.ended(ev.Time, "failed")
+	case "task.dead_letter":
+		m.tasks["dead_lettered"].WithLabelValues(prio).Inc()
+		m.ended(ev.Time, "dead_letter")
+	case "task.reclaim":
+		m.tasks["reclaimed"].WithLabelValues(prio).Inc()
+	case "scheduler.attempt":
+		m.schedulerPasses.Inc()
+	case "rate.limited":
+		tier, _ := ev.Metadata["tier"].(string)
+		m.rateLimited.WithLabelValues(tier).Add(max(ev.Measurements["count"], 1))
+	}
+}
+
+// observe records a duration event: its histogram and its window.
+func (m *Metrics) observe(kind string, h *prometheus.HistogramVec, prio string, ev telemetry.Event) {
+	name := map[string]string{"wait": "wait_ms", "run": "duration_ms"}[kind]
+	ms := ev.Measurements[name]
+	h.WithLabelValues(prio).Observe(ms / 1000)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if kind == "wait" {
+		m.wait.add(ev.Time, ms)
+	} else {
+		m.run.add(ev.Time, ms)
+	}
+	if x := m.extremes[kind]; x == nil {
+		m.extremes[kind] = &extreme{min: ms, max: ms}
+	} else {
+		x.min, x.max = min(x.min, ms), max(x.max, ms)
+	}
+}
+
+func (m *Metrics) ended(at time.Time, kind string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ends.add(at, kind)
+	m.total[kind]++
+}
