@@ -67,15 +67,15 @@ type Hub struct {
 	// minute samples.
 	metrics      *metrics.Metrics
 	stopSampling context.CancelFunc
-	tel      *telemetry.Emitter
-	pub      *logsink.Publisher
-	sink     *logsink.Sink
-	fallback io.Closer // the log file the last lines go to at a stop
-	plan     storeops.Plan
-	started  time.Time
-	httpL    net.Listener // taken at the start of Start, served at its end
-	http     *http.Server
-	httpURL  string
+	tel          *telemetry.Emitter
+	pub          *logsink.Publisher
+	sink         *logsink.Sink
+	fallback     io.Closer // the log file the last lines go to at a stop
+	plan         storeops.Plan
+	started      time.Time
+	httpL        net.Listener // taken at the start of Start, served at its end
+	http         *http.Server
+	httpURL      string
 }
 
 // Params are what a hub is built from.

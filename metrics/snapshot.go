@@ -5,8 +5,8 @@ import (
 	"math"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/agentcom/agentcom/protocol/ops"
 )
