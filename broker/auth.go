@@ -56,6 +56,7 @@ type Authenticator struct {
 	sysSecret  string
 	sys        atomic.Pointer[server.Account]
 	observer   atomic.Bool
+	monitoring atomic.Bool // nats.monitor is on: admins may connect as SystemUser
 	agentAdmit atomic.Pointer[func(string) error] // SetAgentAdmission
 	mu         sync.RWMutex
 	byHash     map[string]Identity
@@ -92,6 +93,20 @@ func ObserverPermissions() *server.Permissions {
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Deny: []string{">"}},
 		Subscribe: &server.SubjectPermission{Allow: []string{TelemetryAll}},
+	}
+}
+
+// SystemPermissions let the system user ask the server for its
+// monitoring pages (varz, connz, jsz...) and read the answers, and nothing
+// else: no reload, no kick, no lame-duck mode, no account claims.
+func SystemPermissions() *server.Permissions {
+	allow := []string{SysServerPing}
+	for _, page := range SysMonitorPages {
+		allow = append(allow, fmt.Sprintf(SysServerPingT, page), fmt.Sprintf(SysServerReqT, page))
+	}
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: allow},
+		Subscribe: &server.SubjectPermission{Allow: []string{InboxAll}},
 	}
 }
 
@@ -151,6 +166,9 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 		c.RegisterUser(&server.User{Username: "hub:system", Account: sys})
 		return true
 	}
+	if opts.Username == SystemUser {
+		return a.checkSystem(c, token)
+	}
 	if token == "" && opts.Username == "" && a.observer.Load() {
 		c.RegisterUser(&server.User{Username: "observer", Permissions: ObserverPermissions()})
 		return true
@@ -183,6 +201,25 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 	default:
 		return false
 	}
+	return true
+}
+
+// SystemUser is the user name an admin connects with, its token as the
+// password, to read the server's monitoring over NATS (nats server report)
+// while nats.monitor is on.
+const SystemUser = "system"
+
+// checkSystem lets an admin's token into the system account, with
+// SystemPermissions only, while monitoring is on.
+func (a *Authenticator) checkSystem(c server.ClientAuthentication, token string) bool {
+	sys := a.sys.Load()
+	if sys == nil || !a.monitoring.Load() {
+		return false
+	}
+	if id, ok := a.Lookup(token); !ok || id.Role != RoleAdmin {
+		return false
+	}
+	c.RegisterUser(&server.User{Username: SystemUser, Account: sys, Permissions: SystemPermissions()})
 	return true
 }
 

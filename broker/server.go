@@ -32,6 +32,12 @@ type ServerConfig struct {
 	// TLS, when on, makes every client connection over the network use
 	// TLS (the hub's in-process connections do not need it).
 	TLS TLSFiles
+	// Monitor is host:port of the server's HTTP monitoring (/varz, /connz,
+	// /jsz...), "" for none; port 0 picks one. It has no authentication,
+	// so the configuration keeps it on loopback. With it on, an admin may
+	// also connect as the system account's read-only "system" user, for
+	// nats server report.
+	Monitor string
 	// Auth authenticates every client connection.
 	Auth *Authenticator
 	// Log receives the server's own log lines.
@@ -82,6 +88,7 @@ func start(cfg ServerConfig, opts *server.Options) (*Server, error) {
 		return nil, err
 	}
 	cfg.Auth.setSystemAccount(ns.SystemAccount())
+	cfg.Auth.monitoring.Store(cfg.Monitor != "")
 	js := *ns.JetStreamConfig()
 	js.StoreDir = opts.StoreDir // EnableJetStream adds the jetstream folder itself
 	return &Server{ns: ns, auth: cfg.Auth, violations: hook, jsConfig: js}, nil
@@ -134,6 +141,9 @@ func serverOptions(cfg ServerConfig) (*server.Options, error) {
 	if cfg.MaxStore > 0 {
 		opts.JetStreamMaxStore = cfg.MaxStore
 	}
+	if err := monitorOptions(opts, cfg.Monitor); err != nil {
+		return nil, err
+	}
 	if opts.DontListen {
 		return opts, nil
 	}
@@ -157,6 +167,35 @@ func serverOptions(cfg ServerConfig) (*server.Options, error) {
 		opts.TLSConfig, opts.TLS, opts.TLSVerify = tc, true, cfg.TLS.ClientCA != ""
 	}
 	return opts, nil
+}
+
+// monitorOptions turns the monitoring port on at addr ("" leaves it off).
+func monitorOptions(opts *server.Options, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("parse nats monitor address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("parse nats monitor port %q: %w", portStr, err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts.HTTPHost, opts.HTTPPort = host, port
+	return nil
+}
+
+// MonitorURL is the monitoring port's http:// URL, "" when it is off.
+func (s *Server) MonitorURL() string {
+	addr := s.ns.MonitorAddr()
+	if addr == nil {
+		return ""
+	}
+	return "http://" + addr.String()
 }
 
 // ClientURL is the nats:// URL clients connect to.

@@ -32,6 +32,11 @@ const (
 	InboxPrefix = "_INBOX."
 )
 
+// SysMonitorPages are the read-only monitoring pages the system user may
+// ask for over NATS, as the HTTP monitoring port serves them.
+var SysMonitorPages = []string{"VARZ", "CONNZ", "SUBSZ", "ROUTEZ", "GATEWAYZ", "LEAFZ", "JSZ", "ACCOUNTZ",
+	"HEALTHZ", "STATZ", "IDZ", "EXPVARZ", "IPQUEUESZ", "RAFTZ"}
+
 // HubOnlySubjects are the subjects no client token may publish on: the
 // event stream's (a write past the single writer, or a rollup that
 // erases a task's history), the TELEMETRY stream's, the JetStream API
@@ -110,6 +115,13 @@ const (
 	// server's older account-connections update, which the reader
 	// ignores): on one subscription they keep their order.
 	ClientEventsT = "$SYS.ACCOUNT.%s.*"
+	// SysServerPing asks every server for its status; SysServerPingT for
+	// one monitoring page of every server, SysServerReqT of one server
+	// (any id). The system user may ask these alone.
+	SysServerPing  = "$SYS.REQ.SERVER.PING"
+	SysServerPingT = "$SYS.REQ.SERVER.PING.%s"
+	SysServerReqT  = "$SYS.REQ.SERVER.*.%s"
+
 	// GlobalAccount is the account every AgentCom client lives in.
 	GlobalAccount = "$G"
 

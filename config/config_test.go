@@ -88,7 +88,7 @@ func TestLoadHubDefaults(t *testing.T) {
 			require.Equal(t, Hub{
 				Agents:    AgentDefaults,
 				Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults,
-				NATS:    Listener{Listen: "127.0.0.1:4222"},
+				NATS:    NATSListener{Listener: Listener{Listen: "127.0.0.1:4222"}},
 				HTTP:    HTTPListener{Listener: Listener{Listen: "127.0.0.1:4000"}, OpenReads: true},
 				DataDir: tc.wantDir,
 				Store:   Store{Sync: "always", SyncInterval: 0, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},
@@ -159,7 +159,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 	fileHub := Hub{
 		Agents:    AgentDefaults,
 		Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults,
-		NATS:    Listener{Listen: "127.0.0.1:5222"},
+		NATS:    NATSListener{Listener: Listener{Listen: "127.0.0.1:5222"}},
 		HTTP:    HTTPListener{Listener: Listener{Listen: "0.0.0.0:5000", Insecure: true}, OpenReads: true},
 		DataDir: fileDir,
 		Store:   Store{Sync: "250ms", SyncInterval: 250 * time.Millisecond, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},
@@ -168,7 +168,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 	envHub := Hub{
 		Agents:    AgentDefaults,
 		Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults,
-		NATS:    Listener{Listen: "127.0.0.1:6222"},
+		NATS:    NATSListener{Listener: Listener{Listen: "127.0.0.1:6222"}},
 		HTTP:    HTTPListener{Listener: Listener{Listen: "127.0.0.1:6000"}, OpenReads: true},
 		DataDir: envDir,
 		Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},
@@ -177,7 +177,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 	flagHub := Hub{
 		Agents:    AgentDefaults,
 		Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults,
-		NATS:    Listener{Listen: "127.0.0.1:7222"},
+		NATS:    NATSListener{Listener: Listener{Listen: "127.0.0.1:7222"}},
 		HTTP:    HTTPListener{Listener: Listener{Listen: "127.0.0.1:7000"}, OpenReads: true},
 		DataDir: flagDir,
 		Store:   Store{Sync: "5ms", SyncInterval: 5 * time.Millisecond, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},
@@ -202,7 +202,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 			want: Hub{
 				Agents:    AgentDefaults,
 				Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults,
-				NATS:    Listener{Listen: "127.0.0.1:5222"},
+				NATS:    NATSListener{Listener: Listener{Listen: "127.0.0.1:5222"}},
 				HTTP:    HTTPListener{Listener: Listener{Listen: DefaultHTTPListen}, OpenReads: true},
 				DataDir: flagDir,
 				Store:   Store{Sync: "always", SyncInterval: 0, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},
@@ -216,7 +216,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 			want: Hub{
 				Agents:    AgentDefaults,
 				Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults,
-				NATS:    Listener{Listen: "127.0.0.1:5222"},
+				NATS:    NATSListener{Listener: Listener{Listen: "127.0.0.1:5222"}},
 				HTTP:    HTTPListener{Listener: Listener{Listen: "127.0.0.1:6000", Insecure: true}, OpenReads: true},
 				DataDir: fileDir,
 				Store:   Store{Sync: "2s", SyncInterval: 2 * time.Second, Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},
@@ -230,7 +230,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 			want: Hub{
 				Agents:    AgentDefaults,
 				Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults,
-				NATS:    Listener{Listen: DefaultNATSListen},
+				NATS:    NATSListener{Listener: Listener{Listen: DefaultNATSListen}},
 				HTTP:    HTTPListener{Listener: Listener{Listen: DefaultHTTPListen}, OpenReads: true},
 				DataDir: flagDir,
 				Store:   Store{Sync: "always", Retention: StoreDefaults.Retention, CompactionInterval: StoreDefaults.CompactionInterval, BackupInterval: StoreDefaults.BackupInterval, BackupKeep: StoreDefaults.BackupKeep, SnapshotInterval: StoreDefaults.SnapshotInterval, ReserveMB: StoreDefaults.ReserveMB, KeepFinished: StoreDefaults.KeepFinished},

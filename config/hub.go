@@ -19,7 +19,7 @@ import (
 type Hub struct {
 	// NATS.Listen is where the embedded NATS server takes clients.
 	// Defaults to 127.0.0.1:4222; port 0 picks a free port.
-	NATS Listener `mapstructure:"nats"`
+	NATS NATSListener `mapstructure:"nats"`
 	// HTTP.Listen is where the HTTP API listens. Defaults to 127.0.0.1:4000.
 	HTTP HTTPListener `mapstructure:"http"`
 	// DataDir holds the JetStream store and admin.token. Defaults to
@@ -210,6 +210,34 @@ func (l Listener) check(prefix string) error {
 	return nil
 }
 
+// NATSListener is the NATS clients' address and the server's monitoring.
+type NATSListener struct {
+	Listener `mapstructure:",squash"`
+	// Monitor is where the embedded server serves its HTTP monitoring
+	// (/varz, /connz, /jsz), for nats server report and NATS exporters.
+	// Empty, the default: off. It has no authentication of its own, so it
+	// must be on loopback.
+	Monitor string `mapstructure:"monitor"`
+}
+
+// check checks the listener and the monitoring address.
+func (n NATSListener) check() error {
+	if err := n.Listener.check("nats"); err != nil {
+		return err
+	}
+	if n.Monitor == "" {
+		return nil
+	}
+	if err := checkListen("nats.monitor", n.Monitor); err != nil {
+		return err
+	}
+	if !loopback(n.Monitor) {
+		return fmt.Errorf("nats.monitor: %s is beyond loopback: the monitoring port has no authentication, "+
+			"so it listens on loopback only (such as 127.0.0.1:8222); reach it through a tunnel or a proxy", n.Monitor)
+	}
+	return nil
+}
+
 // HTTPListener is the HTTP API's address and who may read without a
 // token.
 type HTTPListener struct {
@@ -372,6 +400,7 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	v.SetDefault("nats.listen", DefaultNATSListen)
 	v.SetDefault("http.listen", DefaultHTTPListen)
 	v.SetDefault("http.open_reads", true)
+	v.SetDefault("nats.monitor", "")
 	v.SetDefault("rate_limits.light", RateLimitDefaults.Light)
 	v.SetDefault("rate_limits.normal", RateLimitDefaults.Normal)
 	v.SetDefault("rate_limits.heavy", RateLimitDefaults.Heavy)
@@ -420,7 +449,7 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 // validate checks every key and fills derived fields.
 func (h *Hub) validate() error {
 	errs := []error{
-		h.NATS.check("nats"),
+		h.NATS.check(),
 		h.HTTP.check("http"),
 		h.Log.validate(),
 		checkOneOf("telemetry.observer", h.Telemetry.Observer, []string{"auto", "on", "off"}),

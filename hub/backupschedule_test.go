@@ -24,7 +24,7 @@ func startHubAt(t *testing.T, dir string, clock *fakeClock, interval time.Durati
 	store := testStore()
 	store.BackupInterval = interval
 	cfg := config.Hub{
-		NATS: config.Listener{Listen: "127.0.0.1:0"}, HTTP: config.HTTPListener{Listener: config.Listener{Listen: "127.0.0.1:0"}, OpenReads: true},
+		NATS: config.NATSListener{Listener: config.Listener{Listen: "127.0.0.1:0"}}, HTTP: config.HTTPListener{Listener: config.Listener{Listen: "127.0.0.1:0"}, OpenReads: true},
 		DataDir: dir, Store: store, Log: config.Log{Level: "info"},
 		Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults,
 	}

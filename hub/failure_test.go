@@ -51,7 +51,7 @@ func TestStartFailsCleanlyOnAnUnreadableStore(t *testing.T) {
 	h.Stop()
 
 	cfg := config.Hub{
-		NATS: config.Listener{Listen: "127.0.0.1:0"}, HTTP: config.HTTPListener{Listener: config.Listener{Listen: "127.0.0.1:0"}, OpenReads: true},
+		NATS: config.NATSListener{Listener: config.Listener{Listen: "127.0.0.1:0"}}, HTTP: config.HTTPListener{Listener: config.Listener{Listen: "127.0.0.1:0"}, OpenReads: true},
 		DataDir: dir, Store: testStore(), Log: config.Log{Level: "info"}, Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults,
 	}
 	again := New(Params{Config: cfg, Log: logsink.Nop()})

@@ -117,7 +117,7 @@ func (h *Hub) Start(ctx context.Context) error {
 		return err
 	}
 	h.started = time.Now()
-	h.log.Info().Str("nats_url", h.NATSURL()).Str("http_url", h.httpURL).
+	h.log.Info().Str("nats_url", h.NATSURL()).Str("http_url", h.httpURL).Str("monitor_url", h.srv.MonitorURL()).
 		Str("data_dir", h.cfg.DataDir).Str("sync", h.cfg.Store.Sync).
 		Int64("store_max_mb", h.plan.MaxStore>>20).Int64("logs_stream_mb", h.plan.Logs>>20).
 		Int64("telemetry_stream_mb", h.plan.Telemetry>>20).Msg("hub ready")
@@ -237,6 +237,9 @@ func (h *Hub) announceStop(context.Context) {
 		h.log.Info().Msg("hub stopped")
 	}
 }
+
+// MonitorURL is the NATS monitoring port's URL ("" when nats.monitor is off).
+func (h *Hub) MonitorURL() string { return h.srv.MonitorURL() }
 
 // NATSURL is the URL clients connect to.
 func (h *Hub) NATSURL() string { return h.srv.ClientURL() }

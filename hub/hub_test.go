@@ -65,7 +65,7 @@ func startHubOpts(t testing.TB, dataDir string, level logsink.Level, opts hubOpt
 		dataDir = t.TempDir()
 	}
 	cfg := config.Hub{
-		NATS: config.Listener{Listen: "127.0.0.1:0"}, HTTP: config.HTTPListener{Listener: config.Listener{Listen: "127.0.0.1:0"}, OpenReads: true},
+		NATS: config.NATSListener{Listener: config.Listener{Listen: "127.0.0.1:0"}}, HTTP: config.HTTPListener{Listener: config.Listener{Listen: "127.0.0.1:0"}, OpenReads: true},
 		DataDir: dataDir, Store: testStore(), Log: config.Log{Level: "debug"},
 		Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults, RateLimits: config.RateLimitDefaults,
 	}

@@ -28,7 +28,7 @@ func TestBusyPortFailsTheStartAtOnce(t *testing.T) {
 			addr := busy.Addr().String()
 			dir := t.TempDir()
 			cfg := config.Hub{
-				NATS: config.Listener{Listen: "127.0.0.1:0"}, HTTP: config.HTTPListener{Listener: config.Listener{Listen: "127.0.0.1:0"}, OpenReads: true},
+				NATS: config.NATSListener{Listener: config.Listener{Listen: "127.0.0.1:0"}}, HTTP: config.HTTPListener{Listener: config.Listener{Listen: "127.0.0.1:0"}, OpenReads: true},
 				DataDir: dir, Store: testStore(), Log: config.Log{Level: "debug"},
 				Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults,
 			}

@@ -26,7 +26,7 @@ func (h *Hub) startBroker(context.Context) (err error) {
 	h.auth = broker.NewAuthenticator()
 	h.srv, err = broker.StartServer(broker.ServerConfig{
 		Listen: h.cfg.NATS.Listen, DataDir: h.cfg.DataDir, SyncInterval: h.cfg.Store.SyncInterval,
-		MaxStore: h.plan.MaxStore, Auth: h.auth, Log: h.log, TLS: tlsFiles(h.cfg.NATS.TLS),
+		MaxStore: h.plan.MaxStore, Auth: h.auth, Log: h.log, TLS: tlsFiles(h.cfg.NATS.TLS), Monitor: h.cfg.NATS.Monitor,
 	})
 	if err != nil {
 		return err

@@ -127,7 +127,7 @@ func requireStartedFrom(b *testing.B, h *Hub, withSnapshot bool) {
 // caller stops it (a cleanup would keep every hub's projections alive).
 func startupHub(b *testing.B, dir string) (*Hub, *logtest.Buffer) {
 	cfg := config.Hub{
-		NATS: config.Listener{Listen: "127.0.0.1:0"}, HTTP: config.HTTPListener{Listener: config.Listener{Listen: "127.0.0.1:0"}, OpenReads: true},
+		NATS: config.NATSListener{Listener: config.Listener{Listen: "127.0.0.1:0"}}, HTTP: config.HTTPListener{Listener: config.Listener{Listen: "127.0.0.1:0"}, OpenReads: true},
 		DataDir: dir, Store: config.StoreDefaults, Log: config.Log{Level: "info"},
 		Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults,
 	}

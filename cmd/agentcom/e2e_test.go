@@ -55,8 +55,10 @@ type hubProc struct {
 	dataDir string
 	natsURL string
 	httpURL string
-	token   string
-	done    chan struct{}
+	// monitorURL is the NATS monitoring port's, "" when it is off.
+	monitorURL string
+	token      string
+	done       chan struct{}
 
 	mu    sync.Mutex
 	lines []map[string]any
@@ -101,6 +103,7 @@ func startHubCmd(t *testing.T, cmd *exec.Cmd, dataDir string) *hubProc {
 	select {
 	case line := <-ready:
 		h.natsURL, h.httpURL = line["nats_url"].(string), line["http_url"].(string)
+		h.monitorURL, _ = line["monitor_url"].(string)
 	case <-h.done:
 		t.Fatal("hub exited before it was ready")
 	case <-time.After(60 * time.Second):
