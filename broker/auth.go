@@ -56,7 +56,7 @@ type Authenticator struct {
 	sysSecret  string
 	sys        atomic.Pointer[server.Account]
 	observer   atomic.Bool
-	monitoring atomic.Bool // nats.monitor is on: admins may connect as SystemUser
+	monitoring atomic.Bool                        // nats.monitor is on: admins may connect as SystemUser
 	agentAdmit atomic.Pointer[func(string) error] // SetAgentAdmission
 	mu         sync.RWMutex
 	byHash     map[string]Identity
