@@ -120,6 +120,8 @@ type Params struct {
 type Metrics interface {
 	Text() (string, error)
 	Snapshot(ctx context.Context) ops.MetricsSnapshot
+	Alerts() ops.Alerts
+	Acknowledge(rule, by string) (ops.Alert, int, error)
 }
 
 // New returns the API over the writer, the projections and the store.

@@ -86,6 +86,8 @@ func (a *API) handlers() map[string]handler {
 	hs[ops.OpMetricsGet.Name] = func(ctx context.Context, _ call) Reply {
 		return Reply{http.StatusOK, a.metrics.Snapshot(ctx)}
 	}
+	hs[ops.OpAlertList.Name] = func(context.Context, call) Reply { return Reply{http.StatusOK, a.metrics.Alerts()} }
+	hs[ops.OpAlertAck.Name] = a.acknowledgeAlert
 	for _, more := range []map[string]handler{a.rateLimitHandlers(), a.settingsHandlers()} {
 		maps.Copy(hs, more)
 	}
@@ -245,4 +247,16 @@ func (a *API) metricsText(ctx context.Context, _ call) Reply {
 		return a.errorReply(ctx, err)
 	}
 	return Reply{http.StatusOK, ops.Text{ContentType: ops.TextFormat, Body: text}}
+}
+
+// acknowledgeAlert marks an active alert seen.
+func (a *API) acknowledgeAlert(_ context.Context, c call) Reply {
+	al, status, err := a.metrics.Acknowledge(c.params["rule"], c.who)
+	switch status {
+	case http.StatusNotFound:
+		return Reply{status, ErrorBody{Error: "alert_not_found", Detail: err.Error()}}
+	case http.StatusConflict:
+		return Reply{status, ErrorBody{Error: "alert_not_active", Detail: err.Error()}}
+	}
+	return Reply{http.StatusOK, al}
 }

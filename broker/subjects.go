@@ -212,6 +212,9 @@ const (
 	// CmdMetricsText answers the Prometheus text; CmdMetricsGet the JSON snapshot.
 	CmdMetricsText = "metrics.prometheus"
 	CmdMetricsGet  = "metrics.get"
+	// CmdAlertList lists the alerts; CmdAlertAck acknowledges one.
+	CmdAlertList = "alert.list"
+	CmdAlertAck  = "alert.acknowledge"
 )
 
 // Agent-to-hub request verbs.

@@ -38,6 +38,8 @@ type Hub struct {
 	// RateLimits are each token's requests a minute per tier of
 	// operation (docs/protocol.md, rate limits).
 	RateLimits RateLimits `mapstructure:"rate_limits"`
+	// Alerts are the alert rules' thresholds (docs/metrics.md, alerts).
+	Alerts Alerts `mapstructure:"alerts"`
 }
 
 // RateLimits are requests a minute per tier; 0 lifts a tier's limit.
@@ -436,6 +438,7 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	for key, d := range TaskDefaults.durations() {
 		v.SetDefault(key, d)
 	}
+	setAlertDefaults(v)
 	if err := bind(v, fs, hubFlags); err != nil {
 		return Hub{}, err
 	}
@@ -462,7 +465,8 @@ func (h *Hub) validate() error {
 	}
 	d, err := parseSync(h.Store.Sync)
 	h.Store.SyncInterval = d
-	errs = append(errs, err, h.Agents.validate(), h.Store.validate(), h.Tasks.validate(), h.RateLimits.validate())
+	errs = append(errs, err, h.Agents.validate(), h.Store.validate(), h.Tasks.validate(), h.RateLimits.validate(),
+		h.Alerts.validate())
 	if h.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
 	} else if abs, err := filepath.Abs(h.DataDir); err == nil {

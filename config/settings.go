@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/url"
@@ -45,9 +46,49 @@ var Settings = []Setting{
 			h.Agents.DailyBudgetUSD = f
 			return nil
 		}},
+	durationSetting("alerts.check_interval", "how often the alert rules are evaluated",
+		func(h *Hub) *time.Duration { return &h.Alerts.CheckInterval }),
+	intSetting("alerts.queue_growing_checks", "queue_growing fires after the queue grew at this many checks in a row",
+		func(h *Hub) *int { return &h.Alerts.QueueGrowingChecks }),
+	floatSetting("alerts.failure_rate_pct", "high_failure_rate fires past this share (%) of failed attempts in 5 minutes",
+		func(h *Hub) *float64 { return &h.Alerts.FailureRatePct }),
+	intSetting("alerts.failure_min_attempts", "high_failure_rate needs at least this many ended attempts in 5 minutes",
+		func(h *Hub) *int { return &h.Alerts.FailureMinAttempts }),
+	durationSetting("alerts.stuck_after", "stuck_tasks fires for an assigned or working task with no event this long",
+		func(h *Hub) *time.Duration { return &h.Alerts.StuckAfter }),
+	intSetting("alerts.error_lines_per_hour", "high_error_rate fires past this many error log lines in an hour",
+		func(h *Hub) *int { return &h.Alerts.ErrorLinesPerHour }),
+	durationSetting("alerts.cooldown", "the least time between two firings of one warning rule",
+		func(h *Hub) *time.Duration { return &h.Alerts.Cooldown }),
 	{Key: "agents.default_repo", Summary: "the repository onboarding hands to new agents; empty: none",
 		get: func(h *Hub) string { return h.Agents.DefaultRepo },
 		set: func(h *Hub, v string) error { h.Agents.DefaultRepo = strings.TrimSpace(v); return nil }},
+}
+
+func intSetting(key, summary string, field func(*Hub) *int) Setting {
+	return Setting{Key: key, Summary: summary,
+		get: func(h *Hub) string { return strconv.Itoa(*field(h)) },
+		set: func(h *Hub, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%s: %q is not a whole number such as 3", key, v)
+			}
+			*field(h) = n
+			return nil
+		}}
+}
+
+func floatSetting(key, summary string, field func(*Hub) *float64) Setting {
+	return Setting{Key: key, Summary: summary,
+		get: func(h *Hub) string { return strconv.FormatFloat(*field(h), 'f', -1, 64) },
+		set: func(h *Hub, v string) error {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return fmt.Errorf("%s: %q is not a number such as 2.5", key, v)
+			}
+			*field(h) = f
+			return nil
+		}}
 }
 
 func durationSetting(key, summary string, field func(*Hub) *time.Duration) Setting {
@@ -154,7 +195,7 @@ func (s Setting) Parse(h Hub, value string) (Hub, error) {
 
 // CheckSettings checks the keys settings change, together (a reap_after
 // longer than the heartbeat interval, say).
-func CheckSettings(h Hub) error { return h.Agents.validate() }
+func CheckSettings(h Hub) error { return errors.Join(h.Agents.validate(), h.Alerts.validate()) }
 
 // FormatDuration writes d as a file would: 10m, not 10m0s.
 func FormatDuration(d time.Duration) string {

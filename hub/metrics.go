@@ -4,7 +4,10 @@ import (
 	"context"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/metrics"
+	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/protocol/ops"
 )
 
@@ -13,13 +16,16 @@ import (
 // projections) and samples the queue depth every minute.
 func (h *Hub) startMetrics(context.Context) error {
 	h.metrics = metrics.New(metrics.Params{State: h.metricsState, LogLines: h.log.Levels().Lines,
-		Dropped: h.tel.Dropped, Now: h.now})
+		Dropped: h.tel.Dropped, Alerts: func() config.Alerts { return h.settings.Current().Alerts },
+		Log: h.log, Telemetry: h.tel, Now: h.now})
 	if h.tel != nil {
 		h.metrics.Attach(h.tel)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stopSampling = cancel
+	h.settings.Watch(func(config.Hub) { h.metrics.Rearm() })
 	go h.metrics.Run(ctx)
+	go h.metrics.RunAlerts(ctx)
 	return nil
 }
 
@@ -35,6 +41,11 @@ func (h *Hub) stopMetrics(context.Context) {
 func (h *Hub) metricsState(ctx context.Context) metrics.State {
 	stats := h.views.Tasks.Stats()
 	st := metrics.State{QueuedByPriority: stats.QueuedByPriority, ByStatus: stats.ByStatus}
+	for _, status := range []domain.Status{domain.StatusAssigned, domain.StatusWorking} {
+		for _, t := range h.views.Tasks.List(projections.Filter{Status: status}) {
+			st.Active = append(st.Active, t.UpdatedAt)
+		}
+	}
 	for _, a := range h.views.Agents.List() {
 		st.Agents = append(st.Agents, ops.AgentUse{AgentID: a.ID, State: string(a.State), Tasks: len(a.Tasks),
 			Slots: a.Slots()})

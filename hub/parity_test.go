@@ -80,6 +80,8 @@ var probes = map[string]probe{
 	ops.OpOnboard.Name:     {body: `{"agent_id":"a b"}`, status: 422, code: protocol.CodeValidationFailed},
 	ops.OpMetricsText.Name: {status: 200},
 	ops.OpMetricsGet.Name:  {status: 200},
+	ops.OpAlertList.Name:   {status: 200},
+	ops.OpAlertAck.Name:    {params: map[string]string{"rule": "moon_full"}, status: 404, code: "alert_not_found"},
 }
 
 // httpPath is op's path with the probe's parameters and query.

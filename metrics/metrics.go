@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/telemetry"
 )
 
@@ -36,7 +38,13 @@ type Params struct {
 	LogLines func() map[string]uint64
 	// Dropped counts the telemetry events that never reached the stream.
 	Dropped func() uint64
-	Now     func() time.Time
+	// Alerts are the alert thresholds in force (the run-time settings).
+	Alerts func() config.Alerts
+	// Log and Telemetry receive each alert's firing, clearing and
+	// acknowledgement.
+	Log       logsink.Logger
+	Telemetry *telemetry.Emitter
+	Now       func() time.Time
 }
 
 // Metrics are the collectors and the snapshot's windows.
@@ -56,6 +64,9 @@ type Metrics struct {
 	total     map[string]int // completed, failed, dead_letter since start
 	extremes  map[string]*extreme
 	points    []point // a minute apart, the last hour
+
+	alerts *alerter
+	rearm  chan struct{}
 }
 
 // extreme is the least and greatest of one kind of duration since start.
@@ -67,7 +78,8 @@ func New(p Params) *Metrics {
 		p.Now = time.Now
 	}
 	m := &Metrics{p: p, reg: prometheus.NewRegistry(), total: map[string]int{},
-		extremes: map[string]*extreme{"wait": nil, "run": nil}}
+		extremes: map[string]*extreme{"wait": nil, "run": nil}, alerts: newAlerter(p.Log, p.Telemetry, p.Now()),
+		rearm: make(chan struct{}, 1)}
 	m.tasks = map[string]*prometheus.CounterVec{}
 	for _, what := range []string{"submitted", "completed", "failed", "dead_lettered", "reclaimed"} {
 		m.tasks[what] = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentcom_tasks_" + what + "_total",

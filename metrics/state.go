@@ -19,6 +19,8 @@ type State struct {
 	ByStatus         map[string]int
 	Agents           []ops.AgentUse
 	Store            ops.StoreHealthDigest
+	// Active are the assigned and working tasks' last event times.
+	Active []time.Time
 }
 
 var (

@@ -44,5 +44,8 @@ var Catalog = []Spec{
 	{"store.full", []string{"duration_ms"}, []string{"state", "reason"}, "the event store becomes full (state full, with the reason: writes are refused) or writable again (state writable; duration_ms: how long it was full)"},
 	{"rate.limited", []string{"count"}, []string{"name", "role", "tier", "op"}, "a caller's request is refused over its tier's rate limit (429): at once for the first of a second, then with the count of refusals since, at most once a second per caller and tier"},
 	{"log.level_change", nil, []string{"module", "from", "to", "by", "request_id"}, "an admin changes a log level"},
+	{"alert.fire", []string{"value", "threshold"}, []string{"rule", "severity", "message"}, "an alert rule's condition holds: the alert becomes active (docs/metrics.md, alerts)"},
+	{"alert.clear", []string{"duration_ms"}, []string{"rule", "severity"}, "a firing alert's condition went away (duration_ms: since it fired)"},
+	{"alert.acknowledge", nil, []string{"rule", "severity", "by"}, "an admin acknowledges an active alert"},
 	{"config.change", nil, []string{"key", "from", "to", "reset", "by", "request_id"}, "an admin changes a run-time setting, or resets it to the file's value (reset true)"},
 }

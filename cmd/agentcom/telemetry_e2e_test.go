@@ -91,6 +91,12 @@ func TestTelemetryCatalogEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	_, errOut, code := cli(t, h, "config", "set", "agents.reconnect_grace", "40s")
 	require.Equal(t, 0, code, errOut)
+	// Alerts: any error line fires high_error_rate (the failing backup
+	// below writes one); it is acknowledged, then cleared by a higher bar.
+	for key, value := range map[string]string{"alerts.error_lines_per_hour": "0", "alerts.check_interval": "100ms"} {
+		_, errOut, code = cli(t, h, "config", "set", key, value)
+		require.Equal(t, 0, code, errOut)
+	}
 	// A viewer over its limit of one read a minute: rate.limited.
 	out, _, _ = cli(t, h, "token", "create", "--role", "viewer", "peek")
 	code, _, err = h.put("/api/admin/rate-limits/peek", `{"light":1}`)
@@ -108,7 +114,13 @@ func TestTelemetryCatalogEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusInternalServerError, code)
 	require.NoError(t, os.Remove(blocker))
-	_, errOut, exit := cli(t, h, "backup")
+	require.Eventually(t, func() bool { return len(got.named("alert.fire")) >= 1 }, 30*time.Second, 20*time.Millisecond)
+	_, errOut, exit := cli(t, h, "alerts", "ack", "high_error_rate")
+	require.Equal(t, 0, exit, errOut)
+	_, errOut, exit = cli(t, h, "config", "set", "alerts.error_lines_per_hour", "1000")
+	require.Equal(t, 0, exit, errOut)
+	require.Eventually(t, func() bool { return len(got.named("alert.clear")) >= 1 }, 30*time.Second, 20*time.Millisecond)
+	_, errOut, exit = cli(t, h, "backup")
 	require.Equal(t, 0, exit, errOut)
 	code, _, err = h.postJSON("/api/admin/compact", "")
 	require.NoError(t, err)

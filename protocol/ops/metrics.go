@@ -122,3 +122,23 @@ func (t Text) MarshalJSON() ([]byte, error) { return json.Marshal(t.Body) }
 
 // TextFormat is the Prometheus text exposition format's content type.
 const TextFormat = "text/plain; version=0.0.4; charset=utf-8"
+
+// Alerts answers GET /api/alerts: every rule's alert.
+type Alerts struct {
+	Alerts []Alert `json:"alerts"`
+}
+
+// Alert is one rule's state: inactive, active, acknowledged or cleared,
+// with the value its last check saw against the threshold.
+type Alert struct {
+	Rule           string     `json:"rule"`
+	Severity       string     `json:"severity"`
+	State          string     `json:"state"`
+	Message        string     `json:"message,omitempty"`
+	Value          float64    `json:"value"`
+	Threshold      float64    `json:"threshold"`
+	FiredAt        *time.Time `json:"fired_at,omitempty"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
+	AcknowledgedBy string     `json:"acknowledged_by,omitempty"`
+	ClearedAt      *time.Time `json:"cleared_at,omitempty"`
+}

@@ -151,6 +151,11 @@ var (
 	OpMetricsGet = Op{Name: broker.CmdMetricsGet, Method: "GET", Path: "/api/metrics", Access: Read,
 		Summary: "The metrics snapshot: queue depth over the hour, latency percentiles, utilisation, error rates, store",
 		Answers: ok[MetricsSnapshot](200)}
+	OpAlertList = Op{Name: broker.CmdAlertList, Method: "GET", Path: "/api/alerts", Access: Read,
+		Summary: "Every alert rule's state: inactive, active, acknowledged or cleared", Answers: ok[Alerts](200)}
+	OpAlertAck = Op{Name: broker.CmdAlertAck, Method: "POST", Path: "/api/alerts/{rule}/acknowledge", Access: Admin,
+		Summary: "Acknowledge an active alert: it stays quiet until its condition clears and returns",
+		Answers: ok[Alert](200), Errors: []int{404, 409}}
 )
 
 // All is the table: every operation, in the order documents list them.
@@ -165,5 +170,5 @@ var All = []Op{
 	OpAgentReset, OpPushTask, OpUsage,
 	OpRateLimitList, OpRateLimitSet, OpRateLimitClear, OpRateLimitExempt, OpRateLimitUnexempt,
 	OpConfigList, OpConfigGet, OpConfigSet, OpConfigReset, OpOnboard,
-	OpMetricsText, OpMetricsGet,
+	OpMetricsText, OpMetricsGet, OpAlertList, OpAlertAck,
 }
