@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/agentcom/agentcom/broker"
@@ -68,6 +70,9 @@ type API struct {
 	// operator does what an operator asks of agents (agents.Coordinator).
 	operator Operator
 	metrics  Metrics
+	// streamsDone ends the live streams (StopStreams).
+	streamsDone chan struct{}
+	stopStreams sync.Once
 }
 
 // Operator is what the admin agent operations call.
@@ -136,7 +141,7 @@ func New(p Params) *API {
 	return &API{svc: p.Writer, tasks: p.Views.Tasks, agents: p.Views.Agents, now: time.Now, log: p.Log.Module("api"),
 		refused: refused, table: p.Table, tel: p.Telemetry, store: p.Store, auth: p.Auth, openReads: p.OpenReads,
 		lim: p.Limiter, rl: p.RateLimits, settings: p.Settings, operator: p.Operator, httpURL: p.HTTPURL, metrics: p.Metrics,
-		admin: &adminAPI{tokens: p.Tokens, srv: p.Server, nc: p.Conn}}
+		admin: &adminAPI{tokens: p.Tokens, srv: p.Server, nc: p.Conn}, streamsDone: make(chan struct{})}
 }
 
 // Stop logs what the refused-requests summary still holds, once the HTTP
@@ -178,7 +183,14 @@ func (a *API) List(ctx context.Context, q ListQuery) Reply {
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
-	return taskList(a.tasks.List(f))
+	tasks := a.tasks.List(f)
+	if q.Order == "updated" {
+		slices.SortStableFunc(tasks, func(x, y *domain.Task) int { return y.UpdatedAt.Compare(x.UpdatedAt) })
+	}
+	if q.Limit > 0 && len(tasks) > q.Limit {
+		tasks = tasks[:q.Limit]
+	}
+	return taskList(tasks)
 }
 
 func parseFilter(q ListQuery) (projections.Filter, error) {
@@ -197,6 +209,12 @@ func parseFilter(q ListQuery) (projections.Filter, error) {
 			v.Add("priority", "invalid", fmt.Sprintf("unknown priority %q: use urgent, high, normal or low", q.Priority))
 		}
 		f.Priority = &p
+	}
+	if q.Order != "" && q.Order != "queue" && q.Order != "updated" {
+		v.Add("order", "invalid", fmt.Sprintf("unknown order %q: use queue or updated", q.Order))
+	}
+	if q.Limit < 0 {
+		v.Add("limit", "out_of_range", "limit must not be negative (0: all)")
 	}
 	return f, v.Err()
 }

@@ -65,6 +65,8 @@ func (a *API) httpMux(bound []boundOp) *routeMux {
 	for _, op := range bound {
 		mux.HandleFunc(op.Pattern(), a.guarded(op))
 	}
+	mux.HandleFunc(DashboardRoute, a.serveDashboard)
+	mux.HandleFunc(StreamRoute, a.serveStream)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, Reply{http.StatusNotFound, ErrorBody{Error: protocol.CodeNotFound}})
 	})
@@ -182,6 +184,16 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Flush sends what is buffered (the live stream's events).
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap gives http.ResponseController the writer beneath.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func writeJSON(w http.ResponseWriter, r Reply) {
 	if t, ok := r.Body.(ops.Text); ok {

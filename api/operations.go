@@ -99,7 +99,7 @@ func (a *API) handlers() map[string]handler {
 func (a *API) listCall(ctx context.Context, c call) Reply {
 	var q ListQuery
 	if err := unmarshalOptional(c.body, &q); err != nil {
-		return a.errorReply(ctx, badBody("the body must be a JSON object of status, priority, assigned_to strings"))
+		return a.errorReply(ctx, badBody("the body must be a JSON object of status, priority, assigned_to, order strings and a limit"))
 	}
 	r := a.List(ctx, q)
 	if agent, ok := c.agent(); ok && r.Status == http.StatusOK {

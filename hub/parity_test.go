@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/api"
 	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/protocol/ops"
 )
@@ -174,8 +175,9 @@ func TestRoutesAndCommandsAreExactlyTheTable(t *testing.T) {
 	h := startHub(t, "")
 	got, names, err := h.api.Served()
 	require.NoError(t, err)
-	require.Equal(t, patterns(ops.All), got, "the HTTP mux serves a route outside the table, or lacks one")
-	var want []string
+	want := slices.Sorted(slices.Values(append(patterns(ops.All), api.ExtraRoutes...)))
+	require.Equal(t, want, got, "the HTTP mux serves a route outside the table (and its extra routes), or lacks one")
+	want = nil
 	for _, op := range ops.All {
 		want = append(want, op.Name)
 	}

@@ -129,6 +129,7 @@ func (h *Hub) serveHTTP(context.Context) error {
 	}
 	h.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: stdlog.New(logsink.LineWriter(h.log.Module("http"), "http server"), "", 0)}
+	h.http.RegisterOnShutdown(h.api.StopStreams)
 	go func() {
 		if err := h.http.Serve(h.httpL); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			h.log.Error().Err(err).Msg("http server stopped")

@@ -79,6 +79,11 @@ type ListQuery struct {
 	Status     string `json:"status,omitempty"`
 	Priority   string `json:"priority,omitempty"`
 	AssignedTo string `json:"assigned_to,omitempty"`
+	// Order is queue (the default: by priority, then age) or updated
+	// (the latest changed first: recent completions); Limit keeps the
+	// first that many (0: all).
+	Order string `json:"order,omitempty"`
+	Limit int    `json:"limit,omitempty"`
 }
 
 // TaskList is a list of tasks in queue order.
