@@ -34,7 +34,9 @@ const streamBuffer = 256
 const keepalive = 15 * time.Second
 
 // serveDashboard serves the dashboard's page: public, it holds no data.
-func (a *API) serveDashboard(w http.ResponseWriter, r *http.Request) { dashboard.Handler().ServeHTTP(w, r) }
+func (a *API) serveDashboard(w http.ResponseWriter, r *http.Request) {
+	dashboard.Handler().ServeHTTP(w, r)
+}
 
 // serveStream sends every telemetry event as a server-sent event until the
 // browser goes or the hub stops. EventSource cannot send headers, so the

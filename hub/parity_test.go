@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/api"
+	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/protocol/ops"
 )
