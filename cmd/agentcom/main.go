@@ -34,7 +34,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
-	root.AddCommand(newHubCmd(), newTaskCmd(), newReplayCmd(), newAgentCmd(), newTokenCmd(), newSidecarCmd(), newEventsCmd(), newBenchCmd(), newAdminCmd(), newUsageCmd(), newConfigCmd(), newAlertsCmd())
+	root.AddCommand(newHubCmd(), newTaskCmd(), newReplayCmd(), newAgentCmd(), newTokenCmd(), newSidecarCmd(), newEventsCmd(), newBenchCmd(), newAdminCmd(), newUsageCmd(), newConfigCmd(), newAlertsCmd(), newTopCmd())
 	root.AddCommand(newStoreCmds()...)
 	root.AddCommand(newStoreGroupCmd())
 	return root
