@@ -24,9 +24,17 @@ func newTopCmd() *cobra.Command {
 	config.ClientFlags(cmd.Flags())
 	every := cmd.Flags().Duration("interval", time.Second, "how often the view is drawn again")
 	once := cmd.Flags().Bool("once", false, "draw one view, without clearing the screen, and exit")
+	asJSON := cmd.Flags().Bool("json", false, "print one view's replies as JSON ({metrics, agents, alerts}) and exit")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if *every < 100*time.Millisecond {
 			return fmt.Errorf("invalid --interval %s: at least 100ms", *every)
+		}
+		if *asJSON {
+			f, err := readFrame(cmd)
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), map[string]any{"metrics": f.metrics, "agents": f.agents, "alerts": f.alerts})
 		}
 		var last *frame
 		for {

@@ -24,6 +24,11 @@ func TestTopAndAlertsFromTheCLI(t *testing.T) {
 	require.Contains(t, out, "agents 1 online")
 	require.Regexp(t, `worker\s+idle`, out)
 	require.NotContains(t, out, clearScreen, "--once does not clear the screen")
+	out, errOut, code = cli(t, h, "top", "--json")
+	require.Equal(t, 0, code, errOut)
+	var view struct{ Metrics, Agents, Alerts any }
+	require.NoError(t, json.Unmarshal([]byte(out), &view))
+	require.NotNil(t, view.Metrics)
 	_, errOut, code = cli(t, h, "top", "--interval", "1ms")
 	require.NotEqual(t, 0, code)
 	require.Contains(t, errOut, "at least 100ms")
