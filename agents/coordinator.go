@@ -281,6 +281,10 @@ func (p *presence) lastSeen(id string) (time.Time, bool) {
 	return t, ok
 }
 
+// LastSeen is when the hub last heard from an agent (a heartbeat or any
+// request), while it is connected.
+func (c *Coordinator) LastSeen(agentID string) (time.Time, bool) { return c.presence.lastSeen(agentID) }
+
 // OverBudget reports whether an agent's completions today (UTC) cost its
 // budget or more (agents.budgets.<id>, else agents.daily_budget_usd):
 // nothing more is assigned to it until the day ends or the budget is raised.

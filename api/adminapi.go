@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -27,7 +28,16 @@ type adminAPI struct {
 // Agents lists every agent with its state machine.
 func (a *API) Agents() Reply {
 	agents := a.agents.List()
-	return Reply{http.StatusOK, ops.AgentList{Agents: agents, Count: len(agents)}}
+	seen := map[string]time.Time{}
+	for _, ag := range agents {
+		if a.operator == nil {
+			break
+		}
+		if t, ok := a.operator.LastSeen(ag.ID); ok {
+			seen[ag.ID] = t.UTC()
+		}
+	}
+	return Reply{http.StatusOK, ops.AgentList{Agents: agents, Count: len(agents), LastSeen: seen}}
 }
 
 // Agent returns one agent's state.

@@ -78,6 +78,7 @@ type API struct {
 // Operator is what the admin agent operations call.
 type Operator interface {
 	Reset(ctx context.Context, agentID string) (ops.AgentReset, error)
+	LastSeen(agentID string) (time.Time, bool)
 }
 
 // Store is what the store operations call (storeops.Ops).

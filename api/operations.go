@@ -131,6 +131,7 @@ func (a *API) agentsCall(_ context.Context, c call) Reply {
 		l := r.Body.(ops.AgentList)
 		l.Agents = slices.DeleteFunc(l.Agents, func(ag *domain.Agent) bool { return ag.ID != agent })
 		l.Count = len(l.Agents)
+		maps.DeleteFunc(l.LastSeen, func(id string, _ time.Time) bool { return id != agent })
 		r.Body = l
 	}
 	return r

@@ -168,6 +168,8 @@ func TestAgentTokenReadsWhatConcernsIt(t *testing.T) {
 		require.Equal(t, http.StatusOK, code)
 		require.Len(t, out["agents"], 1)
 		require.Equal(t, "a1", out["agents"].([]any)[0].(map[string]any)["agent_id"])
+		require.Len(t, out["last_seen"], 1, "when the hub last heard from it, and of no other")
+		require.Contains(t, out["last_seen"], "a1")
 		code, _ = get("/api/agents/a2/state")
 		require.Equal(t, http.StatusForbidden, code)
 	}
@@ -175,6 +177,9 @@ func TestAgentTokenReadsWhatConcernsIt(t *testing.T) {
 	code, out := f.h.do(t, http.MethodGet, "/api/tasks", f.viewer, "")
 	require.Equal(t, http.StatusOK, code)
 	require.Len(t, ids(out), 3)
+	code, out = f.h.do(t, http.MethodGet, "/api/agents", f.viewer, "")
+	require.Equal(t, http.StatusOK, code)
+	require.Len(t, out["last_seen"], 2)
 }
 
 // natsGet reads an HTTP read path's op over NATS, as the HTTP status and

@@ -114,6 +114,10 @@ type Cancelled struct {
 type AgentList struct {
 	Agents []*domain.Agent `json:"agents"`
 	Count  int             `json:"count"`
+	// LastSeen is when the hub last heard from each connected agent (any
+	// request, a heartbeat or more), by agent id: the hub's memory, not an
+	// event.
+	LastSeen map[string]time.Time `json:"last_seen"`
 }
 
 // TokenRequest names a new token: {"agent_id": "a1"} for an agent (the
