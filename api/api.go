@@ -70,6 +70,7 @@ type API struct {
 	// operator does what an operator asks of agents (agents.Coordinator).
 	operator Operator
 	metrics  Metrics
+	logFile  string
 	// streamsDone ends the live streams (StopStreams).
 	streamsDone chan struct{}
 	stopStreams sync.Once
@@ -120,6 +121,8 @@ type Params struct {
 	Operator Operator
 	// Metrics answers /metrics and /api/metrics.
 	Metrics Metrics
+	// LogFile is the log sink's file, for log.tail.
+	LogFile string
 }
 
 // Metrics is what the metrics operations read (metrics.Metrics).
@@ -141,7 +144,7 @@ func New(p Params) *API {
 	}
 	return &API{svc: p.Writer, tasks: p.Views.Tasks, agents: p.Views.Agents, now: time.Now, log: p.Log.Module("api"),
 		refused: refused, table: p.Table, tel: p.Telemetry, store: p.Store, auth: p.Auth, openReads: p.OpenReads,
-		lim: p.Limiter, rl: p.RateLimits, settings: p.Settings, operator: p.Operator, httpURL: p.HTTPURL, metrics: p.Metrics,
+		lim: p.Limiter, rl: p.RateLimits, settings: p.Settings, operator: p.Operator, httpURL: p.HTTPURL, metrics: p.Metrics, logFile: p.LogFile,
 		admin: &adminAPI{tokens: p.Tokens, srv: p.Server, nc: p.Conn}, streamsDone: make(chan struct{})}
 }
 

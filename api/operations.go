@@ -16,6 +16,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol/ops"
 )
 
@@ -88,6 +89,7 @@ func (a *API) handlers() map[string]handler {
 	}
 	hs[ops.OpAlertList.Name] = func(context.Context, call) Reply { return Reply{http.StatusOK, a.metrics.Alerts()} }
 	hs[ops.OpAlertAck.Name] = a.acknowledgeAlert
+	hs[ops.OpLogTail.Name] = a.logTail
 	for _, more := range []map[string]handler{a.rateLimitHandlers(), a.settingsHandlers()} {
 		maps.Copy(hs, more)
 	}
@@ -260,4 +262,23 @@ func (a *API) acknowledgeAlert(_ context.Context, c call) Reply {
 		return Reply{status, ErrorBody{Error: "alert_not_active", Detail: err.Error()}}
 	}
 	return Reply{http.StatusOK, al}
+}
+
+// logTail answers the last lines of the log file.
+func (a *API) logTail(ctx context.Context, c call) Reply {
+	var q ops.LogTailQuery
+	if err := unmarshalOptional(c.body, &q); err != nil {
+		return a.errorReply(ctx, badBody(`the body must be a JSON object such as {"lines": 100}`))
+	}
+	if q.Lines == 0 {
+		q.Lines = 100
+	}
+	if q.Lines < 1 || q.Lines > 1000 {
+		return a.errorReply(ctx, fieldErr("lines", "out_of_range", "lines must be between 1 and 1000"))
+	}
+	lines, err := logsink.Tail(a.logFile, q.Lines)
+	if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	return Reply{http.StatusOK, ops.LogTail{File: a.logFile, Lines: lines}}
 }

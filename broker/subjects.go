@@ -215,6 +215,8 @@ const (
 	// CmdAlertList lists the alerts; CmdAlertAck acknowledges one.
 	CmdAlertList = "alert.list"
 	CmdAlertAck  = "alert.acknowledge"
+	// CmdLogTail reads the last lines of the log file.
+	CmdLogTail = "log.tail"
 )
 
 // Agent-to-hub request verbs.

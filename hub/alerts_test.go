@@ -12,6 +12,7 @@ import (
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/protocol/ops"
 )
 
 // alertHub is a hub on an injected clock whose timers never move on their
@@ -176,4 +177,31 @@ func TestAlertsListEveryRule(t *testing.T) {
 	code, out = h.do(t, http.MethodPost, "/api/alerts/moon_full/acknowledge", h.token, "")
 	require.Equal(t, http.StatusNotFound, code)
 	require.Equal(t, "alert_not_found", out["error"])
+}
+
+// The log tail reads the log sink's file: a line the hub wrote shows, as
+// the JSON object the file holds, over HTTP and NATS.
+func TestLogTailReadsTheLogFile(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, "")
+	h.log.Notice().Str("marker", "tail-me").Msg("a line for the tail")
+	send := transports(t, h)
+	for name, call := range map[string]func() (int, map[string]any){
+		"http": func() (int, map[string]any) { return send["http"](ops.OpLogTail, map[string]string{"lines": "1000"}, "") },
+		"nats": func() (int, map[string]any) { return send["nats"](ops.OpLogTail, nil, `{"lines":1000}`) },
+	} {
+		require.Eventually(t, func() bool {
+			code, out := call()
+			require.Equal(t, http.StatusOK, code, "%s: %v", name, out)
+			for _, l := range out["lines"].([]any) {
+				if l.(map[string]any)["marker"] == "tail-me" {
+					return true
+				}
+			}
+			return false
+		}, 15*time.Second, 20*time.Millisecond, name)
+	}
+	code, out := h.do(t, http.MethodGet, "/api/admin/logs/tail?lines=2", h.token, "")
+	require.Equal(t, http.StatusOK, code)
+	require.Len(t, out["lines"], 2)
 }

@@ -225,7 +225,8 @@ func (h *Hub) serveNATS(context.Context) (err error) {
 	h.api = api.New(api.Params{Writer: h.svc, Views: h.views, Store: h.ops, Tokens: h.tokens, Server: h.srv,
 		Conn: h.nc, Log: h.log, Telemetry: h.tel, RefusalTimer: h.params.RefusalTimer,
 		Auth: h.auth, OpenReads: h.cfg.OpenReads(), Limiter: h.limiter, RateLimits: h.rateLimits,
-		Settings: h.settings, HTTPURL: h.httpURL, Operator: h.coord, Metrics: h.metrics})
+		Settings: h.settings, HTTPURL: h.httpURL, Operator: h.coord, Metrics: h.metrics,
+		LogFile: filepath.Join(h.logFile().Dir, logsink.LogFileName)})
 	h.natsAPI, err = h.api.ServeNATS(h.nc)
 	return err
 }

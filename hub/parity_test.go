@@ -83,6 +83,7 @@ var probes = map[string]probe{
 	ops.OpMetricsGet.Name:  {status: 200},
 	ops.OpAlertList.Name:   {status: 200},
 	ops.OpAlertAck.Name:    {params: map[string]string{"rule": "moon_full"}, status: 404, code: "alert_not_found"},
+	ops.OpLogTail.Name:     {query: url.Values{"lines": {"5000"}}, status: 422, code: protocol.CodeValidationFailed},
 }
 
 // httpPath is op's path with the probe's parameters and query.

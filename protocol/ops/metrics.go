@@ -142,3 +142,16 @@ type Alert struct {
 	AcknowledgedBy string     `json:"acknowledged_by,omitempty"`
 	ClearedAt      *time.Time `json:"cleared_at,omitempty"`
 }
+
+// LogTailQuery asks for the last lines of the hub's log file.
+type LogTailQuery struct {
+	// Lines is how many: 1 to 1000, 100 when left out.
+	Lines int `json:"lines,omitempty"`
+}
+
+// LogTail is the last lines of the log file, oldest first, each the JSON
+// object the file holds.
+type LogTail struct {
+	File  string            `json:"file"`
+	Lines []json.RawMessage `json:"lines"`
+}

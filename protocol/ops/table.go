@@ -156,6 +156,9 @@ var (
 	OpAlertAck = Op{Name: broker.CmdAlertAck, Method: "POST", Path: "/api/alerts/{rule}/acknowledge", Access: Admin,
 		Summary: "Acknowledge an active alert: it stays quiet until its condition clears and returns",
 		Answers: ok[Alert](200), Errors: []int{404, 409}}
+	OpLogTail = Op{Name: broker.CmdLogTail, Method: "GET", Path: "/api/admin/logs/tail", Access: Admin,
+		Summary: "The last lines of the hub's log file (every part's and every sidecar's), oldest first",
+		Query:   typeOf[LogTailQuery](), Answers: ok[LogTail](200), Errors: []int{422, 500}}
 )
 
 // All is the table: every operation, in the order documents list them.
@@ -170,5 +173,5 @@ var All = []Op{
 	OpAgentReset, OpPushTask, OpUsage,
 	OpRateLimitList, OpRateLimitSet, OpRateLimitClear, OpRateLimitExempt, OpRateLimitUnexempt,
 	OpConfigList, OpConfigGet, OpConfigSet, OpConfigReset, OpOnboard,
-	OpMetricsText, OpMetricsGet, OpAlertList, OpAlertAck,
+	OpMetricsText, OpMetricsGet, OpAlertList, OpAlertAck, OpLogTail,
 }
