@@ -187,7 +187,9 @@ func TestLogTailReadsTheLogFile(t *testing.T) {
 	h.log.Notice().Str("marker", "tail-me").Msg("a line for the tail")
 	send := transports(t, h)
 	for name, call := range map[string]func() (int, map[string]any){
-		"http": func() (int, map[string]any) { return send["http"](ops.OpLogTail, map[string]string{"lines": "1000"}, "") },
+		"http": func() (int, map[string]any) {
+			return send["http"](ops.OpLogTail, map[string]string{"lines": "1000"}, "")
+		},
 		"nats": func() (int, map[string]any) { return send["nats"](ops.OpLogTail, nil, `{"lines":1000}`) },
 	} {
 		require.Eventually(t, func() bool {
