@@ -116,8 +116,19 @@ func (m *Metrics) Text() (string, error) {
 	return b.String(), nil
 }
 
-// Attach feeds the metrics from every event e emits.
-func (m *Metrics) Attach(e *telemetry.Emitter) { e.Attach("metrics", "", m.Handle) }
+// counted are the events the metrics count. The emitter decodes an event
+// for in-process handlers only when one takes its name, so the metrics
+// take these alone, not every event (accept, progress, fsm.transition and
+// scheduler.match are most of a busy hub's events).
+var counted = []string{"task.submit", "task.assign", "task.complete", "task.fail", "task.dead_letter",
+	"task.reclaim", "scheduler.attempt", "rate.limited"}
+
+// Attach feeds the metrics from the events of e they count.
+func (m *Metrics) Attach(e *telemetry.Emitter) {
+	for _, name := range counted {
+		e.Attach("metrics:"+name, name, m.Handle)
+	}
+}
 
 // Handle counts one telemetry event.
 func (m *Metrics) Handle(ev telemetry.Event) {
