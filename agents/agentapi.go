@@ -92,6 +92,10 @@ func (c *Coordinator) handle(ctx context.Context, agentID, verb string, data []b
 			}
 			return http.StatusOK, map[string]any{"status": "ok", "fsm_state": a.State}
 		})
+	case broker.VerbReserve, broker.VerbRenew, broker.VerbRelease:
+		if c.reserved != nil {
+			return c.reservation(ctx, agentID, verb, data)
+		}
 	}
 	return http.StatusNotFound, protocol.Error{Error: protocol.CodeUnknownVerb, Detail: "no agent request " + verb}
 }

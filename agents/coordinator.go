@@ -42,6 +42,8 @@ type Coordinator struct {
 	tel      *telemetry.Emitter
 	excused  excuses // stale busy declines let go without a cooldown
 	guard    *guard.Guard
+	reserved Reservations
+	swept    time.Time // the last sweep of expired reservations
 
 	lanes    *broker.Lanes // one connection per agent for its requests
 	sysConn  *nats.Conn
@@ -66,6 +68,18 @@ type Params struct {
 	Now func() time.Time
 	// Paused starts the scheduler paused (tests that assign by hand).
 	Paused bool
+	// Reservations answers the reserve, renew and release verbs (nil:
+	// none, each is 404).
+	Reservations Reservations
+}
+
+// Reservations are the agents' file reservations (reservations.Service).
+type Reservations interface {
+	Reserve(ctx context.Context, agent string, r protocol.Reserve) (protocol.Reservation, []protocol.Reservation, error)
+	Renew(ctx context.Context, agent string, ref protocol.ReservationRef) (protocol.Reservation, error)
+	Release(ctx context.Context, agent string, ref protocol.ReservationRef) error
+	ReleaseAgent(ctx context.Context, agent string)
+	Sweep(ctx context.Context)
 }
 
 // New returns a stopped coordinator; call Start.
@@ -76,7 +90,7 @@ func New(p Params) *Coordinator {
 	c := &Coordinator{svc: p.Service, views: p.Views, nc: p.Conn, srv: p.Server,
 		backoff: p.Backoff, jitter: rand.Float64,
 		log: p.Log.Module("agents"), now: p.Now, presence: newPresence(), quit: make(chan struct{}), tel: p.Telemetry,
-		guard: newGuard(p.Config, p.Now)}
+		guard: newGuard(p.Config, p.Now), reserved: p.Reservations}
 	c.cfg.Store(&p.Config)
 	c.sched = newScheduler(c)
 	c.sched.paused.Store(p.Paused)

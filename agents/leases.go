@@ -65,9 +65,12 @@ func (c *Coordinator) sweep() {
 }
 
 func (c *Coordinator) sweepAgents(ctx context.Context, now time.Time) {
+	var gone []string
+	defer func() { c.sweepReservations(ctx, gone) }()
 	for _, a := range c.views.Agents.List() {
 		if !a.Online() {
 			if c.since(a.LastStateChange, now) > c.conf().ReconnectGrace {
+				gone = append(gone, a.ID)
 				for _, h := range a.Tasks {
 					// Only what is still this agent's, under that generation.
 					if t, _, ok := c.views.Tasks.Get(h.ID); ok && t.AssignedTo == a.ID && t.Generation == h.Generation {

@@ -71,6 +71,8 @@ type API struct {
 	operator Operator
 	metrics  Metrics
 	logFile  string
+	// reservations are the agents' file reservations.
+	reservations Reservations
 	// streamsDone ends the live streams (StopStreams).
 	streamsDone chan struct{}
 	stopStreams sync.Once
@@ -123,6 +125,8 @@ type Params struct {
 	Metrics Metrics
 	// LogFile is the log sink's file, for log.tail.
 	LogFile string
+	// Reservations are the agents' file reservations.
+	Reservations Reservations
 }
 
 // Metrics is what the metrics operations read (metrics.Metrics).
@@ -144,7 +148,7 @@ func New(p Params) *API {
 	}
 	return &API{svc: p.Writer, tasks: p.Views.Tasks, agents: p.Views.Agents, now: time.Now, log: p.Log.Module("api"),
 		refused: refused, table: p.Table, tel: p.Telemetry, store: p.Store, auth: p.Auth, openReads: p.OpenReads,
-		lim: p.Limiter, rl: p.RateLimits, settings: p.Settings, operator: p.Operator, httpURL: p.HTTPURL, metrics: p.Metrics, logFile: p.LogFile,
+		lim: p.Limiter, rl: p.RateLimits, settings: p.Settings, operator: p.Operator, httpURL: p.HTTPURL, metrics: p.Metrics, logFile: p.LogFile, reservations: p.Reservations,
 		admin: &adminAPI{tokens: p.Tokens, srv: p.Server, nc: p.Conn}, streamsDone: make(chan struct{})}
 }
 

@@ -90,7 +90,7 @@ func (a *API) handlers() map[string]handler {
 	hs[ops.OpAlertList.Name] = func(context.Context, call) Reply { return Reply{http.StatusOK, a.metrics.Alerts()} }
 	hs[ops.OpAlertAck.Name] = a.acknowledgeAlert
 	hs[ops.OpLogTail.Name] = a.logTail
-	for _, more := range []map[string]handler{a.rateLimitHandlers(), a.settingsHandlers()} {
+	for _, more := range []map[string]handler{a.rateLimitHandlers(), a.settingsHandlers(), a.reservationHandlers()} {
 		maps.Copy(hs, more)
 	}
 	return hs

@@ -157,6 +157,11 @@ const (
 	// RateLimitsBucket is the KV bucket of rate-limit overrides and
 	// exempt names.
 	RateLimitsBucket = "agentcom_rate_limits"
+	// ReservationsBucket is the KV bucket of file reservations: one key
+	// per project, holding its reservations.
+	ReservationsBucket = "agentcom_reservations"
+	// ReservationKeyT is a project's key's subject in the bucket.
+	ReservationKeyT = "$KV." + ReservationsBucket + ".%s"
 )
 
 // The hub commands, each answered on CommandT with the same JSON bodies as
@@ -217,6 +222,10 @@ const (
 	CmdAlertAck  = "alert.acknowledge"
 	// CmdLogTail reads the last lines of the log file.
 	CmdLogTail = "log.tail"
+	// CmdReservationList lists file reservations; CmdReservationRelease
+	// releases one (an admin's force).
+	CmdReservationList    = "reservation.list"
+	CmdReservationRelease = "reservation.release"
 )
 
 // Agent-to-hub request verbs.
@@ -232,13 +241,17 @@ const (
 	VerbBye       = "bye"
 	VerbBlocked   = "blocked"
 	VerbUnblocked = "unblocked"
+	// File reservations: reserve paths in a project, renew, release.
+	VerbReserve = "reserve"
+	VerbRenew   = "renew"
+	VerbRelease = "release"
 )
 
 // IsAgentVerb reports whether verb is one of the agent request verbs.
 func IsAgentVerb(verb string) bool {
 	switch verb {
 	case VerbHello, VerbHeartbeat, VerbAccept, VerbDecline, VerbProgress, VerbComplete, VerbFail, VerbReport, VerbBye,
-		VerbBlocked, VerbUnblocked:
+		VerbBlocked, VerbUnblocked, VerbReserve, VerbRenew, VerbRelease:
 		return true
 	}
 	return false

@@ -19,6 +19,7 @@ import (
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/metrics"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/reservations"
 	"github.com/agentcom/agentcom/settings"
 	"github.com/agentcom/agentcom/storeops"
 	"github.com/agentcom/agentcom/telemetry"
@@ -60,6 +61,9 @@ type Hub struct {
 	// limiter rate-limits callers; rateLimits keeps its overrides.
 	limiter    *limits.Limiter
 	rateLimits *broker.RateLimitStore
+	// reservationStore keeps the file reservations; reservations change them.
+	reservationStore *broker.ReservationStore
+	reservations     *reservations.Service
 	// settings are the configuration in force: the file's, with the
 	// run-time changes laid over it.
 	settings *settings.Settings
@@ -199,7 +203,11 @@ func (h *Hub) loadSettings(ctx context.Context) error {
 // startAgents starts the coordinator, fed by the writer's applied groups
 // (after the telemetry tap, so the scheduler's own events follow them).
 func (h *Hub) startAgents(ctx context.Context) error {
-	h.coord = agents.New(agents.Params{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv,
+	h.reservations = reservations.New(h.reservationStore, h.log, h.tel, h.now)
+	if err := h.reservations.Load(ctx); err != nil {
+		return err
+	}
+	h.coord = agents.New(agents.Params{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv, Reservations: h.reservations,
 		Config: h.settings.Current().Agents, Backoff: h.cfg.Tasks.Backoff(), Log: h.log, Telemetry: h.tel, Now: h.now,
 		Paused: h.params.PauseScheduler})
 	applied := h.coord.Applied
@@ -226,7 +234,7 @@ func (h *Hub) serveNATS(context.Context) (err error) {
 		Conn: h.nc, Log: h.log, Telemetry: h.tel, RefusalTimer: h.params.RefusalTimer,
 		Auth: h.auth, OpenReads: h.cfg.OpenReads(), Limiter: h.limiter, RateLimits: h.rateLimits,
 		Settings: h.settings, HTTPURL: h.httpURL, Operator: h.coord, Metrics: h.metrics,
-		LogFile: filepath.Join(h.logFile().Dir, logsink.LogFileName)})
+		LogFile: filepath.Join(h.logFile().Dir, logsink.LogFileName), Reservations: h.reservations})
 	h.natsAPI, err = h.api.ServeNATS(h.nc)
 	return err
 }

@@ -77,13 +77,16 @@ var probes = map[string]probe{
 	ops.OpConfigGet.Name:  {params: map[string]string{"key": "agents.nope"}, status: 404, code: "setting_not_found"},
 	ops.OpConfigSet.Name: {params: map[string]string{"key": "agents.stuck_threshold"}, body: `{"value":"soon"}`,
 		status: 422, code: protocol.CodeValidationFailed},
-	ops.OpConfigReset.Name: {params: map[string]string{"key": "agents.nope"}, status: 404, code: "setting_not_found"},
-	ops.OpOnboard.Name:     {body: `{"agent_id":"a b"}`, status: 422, code: protocol.CodeValidationFailed},
-	ops.OpMetricsText.Name: {status: 200},
-	ops.OpMetricsGet.Name:  {status: 200},
-	ops.OpAlertList.Name:   {status: 200},
-	ops.OpAlertAck.Name:    {params: map[string]string{"rule": "moon_full"}, status: 404, code: "alert_not_found"},
-	ops.OpLogTail.Name:     {query: url.Values{"lines": {"5000"}}, status: 422, code: protocol.CodeValidationFailed},
+	ops.OpConfigReset.Name:     {params: map[string]string{"key": "agents.nope"}, status: 404, code: "setting_not_found"},
+	ops.OpOnboard.Name:         {body: `{"agent_id":"a b"}`, status: 422, code: protocol.CodeValidationFailed},
+	ops.OpMetricsText.Name:     {status: 200},
+	ops.OpMetricsGet.Name:      {status: 200},
+	ops.OpAlertList.Name:       {status: 200},
+	ops.OpAlertAck.Name:        {params: map[string]string{"rule": "moon_full"}, status: 404, code: "alert_not_found"},
+	ops.OpLogTail.Name:         {query: url.Values{"lines": {"5000"}}, status: 422, code: protocol.CodeValidationFailed},
+	ops.OpReservationList.Name: {query: url.Values{"project": {"repo"}}, status: 200},
+	ops.OpReservationRelease.Name: {params: map[string]string{"project": "repo", "id": "res-none"}, status: 404,
+		code: "reservation_not_found"},
 }
 
 // httpPath is op's path with the probe's parameters and query.

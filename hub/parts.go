@@ -59,6 +59,9 @@ func (h *Hub) openStore(ctx context.Context) (err error) {
 	if h.rateLimits, err = broker.OpenRateLimits(ctx, h.nc, h.limiter); err != nil {
 		return err
 	}
+	if h.reservationStore, err = broker.OpenReservations(ctx, h.nc); err != nil {
+		return err
+	}
 	created, err := h.tokens.EnsureAdmin(ctx, h.cfg.DataDir)
 	if err != nil {
 		return err

@@ -268,3 +268,46 @@ type Error struct {
 	Error  string `json:"error"`
 	Detail string `json:"detail,omitempty"`
 }
+
+// Reserve asks for paths (or path.Match globs; a trailing "/**" covers
+// everything below) of a project for TTLS seconds (verb reserve): an
+// exclusive reservation conflicts with any other agent's on an
+// overlapping path, a shared one with another's exclusive one.
+type Reserve struct {
+	Project   string   `json:"project"`
+	Paths     []string `json:"paths"`
+	Exclusive bool     `json:"exclusive"`
+	TTLS      int      `json:"ttl_s,omitempty"`
+	Reason    string   `json:"reason,omitempty"`
+}
+
+// Reservation is paths of a project held by an agent until ExpiresAt.
+type Reservation struct {
+	ID        string    `json:"id"`
+	Project   string    `json:"project"`
+	AgentID   string    `json:"agent_id"`
+	Paths     []string  `json:"paths"`
+	Exclusive bool      `json:"exclusive"`
+	Reason    string    `json:"reason,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// ReservationRef names one reservation (verbs renew and release); renew
+// sets its TTL again from now.
+type ReservationRef struct {
+	Project string `json:"project"`
+	ID      string `json:"id"`
+	TTLS    int    `json:"ttl_s,omitempty"`
+}
+
+// ReserveConflict answers a reserve that other agents' reservations
+// stand in the way of (409): who holds what.
+type ReserveConflict struct {
+	Error     string        `json:"error"`
+	Detail    string        `json:"detail"`
+	Conflicts []Reservation `json:"conflicts"`
+}
+
+// CodeReservationConflict is ReserveConflict's error word.
+const CodeReservationConflict = "reservation_conflict"

@@ -47,5 +47,9 @@ var Catalog = []Spec{
 	{"alert.fire", []string{"value", "threshold"}, []string{"rule", "severity", "message"}, "an alert rule's condition holds: the alert becomes active (docs/metrics.md, alerts)"},
 	{"alert.clear", []string{"duration_ms"}, []string{"rule", "severity"}, "a firing alert's condition went away (duration_ms: since it fired)"},
 	{"alert.acknowledge", nil, []string{"rule", "severity", "by"}, "an admin acknowledges an active alert"},
+	{"reservation.reserve", []string{"paths", "ttl_s"}, []string{"project", "agent_id", "reservation_id", "exclusive"}, "an agent reserves paths of a project"},
+	{"reservation.conflict", []string{"holders"}, []string{"project", "agent_id", "holder"}, "an agent's reserve is refused: others hold overlapping paths (holder: the first of them)"},
+	{"reservation.release", nil, []string{"project", "agent_id", "reservation_id", "reason"}, "a reservation is given up: by its agent or an operator (reason released), or because its agent is gone past the reconnect grace (agent_gone)"},
+	{"reservation.expire", nil, []string{"project", "agent_id", "reservation_id"}, "a reservation outlived its TTL and is dropped"},
 	{"config.change", nil, []string{"key", "from", "to", "reset", "by", "request_id"}, "an admin changes a run-time setting, or resets it to the file's value (reset true)"},
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 
@@ -25,4 +26,14 @@ func dialAgent(t *testing.T, url, id, token string, caps ...string) *nats.Conn {
 	require.NoError(t, err)
 	require.Equal(t, "200", resp.Header.Get(protocol.HeaderStatus))
 	return nc
+}
+
+// agentRequest sends one agent request and returns its status and body.
+func agentRequest(t *testing.T, nc *nats.Conn, id, verb, body string) (int, string) {
+	t.Helper()
+	resp, err := nc.Request(broker.AgentRequest(id, verb), []byte(body), 10*time.Second)
+	require.NoError(t, err)
+	status, err := strconv.Atoi(resp.Header.Get(protocol.HeaderStatus))
+	require.NoError(t, err)
+	return status, string(resp.Data)
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/client"
+	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/telemetry"
 )
 
@@ -81,6 +83,26 @@ func TestTelemetryCatalogEndToEnd(t *testing.T) {
 	out, _, _ := cli(t, h, "token", "create", "deaf")
 	deaf := dialAgent(t, h.natsURL, "deaf", strings.TrimSpace(out), "deaf-only")
 	defer deaf.Close()
+	// Reservations: reserve, a peer's conflict, release, and an expiry
+	// the peer's retries see.
+	out, _, _ = cli(t, h, "token", "create", "peer")
+	peer := dialAgent(t, h.natsURL, "peer", strings.TrimSpace(out))
+	defer peer.Close()
+	claim := `{"project":"repo","paths":["src/main.go"],"exclusive":true,"ttl_s":1}`
+	status, body := agentRequest(t, deaf, "deaf", broker.VerbReserve, claim)
+	require.Equal(t, http.StatusOK, status, body)
+	status, _ = agentRequest(t, peer, "peer", broker.VerbReserve, claim)
+	require.Equal(t, http.StatusConflict, status)
+	var held protocol.Reservation
+	require.NoError(t, json.Unmarshal([]byte(body), &held))
+	status, body = agentRequest(t, deaf, "deaf", broker.VerbRelease, `{"project":"repo","id":"`+held.ID+`"}`)
+	require.Equal(t, http.StatusOK, status, body)
+	status, body = agentRequest(t, deaf, "deaf", broker.VerbReserve, claim)
+	require.Equal(t, http.StatusOK, status, body)
+	require.Eventually(t, func() bool {
+		status, _ := agentRequest(t, peer, "peer", broker.VerbReserve, claim)
+		return status == http.StatusOK // once deaf's second reservation expired
+	}, 30*time.Second, 100*time.Millisecond)
 	ignored := h.submitTask(t, `{"description":"for the deaf","needed_capabilities":["deaf-only"]}`)
 	require.Eventually(t, func() bool { return len(got.named("agent.evict")) >= 1 }, 30*time.Second, 20*time.Millisecond)
 	_, _, code = cli(t, h, "task", "cancel", ignored)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/protocol"
 )
 
 // The bodies of the operations. Fields are in the order of their JSON
@@ -308,4 +309,22 @@ type Onboarded struct {
 	HubAPIURL     string `json:"hub_api_url"`
 	DefaultRepo   string `json:"default_repo"`
 	SidecarConfig string `json:"sidecar_config"`
+}
+
+// ReservationQuery filters the reservations by project ("" for all).
+type ReservationQuery struct {
+	Project string `json:"project,omitempty"`
+}
+
+// Reservations answers reservation.list: the live reservations.
+type Reservations struct {
+	Reservations []protocol.Reservation `json:"reservations"`
+	Count        int                    `json:"count"`
+}
+
+// Released answers a release: what was released.
+type Released struct {
+	Status  string `json:"status"`
+	Project string `json:"project"`
+	ID      string `json:"id"`
 }

@@ -161,6 +161,17 @@ var (
 		Query:   typeOf[LogTailQuery](), Answers: ok[LogTail](200), Errors: []int{422, 500}}
 )
 
+// The agents' file reservations (docs/protocol.md, reservations).
+var (
+	OpReservationList = Op{Name: broker.CmdReservationList, Method: "GET", Path: "/api/reservations", Access: Read,
+		Summary: "The live file reservations, of one project or all", Query: typeOf[ReservationQuery](),
+		Answers: ok[Reservations](200), Errors: []int{422, 500}}
+	OpReservationRelease = Op{Name: broker.CmdReservationRelease, Method: "DELETE",
+		Path: "/api/reservations/{project}/{id}", Access: Admin,
+		Summary: "Release any agent's reservation (an operator's force)", Answers: ok[Released](200),
+		Errors: []int{404, 422, 500}}
+)
+
 // All is the table: every operation, in the order documents list them.
 var All = []Op{
 	OpHealth, OpOpenAPI, OpSchemas,
@@ -174,4 +185,5 @@ var All = []Op{
 	OpRateLimitList, OpRateLimitSet, OpRateLimitClear, OpRateLimitExempt, OpRateLimitUnexempt,
 	OpConfigList, OpConfigGet, OpConfigSet, OpConfigReset, OpOnboard,
 	OpMetricsText, OpMetricsGet, OpAlertList, OpAlertAck, OpLogTail,
+	OpReservationList, OpReservationRelease,
 }
