@@ -47,6 +47,9 @@ type ReplayResult struct {
 	Timeline      []TimelineEntry   `json:"timeline,omitempty"`
 	Task          *domain.Task      `json:"task,omitempty"`
 	Agents        []*domain.Agent   `json:"agents"`
+	// Settings are the run-time settings changed from the file's values
+	// at that point (a reset key is not among them), by key.
+	Settings map[string]string `json:"settings"`
 }
 
 // Replay rebuilds the projections offline from the store in opts.DataDir,
@@ -138,13 +141,19 @@ func ReplayStore(ctx context.Context, store *broker.EventStore, opts ReplayOpts)
 	if err != nil {
 		return nil, err
 	}
-	res := &ReplayResult{StreamLastSeq: last}
+	res := &ReplayResult{StreamLastSeq: last, Settings: map[string]string{}}
 	views := projections.NewViews()
 	tasks := views.Tasks
 	var accepted uint64
 	err = store.Read(ctx, broker.ReadOpts{Until: opts.UntilSeq}, func(env domain.Envelope) error {
 		if a, ok := env.Data.(domain.StoreLossAccepted); ok {
 			accepted = max(accepted, a.Through)
+		}
+		if c, ok := env.Data.(domain.ConfigChanged); ok && (opts.Until.IsZero() || !env.Time.After(opts.Until)) {
+			res.Settings[c.Key] = c.Value
+			if c.Reset {
+				delete(res.Settings, c.Key)
+			}
 		}
 		if !opts.Until.IsZero() && env.Time.After(opts.Until) {
 			return broker.ErrStop

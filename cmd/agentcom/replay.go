@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -67,6 +69,12 @@ func printReplay(w io.Writer, res *storeops.ReplayResult, opts storeops.ReplayOp
 	fmt.Fprintf(w, "tasks %d: queued %d, assigned %d, working %d, completed %d, dead letter %d, cancelled %d\n",
 		s.Total, s.ByStatus["queued"], s.ByStatus["assigned"], s.ByStatus["working"], s.ByStatus["completed"],
 		s.ByStatus["dead_letter"], s.ByStatus["cancelled"])
+	if len(res.Settings) > 0 {
+		fmt.Fprintln(w, "run-time settings in force:")
+		for _, k := range slices.Sorted(maps.Keys(res.Settings)) {
+			fmt.Fprintf(w, "  %s = %s\n", k, res.Settings[k])
+		}
+	}
 	fmt.Fprintln(w, "tasks (queue order):")
 	printTaskValues(w, res)
 }

@@ -51,6 +51,9 @@ func TestOnboardedSidecarRunsAndHearsRunTimeSettings(t *testing.T) {
 	}, 30*time.Second, 20*time.Millisecond, "the running sidecar takes the new interval")
 
 	h.terminate(t)
+	out, errOut, code = cli(t, h, "replay", "--data-dir", dir)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "run-time settings in force:\n  agents.heartbeat_interval = 300ms", "replay shows the change")
 	h = startHubProcOn(t, dir, "127.0.0.1:0", env)
 	out, errOut, code = cli(t, h, "config", "get")
 	require.Equal(t, 0, code, errOut)
