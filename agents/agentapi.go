@@ -96,6 +96,10 @@ func (c *Coordinator) handle(ctx context.Context, agentID, verb string, data []b
 		if c.reserved != nil {
 			return c.reservation(ctx, agentID, verb, data)
 		}
+	case broker.VerbSend, broker.VerbInbox, broker.VerbAck:
+		if c.messages != nil {
+			return c.message(ctx, agentID, verb, data)
+		}
 	}
 	return http.StatusNotFound, protocol.Error{Error: protocol.CodeUnknownVerb, Detail: "no agent request " + verb}
 }

@@ -43,6 +43,7 @@ type Coordinator struct {
 	excused  excuses // stale busy declines let go without a cooldown
 	guard    *guard.Guard
 	reserved Reservations
+	messages Messages
 	swept    time.Time // the last sweep of expired reservations
 
 	lanes    *broker.Lanes // one connection per agent for its requests
@@ -71,6 +72,15 @@ type Params struct {
 	// Reservations answers the reserve, renew and release verbs (nil:
 	// none, each is 404).
 	Reservations Reservations
+	// Messages answers the send, inbox and ack verbs (nil: none).
+	Messages Messages
+}
+
+// Messages are the agents' messages (messaging.Service).
+type Messages interface {
+	Send(ctx context.Context, from string, req protocol.Send) (protocol.Message, error)
+	Inbox(ctx context.Context, agent string) (protocol.Inbox, error)
+	Ack(ctx context.Context, agent string, seq uint64) (uint64, error)
 }
 
 // Reservations are the agents' file reservations (reservations.Service).
@@ -90,7 +100,7 @@ func New(p Params) *Coordinator {
 	c := &Coordinator{svc: p.Service, views: p.Views, nc: p.Conn, srv: p.Server,
 		backoff: p.Backoff, jitter: rand.Float64,
 		log: p.Log.Module("agents"), now: p.Now, presence: newPresence(), quit: make(chan struct{}), tel: p.Telemetry,
-		guard: newGuard(p.Config, p.Now), reserved: p.Reservations}
+		guard: newGuard(p.Config, p.Now), reserved: p.Reservations, messages: p.Messages}
 	c.cfg.Store(&p.Config)
 	c.sched = newScheduler(c)
 	c.sched.paused.Store(p.Paused)

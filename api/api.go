@@ -73,6 +73,7 @@ type API struct {
 	logFile  string
 	// reservations are the agents' file reservations.
 	reservations Reservations
+	messages     Messages
 	// streamsDone ends the live streams (StopStreams).
 	streamsDone chan struct{}
 	stopStreams sync.Once
@@ -127,6 +128,8 @@ type Params struct {
 	LogFile string
 	// Reservations are the agents' file reservations.
 	Reservations Reservations
+	// Messages are the agents' and operators' messages.
+	Messages Messages
 }
 
 // Metrics is what the metrics operations read (metrics.Metrics).
@@ -148,7 +151,7 @@ func New(p Params) *API {
 	}
 	return &API{svc: p.Writer, tasks: p.Views.Tasks, agents: p.Views.Agents, now: time.Now, log: p.Log.Module("api"),
 		refused: refused, table: p.Table, tel: p.Telemetry, store: p.Store, auth: p.Auth, openReads: p.OpenReads,
-		lim: p.Limiter, rl: p.RateLimits, settings: p.Settings, operator: p.Operator, httpURL: p.HTTPURL, metrics: p.Metrics, logFile: p.LogFile, reservations: p.Reservations,
+		lim: p.Limiter, rl: p.RateLimits, settings: p.Settings, operator: p.Operator, httpURL: p.HTTPURL, metrics: p.Metrics, logFile: p.LogFile, reservations: p.Reservations, messages: p.Messages,
 		admin: &adminAPI{tokens: p.Tokens, srv: p.Server, nc: p.Conn}, streamsDone: make(chan struct{})}
 }
 

@@ -90,7 +90,8 @@ func (a *API) handlers() map[string]handler {
 	hs[ops.OpAlertList.Name] = func(context.Context, call) Reply { return Reply{http.StatusOK, a.metrics.Alerts()} }
 	hs[ops.OpAlertAck.Name] = a.acknowledgeAlert
 	hs[ops.OpLogTail.Name] = a.logTail
-	for _, more := range []map[string]handler{a.rateLimitHandlers(), a.settingsHandlers(), a.reservationHandlers()} {
+	for _, more := range []map[string]handler{a.rateLimitHandlers(), a.settingsHandlers(), a.reservationHandlers(),
+		a.messageHandlers()} {
 		maps.Copy(hs, more)
 	}
 	return hs

@@ -43,7 +43,7 @@ var SysMonitorPages = []string{"VARZ", "CONNZ", "SUBSZ", "ROUTEZ", "GATEWAYZ", "
 // and the KV buckets. The hub itself connects in-process with its own
 // secret and has no such limit.
 func HubOnlySubjects() []string {
-	return []string{EventsAll, TelemetryHistoryAll, JetStreamAll, KVAll}
+	return []string{EventsAll, TelemetryHistoryAll, JetStreamAll, KVAll, MessagesAll}
 }
 
 // Subjects come in pairs where a family has many members: a wildcard for
@@ -157,6 +157,16 @@ const (
 	// RateLimitsBucket is the KV bucket of rate-limit overrides and
 	// exempt names.
 	RateLimitsBucket = "agentcom_rate_limits"
+	// MessagesStream keeps the agents' messages, bounded by age and count.
+	MessagesStream = "AGENTCOM_MESSAGES"
+	// MessagesAll matches every message subject; MessageToT is a direct
+	// message's (agentcom.msg.to.<agent id>), MessageBroadcast a broadcast's.
+	MessagesAll      = "agentcom.msg.>"
+	MessageToT       = "agentcom.msg.to.%s"
+	MessageBroadcast = "agentcom.msg.all"
+	// MailboxesBucket keeps each agent's mailbox cursor: the last message
+	// sequence it acknowledged.
+	MailboxesBucket = "agentcom_mailboxes"
 	// ReservationsBucket is the KV bucket of file reservations: one key
 	// per project, holding its reservations.
 	ReservationsBucket = "agentcom_reservations"
@@ -226,6 +236,10 @@ const (
 	// releases one (an admin's force).
 	CmdReservationList    = "reservation.list"
 	CmdReservationRelease = "reservation.release"
+	// The messages: an operator's send, the search, a thread.
+	CmdMessageSend = "message.send"
+	CmdMessageList = "message.list"
+	CmdThreadGet   = "thread.get"
 )
 
 // Agent-to-hub request verbs.
@@ -245,13 +259,17 @@ const (
 	VerbReserve = "reserve"
 	VerbRenew   = "renew"
 	VerbRelease = "release"
+	// Messages: send one, read the mailbox, acknowledge up to a sequence.
+	VerbSend  = "send"
+	VerbInbox = "inbox"
+	VerbAck   = "ack"
 )
 
 // IsAgentVerb reports whether verb is one of the agent request verbs.
 func IsAgentVerb(verb string) bool {
 	switch verb {
 	case VerbHello, VerbHeartbeat, VerbAccept, VerbDecline, VerbProgress, VerbComplete, VerbFail, VerbReport, VerbBye,
-		VerbBlocked, VerbUnblocked, VerbReserve, VerbRenew, VerbRelease:
+		VerbBlocked, VerbUnblocked, VerbReserve, VerbRenew, VerbRelease, VerbSend, VerbInbox, VerbAck:
 		return true
 	}
 	return false
@@ -262,6 +280,8 @@ const (
 	PushTask  = "task"
 	PushTasks = "tasks" // several assignments in one push, to agents that asked for batch
 	PushAbort = "abort"
+	// PushMessage is a message for the agent (docs/protocol.md, messages).
+	PushMessage = "message"
 )
 
 // TokenCommand returns the subject of a command sent under a token id.
@@ -345,6 +365,9 @@ func ParseAgentRequest(subject string) (agentID, verb string, ok bool) {
 
 // ConfigEvents is the event subject of the run-time setting key.
 func ConfigEvents(key string) string { return fmt.Sprintf(ConfigEventsT, key) }
+
+// MessageTo is the subject of a direct message to agentID.
+func MessageTo(agentID string) string { return fmt.Sprintf(MessageToT, agentID) }
 
 // TaskEvents returns the event subject of one task. The id must already be
 // validated as a single subject token.

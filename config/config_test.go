@@ -87,7 +87,7 @@ func TestLoadHubDefaults(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, Hub{
 				Agents:    AgentDefaults,
-				Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults, Alerts: AlertDefaults,
+				Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults, Alerts: AlertDefaults, Messages: MessageDefaults,
 				NATS:    NATSListener{Listener: Listener{Listen: "127.0.0.1:4222"}},
 				HTTP:    HTTPListener{Listener: Listener{Listen: "127.0.0.1:4000"}, OpenReads: true},
 				DataDir: tc.wantDir,
@@ -158,7 +158,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 	}
 	fileHub := Hub{
 		Agents:    AgentDefaults,
-		Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults, Alerts: AlertDefaults,
+		Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults, Alerts: AlertDefaults, Messages: MessageDefaults,
 		NATS:    NATSListener{Listener: Listener{Listen: "127.0.0.1:5222"}},
 		HTTP:    HTTPListener{Listener: Listener{Listen: "0.0.0.0:5000", Insecure: true}, OpenReads: true},
 		DataDir: fileDir,
@@ -167,7 +167,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 	}
 	envHub := Hub{
 		Agents:    AgentDefaults,
-		Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults, Alerts: AlertDefaults,
+		Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults, Alerts: AlertDefaults, Messages: MessageDefaults,
 		NATS:    NATSListener{Listener: Listener{Listen: "127.0.0.1:6222"}},
 		HTTP:    HTTPListener{Listener: Listener{Listen: "127.0.0.1:6000"}, OpenReads: true},
 		DataDir: envDir,
@@ -176,7 +176,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 	}
 	flagHub := Hub{
 		Agents:    AgentDefaults,
-		Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults, Alerts: AlertDefaults,
+		Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults, Alerts: AlertDefaults, Messages: MessageDefaults,
 		NATS:    NATSListener{Listener: Listener{Listen: "127.0.0.1:7222"}},
 		HTTP:    HTTPListener{Listener: Listener{Listen: "127.0.0.1:7000"}, OpenReads: true},
 		DataDir: flagDir,
@@ -201,7 +201,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 			args: []string{"--config", partial, "--data-dir", flagDir},
 			want: Hub{
 				Agents:    AgentDefaults,
-				Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults, Alerts: AlertDefaults,
+				Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults, Alerts: AlertDefaults, Messages: MessageDefaults,
 				NATS:    NATSListener{Listener: Listener{Listen: "127.0.0.1:5222"}},
 				HTTP:    HTTPListener{Listener: Listener{Listen: DefaultHTTPListen}, OpenReads: true},
 				DataDir: flagDir,
@@ -215,7 +215,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 			args: []string{"--config", full, "--log-level", "error"},
 			want: Hub{
 				Agents:    AgentDefaults,
-				Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults, Alerts: AlertDefaults,
+				Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults, Alerts: AlertDefaults, Messages: MessageDefaults,
 				NATS:    NATSListener{Listener: Listener{Listen: "127.0.0.1:5222"}},
 				HTTP:    HTTPListener{Listener: Listener{Listen: "127.0.0.1:6000", Insecure: true}, OpenReads: true},
 				DataDir: fileDir,
@@ -229,7 +229,7 @@ func TestLoadHubPrecedence(t *testing.T) {
 			args: []string{"--log-level", "info", "--data-dir", flagDir},
 			want: Hub{
 				Agents:    AgentDefaults,
-				Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults, Alerts: AlertDefaults,
+				Telemetry: TelemetryDefaults, Tasks: TaskDefaults, RateLimits: RateLimitDefaults, Alerts: AlertDefaults, Messages: MessageDefaults,
 				NATS:    NATSListener{Listener: Listener{Listen: DefaultNATSListen}},
 				HTTP:    HTTPListener{Listener: Listener{Listen: DefaultHTTPListen}, OpenReads: true},
 				DataDir: flagDir,

@@ -40,6 +40,8 @@ type Hub struct {
 	RateLimits RateLimits `mapstructure:"rate_limits"`
 	// Alerts are the alert rules' thresholds (docs/metrics.md, alerts).
 	Alerts Alerts `mapstructure:"alerts"`
+	// Messages bound the messages kept and the mailboxes.
+	Messages Messages `mapstructure:"messages"`
 }
 
 // RateLimits are requests a minute per tier; 0 lifts a tier's limit.
@@ -439,6 +441,7 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 		v.SetDefault(key, d)
 	}
 	setAlertDefaults(v)
+	setMessageDefaults(v)
 	if err := bind(v, fs, hubFlags); err != nil {
 		return Hub{}, err
 	}
@@ -466,7 +469,7 @@ func (h *Hub) validate() error {
 	d, err := parseSync(h.Store.Sync)
 	h.Store.SyncInterval = d
 	errs = append(errs, err, h.Agents.validate(), h.Store.validate(), h.Tasks.validate(), h.RateLimits.validate(),
-		h.Alerts.validate())
+		h.Alerts.validate(), h.Messages.validate())
 	if h.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
 	} else if abs, err := filepath.Abs(h.DataDir); err == nil {

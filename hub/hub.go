@@ -17,6 +17,7 @@ import (
 	"github.com/agentcom/agentcom/lifecycle"
 	"github.com/agentcom/agentcom/limits"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/messaging"
 	"github.com/agentcom/agentcom/metrics"
 	"github.com/agentcom/agentcom/projections"
 	"github.com/agentcom/agentcom/reservations"
@@ -64,6 +65,9 @@ type Hub struct {
 	// reservationStore keeps the file reservations; reservations change them.
 	reservationStore *broker.ReservationStore
 	reservations     *reservations.Service
+	// messageStore keeps the messages; messages send and read them.
+	messageStore *broker.MessageStore
+	messages     *messaging.Service
 	// settings are the configuration in force: the file's, with the
 	// run-time changes laid over it.
 	settings *settings.Settings
@@ -207,7 +211,12 @@ func (h *Hub) startAgents(ctx context.Context) error {
 	if err := h.reservations.Load(ctx); err != nil {
 		return err
 	}
-	h.coord = agents.New(agents.Params{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv, Reservations: h.reservations,
+	h.messages = messaging.New(messaging.Params{Store: h.messageStore, Conn: h.nc, Online: h.onlineAgents,
+		Mailbox: h.cfg.Messages.Mailbox, Log: h.log, Telemetry: h.tel, Now: h.now})
+	if err := h.messages.Load(ctx); err != nil {
+		return err
+	}
+	h.coord = agents.New(agents.Params{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv, Reservations: h.reservations, Messages: h.messages,
 		Config: h.settings.Current().Agents, Backoff: h.cfg.Tasks.Backoff(), Log: h.log, Telemetry: h.tel, Now: h.now,
 		Paused: h.params.PauseScheduler})
 	applied := h.coord.Applied
@@ -228,13 +237,25 @@ func (h *Hub) startAgents(ctx context.Context) error {
 	return nil
 }
 
+// onlineAgents are the connected agents' ids.
+func (h *Hub) onlineAgents() []string {
+	var out []string
+	for _, a := range h.views.Agents.List() {
+		if a.Online() {
+			out = append(out, a.ID)
+		}
+	}
+	return out
+}
+
 // serveNATS takes hub commands over NATS.
 func (h *Hub) serveNATS(context.Context) (err error) {
 	h.api = api.New(api.Params{Writer: h.svc, Views: h.views, Store: h.ops, Tokens: h.tokens, Server: h.srv,
 		Conn: h.nc, Log: h.log, Telemetry: h.tel, RefusalTimer: h.params.RefusalTimer,
 		Auth: h.auth, OpenReads: h.cfg.OpenReads(), Limiter: h.limiter, RateLimits: h.rateLimits,
 		Settings: h.settings, HTTPURL: h.httpURL, Operator: h.coord, Metrics: h.metrics,
-		LogFile: filepath.Join(h.logFile().Dir, logsink.LogFileName), Reservations: h.reservations})
+		LogFile: filepath.Join(h.logFile().Dir, logsink.LogFileName), Reservations: h.reservations,
+		Messages: h.messages})
 	h.natsAPI, err = h.api.ServeNATS(h.nc)
 	return err
 }

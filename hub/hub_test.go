@@ -67,7 +67,7 @@ func startHubOpts(t testing.TB, dataDir string, level logsink.Level, opts hubOpt
 	cfg := config.Hub{
 		NATS: config.NATSListener{Listener: config.Listener{Listen: "127.0.0.1:0"}}, HTTP: config.HTTPListener{Listener: config.Listener{Listen: "127.0.0.1:0"}, OpenReads: true},
 		DataDir: dataDir, Store: testStore(), Log: config.Log{Level: "debug"},
-		Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults, RateLimits: config.RateLimitDefaults, Alerts: config.AlertDefaults,
+		Agents: config.AgentDefaults, Telemetry: config.TelemetryDefaults, RateLimits: config.RateLimitDefaults, Alerts: config.AlertDefaults, Messages: config.MessageDefaults,
 	}
 	edit(&cfg)
 	logs := &logtest.Buffer{}

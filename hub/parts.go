@@ -62,6 +62,10 @@ func (h *Hub) openStore(ctx context.Context) (err error) {
 	if h.reservationStore, err = broker.OpenReservations(ctx, h.nc); err != nil {
 		return err
 	}
+	m := h.cfg.Messages
+	if h.messageStore, err = broker.OpenMessages(ctx, h.nc, m.MaxAge, m.MaxMsgs, h.plan.Telemetry); err != nil {
+		return err
+	}
 	created, err := h.tokens.EnsureAdmin(ctx, h.cfg.DataDir)
 	if err != nil {
 		return err

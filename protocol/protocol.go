@@ -311,3 +311,52 @@ type ReserveConflict struct {
 
 // CodeReservationConflict is ReserveConflict's error word.
 const CodeReservationConflict = "reservation_conflict"
+
+// Send is a message to send (verb send; POST /api/messages): to one agent,
+// or with To empty to every agent. Body is text (a JSON string, Markdown
+// welcome) or, with Type json, any JSON value; at most MaxMessageBody
+// bytes. ReplyTo names the message it answers, whose thread it joins.
+type Send struct {
+	To          string          `json:"to,omitempty"`
+	Type        string          `json:"type,omitempty"`
+	Subject     string          `json:"subject,omitempty"`
+	Body        json.RawMessage `json:"body"`
+	ReplyTo     string          `json:"reply_to,omitempty"`
+	Importance  string          `json:"importance,omitempty"`
+	AckRequired bool            `json:"ack_required,omitempty"`
+}
+
+// Message is a stored message. From is the sender (an agent id, or an
+// operator's token name), taken from the subject or the token, never the
+// body; Seq is its place in the messages stream; ThreadID is the id of
+// the first message of its thread.
+type Message struct {
+	ID          string          `json:"id"`
+	Seq         uint64          `json:"seq"`
+	From        string          `json:"from"`
+	To          string          `json:"to,omitempty"`
+	Type        string          `json:"type"`
+	Subject     string          `json:"subject,omitempty"`
+	Body        json.RawMessage `json:"body"`
+	ReplyTo     string          `json:"reply_to,omitempty"`
+	ThreadID    string          `json:"thread_id"`
+	Importance  string          `json:"importance"`
+	AckRequired bool            `json:"ack_required,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+}
+
+// MaxMessageBody bounds a message's body.
+const MaxMessageBody = 64 << 10
+
+// Inbox answers the verb inbox: the messages after the agent's cursor,
+// oldest first (at most the mailbox's bound), and the cursor.
+type Inbox struct {
+	Messages []Message `json:"messages"`
+	Cursor   uint64    `json:"cursor"`
+}
+
+// Ack moves the agent's mailbox cursor to Seq (verb ack): every message up
+// to it is acknowledged.
+type Ack struct {
+	Seq uint64 `json:"seq"`
+}

@@ -51,5 +51,7 @@ var Catalog = []Spec{
 	{"reservation.conflict", []string{"holders"}, []string{"project", "agent_id", "holder"}, "an agent's reserve is refused: others hold overlapping paths (holder: the first of them)"},
 	{"reservation.release", nil, []string{"project", "agent_id", "reservation_id", "reason"}, "a reservation is given up: by its agent or an operator (reason released), or because its agent is gone past the reconnect grace (agent_gone)"},
 	{"reservation.expire", nil, []string{"project", "agent_id", "reservation_id"}, "a reservation outlived its TTL and is dropped"},
+	{"message.send", []string{"bytes", "recipients"}, []string{"message_id", "from", "to", "thread_id"}, "a message is stored and pushed to the connected recipients (to empty: a broadcast)"},
+	{"message.ack", nil, []string{"agent_id", "seq"}, "an agent acknowledges its mailbox up to a sequence"},
 	{"config.change", nil, []string{"key", "from", "to", "reset", "by", "request_id"}, "an admin changes a run-time setting, or resets it to the file's value (reset true)"},
 }

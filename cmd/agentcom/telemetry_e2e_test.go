@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -103,6 +104,13 @@ func TestTelemetryCatalogEndToEnd(t *testing.T) {
 		status, _ := agentRequest(t, peer, "peer", broker.VerbReserve, claim)
 		return status == http.StatusOK // once deaf's second reservation expired
 	}, 30*time.Second, 100*time.Millisecond)
+	// Messages: deaf writes to peer, who reads its inbox and acknowledges it.
+	status, body = agentRequest(t, deaf, "deaf", broker.VerbSend, `{"to":"peer","body":"the tests pass"}`)
+	require.Equal(t, http.StatusOK, status, body)
+	var sent protocol.Message
+	require.NoError(t, json.Unmarshal([]byte(body), &sent))
+	status, body = agentRequest(t, peer, "peer", broker.VerbAck, fmt.Sprintf(`{"seq":%d}`, sent.Seq))
+	require.Equal(t, http.StatusOK, status, body)
 	ignored := h.submitTask(t, `{"description":"for the deaf","needed_capabilities":["deaf-only"]}`)
 	require.Eventually(t, func() bool { return len(got.named("agent.evict")) >= 1 }, 30*time.Second, 20*time.Millisecond)
 	_, _, code = cli(t, h, "task", "cancel", ignored)

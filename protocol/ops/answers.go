@@ -328,3 +328,32 @@ type Released struct {
 	Project string `json:"project"`
 	ID      string `json:"id"`
 }
+
+// MessageQuery filters the kept messages (all optional): by sender,
+// recipient, thread, text (in the subject or body, any case) and time;
+// after is the sequence cursor of the page before (next of its answer),
+// limit at most 200 (default 50).
+type MessageQuery struct {
+	From   string    `json:"from,omitempty"`
+	To     string    `json:"to,omitempty"`
+	Thread string    `json:"thread,omitempty"`
+	Q      string    `json:"q,omitempty"`
+	Since  time.Time `json:"since,omitzero"`
+	Until  time.Time `json:"until,omitzero"`
+	After  uint64    `json:"after,omitempty"`
+	Limit  int       `json:"limit,omitempty"`
+}
+
+// Messages is a page of messages, oldest first, and the next page's
+// cursor (absent on the last page).
+type Messages struct {
+	Messages []protocol.Message `json:"messages"`
+	Count    int                `json:"count"`
+	Next     uint64             `json:"next,omitempty"`
+}
+
+// Thread is a thread's every kept message, in order.
+type Thread struct {
+	ThreadID string             `json:"thread_id"`
+	Messages []protocol.Message `json:"messages"`
+}

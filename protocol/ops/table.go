@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/limits"
 	"github.com/agentcom/agentcom/projections"
@@ -172,6 +173,19 @@ var (
 		Errors: []int{404, 422, 500}}
 )
 
+// The messages (docs/protocol.md, messages).
+var (
+	OpMessageSend = Op{Name: broker.CmdMessageSend, Method: "POST", Path: "/api/messages", Access: Admin,
+		Summary: "Send a message, from the token's name, to one agent or (to left out) every agent",
+		Request: typeOf[protocol.Send](), Answers: ok[protocol.Message](201), Errors: []int{422, 500}}
+	OpMessageList = Op{Name: broker.CmdMessageList, Method: "GET", Path: "/api/messages", Access: Read,
+		Summary: "Search the kept messages by sender, recipient, thread, text and time, a page at a time",
+		Query:   typeOf[MessageQuery](), Answers: ok[Messages](200), Errors: []int{422, 500}}
+	OpThreadGet = Op{Name: broker.CmdThreadGet, Method: "GET", Path: "/api/threads/{id}", Access: Read,
+		Summary: "A thread's every kept message in order: the reply tree", Answers: ok[Thread](200),
+		Errors: []int{404, 500}}
+)
+
 // All is the table: every operation, in the order documents list them.
 var All = []Op{
 	OpHealth, OpOpenAPI, OpSchemas,
@@ -186,4 +200,5 @@ var All = []Op{
 	OpConfigList, OpConfigGet, OpConfigSet, OpConfigReset, OpOnboard,
 	OpMetricsText, OpMetricsGet, OpAlertList, OpAlertAck, OpLogTail,
 	OpReservationList, OpReservationRelease,
+	OpMessageSend, OpMessageList, OpThreadGet,
 }

@@ -1,0 +1,127 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// scanIdle ends a scan that has waited this long for the next message.
+const scanIdle = 2 * time.Second
+
+// MessageStore keeps the agents' messages in a stream bounded by age and
+// count (oldest dropped first), and each agent's mailbox cursor in a KV
+// bucket.
+type MessageStore struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	kv     jetstream.KeyValue
+}
+
+// OpenMessages opens (creating or updating) the stream and the bucket.
+func OpenMessages(ctx context.Context, nc *nats.Conn, maxAge time.Duration, maxMsgs, maxBytes int64) (*MessageStore, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open jetstream: %w", err)
+	}
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: MessagesStream,
+		Description: "AgentCom messages between agents and operators", Subjects: []string{MessagesAll},
+		Storage: jetstream.FileStorage, Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
+		MaxAge: maxAge, MaxMsgs: maxMsgs, MaxBytes: maxBytes, Duplicates: DuplicateWindow, Replicas: 1})
+	if err != nil {
+		return nil, fmt.Errorf("create stream %s: %w", MessagesStream, err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: MailboxesBucket,
+		Description: "AgentCom mailbox cursors: the last message each agent acknowledged", History: 1,
+		Storage: jetstream.FileStorage})
+	if err != nil {
+		return nil, fmt.Errorf("create mailboxes bucket: %w", err)
+	}
+	return &MessageStore{js: js, stream: st, kv: kv}, nil
+}
+
+// Publish stores one message on subject, once per id (a resend within the
+// dedupe window is not stored twice), and returns its sequence.
+func (s *MessageStore) Publish(ctx context.Context, subject, id string, data []byte) (uint64, error) {
+	ack, err := s.js.Publish(ctx, subject, data, jetstream.WithMsgID(id))
+	if err != nil {
+		return 0, fmt.Errorf("store message %s: %w", id, err)
+	}
+	return ack.Sequence, nil
+}
+
+// Scan calls fn with every stored message on the filter subjects from
+// sequence from on, oldest first, until fn says stop or none is left.
+func (s *MessageStore) Scan(ctx context.Context, filters []string, from uint64, fn func(seq uint64, data []byte) bool) error {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read stream %s: %w", MessagesStream, err)
+	}
+	if info.State.Msgs == 0 || from > info.State.LastSeq {
+		return nil
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if from > 1 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
+	}
+	c, err := s.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("read messages: %w", err)
+	}
+	for {
+		m, err := c.Next(jetstream.FetchMaxWait(scanIdle))
+		if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read messages: %w", err)
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("read message metadata: %w", err)
+		}
+		if !fn(meta.Sequence.Stream, m.Data()) || meta.NumPending == 0 || meta.Sequence.Stream >= info.State.LastSeq {
+			return nil
+		}
+	}
+}
+
+// Cursor is the last sequence the agent acknowledged, and the key's revision.
+func (s *MessageStore) Cursor(ctx context.Context, agentID string) (uint64, uint64, error) {
+	e, err := s.kv.Get(ctx, agentID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("read mailbox of %s: %w", agentID, err)
+	}
+	seq, err := strconv.ParseUint(string(e.Value()), 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read mailbox of %s: %w", agentID, err)
+	}
+	return seq, e.Revision(), nil
+}
+
+// SetCursor moves the agent's cursor to seq if the key is still at rev (0:
+// none yet); ErrConflict when another acknowledgement raced it.
+func (s *MessageStore) SetCursor(ctx context.Context, agentID string, seq, rev uint64) error {
+	var err error
+	v := []byte(strconv.FormatUint(seq, 10))
+	if rev == 0 {
+		_, err = s.kv.Create(ctx, agentID, v)
+	} else {
+		_, err = s.kv.Update(ctx, agentID, v, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || isConflict(err) {
+		return fmt.Errorf("move mailbox of %s: %w", agentID, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("move mailbox of %s: %w", agentID, err)
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package messaging
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/protocol"
+)
+
+// Importances are the valid importance words, lowest first.
+var Importances = []string{"low", "normal", "high", "urgent"}
+
+// Send checks and stores a message from from, then pushes it to its
+// recipient (or every connected agent but the sender) if connected.
+func (s *Service) Send(ctx context.Context, from string, req protocol.Send) (protocol.Message, error) {
+	m, err := s.compose(from, req)
+	if err != nil {
+		return m, err
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return m, fmt.Errorf("encode message: %w", err)
+	}
+	if m.Seq, err = s.p.Store.Publish(ctx, subjectOf(m), m.ID, b); err != nil {
+		return m, err
+	}
+	s.noteThread(m)
+	pushed, _ := json.Marshal(m) // with its sequence, for the ack
+	recipients := []string{m.To}
+	if m.To == "" {
+		recipients = slices.DeleteFunc(s.p.Online(), func(id string) bool { return id == from })
+	}
+	for _, id := range recipients {
+		s.push(id, pushed)
+	}
+	s.p.Telemetry.Emit("message.send", map[string]float64{"bytes": float64(len(m.Body)), "recipients": float64(len(recipients))},
+		map[string]any{"message_id": m.ID, "from": m.From, "to": m.To, "thread_id": m.ThreadID})
+	return m, nil
+}
+
+// compose checks req and makes the message.
+func (s *Service) compose(from string, req protocol.Send) (protocol.Message, error) {
+	v := &domain.ValidationError{}
+	if req.To != "" {
+		if err := domain.CheckAgentID(req.To); err != nil {
+			v.Add("to", "invalid", err.Error())
+		}
+	}
+	kind := cmpOr(req.Type, "text")
+	checkBody(v, kind, req.Body)
+	importance := cmpOr(req.Importance, "normal")
+	if !slices.Contains(Importances, importance) {
+		v.Add("importance", "invalid", "use one of "+strings.Join(Importances, ", "))
+	}
+	if len(req.Subject) > 256 || !utf8.ValidString(req.Subject) {
+		v.Add("subject", "invalid", "at most 256 bytes of UTF-8")
+	}
+	m := protocol.Message{ID: "msg-" + broker.NewToken()[3:19], From: from, To: req.To, Type: kind, Subject: req.Subject,
+		Body: req.Body, ReplyTo: req.ReplyTo, Importance: importance, AckRequired: req.AckRequired,
+		CreatedAt: s.p.Now().UTC()}
+	m.ThreadID = m.ID
+	if req.ReplyTo != "" {
+		if m.ThreadID = s.threadOf(req.ReplyTo); m.ThreadID == "" {
+			v.Add("reply_to", "not_found", "no kept message "+req.ReplyTo)
+		}
+	}
+	return m, v.Err()
+}
+
+// checkBody holds text to a JSON string and json to any JSON value.
+func checkBody(v *domain.ValidationError, kind string, body json.RawMessage) {
+	switch {
+	case len(body) == 0:
+		v.Add("body", "required", "a message needs a body")
+	case len(body) > protocol.MaxMessageBody:
+		v.Add("body", "too_long", fmt.Sprintf("%d bytes, at most %d", len(body), protocol.MaxMessageBody))
+	case kind == "text":
+		var text string
+		if json.Unmarshal(body, &text) != nil {
+			v.Add("body", "wrong_type", `a text message's body is a JSON string (type "json" for a value)`)
+		}
+	case kind != "json":
+		v.Add("type", "invalid", `use text or json`)
+	}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
