@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 
 	"github.com/agentcom/agentcom/broker"
-	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/limits"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/telemetry"
 )
 
