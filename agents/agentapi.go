@@ -96,7 +96,7 @@ func (c *Coordinator) handle(ctx context.Context, agentID, verb string, data []b
 		if c.reserved != nil {
 			return c.reservation(ctx, agentID, verb, data)
 		}
-	case broker.VerbSend, broker.VerbInbox, broker.VerbAck:
+	case broker.VerbSend, broker.VerbInbox, broker.VerbAck, broker.VerbJoin, broker.VerbLeave, broker.VerbHistory:
 		if c.messages != nil {
 			return c.message(ctx, agentID, verb, data)
 		}

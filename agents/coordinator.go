@@ -78,9 +78,12 @@ type Params struct {
 
 // Messages are the agents' messages (messaging.Service).
 type Messages interface {
-	Send(ctx context.Context, from string, req protocol.Send) (protocol.Message, error)
+	Send(ctx context.Context, from string, agent bool, req protocol.Send) (protocol.Message, error)
 	Inbox(ctx context.Context, agent string) (protocol.Inbox, error)
 	Ack(ctx context.Context, agent string, seq uint64) (uint64, error)
+	Join(ctx context.Context, agent, channel string) (protocol.Channel, error)
+	Leave(ctx context.Context, agent, channel string) (protocol.Channel, error)
+	History(ctx context.Context, agent string, ref protocol.ChannelRef) ([]protocol.Message, error)
 }
 
 // Reservations are the agents' file reservations (reservations.Service).

@@ -57,7 +57,7 @@ func (c *Coordinator) screen(agentID, verb string, m *nats.Msg) (status int, e p
 }
 
 func maxRequestBytes(verb string) int {
-	if verb == broker.VerbComplete || verb == broker.VerbFail || verb == broker.VerbReport {
+	if verb == broker.VerbComplete || verb == broker.VerbFail || verb == broker.VerbReport || verb == broker.VerbSend {
 		return domain.MaxMessageBytes
 	}
 	return maxSmallRequest

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -18,9 +19,10 @@ const scanIdle = 2 * time.Second
 // count (oldest dropped first), and each agent's mailbox cursor in a KV
 // bucket.
 type MessageStore struct {
-	js     jetstream.JetStream
-	stream jetstream.Stream
-	kv     jetstream.KeyValue
+	js       jetstream.JetStream
+	stream   jetstream.Stream
+	kv       jetstream.KeyValue
+	channels jetstream.KeyValue
 }
 
 // OpenMessages opens (creating or updating) the stream and the bucket.
@@ -42,7 +44,58 @@ func OpenMessages(ctx context.Context, nc *nats.Conn, maxAge time.Duration, maxM
 	if err != nil {
 		return nil, fmt.Errorf("create mailboxes bucket: %w", err)
 	}
-	return &MessageStore{js: js, stream: st, kv: kv}, nil
+	channels, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: ChannelsBucket,
+		Description: "AgentCom channels: description and subscribers", History: 1, Storage: jetstream.FileStorage})
+	if err != nil {
+		return nil, fmt.Errorf("create channels bucket: %w", err)
+	}
+	return &MessageStore{js: js, stream: st, kv: kv, channels: channels}, nil
+}
+
+// Channel returns a channel's value and revision (nil and 0: none).
+func (s *MessageStore) Channel(ctx context.Context, name string) ([]byte, uint64, error) {
+	e, err := s.channels.Get(ctx, name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read channel %s: %w", name, err)
+	}
+	return e.Value(), e.Revision(), nil
+}
+
+// PutChannel writes a channel if it is still at rev (0: must not exist);
+// ErrConflict when it raced another change.
+func (s *MessageStore) PutChannel(ctx context.Context, name string, value []byte, rev uint64) error {
+	var err error
+	if rev == 0 {
+		_, err = s.channels.Create(ctx, name, value)
+	} else {
+		_, err = s.channels.Update(ctx, name, value, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || isConflict(err) {
+		return fmt.Errorf("store channel %s: %w", name, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("store channel %s: %w", name, err)
+	}
+	return nil
+}
+
+// ChannelNames lists the channels, sorted.
+func (s *MessageStore) ChannelNames(ctx context.Context) ([]string, error) {
+	keys, err := s.channels.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return []string{}, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("list channels: %w", err)
+	}
+	out := []string{}
+	for k := range keys.Keys() {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // Publish stores one message on subject, once per id (a resend within the

@@ -164,6 +164,10 @@ const (
 	MessagesAll      = "agentcom.msg.>"
 	MessageToT       = "agentcom.msg.to.%s"
 	MessageBroadcast = "agentcom.msg.all"
+	// MessageChannelT is a channel's messages: agentcom.msg.ch.<channel>.
+	MessageChannelT = "agentcom.msg.ch.%s"
+	// ChannelsBucket keeps each channel: its description and subscribers.
+	ChannelsBucket = "agentcom_channels"
 	// MailboxesBucket keeps each agent's mailbox cursor: the last message
 	// sequence it acknowledged.
 	MailboxesBucket = "agentcom_mailboxes"
@@ -240,6 +244,12 @@ const (
 	CmdMessageSend = "message.send"
 	CmdMessageList = "message.list"
 	CmdThreadGet   = "thread.get"
+	// The channels: list, create, one, its history, an agent's.
+	CmdChannelList    = "channel.list"
+	CmdChannelCreate  = "channel.create"
+	CmdChannelGet     = "channel.get"
+	CmdChannelHistory = "channel.history"
+	CmdSubscriptions  = "agent.subscriptions"
 )
 
 // Agent-to-hub request verbs.
@@ -263,13 +273,18 @@ const (
 	VerbSend  = "send"
 	VerbInbox = "inbox"
 	VerbAck   = "ack"
+	// Channels: join (creating it if need be), leave, read the history.
+	VerbJoin    = "join"
+	VerbLeave   = "leave"
+	VerbHistory = "history"
 )
 
 // IsAgentVerb reports whether verb is one of the agent request verbs.
 func IsAgentVerb(verb string) bool {
 	switch verb {
 	case VerbHello, VerbHeartbeat, VerbAccept, VerbDecline, VerbProgress, VerbComplete, VerbFail, VerbReport, VerbBye,
-		VerbBlocked, VerbUnblocked, VerbReserve, VerbRenew, VerbRelease, VerbSend, VerbInbox, VerbAck:
+		VerbBlocked, VerbUnblocked, VerbReserve, VerbRenew, VerbRelease, VerbSend, VerbInbox, VerbAck,
+		VerbJoin, VerbLeave, VerbHistory:
 		return true
 	}
 	return false
@@ -365,6 +380,9 @@ func ParseAgentRequest(subject string) (agentID, verb string, ok bool) {
 
 // ConfigEvents is the event subject of the run-time setting key.
 func ConfigEvents(key string) string { return fmt.Sprintf(ConfigEventsT, key) }
+
+// MessageChannel is the subject of a channel's messages.
+func MessageChannel(name string) string { return fmt.Sprintf(MessageChannelT, name) }
 
 // MessageTo is the subject of a direct message to agentID.
 func MessageTo(agentID string) string { return fmt.Sprintf(MessageToT, agentID) }

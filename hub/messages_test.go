@@ -145,3 +145,61 @@ func TestMessagesReachAgentsOnceAndThreadsHold(t *testing.T) {
 		require.Contains(t, string(body), field, req)
 	}
 }
+
+// A channel reaches its subscribers only, keeps its history for them, and
+// refuses agents that have not joined it; names are normalised.
+func TestChannelsDeliverToTheirSubscribers(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, "")
+	a1, a2, a3 := newTestAgent(t, h, "a1", nil, ignore), newTestAgent(t, h, "a2", nil, ignore), newTestAgent(t, h, "a3", nil, ignore)
+	got1, got2, got3 := pushes(t, a1), pushes(t, a2), pushes(t, a3)
+	for _, a := range []*testAgent{a1, a2} {
+		st, body := a.request(broker.VerbJoin, protocol.ChannelRef{Channel: "#Builds"})
+		require.Equal(t, http.StatusOK, st, string(body))
+	}
+	st, body := a3.request(broker.VerbSend, protocol.Send{Channel: "builds", Body: text("let me in")})
+	require.Equal(t, http.StatusForbidden, st, string(body))
+	green := sendAs(t, a1, protocol.Send{Channel: "BUILDS", Body: text("main is green")})
+	require.Equal(t, "builds", green.Channel)
+	select {
+	case m := <-got2:
+		require.Equal(t, green.ID, m.ID)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a subscriber did not get the channel's message")
+	}
+	require.Empty(t, got1, "not to its sender")
+	require.Empty(t, got3, "not to an agent outside the channel")
+
+	st, body = a2.request(broker.VerbHistory, protocol.ChannelRef{Channel: "builds"})
+	require.Equal(t, http.StatusOK, st, string(body))
+	require.Contains(t, string(body), green.ID)
+	st, _ = a3.request(broker.VerbHistory, protocol.ChannelRef{Channel: "builds"})
+	require.Equal(t, http.StatusForbidden, st, "history is for subscribers")
+	require.Contains(t, msgIDs(inbox(t, a2).Messages), green.ID, "a subscriber's mailbox holds the channel")
+
+	code, out := h.do(t, http.MethodGet, "/api/channels/builds", "", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, []any{"a1", "a2"}, out["subscribers"])
+	code, out = h.do(t, http.MethodGet, "/api/agents/a2/subscriptions", "", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, []any{"builds"}, out["channels"])
+	code, out = h.do(t, http.MethodGet, "/api/channels/builds/history?limit=10", "", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, 1.0, out["count"])
+
+	st, _ = a2.request(broker.VerbLeave, protocol.ChannelRef{Channel: "builds"})
+	require.Equal(t, http.StatusOK, st)
+	sendAs(t, a1, protocol.Send{Channel: "builds", Body: text("still green")})
+	code, out = h.do(t, http.MethodGet, "/api/channels/builds", "", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, []any{"a1"}, out["subscribers"])
+
+	code, _ = h.do(t, http.MethodPost, "/api/channels", h.token, `{"name":"ops","description":"operators"}`)
+	require.Equal(t, http.StatusCreated, code)
+	code, out = h.do(t, http.MethodPost, "/api/channels", h.token, `{"name":"#OPS"}`)
+	require.Equal(t, http.StatusConflict, code)
+	require.Equal(t, "channel_exists", out["error"])
+	code, out = h.do(t, http.MethodPost, "/api/messages", h.token, `{"channel":"nowhere","body":"x"}`)
+	require.Equal(t, http.StatusNotFound, code)
+	require.Equal(t, "channel_not_found", out["error"])
+}

@@ -87,9 +87,15 @@ var probes = map[string]probe{
 	ops.OpReservationList.Name: {query: url.Values{"project": {"repo"}}, status: 200},
 	ops.OpReservationRelease.Name: {params: map[string]string{"project": "repo", "id": "res-none"}, status: 404,
 		code: "reservation_not_found"},
-	ops.OpMessageSend.Name: {body: `{"to":"a b","body":"hi"}`, status: 422, code: protocol.CodeValidationFailed},
-	ops.OpMessageList.Name: {query: url.Values{"limit": {"500"}}, status: 422, code: protocol.CodeValidationFailed},
-	ops.OpThreadGet.Name:   {params: map[string]string{"id": "msg-none"}, status: 404, code: "message_not_found"},
+	ops.OpMessageSend.Name:   {body: `{"to":"a b","body":"hi"}`, status: 422, code: protocol.CodeValidationFailed},
+	ops.OpMessageList.Name:   {query: url.Values{"limit": {"500"}}, status: 422, code: protocol.CodeValidationFailed},
+	ops.OpThreadGet.Name:     {params: map[string]string{"id": "msg-none"}, status: 404, code: "message_not_found"},
+	ops.OpChannelList.Name:   {status: 200},
+	ops.OpChannelCreate.Name: {body: `{"name":"###"}`, status: 422, code: protocol.CodeValidationFailed},
+	ops.OpChannelGet.Name:    {params: map[string]string{"channel": "nowhere"}, status: 404, code: "channel_not_found"},
+	ops.OpChannelHistory.Name: {params: map[string]string{"channel": "nowhere"}, status: 404,
+		code: "channel_not_found"},
+	ops.OpSubscriptions.Name: {params: map[string]string{"agent_id": "nobody"}, status: 200},
 }
 
 // httpPath is op's path with the probe's parameters and query.

@@ -94,7 +94,10 @@ func decode(seq uint64, data []byte) (protocol.Message, bool) {
 // subjectOf is where a message is stored: its recipient's subject, or the
 // broadcast one.
 func subjectOf(m protocol.Message) string {
-	if m.To == "" {
+	switch {
+	case m.Channel != "":
+		return broker.MessageChannel(m.Channel)
+	case m.To == "":
 		return broker.MessageBroadcast
 	}
 	return broker.MessageTo(m.To)

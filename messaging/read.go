@@ -19,7 +19,15 @@ func (s *Service) Inbox(ctx context.Context, agent string) (protocol.Inbox, erro
 		return protocol.Inbox{}, err
 	}
 	out := protocol.Inbox{Messages: []protocol.Message{}, Cursor: cursor}
-	err = s.p.Store.Scan(ctx, []string{broker.MessageTo(agent), broker.MessageBroadcast}, cursor+1,
+	joined, err := s.Subscriptions(ctx, agent)
+	if err != nil {
+		return out, err
+	}
+	filters := []string{broker.MessageTo(agent), broker.MessageBroadcast}
+	for _, c := range joined {
+		filters = append(filters, broker.MessageChannel(c))
+	}
+	err = s.p.Store.Scan(ctx, filters, cursor+1,
 		func(seq uint64, data []byte) bool {
 			if m, ok := decode(seq, data); ok && m.From != agent {
 				out.Messages = append(out.Messages, m)

@@ -16,10 +16,16 @@ import (
 // Importances are the valid importance words, lowest first.
 var Importances = []string{"low", "normal", "high", "urgent"}
 
-// Send checks and stores a message from from, then pushes it to its
-// recipient (or every connected agent but the sender) if connected.
-func (s *Service) Send(ctx context.Context, from string, req protocol.Send) (protocol.Message, error) {
+// Send checks and stores a message from from (an agent, or an operator
+// when agent is false), then pushes it to its connected recipients: its
+// agent, a channel's subscribers (an agent sends only to a channel it
+// joined), or every connected agent; never the sender.
+func (s *Service) Send(ctx context.Context, from string, agent bool, req protocol.Send) (protocol.Message, error) {
 	m, err := s.compose(from, req)
+	if err != nil {
+		return m, err
+	}
+	recipients, err := s.recipients(ctx, m, agent)
 	if err != nil {
 		return m, err
 	}
@@ -32,10 +38,6 @@ func (s *Service) Send(ctx context.Context, from string, req protocol.Send) (pro
 	}
 	s.noteThread(m)
 	pushed, _ := json.Marshal(m) // with its sequence, for the ack
-	recipients := []string{m.To}
-	if m.To == "" {
-		recipients = slices.DeleteFunc(s.p.Online(), func(id string) bool { return id == from })
-	}
 	for _, id := range recipients {
 		s.push(id, pushed)
 	}
@@ -44,12 +46,39 @@ func (s *Service) Send(ctx context.Context, from string, req protocol.Send) (pro
 	return m, nil
 }
 
+// recipients are who gets a message pushed: its agent, a channel's
+// subscribers, or every connected agent; never its sender.
+func (s *Service) recipients(ctx context.Context, m protocol.Message, agent bool) ([]string, error) {
+	var ids []string
+	switch {
+	case m.Channel != "":
+		c, err := s.Channel(ctx, m.Channel)
+		if err != nil {
+			return nil, err
+		}
+		if agent && !slices.Contains(c.Subscribers, m.From) {
+			return nil, fmt.Errorf("send to %s: %w", c.Name, ErrNotSubscribed)
+		}
+		ids = c.Subscribers
+	case m.To == "":
+		ids = s.p.Online()
+	default:
+		return []string{m.To}, nil
+	}
+	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == m.From }), nil
+}
+
 // compose checks req and makes the message.
 func (s *Service) compose(from string, req protocol.Send) (protocol.Message, error) {
 	v := &domain.ValidationError{}
 	if req.To != "" {
 		if err := domain.CheckAgentID(req.To); err != nil {
 			v.Add("to", "invalid", err.Error())
+		}
+	}
+	if req.Channel != "" {
+		if req.Channel = checkChannel(v, "channel", req.Channel); req.To != "" {
+			v.Add("to", "conflict", "a message goes to an agent or a channel, not both")
 		}
 	}
 	kind := cmpOr(req.Type, "text")
@@ -61,7 +90,7 @@ func (s *Service) compose(from string, req protocol.Send) (protocol.Message, err
 	if len(req.Subject) > 256 || !utf8.ValidString(req.Subject) {
 		v.Add("subject", "invalid", "at most 256 bytes of UTF-8")
 	}
-	m := protocol.Message{ID: "msg-" + broker.NewToken()[3:19], From: from, To: req.To, Type: kind, Subject: req.Subject,
+	m := protocol.Message{ID: "msg-" + broker.NewToken()[3:19], From: from, To: req.To, Channel: req.Channel, Type: kind, Subject: req.Subject,
 		Body: req.Body, ReplyTo: req.ReplyTo, Importance: importance, AckRequired: req.AckRequired,
 		CreatedAt: s.p.Now().UTC()}
 	m.ThreadID = m.ID

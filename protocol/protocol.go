@@ -318,6 +318,7 @@ const CodeReservationConflict = "reservation_conflict"
 // bytes. ReplyTo names the message it answers, whose thread it joins.
 type Send struct {
 	To          string          `json:"to,omitempty"`
+	Channel     string          `json:"channel,omitempty"`
 	Type        string          `json:"type,omitempty"`
 	Subject     string          `json:"subject,omitempty"`
 	Body        json.RawMessage `json:"body"`
@@ -335,6 +336,7 @@ type Message struct {
 	Seq         uint64          `json:"seq"`
 	From        string          `json:"from"`
 	To          string          `json:"to,omitempty"`
+	Channel     string          `json:"channel,omitempty"`
 	Type        string          `json:"type"`
 	Subject     string          `json:"subject,omitempty"`
 	Body        json.RawMessage `json:"body"`
@@ -359,4 +361,20 @@ type Inbox struct {
 // to it is acknowledged.
 type Ack struct {
 	Seq uint64 `json:"seq"`
+}
+
+// ChannelRef names a channel (verbs join, leave, history; Limit for
+// history: its last that many messages, 50 when left out, at most 200).
+type ChannelRef struct {
+	Channel string `json:"channel"`
+	Limit   int    `json:"limit,omitempty"`
+}
+
+// Channel is a channel and who is subscribed to it.
+type Channel struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	CreatedBy   string    `json:"created_by"`
+	Subscribers []string  `json:"subscribers"`
 }

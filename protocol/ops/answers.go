@@ -357,3 +357,33 @@ type Thread struct {
 	ThreadID string             `json:"thread_id"`
 	Messages []protocol.Message `json:"messages"`
 }
+
+// ChannelRequest creates a channel.
+type ChannelRequest struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// Channels answers channel.list.
+type Channels struct {
+	Channels []protocol.Channel `json:"channels"`
+	Count    int                `json:"count"`
+}
+
+// HistoryQuery asks for a channel's last messages (1 to 200, 50 when left out).
+type HistoryQuery struct {
+	Limit int `json:"limit,omitempty"`
+}
+
+// ChannelHistory is a channel's last messages, oldest first.
+type ChannelHistory struct {
+	Channel  string             `json:"channel"`
+	Messages []protocol.Message `json:"messages"`
+	Count    int                `json:"count"`
+}
+
+// Subscriptions are the channels an agent has joined.
+type Subscriptions struct {
+	AgentID  string   `json:"agent_id"`
+	Channels []string `json:"channels"`
+}

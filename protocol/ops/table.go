@@ -184,6 +184,19 @@ var (
 	OpThreadGet = Op{Name: broker.CmdThreadGet, Method: "GET", Path: "/api/threads/{id}", Access: Read,
 		Summary: "A thread's every kept message in order: the reply tree", Answers: ok[Thread](200),
 		Errors: []int{404, 500}}
+	OpChannelList = Op{Name: broker.CmdChannelList, Method: "GET", Path: "/api/channels", Access: Read,
+		Summary: "Every channel with its subscribers", Answers: ok[Channels](200), Errors: []int{500}}
+	OpChannelCreate = Op{Name: broker.CmdChannelCreate, Method: "POST", Path: "/api/channels", Access: Admin,
+		Summary: "Create a channel (agents' join creates one too)", Request: typeOf[ChannelRequest](),
+		Answers: ok[protocol.Channel](201), Errors: []int{409, 422, 500}}
+	OpChannelGet = Op{Name: broker.CmdChannelGet, Method: "GET", Path: "/api/channels/{channel}", Access: Read,
+		Summary: "One channel", Answers: ok[protocol.Channel](200), Errors: []int{404, 500}}
+	OpChannelHistory = Op{Name: broker.CmdChannelHistory, Method: "GET", Path: "/api/channels/{channel}/history",
+		Access: Read, Summary: "A channel's last messages, oldest first", Query: typeOf[HistoryQuery](),
+		Answers: ok[ChannelHistory](200), Errors: []int{404, 422, 500}}
+	OpSubscriptions = Op{Name: broker.CmdSubscriptions, Method: "GET", Path: "/api/agents/{agent_id}/subscriptions",
+		Access: Read, Agents: true, Summary: "The channels an agent has joined (an agent: its own)",
+		Answers: ok[Subscriptions](200), Errors: []int{500}}
 )
 
 // All is the table: every operation, in the order documents list them.
@@ -201,4 +214,5 @@ var All = []Op{
 	OpMetricsText, OpMetricsGet, OpAlertList, OpAlertAck, OpLogTail,
 	OpReservationList, OpReservationRelease,
 	OpMessageSend, OpMessageList, OpThreadGet,
+	OpChannelList, OpChannelCreate, OpChannelGet, OpChannelHistory, OpSubscriptions,
 }
