@@ -109,14 +109,13 @@ func (s *MessageStore) Publish(ctx context.Context, subject, id string, data []b
 }
 
 // Scan calls fn with every stored message on the filter subjects from
-// sequence from on, oldest first, until fn says stop or none is left.
+// sequence from on, oldest first, until fn says stop or none is left. It
+// reads no further than the filters' last message when it starts, so it
+// never waits for one that is not there.
 func (s *MessageStore) Scan(ctx context.Context, filters []string, from uint64, fn func(seq uint64, data []byte) bool) error {
-	info, err := s.stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("read stream %s: %w", MessagesStream, err)
-	}
-	if info.State.Msgs == 0 || from > info.State.LastSeq {
-		return nil
+	end, err := s.lastOf(ctx, filters)
+	if err != nil || end < max(from, 1) {
+		return err
 	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverAllPolicy}
 	if from > 1 {
@@ -138,10 +137,37 @@ func (s *MessageStore) Scan(ctx context.Context, filters []string, from uint64, 
 		if err != nil {
 			return fmt.Errorf("read message metadata: %w", err)
 		}
-		if !fn(meta.Sequence.Stream, m.Data()) || meta.NumPending == 0 || meta.Sequence.Stream >= info.State.LastSeq {
+		if !fn(meta.Sequence.Stream, m.Data()) || meta.NumPending == 0 || meta.Sequence.Stream >= end {
 			return nil
 		}
 	}
+}
+
+// lastOf is the sequence of the last message on any of the filters (0:
+// none): the stream's last for the wildcard, each subject's own else.
+func (s *MessageStore) lastOf(ctx context.Context, filters []string) (uint64, error) {
+	var last uint64
+	for _, f := range filters {
+		if f == MessagesAll {
+			info, err := s.stream.Info(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("read stream %s: %w", MessagesStream, err)
+			}
+			if info.State.Msgs > 0 {
+				last = max(last, info.State.LastSeq)
+			}
+			continue
+		}
+		m, err := s.stream.GetLastMsgForSubject(ctx, f)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read messages on %s: %w", f, err)
+		}
+		last = max(last, m.Sequence)
+	}
+	return last, nil
 }
 
 // Cursor is the last sequence the agent acknowledged, and the key's revision.

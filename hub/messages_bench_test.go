@@ -90,3 +90,22 @@ func benchDeliveries(b *testing.B, sub *nats.Conn, subject string, sendOne func(
 	b.ReportMetric(lat[len(lat)/2], "p50-ms")
 	b.ReportMetric(lat[min(len(lat)-1, len(lat)*99/100)], "p99-ms")
 }
+
+// BenchmarkInbox reads an agent's mailbox while the stream holds others'
+// messages and none for it: an answer at once, not a wait for a message
+// that is not there.
+func BenchmarkInbox(b *testing.B) {
+	h := startHubWith(b, "", time.Second, logsink.LevelWarning)
+	from, reader := newTestAgent(b, h, "from", nil, ignore), newTestAgent(b, h, "reader", nil, ignore)
+	for range 100 {
+		if st, body := from.request(broker.VerbSend, protocol.Send{To: "someone", Body: text("not for the reader")}); st != 200 {
+			b.Fatalf("send: %d %s", st, body)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		if st, body := reader.request(broker.VerbInbox, struct{}{}); st != 200 {
+			b.Fatalf("inbox: %d %s", st, body)
+		}
+	}
+}
