@@ -59,6 +59,8 @@ func (c *Coordinator) sweepReservations(ctx context.Context, gone []string) {
 	for _, id := range gone {
 		c.reserved.ReleaseAgent(ctx, id)
 	}
+	// Wall time, not the injected clock: this paces the sweeps; expiry
+	// itself reads the hub's clock.
 	if now := time.Now(); now.Sub(c.swept) >= sweepReservationsEvery {
 		c.swept = now
 		c.reserved.Sweep(ctx)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/dashboard"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/protocol/ops"
@@ -65,7 +66,7 @@ func (a *API) httpMux(bound []boundOp) *routeMux {
 	for _, op := range bound {
 		mux.HandleFunc(op.Pattern(), a.guarded(op))
 	}
-	mux.HandleFunc(DashboardRoute, a.serveDashboard)
+	mux.Handle(DashboardRoute, dashboard.Handler()) // public: the page holds no data
 	mux.HandleFunc(StreamRoute, a.serveStream)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, Reply{http.StatusNotFound, ErrorBody{Error: protocol.CodeNotFound}})

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/agentcom/agentcom/broker"
-	"github.com/agentcom/agentcom/dashboard"
 	"github.com/agentcom/agentcom/protocol/ops"
 	"github.com/agentcom/agentcom/telemetry"
 )
@@ -32,11 +31,6 @@ const streamBuffer = 256
 // keepalive is how often an idle stream sends a comment, so proxies and
 // the browser keep it open.
 const keepalive = 15 * time.Second
-
-// serveDashboard serves the dashboard's page: public, it holds no data.
-func (a *API) serveDashboard(w http.ResponseWriter, r *http.Request) {
-	dashboard.Handler().ServeHTTP(w, r)
-}
 
 // serveStream sends every telemetry event as a server-sent event until the
 // browser goes or the hub stops. EventSource cannot send headers, so the

@@ -49,18 +49,25 @@ func setAlertDefaults(v *viper.Viper) {
 	v.SetDefault("alerts.error_lines_per_hour", a.ErrorLinesPerHour)
 }
 
+// positive refuses every duration of durations that is not above zero,
+// naming its key and an example value.
+func positive(durations map[string]time.Duration, example string) []error {
+	var errs []error
+	for key, d := range durations {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be a positive duration such as %s", key, example))
+		}
+	}
+	return errs
+}
+
 func (a Alerts) durations() map[string]time.Duration {
 	return map[string]time.Duration{"alerts.check_interval": a.CheckInterval, "alerts.stuck_after": a.StuckAfter,
 		"alerts.cooldown": a.Cooldown}
 }
 
 func (a Alerts) validate() error {
-	var errs []error
-	for key, d := range a.durations() {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be a positive duration such as 30s", key))
-		}
-	}
+	errs := positive(a.durations(), "30s")
 	if a.QueueGrowingChecks < 1 || a.FailureMinAttempts < 1 || a.ErrorLinesPerHour < 0 {
 		errs = append(errs, fmt.Errorf("alerts.queue_growing_checks %d, alerts.failure_min_attempts %d: at least 1; "+
 			"alerts.error_lines_per_hour %d: not negative", a.QueueGrowingChecks, a.FailureMinAttempts, a.ErrorLinesPerHour))

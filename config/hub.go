@@ -309,12 +309,7 @@ func (s Store) durations() map[string]time.Duration {
 }
 
 func (s Store) validate() error {
-	var errs []error
-	for key, d := range s.durations() {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be a positive duration such as 6h", key))
-		}
-	}
+	errs := positive(s.durations(), "6h")
 	if s.BackupKeep < 1 {
 		errs = append(errs, errors.New("store.backup_keep: must be at least 1"))
 	}
@@ -505,11 +500,7 @@ func (a Agents) validate() error {
 			errs = append(errs, fmt.Errorf("agents.budgets.%s: %g must not be negative (0: no budget)", id, b))
 		}
 	}
-	for key, d := range a.durations() {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: must be a positive duration such as 30s", key))
-		}
-	}
+	errs = append(errs, positive(a.durations(), "30s")...)
 	if a.RequestRate < 0 || a.RequestBurst < 1 || a.ViolationThreshold < 0 {
 		errs = append(errs, errors.New("agents.request_rate, agents.request_burst and agents.violation_threshold: "+
 			"the rate and the threshold must be 0 (no limit) or more, the burst at least 1"))

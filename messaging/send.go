@@ -1,6 +1,7 @@
 package messaging
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -81,9 +82,9 @@ func (s *Service) compose(from string, req protocol.Send) (protocol.Message, err
 			v.Add("to", "conflict", "a message goes to an agent or a channel, not both")
 		}
 	}
-	kind := cmpOr(req.Type, "text")
+	kind := cmp.Or(req.Type, "text")
 	checkBody(v, kind, req.Body)
-	importance := cmpOr(req.Importance, "normal")
+	importance := cmp.Or(req.Importance, "normal")
 	if !slices.Contains(Importances, importance) {
 		v.Add("importance", "invalid", "use one of "+strings.Join(Importances, ", "))
 	}
@@ -117,11 +118,4 @@ func checkBody(v *domain.ValidationError, kind string, body json.RawMessage) {
 	case kind != "json":
 		v.Add("type", "invalid", `use text or json`)
 	}
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -53,24 +53,29 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	tasks           map[string]*prometheus.CounterVec // by what happened, each by priority
-	queueWait       *prometheus.HistogramVec
-	runTime         *prometheus.HistogramVec
+	wait, run       *timing                           // time in queue, run time
 	schedulerPasses prometheus.Counter
 	rateLimited     *prometheus.CounterVec
 
-	mu        sync.Mutex
-	wait, run durations
-	ends      outcomes
-	total     map[string]int // completed, failed, dead_letter since start
-	extremes  map[string]*extreme
-	points    []point // a minute apart, the last hour
+	mu     sync.Mutex
+	ends   outcomes
+	total  map[string]int // completed, failed, dead_letter since start
+	points []point        // a minute apart, the last hour
 
 	alerts *alerter
 	rearm  chan struct{}
 }
 
-// extreme is the least and greatest of one kind of duration since start.
-type extreme struct{ min, max float64 }
+// timing is one kind of duration: its histogram (by priority), the
+// telemetry measurement it reads, the window's samples, and the least and
+// greatest since start (seen: any yet). Under Metrics.mu but the histogram.
+type timing struct {
+	hist        *prometheus.HistogramVec
+	measurement string
+	window      durations
+	seen        bool
+	least, most float64
+}
 
 // New registers every collector; attach Handle to the telemetry emitter.
 func New(p Params) *Metrics {
@@ -78,8 +83,8 @@ func New(p Params) *Metrics {
 		p.Now = time.Now
 	}
 	m := &Metrics{p: p, reg: prometheus.NewRegistry(), total: map[string]int{},
-		extremes: map[string]*extreme{"wait": nil, "run": nil}, alerts: newAlerter(p.Log, p.Telemetry, p.Now()),
-		rearm: make(chan struct{}, 1)}
+		alerts: newAlerter(p.Log, p.Telemetry, p.Now()),
+		rearm:  make(chan struct{}, 1)}
 	m.tasks = map[string]*prometheus.CounterVec{}
 	for _, what := range []string{"submitted", "completed", "failed", "dead_lettered", "reclaimed"} {
 		m.tasks[what] = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentcom_tasks_" + what + "_total",
@@ -87,15 +92,17 @@ func New(p Params) *Metrics {
 			[]string{"priority"})
 		m.reg.MustRegister(m.tasks[what])
 	}
-	m.queueWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "agentcom_task_queue_wait_seconds",
-		Help: "Time from queued to assigned, per assignment.", Buckets: durationBuckets}, []string{"priority"})
-	m.runTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "agentcom_task_run_seconds",
-		Help: "Time from assigned to completed, per completion.", Buckets: durationBuckets}, []string{"priority"})
+	m.wait = &timing{measurement: "wait_ms", hist: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "agentcom_task_queue_wait_seconds", Help: "Time from queued to assigned, per assignment.",
+		Buckets: durationBuckets}, []string{"priority"})}
+	m.run = &timing{measurement: "duration_ms", hist: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "agentcom_task_run_seconds", Help: "Time from assigned to completed, per completion.",
+		Buckets: durationBuckets}, []string{"priority"})}
 	m.schedulerPasses = prometheus.NewCounter(prometheus.CounterOpts{Name: "agentcom_scheduler_passes_total",
 		Help: "Passes the scheduler made."})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agentcom_rate_limited_total",
 		Help: "Requests refused over a rate limit (429), by tier."}, []string{"tier"})
-	m.reg.MustRegister(m.queueWait, m.runTime, m.schedulerPasses, m.rateLimited, stateCollector{m},
+	m.reg.MustRegister(m.wait.hist, m.run.hist, m.schedulerPasses, m.rateLimited, stateCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -137,10 +144,10 @@ func (m *Metrics) Handle(ev telemetry.Event) {
 	case "task.submit":
 		m.tasks["submitted"].WithLabelValues(prio).Inc()
 	case "task.assign":
-		m.observe("wait", m.queueWait, prio, ev)
+		m.observe(m.wait, prio, ev)
 	case "task.complete":
 		m.tasks["completed"].WithLabelValues(prio).Inc()
-		m.observe("run", m.runTime, prio, ev)
+		m.observe(m.run, prio, ev)
 		m.ended(ev.Time, "completed")
 	case "task.fail":
 		m.tasks["failed"].WithLabelValues(prio).Inc()
@@ -158,23 +165,17 @@ func (m *Metrics) Handle(ev telemetry.Event) {
 	}
 }
 
-// observe records a duration event: its histogram and its window.
-func (m *Metrics) observe(kind string, h *prometheus.HistogramVec, prio string, ev telemetry.Event) {
-	name := map[string]string{"wait": "wait_ms", "run": "duration_ms"}[kind]
-	ms := ev.Measurements[name]
-	h.WithLabelValues(prio).Observe(ms / 1000)
+// observe records a duration event: its histogram, window and extremes.
+func (m *Metrics) observe(t *timing, prio string, ev telemetry.Event) {
+	ms := ev.Measurements[t.measurement]
+	t.hist.WithLabelValues(prio).Observe(ms / 1000)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if kind == "wait" {
-		m.wait.add(ev.Time, ms)
-	} else {
-		m.run.add(ev.Time, ms)
+	t.window.add(ev.Time, ms)
+	if !t.seen {
+		t.seen, t.least, t.most = true, ms, ms
 	}
-	if x := m.extremes[kind]; x == nil {
-		m.extremes[kind] = &extreme{min: ms, max: ms}
-	} else {
-		x.min, x.max = min(x.min, ms), max(x.max, ms)
-	}
+	t.least, t.most = min(t.least, ms), max(t.most, ms)
 }
 
 func (m *Metrics) ended(at time.Time, kind string) {

@@ -57,13 +57,12 @@ func (m *Metrics) Snapshot(ctx context.Context) ops.MetricsSnapshot {
 	now := m.p.Now()
 	out := ops.MetricsSnapshot{Time: now.UTC(), WindowS: Window.Seconds(), StoreHealth: st.Store,
 		AgentUtilization: utilization(st.Agents)}
-	out.QueueWait.Cumulative = cumulative(m.queueWait, m.extremeOf("wait"))
-	out.TaskLatency.Cumulative = cumulative(m.runTime, m.extremeOf("run"))
 	errorsNow := m.p.LogLines()["error"]
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	out.QueueWait.Cumulative, out.TaskLatency.Cumulative = cumulative(m.wait), cumulative(m.run)
 	cut := now.Add(-Window)
-	out.QueueWait.Window, out.TaskLatency.Window = m.wait.since(cut), m.run.since(cut)
+	out.QueueWait.Window, out.TaskLatency.Window = m.wait.window.since(cut), m.run.window.since(cut)
 	out.ErrorRates.Window = rates(m.ends.since(cut))
 	out.ErrorRates.Window.ErrorLogLines = int(errorsNow - m.errorLinesAt(cut, errorsNow))
 	out.ErrorRates.Cumulative = rates(m.total)
@@ -81,15 +80,6 @@ func (m *Metrics) errorLinesAt(cut time.Time, now uint64) uint64 {
 		}
 	}
 	return now
-}
-
-func (m *Metrics) extremeOf(kind string) extreme {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if x := m.extremes[kind]; x != nil {
-		return *x
-	}
-	return extreme{}
 }
 
 // depthLocked is the queue depth now and over the hour's points.
@@ -165,12 +155,12 @@ func utilization(agents []ops.AgentUse) ops.AgentUtilization {
 // cumulative summarises a histogram since start: count and mean exact,
 // percentiles interpolated within their buckets as Prometheus's
 // histogram_quantile does.
-func cumulative(h *prometheus.HistogramVec, x extreme) ops.Latency {
+func cumulative(t *timing) ops.Latency {
 	var count uint64
 	var total float64
 	buckets := make([]float64, len(durationBuckets)) // cumulative counts by bound
 	ch := make(chan prometheus.Metric, 16)
-	go func() { h.Collect(ch); close(ch) }()
+	go func() { t.hist.Collect(ch); close(ch) }()
 	for metric := range ch {
 		var d dto.Metric
 		if metric.Write(&d) != nil || d.Histogram == nil {
@@ -184,8 +174,8 @@ func cumulative(h *prometheus.HistogramVec, x extreme) ops.Latency {
 	if count == 0 {
 		return ops.Latency{}
 	}
-	q := func(p float64) float64 { return 1000 * quantile(p, float64(count), buckets, x.max/1000) }
-	return ops.Latency{Count: int(count), MinMS: x.min, MaxMS: x.max, MeanMS: 1000 * total / float64(count),
+	q := func(p float64) float64 { return 1000 * quantile(p, float64(count), buckets, t.most/1000) }
+	return ops.Latency{Count: int(count), MinMS: t.least, MaxMS: t.most, MeanMS: 1000 * total / float64(count),
 		P50MS: q(0.5), P90MS: q(0.9), P99MS: q(0.99)}
 }
 

@@ -1,6 +1,7 @@
 package reservations
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -151,10 +152,11 @@ func (s *Service) change(ctx context.Context, project string, fn func([]protocol
 		if err != nil {
 			return err
 		}
-		if rev != 0 && len(next) == len(held) && len(alive) == len(held) && sameIDs(next, held) && !renewed(next, held) {
+		value := encode(next)
+		if rev != 0 && bytes.Equal(value, encode(held)) {
 			return nil // nothing changed: no write
 		}
-		err = s.store.Put(ctx, project, encode(next), rev, lastExpiry(next, now).Sub(now))
+		err = s.store.Put(ctx, project, value, rev, lastExpiry(next, now).Sub(now))
 		if errors.Is(err, broker.ErrConflict) {
 			continue
 		}
@@ -191,24 +193,6 @@ func lastExpiry(held []protocol.Reservation, now time.Time) time.Time {
 		}
 	}
 	return last
-}
-
-func sameIDs(a, b []protocol.Reservation) bool {
-	for i := range a {
-		if a[i].ID != b[i].ID {
-			return false
-		}
-	}
-	return true
-}
-
-func renewed(a, b []protocol.Reservation) bool {
-	for i := range a {
-		if !a[i].ExpiresAt.Equal(b[i].ExpiresAt) {
-			return true
-		}
-	}
-	return false
 }
 
 func containsID(held []protocol.Reservation, id string) bool {
