@@ -56,6 +56,9 @@ type Sidecar struct {
 	// StateDir holds the persisted current task. Defaults to
 	// DefaultDataDir()/sidecar-<agent id>.
 	StateDir string `mapstructure:"state_dir"`
+	// InboxDir is where incoming messages are written, one JSON file
+	// each, until acknowledged. Defaults to <state_dir>/inbox.
+	InboxDir string `mapstructure:"inbox_dir"`
 	// TaskTimeout ends a task's work after this long; 0 means no limit.
 	TaskTimeout time.Duration `mapstructure:"task_timeout"`
 	// ProgressInterval is how often progress is reported while working.
@@ -83,6 +86,7 @@ var sidecarFlags = map[string]string{
 	"wake":              "wake",
 	"results_dir":       "results-dir",
 	"state_dir":         "state-dir",
+	"inbox_dir":         "inbox-dir",
 	"task_timeout":      "task-timeout",
 	"progress_interval": "progress-interval",
 	"max_tasks":         "max-tasks",
@@ -103,6 +107,7 @@ func SidecarFlags(fs *pflag.FlagSet) {
 	fs.String("wake", "", "shell command template that wakes the agent (wake mode): ${TASK_ID}, ${TASK_JSON}, ${TASK_DESCRIPTION}")
 	fs.String("results-dir", "", "where a woken agent writes <task id>.json (wake mode)")
 	fs.String("state-dir", "", "where the current task is persisted (default <data dir>/sidecar-<agent id>)")
+	fs.String("inbox-dir", "", "where incoming messages wait, one JSON file each, until acknowledged (default <state dir>/inbox)")
 	fs.Duration("task-timeout", 0, "end a task's work after this long (0: no limit)")
 	fs.Duration("progress-interval", DefaultProgressInterval, "how often to report progress while working")
 	fs.Int("max-tasks", DefaultMaxTasks, "tasks worked on at once")
@@ -120,7 +125,7 @@ func LoadSidecar(fs *pflag.FlagSet) (Sidecar, error) {
 	v.SetDefault("max_tasks", DefaultMaxTasks)
 	setLogDefaults(v)
 	for _, key := range []string{"agent_id", "token", "token_file", "name", "exec", "wake", "results_dir", "state_dir",
-		"tls_ca", "tls_cert", "tls_key"} {
+		"inbox_dir", "tls_ca", "tls_cert", "tls_key"} {
 		v.SetDefault(key, "")
 	}
 	v.SetDefault("capabilities", []string{})
@@ -227,7 +232,7 @@ func (s *Sidecar) resolveDirs() []error {
 	for _, d := range []struct {
 		key string
 		dir *string
-	}{{"state_dir", &s.StateDir}, {"results_dir", &s.ResultsDir}} {
+	}{{"state_dir", &s.StateDir}, {"results_dir", &s.ResultsDir}, {"inbox_dir", &s.InboxDir}} {
 		if *d.dir == "" {
 			continue
 		}

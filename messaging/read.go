@@ -35,9 +35,22 @@ func (s *Service) Inbox(ctx context.Context, agent string) (protocol.Inbox, erro
 			return true
 		})
 	if n := len(out.Messages); n > s.p.Mailbox {
+		s.expired(agent, "mailbox_bound", n-s.p.Mailbox)
 		out.Messages = out.Messages[n-s.p.Mailbox:]
 	}
+	if n := len(out.Messages); n > 0 && err == nil {
+		s.p.Telemetry.Emit("message.mailbox", map[string]float64{"messages": float64(n)}, map[string]any{"agent_id": agent})
+	}
 	return out, err
+}
+
+// expired reports n messages the agent will never read: past its
+// mailbox's bound.
+func (s *Service) expired(agent, reason string, n int) {
+	s.p.Telemetry.Emit("message.expire", map[string]float64{"messages": float64(n)},
+		map[string]any{"agent_id": agent, "reason": reason})
+	s.log.Warning().Str("agent_id", agent).Int("messages", n).Str("reason", reason).
+		Msg("unacknowledged messages dropped from a mailbox")
 }
 
 // Ack moves the agent's cursor to seq (never back).

@@ -38,13 +38,35 @@ func (s *Service) Send(ctx context.Context, from string, agent bool, req protoco
 		return m, err
 	}
 	s.noteThread(m)
-	pushed, _ := json.Marshal(m) // with its sequence, for the ack
-	for _, id := range recipients {
-		s.push(id, pushed)
-	}
 	s.p.Telemetry.Emit("message.send", map[string]float64{"bytes": float64(len(m.Body)), "recipients": float64(len(recipients))},
 		map[string]any{"message_id": m.ID, "from": m.From, "to": m.To, "thread_id": m.ThreadID})
+	s.deliver(m, recipients)
 	return m, nil
+}
+
+// deliver pushes m to its connected recipients at once; the others find
+// it in their mailbox when they are back (queued).
+func (s *Service) deliver(m protocol.Message, recipients []string) {
+	online := s.p.Online()
+	pushed, _ := json.Marshal(m) // with its sequence, for the ack
+	var now, later []string
+	for _, id := range recipients {
+		if !slices.Contains(online, id) {
+			later = append(later, id)
+			continue
+		}
+		now = append(now, id)
+		s.push(id, pushed)
+	}
+	if len(now) > 0 {
+		s.p.Telemetry.Emit("message.deliver", map[string]float64{"recipients": float64(len(now))},
+			map[string]any{"message_id": m.ID})
+	}
+	if len(later) > 0 {
+		s.p.Telemetry.Emit("message.queue", map[string]float64{"recipients": float64(len(later))},
+			map[string]any{"message_id": m.ID, "to": m.To, "channel": m.Channel})
+		s.log.Info().Str("message_id", m.ID).Strs("offline", later).Msg("message queued in the mailboxes of offline agents")
+	}
 }
 
 // recipients are who gets a message pushed: its agent, a channel's

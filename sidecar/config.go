@@ -3,6 +3,7 @@ package sidecar
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -27,15 +28,18 @@ var DefaultWakeRetryDelays = []time.Duration{5 * time.Second, 15 * time.Second, 
 // Config is what a Sidecar needs. The first block mirrors config.Sidecar;
 // the rest are tuning knobs, zero meaning the default, that tests shorten.
 type Config struct {
-	AgentID          string
-	Token            string
-	Hub              string
-	Name             string
-	Capabilities     []string
-	Exec             string
-	Wake             string
-	ResultsDir       string
-	StateDir         string
+	AgentID      string
+	Token        string
+	Hub          string
+	Name         string
+	Capabilities []string
+	Exec         string
+	Wake         string
+	ResultsDir   string
+	StateDir     string
+	// InboxDir holds the unacknowledged messages; <StateDir>/inbox when
+	// left out.
+	InboxDir         string
 	TaskTimeout      time.Duration
 	ProgressInterval time.Duration
 	MaxTasks         int
@@ -64,7 +68,7 @@ type Config struct {
 func FromConfig(c config.Sidecar) Config {
 	return Config{
 		AgentID: c.AgentID, Token: c.Token, Hub: c.Hub, Name: c.Name, Capabilities: c.Capabilities,
-		Exec: c.Exec, Wake: c.Wake, ResultsDir: c.ResultsDir, StateDir: c.StateDir,
+		Exec: c.Exec, Wake: c.Wake, ResultsDir: c.ResultsDir, StateDir: c.StateDir, InboxDir: c.InboxDir,
 		TaskTimeout: c.TaskTimeout, ProgressInterval: c.ProgressInterval, MaxTasks: c.MaxTasks, TLS: c.TLS,
 	}
 }
@@ -73,6 +77,9 @@ func FromConfig(c config.Sidecar) Config {
 func (c Config) withDefaults() Config {
 	if c.Hub == "" {
 		c.Hub = config.DefaultHub
+	}
+	if c.InboxDir == "" && c.StateDir != "" {
+		c.InboxDir = filepath.Join(c.StateDir, "inbox")
 	}
 	if c.Capabilities == nil {
 		c.Capabilities = []string{}

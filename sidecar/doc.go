@@ -16,6 +16,12 @@
 // and the work is stopped without a report. Reports of a finished task are
 // retried until the hub gives a definite answer.
 //
+// Messages for the agent are written to an inbox directory, one JSON file
+// each, until acknowledged; after every hello the mailbox is read for
+// what waited meanwhile. A unix socket (the relay) lets a task's command
+// send, read its inbox, join channels and reserve files as the agent,
+// without the token.
+//
 // The protocol's messages are in package protocol and its subjects in
 // broker/subjects.go; docs/protocol.md describes both.
 package sidecar

@@ -20,6 +20,7 @@ type job struct {
 	a        protocol.Assignment
 	woken    bool // wake mode: the agent was already woken by an earlier run
 	log      logsink.Logger
+	env      []string       // the relay's and inbox's variables
 	setPGID  func(pgid int) // persist the process group of the work
 	setWoken func()         // persist that the agent is awake
 }
@@ -43,7 +44,7 @@ func (w execWorker) run(ctx context.Context, j job) outcome {
 	usageFile := w.usagePath(j.a.TaskID)
 	_ = os.Remove(usageFile) // an earlier attempt's
 	res, err := runProcess(ctx, procSpec{
-		command: w.cfg.Exec, env: childEnv(append(taskEnv(j.a), usageVar+"="+usageFile)...), stdin: stdin,
+		command: w.cfg.Exec, env: childEnv(append(append(taskEnv(j.a), j.env...), usageVar+"="+usageFile)...), stdin: stdin,
 		timeout: w.cfg.TaskTimeout, grace: w.cfg.KillGrace, onStart: j.setPGID,
 	})
 	switch {

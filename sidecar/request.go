@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"time"
 
@@ -57,6 +56,27 @@ func (s *Sidecar) request(ctx context.Context, verb, requestID string, body, out
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", verb, err)
 	}
+	status, reply, err := s.exchange(ctx, verb, requestID, data)
+	if err != nil {
+		return err
+	}
+	if status < 200 || status > 299 {
+		var e protocol.Error
+		_ = json.Unmarshal(reply, &e)
+		return &HubError{Verb: verb, Status: status, Code: e.Error, Detail: e.Detail}
+	}
+	if out == nil || len(reply) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(reply, out); err != nil {
+		return fmt.Errorf("decode %s reply: %w", verb, err)
+	}
+	return nil
+}
+
+// exchange sends one request as the agent and returns the reply's status
+// and body. An unknown session makes the session loop say hello again.
+func (s *Sidecar) exchange(ctx context.Context, verb, requestID string, data []byte) (int, []byte, error) {
 	msg := nats.NewMsg(broker.AgentRequest(s.cfg.AgentID, verb))
 	msg.Data = data
 	msg.Header.Set(protocol.HeaderRequestID, requestID)
@@ -64,27 +84,21 @@ func (s *Sidecar) request(ctx context.Context, verb, requestID string, body, out
 	defer cancel()
 	resp, err := s.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
-		return fmt.Errorf("request %s: %w", verb, err)
+		return 0, nil, fmt.Errorf("request %s: %w", verb, err)
 	}
-	status, err := strconv.Atoi(resp.Header.Get(protocol.HeaderStatus))
+	status, err := statusOf(resp.Header.Get(protocol.HeaderStatus))
 	if err != nil {
-		return &HubError{Verb: verb, Status: 500, Code: "no_status", Detail: "reply without a status header"}
+		return 500, []byte(`{"error":"no_status","detail":"reply without a status header"}`), nil
 	}
-	if status < 200 || status > 299 {
-		var e protocol.Error
-		_ = json.Unmarshal(resp.Data, &e)
-		if e.Error == protocol.CodeUnknownSession {
-			s.requestHello()
-		}
-		return &HubError{Verb: verb, Status: status, Code: e.Error, Detail: e.Detail}
+	if status >= 400 && isUnknownSession(resp.Data) {
+		s.requestHello()
 	}
-	if out == nil || len(resp.Data) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(resp.Data, out); err != nil {
-		return fmt.Errorf("decode %s reply: %w", verb, err)
-	}
-	return nil
+	return status, resp.Data, nil
+}
+
+func isUnknownSession(body []byte) bool {
+	var e protocol.Error
+	return json.Unmarshal(body, &e) == nil && e.Error == protocol.CodeUnknownSession
 }
 
 // backoff is an exponential delay: base, doubling up to max. It is safe

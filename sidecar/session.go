@@ -64,6 +64,7 @@ func (s *Sidecar) hello() (time.Duration, error) {
 		Int("held", len(holdings)).Msg("hello answered")
 	s.fitProgress(reply.Timings)
 	s.reconcile(held, reply)
+	s.spawn(s.syncInbox)
 	return heartbeatEvery(reply.Timings, DefaultHeartbeat), nil
 }
 

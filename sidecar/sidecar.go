@@ -37,6 +37,8 @@ type Sidecar struct {
 	session    string
 	store      store
 	worker     worker
+	inbox      *inbox
+	relay      *relay
 	reconnect  *backoff
 	pushPrefix string
 	// progress is the progress interval in use: the configured one, or
@@ -129,8 +131,14 @@ func (s *Sidecar) Start(ctx context.Context) (err error) {
 	if err := s.recoverState(); err != nil {
 		return err
 	}
+	if s.inbox, err = openInbox(s.cfg.InboxDir); err != nil {
+		return err
+	}
 	held := len(s.tasks) // read before the callbacks start
 	if err := s.connect(); err != nil {
+		return err
+	}
+	if err := s.startRelay(); err != nil {
 		return err
 	}
 	s.wg.Add(1)
@@ -140,7 +148,8 @@ func (s *Sidecar) Start(ctx context.Context) (err error) {
 		mode = "wake"
 	}
 	s.log.Info().Str("hub", s.cfg.Hub).Str("mode", mode).Str("session", s.session).
-		Str("state_dir", s.cfg.StateDir).Int("held", held).Msg("sidecar started")
+		Str("state_dir", s.cfg.StateDir).Str("inbox_dir", s.cfg.InboxDir).Str("relay_socket", s.relay.path).
+		Int("held", held).Msg("sidecar started")
 	return nil
 }
 
@@ -280,6 +289,8 @@ func (s *Sidecar) onPush(m *nats.Msg) {
 			return
 		}
 		s.onAssignment(a)
+	case broker.PushMessage:
+		s.onMessage(m.Data)
 	case broker.PushAbort:
 		var ab protocol.Abort
 		if err := json.Unmarshal(m.Data, &ab); err != nil {
@@ -303,6 +314,7 @@ func (s *Sidecar) Stop() {
 		if s.sub != nil {
 			_ = s.sub.Unsubscribe()
 		}
+		s.stopRelay()
 		if s.cancel != nil {
 			s.cancel(errShutdown)
 		}

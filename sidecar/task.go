@@ -273,6 +273,7 @@ func (s *Sidecar) work(t *task) (out outcome, ok bool) {
 		a:        rec.Assignment,
 		woken:    rec.Woken,
 		log:      t.log,
+		env:      s.relayEnv(),
 		setPGID:  func(pgid int) { s.update(t, func(r *record) { r.PGID = pgid }) },
 		setWoken: func() { s.update(t, func(r *record) { r.Woken = true }) },
 	}

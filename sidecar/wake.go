@@ -55,7 +55,7 @@ func (w wakeWorker) wakeAndWait(ctx context.Context, j job) (outcome, bool) {
 func (w wakeWorker) wake(ctx context.Context, j job) (out outcome, ok, woke bool) {
 	attempts := len(w.cfg.WakeRetryDelays) + 1
 	spec := procSpec{
-		command: expandWake(w.cfg.Wake, j.a), env: childEnv(taskEnv(j.a)...),
+		command: expandWake(w.cfg.Wake, j.a), env: childEnv(append(taskEnv(j.a), j.env...)...),
 		timeout: w.cfg.WakeTimeout, grace: w.cfg.KillGrace,
 	}
 	for i := range attempts {

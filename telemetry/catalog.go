@@ -53,5 +53,9 @@ var Catalog = []Spec{
 	{"reservation.expire", nil, []string{"project", "agent_id", "reservation_id"}, "a reservation outlived its TTL and is dropped"},
 	{"message.send", []string{"bytes", "recipients"}, []string{"message_id", "from", "to", "thread_id"}, "a message is stored and pushed to the connected recipients (to empty: a broadcast)"},
 	{"message.ack", nil, []string{"agent_id", "seq"}, "an agent acknowledges its mailbox up to a sequence"},
+	{"message.deliver", []string{"recipients"}, []string{"message_id"}, "a new message is pushed at once to its connected recipients"},
+	{"message.mailbox", []string{"messages"}, []string{"agent_id"}, "an agent reads its mailbox (its sidecar does at every hello): its unacknowledged messages are handed to it again"},
+	{"message.queue", []string{"recipients"}, []string{"message_id", "to", "channel"}, "a direct or channel message waits in the mailboxes of recipients that are not connected"},
+	{"message.expire", []string{"messages"}, []string{"agent_id", "reason"}, "unacknowledged messages an agent will never read: more than its mailbox holds (reason mailbox_bound)"},
 	{"config.change", nil, []string{"key", "from", "to", "reset", "by", "request_id"}, "an admin changes a run-time setting, or resets it to the file's value (reset true)"},
 }

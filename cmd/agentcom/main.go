@@ -12,13 +12,15 @@ import (
 
 	"github.com/agentcom/agentcom/client"
 	"github.com/agentcom/agentcom/logsink"
+	"github.com/agentcom/agentcom/sidecar"
 )
 
 func main() {
 	if err := newRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "agentcom:", logsink.ScrubText(err.Error()))
 		var ce *client.CallError
-		if errors.As(err, &ce) && ce.Status >= 400 && ce.Status < 500 {
+		var he *sidecar.HubError
+		if errors.As(err, &ce) && ce.Status >= 400 && ce.Status < 500 || errors.As(err, &he) && he.Status >= 400 && he.Status < 500 {
 			os.Exit(2)
 		}
 		os.Exit(1)
@@ -34,7 +36,8 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
-	root.AddCommand(newHubCmd(), newTaskCmd(), newReplayCmd(), newAgentCmd(), newTokenCmd(), newSidecarCmd(), newEventsCmd(), newBenchCmd(), newAdminCmd(), newUsageCmd(), newConfigCmd(), newAlertsCmd(), newTopCmd())
+	root.AddCommand(newHubCmd(), newTaskCmd(), newReplayCmd(), newAgentCmd(), newTokenCmd(), newSidecarCmd(), newEventsCmd(), newBenchCmd(), newAdminCmd(), newUsageCmd(), newConfigCmd(), newAlertsCmd(), newTopCmd(),
+		newSendCmd(), newInboxCmd(), newReserveCmd(), newReleaseCmd(), newChannelCmd(), newMessagesCmd())
 	root.AddCommand(newStoreCmds()...)
 	root.AddCommand(newStoreGroupCmd())
 	return root

@@ -19,6 +19,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/client"
+	"github.com/agentcom/agentcom/messaging"
 	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/telemetry"
 )
@@ -104,12 +105,20 @@ func TestTelemetryCatalogEndToEnd(t *testing.T) {
 		status, _ := agentRequest(t, peer, "peer", broker.VerbReserve, claim)
 		return status == http.StatusOK // once deaf's second reservation expired
 	}, 30*time.Second, 100*time.Millisecond)
-	// Messages: deaf writes to peer, who reads its inbox and acknowledges it.
-	status, body = agentRequest(t, deaf, "deaf", broker.VerbSend, `{"to":"peer","body":"the tests pass"}`)
-	require.Equal(t, http.StatusOK, status, body)
+	// Messages: deaf writes to peer (pushed at once) more than its mailbox
+	// holds (the first expire), peer reads its inbox and acknowledges it;
+	// a message to an agent that is not connected is queued.
 	var sent protocol.Message
-	require.NoError(t, json.Unmarshal([]byte(body), &sent))
+	for i := range messaging.DefaultMailbox + 1 {
+		status, body = agentRequest(t, deaf, "deaf", broker.VerbSend, fmt.Sprintf(`{"to":"peer","body":"the tests pass %d"}`, i))
+		require.Equal(t, http.StatusOK, status, body)
+		require.NoError(t, json.Unmarshal([]byte(body), &sent))
+	}
+	status, body = agentRequest(t, peer, "peer", broker.VerbInbox, `{}`)
+	require.Equal(t, http.StatusOK, status, body)
 	status, body = agentRequest(t, peer, "peer", broker.VerbAck, fmt.Sprintf(`{"seq":%d}`, sent.Seq))
+	require.Equal(t, http.StatusOK, status, body)
+	status, body = agentRequest(t, deaf, "deaf", broker.VerbSend, `{"to":"ghost","body":"when you are back"}`)
 	require.Equal(t, http.StatusOK, status, body)
 	ignored := h.submitTask(t, `{"description":"for the deaf","needed_capabilities":["deaf-only"]}`)
 	require.Eventually(t, func() bool { return len(got.named("agent.evict")) >= 1 }, 30*time.Second, 20*time.Millisecond)
