@@ -41,6 +41,24 @@ func relay(cmd *cobra.Command, socket, verb string, req, out any) (json.RawMessa
 	return sidecar.RelayCall(ctx, socket, verb, logsink.NewRequestID(), req, out)
 }
 
+// asAgentOr calls verb through the sidecar on socket when there is one,
+// else the operator's op: the commands that both an agent and an operator
+// run.
+func asAgentOr(cmd *cobra.Command, socket, verb string, agentReq any, op ops.Op, opReq, out any) (json.RawMessage, error) {
+	if socket != "" {
+		return relay(cmd, socket, verb, agentReq, out)
+	}
+	return callInto(cmd, op, opReq, out)
+}
+
+// emitLine prints raw for --json, else one line.
+func emitLine(cmd *cobra.Command, asJSON bool, raw json.RawMessage, format string, args ...any) error {
+	return emit(cmd.OutOrStdout(), asJSON, raw, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, format+"\n", args...)
+		return err
+	})
+}
+
 func newSendCmd() *cobra.Command {
 	var req protocol.Send
 	var kind string
@@ -66,19 +84,11 @@ func newSendCmd() *cobra.Command {
 		}
 		req.Body, req.Type = body, kind
 		var m protocol.Message
-		var raw json.RawMessage
-		if *socket != "" {
-			raw, err = relay(cmd, *socket, broker.VerbSend, req, &m)
-		} else {
-			raw, err = callInto(cmd, ops.OpMessageSend, req, &m)
-		}
+		raw, err := asAgentOr(cmd, *socket, broker.VerbSend, req, ops.OpMessageSend, req, &m)
 		if err != nil {
 			return err
 		}
-		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error {
-			_, err := fmt.Fprintf(w, "sent %s (seq %d, thread %s)\n", m.ID, m.Seq, m.ThreadID)
-			return err
-		})
+		return emitLine(cmd, *asJSON, raw, "sent %s (seq %d, thread %s)", m.ID, m.Seq, m.ThreadID)
 	}
 	return cmd
 }
@@ -139,10 +149,7 @@ func newInboxCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return emit(cmd.OutOrStdout(), *ackJSON, raw, func(w io.Writer) error {
-			_, err := fmt.Fprintf(w, "acknowledged up to seq %d\n", a.Seq)
-			return err
-		})
+		return emitLine(cmd, *ackJSON, raw, "acknowledged up to seq %d", a.Seq)
 	}
 	cmd.AddCommand(ack)
 	return cmd
@@ -219,10 +226,8 @@ func newReserveCmd() *cobra.Command {
 			printConflicts(cmd.ErrOrStderr(), raw)
 			return err
 		}
-		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error {
-			_, err := fmt.Fprintf(w, "reserved %s: %s until %s\n", r.ID, strings.Join(r.Paths, " "), r.ExpiresAt.Format(time.RFC3339))
-			return err
-		})
+		return emitLine(cmd, *asJSON, raw, "reserved %s: %s until %s", r.ID, strings.Join(r.Paths, " "),
+			r.ExpiresAt.Format(time.RFC3339))
 	}
 	return cmd
 }
@@ -254,20 +259,12 @@ func newReleaseCmd() *cobra.Command {
 		if project == "" {
 			return errors.New("--project: required")
 		}
-		var raw json.RawMessage
-		var err error
-		if *socket != "" {
-			raw, err = relay(cmd, *socket, broker.VerbRelease, protocol.ReservationRef{Project: project, ID: args[0]}, nil)
-		} else {
-			raw, err = callInto(cmd, ops.OpReservationRelease, map[string]string{"project": project, "id": args[0]}, nil)
-		}
+		raw, err := asAgentOr(cmd, *socket, broker.VerbRelease, protocol.ReservationRef{Project: project, ID: args[0]},
+			ops.OpReservationRelease, map[string]string{"project": project, "id": args[0]}, nil)
 		if err != nil {
 			return err
 		}
-		return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error {
-			_, err := fmt.Fprintf(w, "released %s\n", args[0])
-			return err
-		})
+		return emitLine(cmd, *asJSON, raw, "released %s", args[0])
 	}
 	return cmd
 }
@@ -287,10 +284,7 @@ func newChannelCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return emit(cmd.OutOrStdout(), *asJSON, raw, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "%s: %s\n", ch.Name, strings.Join(ch.Subscribers, " "))
-				return err
-			})
+			return emitLine(cmd, *asJSON, raw, "%s: %s", ch.Name, strings.Join(ch.Subscribers, " "))
 		}
 		cmd.AddCommand(c)
 	}
@@ -307,13 +301,8 @@ func newChannelHistoryCmd() *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 0, "how many (1 to 200; default 50)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		var h ops.ChannelHistory
-		var raw json.RawMessage
-		var err error
-		if *socket != "" {
-			raw, err = relay(cmd, *socket, broker.VerbHistory, protocol.ChannelRef{Channel: args[0], Limit: limit}, &h)
-		} else {
-			raw, err = callInto(cmd, ops.OpChannelHistory, map[string]any{"channel": args[0], "limit": limit}, &h)
-		}
+		raw, err := asAgentOr(cmd, *socket, broker.VerbHistory, protocol.ChannelRef{Channel: args[0], Limit: limit},
+			ops.OpChannelHistory, map[string]any{"channel": args[0], "limit": limit}, &h)
 		if err != nil {
 			return err
 		}
