@@ -174,7 +174,7 @@ func (c *Coordinator) Stop() {
 func (c *Coordinator) Applied(g writer.Applied) {
 	for _, env := range g.Events {
 		switch env.Type {
-		case domain.TypeTaskSubmitted, domain.TypeTaskRetried, domain.TypeTaskReclaimed, domain.TypeTaskRequeued,
+		case domain.TypeTaskSubmitted, domain.TypeTaskReleased, domain.TypeTaskRetried, domain.TypeTaskReclaimed, domain.TypeTaskRequeued,
 			domain.TypeTaskCompleted, domain.TypeTaskFailed, domain.TypeTaskCancelled,
 			domain.TypeAgentConnected, domain.TypeAgentUnflagged, domain.TypeAgentUnblocked:
 			c.sched.trigger()
@@ -238,10 +238,11 @@ func requestIDOf(t *domain.Task) string {
 	return logsink.NewRequestID()
 }
 
-func assignmentOf(t *domain.Task) protocol.Assignment {
+// assignmentOf is the push of task t, with its dependencies' results.
+func (c *Coordinator) assignmentOf(t *domain.Task) protocol.Assignment {
 	return protocol.Assignment{TaskID: t.ID, Generation: t.Generation, Description: t.Description,
 		Priority: t.Priority.String(), Metadata: t.Metadata, NeededCapabilities: t.NeededCapabilities,
-		CompleteBy: t.CompleteBy, RequestID: t.RequestID}
+		CompleteBy: t.CompleteBy, RequestID: t.RequestID, Dependencies: c.dependencyResults(t)}
 }
 
 // presence is when each agent was last heard from. It is not event

@@ -259,7 +259,7 @@ func (s *scheduler) record(m match) (protocol.Assignment, bool) {
 		return protocol.Assignment{}, false
 	}
 	s.c.log.Ctx(ctx).Info().Str("task_id", m.task).Str("agent_id", m.agent).Uint64("generation", t.Generation).Msg("task assigned")
-	return assignmentOf(t), true
+	return s.c.assignmentOf(t), true
 }
 
 // done ends a match's reservation and asks for a pass: a refused match

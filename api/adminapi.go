@@ -68,6 +68,7 @@ func (a *API) ResetAgent(ctx context.Context, agentID string) Reply {
 // whose needed capabilities gain the agent's pin capability. The agent
 // must be known; the task waits in the queue while it is offline or busy.
 func (a *API) PushTask(ctx context.Context, who string, body []byte) Reply {
+	ctx = traced(ctx)
 	var req struct {
 		AgentID string `json:"agent_id"`
 	}
@@ -89,7 +90,7 @@ func (a *API) PushTask(ctx context.Context, who string, body []byte) Reply {
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
-	return Reply{http.StatusCreated, ops.PushedTask{AgentID: req.AgentID, Submitted: submitted(t)}}
+	return Reply{http.StatusCreated, ops.PushedTask{AgentID: req.AgentID, Submitted: submitted(ctx, t)}}
 }
 
 // CreateToken makes a token for {"agent_id": ...} or {"name": ...,

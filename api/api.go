@@ -74,6 +74,9 @@ type API struct {
 	// reservations are the agents' file reservations.
 	reservations Reservations
 	messages     Messages
+	// idempotency keeps which task each idempotency key made (nil: keys
+	// are not honoured).
+	idempotency *broker.IdempotencyStore
 	// streamsDone ends the live streams (StopStreams).
 	streamsDone chan struct{}
 	stopStreams sync.Once
@@ -130,6 +133,8 @@ type Params struct {
 	Reservations Reservations
 	// Messages are the agents' and operators' messages.
 	Messages Messages
+	// Idempotency keeps the submits' idempotency keys.
+	Idempotency *broker.IdempotencyStore
 }
 
 // Metrics is what the metrics operations read (metrics.Metrics).
@@ -151,7 +156,7 @@ func New(p Params) *API {
 	}
 	return &API{svc: p.Writer, tasks: p.Views.Tasks, agents: p.Views.Agents, now: time.Now, log: p.Log.Module("api"),
 		refused: refused, table: p.Table, tel: p.Telemetry, store: p.Store, auth: p.Auth, openReads: p.OpenReads,
-		lim: p.Limiter, rl: p.RateLimits, settings: p.Settings, operator: p.Operator, httpURL: p.HTTPURL, metrics: p.Metrics, logFile: p.LogFile, reservations: p.Reservations, messages: p.Messages,
+		lim: p.Limiter, rl: p.RateLimits, settings: p.Settings, operator: p.Operator, httpURL: p.HTTPURL, metrics: p.Metrics, logFile: p.LogFile, reservations: p.Reservations, messages: p.Messages, idempotency: p.Idempotency,
 		admin: &adminAPI{tokens: p.Tokens, srv: p.Server, nc: p.Conn}, streamsDone: make(chan struct{})}
 }
 
@@ -161,6 +166,7 @@ func (a *API) Stop() { a.refused.stop() }
 
 // Submit creates a task from a JSON body.
 func (a *API) Submit(ctx context.Context, who string, body []byte) Reply {
+	ctx = traced(ctx)
 	cmd, err := decodeSubmit(body, a.now())
 	if err != nil {
 		return a.errorReply(ctx, err)
@@ -169,23 +175,37 @@ func (a *API) Submit(ctx context.Context, who string, body []byte) Reply {
 	if err != nil {
 		return a.errorReply(ctx, err)
 	}
-	return Reply{http.StatusCreated, submitted(t)}
+	return submittedReply(ctx, t)
 }
 
-// submit stores a decoded submit under a new id, and logs it.
+// submit stores a decoded submit under its id (prepare), and logs it.
 func (a *API) submit(ctx context.Context, who string, cmd domain.SubmitTask) (*domain.Task, error) {
-	cmd.ID, cmd.SubmittedBy = writer.NewTaskID(), who
+	if err := a.prepare(ctx, who, &cmd, 0, nil); err != nil {
+		return nil, err
+	}
 	t, err := a.svc.Execute(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}
-	a.log.Ctx(ctx).Info().Str("task_id", t.ID).Str("priority", t.Priority.String()).Msg("task submitted")
+	a.log.Ctx(ctx).Info().Str("task_id", t.ID).Str("priority", t.Priority.String()).
+		Bool("duplicate", duplicate(ctx, t)).Msg("task submitted")
 	return t, nil
 }
 
 // submitted is a submit's answer.
-func submitted(t *domain.Task) ops.Submitted {
-	return ops.Submitted{Status: t.Status, TaskID: t.ID, Priority: t.Priority, CreatedAt: t.CreatedAt}
+func submitted(ctx context.Context, t *domain.Task) ops.Submitted {
+	return ops.Submitted{Status: t.Status, TaskID: t.ID, Priority: t.Priority, CreatedAt: t.CreatedAt,
+		Duplicate: duplicate(ctx, t)}
+}
+
+// submittedReply is 201 with the task, or 200 when an earlier submit
+// made it (the same idempotency key).
+func submittedReply(ctx context.Context, t *domain.Task) Reply {
+	s := submitted(ctx, t)
+	if s.Duplicate {
+		return Reply{http.StatusOK, s}
+	}
+	return Reply{http.StatusCreated, s}
 }
 
 // List returns tasks in queue order (priority, then age).

@@ -11,7 +11,6 @@ import (
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/protocol/ops"
-	"github.com/agentcom/agentcom/writer"
 )
 
 // SubmitBatch creates up to ops.MaxBatchSubmit tasks from one body. Every
@@ -21,13 +20,16 @@ import (
 // order given, and are queued in that order. Should the store fail part way, the answer is that failure,
 // saying which tasks were stored.
 func (a *API) SubmitBatch(ctx context.Context, who string, body []byte) Reply {
-	cmds, err := decodeSubmitBatch(body, a.now())
+	ctx = traced(ctx)
+	cmds, refs, err := decodeSubmitBatch(body, a.now())
 	if err != nil {
+		return a.errorReply(ctx, err)
+	}
+	if err := a.prepareBatch(ctx, who, cmds, refs); err != nil {
 		return a.errorReply(ctx, err)
 	}
 	all := make([]domain.Command, len(cmds))
 	for i := range cmds {
-		cmds[i].ID, cmds[i].SubmittedBy = writer.NewTaskID(), who
 		all[i] = cmds[i]
 	}
 	tasks, errs := a.svc.ExecuteAll(ctx, all) // in order: the queue keeps the batch's order
@@ -36,7 +38,7 @@ func (a *API) SubmitBatch(ctx context.Context, who string, body []byte) Reply {
 	}
 	out := ops.SubmittedBatch{Count: len(tasks), Tasks: make([]ops.Submitted, len(tasks))}
 	for i, t := range tasks {
-		out.Tasks[i] = submitted(t)
+		out.Tasks[i] = submitted(ctx, t)
 	}
 	a.log.Ctx(ctx).Info().Int("count", len(tasks)).Str("first_task_id", tasks[0].ID).Msg("tasks submitted")
 	return Reply{http.StatusCreated, out}
@@ -70,21 +72,23 @@ func (a *API) batchFailure(ctx context.Context, tasks []*domain.Task, errs []err
 // decodeSubmitBatch reads {"tasks":[...]}: 1 to ops.MaxBatchSubmit
 // bodies, each read as a single submit's; every problem of every task is
 // reported, named tasks[i].field.
-func decodeSubmitBatch(body []byte, now time.Time) ([]domain.SubmitTask, error) {
+func decodeSubmitBatch(body []byte, now time.Time) ([]domain.SubmitTask, []string, error) {
 	var req struct {
 		Tasks []json.RawMessage `json:"tasks"`
 	}
 	v := &domain.ValidationError{}
 	if err := json.Unmarshal(body, &req); err != nil {
 		v.Add("body", "invalid_json", `the body must be {"tasks":[...]}: `+protocol.JSONProblem(err))
-		return nil, v
+		return nil, nil, v
 	}
 	if n := len(req.Tasks); n == 0 || n > ops.MaxBatchSubmit {
 		v.Add("tasks", "out_of_range", fmt.Sprintf("%d tasks given, 1 to %d", n, ops.MaxBatchSubmit))
-		return nil, v
+		return nil, nil, v
 	}
 	cmds := make([]domain.SubmitTask, len(req.Tasks))
+	refs := make([]string, len(req.Tasks))
 	for i, raw := range req.Tasks {
+		refs[i] = decodeRef(raw, i, v)
 		cmd, err := decodeSubmit(raw, now)
 		if ve, ok := err.(*domain.ValidationError); ok {
 			for _, f := range ve.Fields {
@@ -95,7 +99,7 @@ func decodeSubmitBatch(body []byte, now time.Time) ([]domain.SubmitTask, error) 
 		cmds[i] = cmd
 	}
 	if err := v.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return cmds, nil
+	return cmds, refs, nil
 }

@@ -42,11 +42,20 @@ func decodeSubmit(body []byte, now time.Time) (domain.SubmitTask, error) {
 	cmd.RunAt = decodeTime(raw, "run_at", v)
 	cmd.RetryBase = decodeDuration(raw, "retry_base", v)
 	cmd.RetryMax = decodeDuration(raw, "retry_max", v)
+	decodeWorkflow(raw, v, &cmd.Flow)
 	mergeValidation(v, cmd, now)
 	if err := v.Err(); err != nil {
 		return domain.SubmitTask{}, err
 	}
 	return cmd, nil
+}
+
+// decodeWorkflow reads the fields that tie a task to others.
+func decodeWorkflow(raw map[string]json.RawMessage, v *domain.ValidationError, w *domain.Workflow) {
+	w.DependsOn = decodeStrings(raw, "depends_on", v)
+	decodeString(raw, "on_dependency_failure", v, &w.OnDependencyFailure)
+	decodeString(raw, "goal_id", v, &w.GoalID)
+	decodeString(raw, "idempotency_key", v, &w.IdempotencyKey)
 }
 
 // mergeValidation adds the domain's own checks for fields that decoded.

@@ -364,13 +364,13 @@ func TestParseFilter(t *testing.T) {
 			name: "unknown status",
 			q:    ListQuery{Status: "done"},
 			wantErr: []domain.FieldError{{Field: "status", Error: "invalid",
-				Detail: `unknown status "done": use one of [queued assigned working completed dead_letter cancelled]`}},
+				Detail: `unknown status "done": use one of [waiting queued assigned working completed dead_letter cancelled]`}},
 		},
 		{
 			name: "status is case sensitive",
 			q:    ListQuery{Status: "Queued", Priority: "high"},
 			wantErr: []domain.FieldError{{Field: "status", Error: "invalid",
-				Detail: `unknown status "Queued": use one of [queued assigned working completed dead_letter cancelled]`}},
+				Detail: `unknown status "Queued": use one of [waiting queued assigned working completed dead_letter cancelled]`}},
 		},
 		{
 			name:    "unknown priority",
@@ -381,7 +381,7 @@ func TestParseFilter(t *testing.T) {
 			name: "both unknown",
 			q:    ListQuery{Status: "done", Priority: "asap", AssignedTo: "a"},
 			wantErr: []domain.FieldError{
-				{Field: "status", Error: "invalid", Detail: `unknown status "done": use one of [queued assigned working completed dead_letter cancelled]`},
+				{Field: "status", Error: "invalid", Detail: `unknown status "done": use one of [waiting queued assigned working completed dead_letter cancelled]`},
 				{Field: "priority", Error: "invalid", Detail: `unknown priority "asap": use urgent, high, normal or low`},
 			},
 		},

@@ -168,7 +168,7 @@ func (a *API) withRequest(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		r = r.WithContext(logsink.WithRequestID(r.Context(), id))
+		r = r.WithContext(withIdempotencyKey(logsink.WithRequestID(r.Context(), id), r.Header.Get(HeaderIdempotencyKey)))
 		next.ServeHTTP(rec, r) // sets r.Pattern, the route it matched
 		a.refused.record(rec.status, r.Pattern)
 		log.Debug().Str("request_id", id).Str("method", r.Method).Str("path", r.URL.Path).

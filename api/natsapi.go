@@ -97,6 +97,9 @@ func (s *NATSServer) Stop(ctx context.Context) {
 
 func (a *API) handleNATS(m *nats.Msg) {
 	ctx, cancel := broker.RequestContext(m)
+	if m.Header != nil {
+		ctx = withIdempotencyKey(ctx, m.Header.Get(HeaderIdempotencyKey))
+	}
 	defer cancel()
 	// Answer only into an inbox: the hub's connection may publish
 	// anywhere, so a reply subject of the caller's choosing must never

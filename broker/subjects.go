@@ -174,6 +174,9 @@ const (
 	// ReservationsBucket is the KV bucket of file reservations: one key
 	// per project, holding its reservations.
 	ReservationsBucket = "agentcom_reservations"
+	// IdempotencyBucket maps a submit's idempotency key (hashed with its
+	// submitter) to the task it made, for the idempotency window.
+	IdempotencyBucket = "agentcom_idempotency"
 	// ReservationKeyT is a project's key's subject in the bucket.
 	ReservationKeyT = "$KV." + ReservationsBucket + ".%s"
 )

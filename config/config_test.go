@@ -605,7 +605,7 @@ func TestLoadHubLogKeys(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte("log:\n  modules:\n    shceduler: debug\n"), 0o600))
 	_, err = LoadHub(fs)
 	require.EqualError(t, err, `invalid config: log.modules.shceduler: unknown module "shceduler"; the modules are `+
-		"agents, api, command, http, hub, main, metrics, nats, sidecar, store, telemetry")
+		"agents, api, command, http, hub, main, metrics, nats, sidecar, store, telemetry, workflows")
 }
 
 // TestLogFormat: log.format is auto by default and set like every key,

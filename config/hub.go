@@ -435,6 +435,7 @@ func LoadHub(fs *pflag.FlagSet) (Hub, error) {
 	for key, d := range TaskDefaults.durations() {
 		v.SetDefault(key, d)
 	}
+	v.SetDefault("tasks.idempotency_window", TaskDefaults.IdempotencyWindow)
 	setAlertDefaults(v)
 	setMessageDefaults(v)
 	if err := bind(v, fs, hubFlags); err != nil {

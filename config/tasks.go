@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -15,10 +16,20 @@ type Tasks struct {
 	// submit can set its own (retry_base, retry_max).
 	RetryBase time.Duration `mapstructure:"retry_base"`
 	RetryMax  time.Duration `mapstructure:"retry_max"`
+	// IdempotencyWindow is how long a submit's idempotency key answers
+	// its first task (default 24h).
+	IdempotencyWindow time.Duration `mapstructure:"idempotency_window"`
 }
 
+// DefaultIdempotencyWindow is tasks.idempotency_window's default.
+const DefaultIdempotencyWindow = 24 * time.Hour
+
+// Window is the idempotency window, the default where unset.
+func (t Tasks) Window() time.Duration { return cmp.Or(t.IdempotencyWindow, DefaultIdempotencyWindow) }
+
 // TaskDefaults are the defaults of the tasks.* keys.
-var TaskDefaults = Tasks{RetryBase: domain.DefaultRetryBase, RetryMax: domain.DefaultRetryMax}
+var TaskDefaults = Tasks{RetryBase: domain.DefaultRetryBase, RetryMax: domain.DefaultRetryMax,
+	IdempotencyWindow: DefaultIdempotencyWindow}
 
 // Backoff is the retry policy the keys describe.
 func (t Tasks) Backoff() domain.Backoff { return domain.Backoff{Base: t.RetryBase, Max: t.RetryMax} }
@@ -33,6 +44,9 @@ func (t Tasks) validate() error {
 		if d <= 0 || d > domain.MaxRetryDelay {
 			errs = append(errs, fmt.Errorf("%s: must be a positive duration of at most %s, such as 1s", key, domain.MaxRetryDelay))
 		}
+	}
+	if t.IdempotencyWindow < 0 || t.IdempotencyWindow > 30*24*time.Hour {
+		errs = append(errs, errors.New("tasks.idempotency_window: must be a positive duration of at most 720h, such as 24h"))
 	}
 	if t.RetryBase > t.RetryMax {
 		errs = append(errs, errors.New("tasks.retry_max: must not be shorter than tasks.retry_base"))

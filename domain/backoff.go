@@ -65,7 +65,7 @@ func (b Backoff) Delay(count int, jitter float64) time.Duration {
 // For is the backoff of task t: its own retry_base and retry_max where
 // the submit set them, b's otherwise.
 func (b Backoff) For(t *Task) Backoff {
-	if t.RetryOverride == nil {
+	if t.Extras == nil {
 		return b
 	}
 	if t.RetryBase > 0 {

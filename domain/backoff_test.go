@@ -29,7 +29,7 @@ func TestBackoffDelayDoublesUpToMax(t *testing.T) {
 func TestBackoffForUsesTheTasksOverride(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, domain.DefaultBackoff, domain.DefaultBackoff.For(&domain.Task{}), "no override")
-	task := &domain.Task{RetryOverride: &domain.RetryOverride{RetryBase: domain.Duration(5 * time.Second)}}
+	task := &domain.Task{Extras: &domain.Extras{RetryOverride: domain.RetryOverride{RetryBase: domain.Duration(5 * time.Second)}}}
 	b := domain.DefaultBackoff.For(task)
 	require.Equal(t, domain.Backoff{Base: 5 * time.Second, Max: domain.DefaultRetryMax}, b)
 	task.RetryMax = domain.Duration(3 * time.Second)

@@ -32,7 +32,15 @@ type SubmitTask struct {
 	RunAt *time.Time
 	// RetryBase and RetryMax override the hub's backoff for this task.
 	RetryBase, RetryMax *time.Duration
+	// Flow ties the task to others; Open are its dependencies that were
+	// not complete when the caller looked (the task starts waiting on them).
+	Flow Workflow
+	Open []string
+	// RequestID is the submit's: a retry with it answers the first task.
+	RequestID string
 }
+
+func (c SubmitTask) workflow() *Workflow { return &c.Flow }
 
 // TaskID implements Command.
 func (c SubmitTask) TaskID() string { return c.ID }
@@ -68,6 +76,7 @@ func (c SubmitTask) Validate(now time.Time) error {
 		v.Add("metadata", "too_long", fmt.Sprintf("metadata must be at most %d bytes of JSON", MaxMetadataBytes))
 	}
 	ValidateCapabilities(v, "needed_capabilities", c.NeededCapabilities)
+	c.Flow.Check(v, c.ID)
 	return v.Err()
 }
 
@@ -103,6 +112,9 @@ func ValidateCapabilities(v *ValidationError, field string, caps []string) {
 
 // Decide implements Command.
 func (c SubmitTask) Decide(t *Task, now time.Time) ([]Event, error) {
+	if t != nil && c.duplicateOf(t) {
+		return nil, nil // answered with the first task
+	}
 	if t != nil {
 		return nil, &StateError{TaskID: c.ID, Status: t.Status, Command: "submit"}
 	}
@@ -113,7 +125,7 @@ func (c SubmitTask) Decide(t *Task, now time.Time) ([]Event, error) {
 	if c.MaxRetries != nil {
 		maxRetries = *c.MaxRetries
 	}
-	return []Event{TaskSubmitted{
+	submitted := TaskSubmitted{
 		Description:        c.Description,
 		Priority:           c.Priority,
 		Metadata:           c.Metadata,
@@ -125,7 +137,12 @@ func (c SubmitTask) Decide(t *Task, now time.Time) ([]Event, error) {
 		RunAt:              c.RunAt,
 		RetryBase:          durationOf(c.RetryBase),
 		RetryMax:           durationOf(c.RetryMax),
-	}}, nil
+		Workflow:           c.Flow.clone().orNil(),
+	}
+	if len(c.Open) > 0 {
+		return []Event{submitted, TaskWaiting{On: c.Open}}, nil
+	}
+	return []Event{submitted}, nil
 }
 
 // AssignTask gives a queued task to an agent. Accepted marks it accepted
@@ -303,7 +320,7 @@ func (c ExpireTask) TaskID() string { return c.ID }
 
 // Decide implements Command.
 func (c ExpireTask) Decide(t *Task, now time.Time) ([]Event, error) {
-	if err := need(t, c.ID, "expire", StatusQueued, StatusAssigned, StatusWorking); err != nil {
+	if err := need(t, c.ID, "expire", StatusWaiting, StatusQueued, StatusAssigned, StatusWorking); err != nil {
 		return nil, err
 	}
 	if t.CompleteBy == nil || !now.After(*t.CompleteBy) {
@@ -348,7 +365,7 @@ func (c CancelTask) TaskID() string { return c.ID }
 
 // Decide implements Command.
 func (c CancelTask) Decide(t *Task, _ time.Time) ([]Event, error) {
-	if err := need(t, c.ID, "cancel", StatusQueued, StatusAssigned, StatusWorking, StatusDeadLetter); err != nil {
+	if err := need(t, c.ID, "cancel", StatusWaiting, StatusQueued, StatusAssigned, StatusWorking, StatusDeadLetter); err != nil {
 		return nil, err
 	}
 	return []Event{TaskCancelled{By: c.By, Reason: truncate(c.Reason)}}, nil

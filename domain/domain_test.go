@@ -292,7 +292,7 @@ var (
 		{
 			name:    "cancel",
 			make:    func(string, uint64) domain.Command { return domain.CancelTask{ID: "task-1", By: "ops", Reason: "no"} },
-			allowed: []domain.Status{domain.StatusQueued, domain.StatusAssigned, domain.StatusWorking, domain.StatusDeadLetter},
+			allowed: []domain.Status{domain.StatusWaiting, domain.StatusQueued, domain.StatusAssigned, domain.StatusWorking, domain.StatusDeadLetter},
 		},
 		{
 			name:    "retry",

@@ -33,6 +33,9 @@ type Envelope struct {
 // an agent id), not to a task.
 func (e Envelope) IsAgent() bool { return strings.HasPrefix(e.Type, "agent.") }
 
+// IsTask tells whether the event belongs to a task.
+func (e Envelope) IsTask() bool { return strings.HasPrefix(e.Type, "task.") }
+
 // The task event type strings. They are part of the stored format: never
 // rename one.
 const (
@@ -71,6 +74,8 @@ type TaskSubmitted struct {
 	RunAt              *time.Time      `json:"run_at,omitempty"`
 	RetryBase          Duration        `json:"retry_base,omitempty"`
 	RetryMax           Duration        `json:"retry_max,omitempty"`
+	// *Workflow: depends_on, goal_id, schedule and tick, idempotency_key.
+	*Workflow
 }
 
 // TaskAssigned gives a queued task to an agent under a new generation.
@@ -163,7 +168,7 @@ func (TaskCompacted) EventType() string    { return TypeTaskCompacted }
 
 // SchemaVersion implements Event. Bump a version when an event's fields
 // change meaning, and teach DecodeEvent to read the old one.
-func (TaskSubmitted) SchemaVersion() int    { return 2 } // 2: run_at, retry_base, retry_max
+func (TaskSubmitted) SchemaVersion() int    { return 3 } // 2: run_at, retry_base, retry_max; 3: the workflow
 func (TaskAssigned) SchemaVersion() int     { return 1 }
 func (TaskAccepted) SchemaVersion() int     { return 1 }
 func (TaskProgressed) SchemaVersion() int   { return 1 }
@@ -205,6 +210,12 @@ var registry = map[string]eventCodec{
 	TypeTaskCancelled:    codecFor[TaskCancelled](),
 	TypeTaskRequeued:     codecFor[TaskRequeued](),
 	TypeTaskCompacted:    codecFor[TaskCompacted](),
+	TypeTaskWaiting:      codecFor[TaskWaiting](),
+	TypeTaskReleased:     codecFor[TaskReleased](),
+	TypeGoalCreated:      codecFor[GoalCreated](),
+	TypeGoalCompleted:    codecFor[GoalCompleted](),
+	TypeGoalFailed:       codecFor[GoalFailed](),
+	TypeGoalCancelled:    codecFor[GoalCancelled](),
 
 	TypeAgentConnected:    codecFor[AgentConnected](),
 	TypeAgentDisconnected: codecFor[AgentDisconnected](),

@@ -21,7 +21,14 @@ func samples() map[string]domain.Event {
 		domain.TypeTaskSubmitted: domain.TaskSubmitted{
 			Description: "d", Priority: domain.PriorityLow, Metadata: json.RawMessage(`{"a":[1,2]}`),
 			NeededCapabilities: []string{"bash", "go"}, MaxRetries: 3, MaxReclaims: 5, CompleteBy: &cb, SubmittedBy: "alice",
+			Workflow: &domain.Workflow{DependsOn: []string{"task-0"}, GoalID: "g1", IdempotencyKey: "k", Schedule: "s", Tick: &cb},
 		},
+		domain.TypeTaskWaiting:      domain.TaskWaiting{On: []string{"task-0"}},
+		domain.TypeTaskReleased:     domain.TaskReleased{By: "task-0", Reason: "r"},
+		domain.TypeGoalCreated:      domain.GoalCreated{Title: "ship", Description: "d", By: "ops"},
+		domain.TypeGoalCompleted:    domain.GoalCompleted{GoalSettled: domain.GoalSettled{Counts: map[domain.Status]int{"completed": 2}}},
+		domain.TypeGoalFailed:       domain.GoalFailed{GoalSettled: domain.GoalSettled{Counts: map[domain.Status]int{"cancelled": 1}}},
+		domain.TypeGoalCancelled:    domain.GoalCancelled{By: "ops", Reason: "r"},
 		domain.TypeTaskAssigned:     domain.TaskAssigned{AgentID: "a1", Generation: 2},
 		domain.TypeTaskAccepted:     domain.TaskAccepted{AgentID: "a1", Generation: 2},
 		domain.TypeTaskProgressed:   domain.TaskProgressed{AgentID: "a1", Generation: 2, Message: "half"},
@@ -56,6 +63,7 @@ func TestEventTypesAreTheStoredNames(t *testing.T) {
 	want := []string{
 		"task.submitted", "task.assigned", "task.accepted", "task.progressed", "task.completed", "task.failed",
 		"task.retried", "task.dead_lettered", "task.reclaimed", "task.cancelled", "task.requeued", "task.compacted",
+		"task.waiting", "task.released", "goal.created", "goal.completed", "goal.failed", "goal.cancelled",
 		"agent.connected", "agent.disconnected", "agent.evicted", "agent.flagged_unresponsive",
 		"agent.unflagged", "agent.blocked", "agent.unblocked", "store.loss_accepted",
 		"store.event_quarantined", "config.changed",
@@ -63,7 +71,7 @@ func TestEventTypesAreTheStoredNames(t *testing.T) {
 	require.ElementsMatch(t, want, domain.EventTypes())
 	s := samples()
 	require.Len(t, s, len(want))
-	versions := map[string]int{"task.submitted": 2, "task.retried": 2} // the others are at 1
+	versions := map[string]int{"task.submitted": 3, "task.retried": 2} // the others are at 1
 	for typ, e := range s {
 		require.Equal(t, typ, e.EventType())
 		require.Equal(t, max(versions[typ], 1), e.SchemaVersion(), typ)
@@ -293,7 +301,7 @@ func TestParsePriority(t *testing.T) {
 
 func TestParseStatus(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, []domain.Status{"queued", "assigned", "working", "completed", "dead_letter", "cancelled"}, domain.Statuses)
+	require.Equal(t, []domain.Status{"waiting", "queued", "assigned", "working", "completed", "dead_letter", "cancelled"}, domain.Statuses)
 	tests := []struct {
 		in   string
 		want domain.Status

@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Evolve applies one event to a task and returns the new state. It never
 // changes t (the result is a copy), so callers can apply events to a
@@ -58,6 +61,14 @@ func Evolve(t *Task, env Envelope) *Task {
 	case TaskCancelled:
 		n.Status, n.AssignedTo, n.AssignedAt = StatusCancelled, "", nil
 		entry.Detail = e.Reason
+	case TaskWaiting:
+		n.Status, entry.Detail = StatusWaiting, "waiting on "+strings.Join(e.On, ", ")
+	case TaskReleased:
+		n.Status, n.QueuedAt = StatusQueued, env.Time
+		entry.Detail = "released by " + e.By
+		if e.Reason != "" {
+			entry.Detail += "; " + e.Reason
+		}
 	case TaskRequeued:
 		requeue(n, e.Generation)
 		n.QueuedAt = env.Time
@@ -81,7 +92,7 @@ func submitted(env Envelope, s TaskSubmitted) *Task {
 		MaxReclaims:        s.MaxReclaims,
 		CompleteBy:         s.CompleteBy,
 		RunAfter:           s.RunAt,
-		RetryOverride:      retryOverride(s.RetryBase, s.RetryMax),
+		Extras:             extrasOf(s),
 		Status:             StatusQueued,
 		SubmittedBy:        s.SubmittedBy,
 		RequestID:          env.RequestID,
@@ -92,12 +103,16 @@ func submitted(env Envelope, s TaskSubmitted) *Task {
 	}
 }
 
-// retryOverride is a submit's backoff override, nil when it set none.
-func retryOverride(base, limit Duration) *RetryOverride {
-	if base == 0 && limit == 0 {
+// extrasOf is what a submit set of the rarely set fields, nil for none.
+func extrasOf(s TaskSubmitted) *Extras {
+	if s.RetryBase == 0 && s.RetryMax == 0 && s.Workflow.empty() {
 		return nil
 	}
-	return &RetryOverride{RetryBase: base, RetryMax: limit}
+	x := &Extras{RetryOverride: RetryOverride{RetryBase: s.RetryBase, RetryMax: s.RetryMax}}
+	if s.Workflow != nil {
+		x.Workflow = *s.Workflow
+	}
+	return x
 }
 
 func requeue(n *Task, gen uint64) {

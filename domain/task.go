@@ -70,6 +70,7 @@ type Status string
 
 // The task statuses.
 const (
+	StatusWaiting    Status = "waiting" // on its dependencies: not handed out, not counted as queued
 	StatusQueued     Status = "queued"
 	StatusAssigned   Status = "assigned"
 	StatusWorking    Status = "working"
@@ -79,7 +80,7 @@ const (
 )
 
 // Statuses lists every status.
-var Statuses = []Status{StatusQueued, StatusAssigned, StatusWorking, StatusCompleted, StatusDeadLetter, StatusCancelled}
+var Statuses = []Status{StatusWaiting, StatusQueued, StatusAssigned, StatusWorking, StatusCompleted, StatusDeadLetter, StatusCancelled}
 
 // ParseStatus reports whether s names a status.
 func ParseStatus(s string) (Status, bool) {
@@ -131,9 +132,9 @@ type Task struct {
 	Metadata           json.RawMessage `json:"metadata,omitempty"`
 	NeededCapabilities []string        `json:"needed_capabilities"`
 	CompleteBy         *time.Time      `json:"complete_by,omitempty"`
-	// *RetryOverride is the submit's backoff override (retry_base,
-	// retry_max in the JSON), nil for most tasks: one word, not two.
-	*RetryOverride
+	// *Extras are what few tasks set (their own backoff, their ties to
+	// other work), nil for most: one word, not eight.
+	*Extras
 	// RunAfter holds a queued task back until then: a backoff after a
 	// failure, or the submit's run_at.
 	RunAfter    *time.Time      `json:"run_after,omitempty"`
@@ -158,6 +159,12 @@ type Task struct {
 	ReclaimCount int32    `json:"reclaim_count"`
 	Priority     Priority `json:"priority"`
 	Compacted    bool     `json:"compacted,omitempty"` // its events were summarised
+}
+
+// Extras are the fields most tasks leave empty.
+type Extras struct {
+	RetryOverride
+	Workflow
 }
 
 // RetryOverride is a task's own backoff, from its submit.

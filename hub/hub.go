@@ -24,6 +24,7 @@ import (
 	"github.com/agentcom/agentcom/settings"
 	"github.com/agentcom/agentcom/storeops"
 	"github.com/agentcom/agentcom/telemetry"
+	"github.com/agentcom/agentcom/workflows"
 	"github.com/agentcom/agentcom/writer"
 )
 
@@ -68,6 +69,10 @@ type Hub struct {
 	// messageStore keeps the messages; messages send and read them.
 	messageStore *broker.MessageStore
 	messages     *messaging.Service
+	// idempotency keeps the submits' idempotency keys; releaser settles
+	// waiting tasks as their dependencies do.
+	idempotency *broker.IdempotencyStore
+	releaser    *workflows.Releaser
 	// settings are the configuration in force: the file's, with the
 	// run-time changes laid over it.
 	settings *settings.Settings
@@ -148,7 +153,7 @@ func (h *Hub) steps() []lifecycle.Step {
 		{Name: "store upkeep", Start: func(ctx context.Context) error { return h.ops.Start(ctx) },
 			Stop: func(context.Context) { h.ops.Stop() }},
 		{Name: "settings", Start: h.loadSettings},
-		{Name: "agents", Start: h.startAgents, Stop: func(context.Context) { h.coord.Stop() }},
+		{Name: "agents", Start: h.startAgents, Stop: h.stopAgents},
 		{Name: "metrics", Start: h.startMetrics, Stop: h.stopMetrics},
 		{Name: "nats api", Start: h.serveNATS, Stop: func(ctx context.Context) { h.natsAPI.Stop(ctx) }},
 		{Name: "http api", Start: h.serveHTTP, Stop: h.stopHTTP},
@@ -219,13 +224,18 @@ func (h *Hub) startAgents(ctx context.Context) error {
 	h.coord = agents.New(agents.Params{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv, Reservations: h.reservations, Messages: h.messages,
 		Config: h.settings.Current().Agents, Backoff: h.cfg.Tasks.Backoff(), Log: h.log, Telemetry: h.tel, Now: h.now,
 		Paused: h.params.PauseScheduler})
-	applied := h.coord.Applied
+	h.releaser = workflows.NewReleaser(h.svc, h.views.Tasks, h.log)
+	applied := func(g writer.Applied) {
+		h.coord.Applied(g)
+		h.releaser.Applied(g)
+	}
 	if h.tel != nil { // with telemetry off, the applier builds no events
 		t := &tap{tel: h.tel}
 		h.views.Agents.Observe(t.transition)
 		applied = func(g writer.Applied) {
 			t.applied(g)
 			h.coord.Applied(g)
+			h.releaser.Applied(g)
 		}
 	}
 	h.svc.OnApplied(applied)
@@ -234,7 +244,16 @@ func (h *Hub) startAgents(ctx context.Context) error {
 		h.coord.Stop() // the step failed: close what it opened (lanes)
 		return err
 	}
+	h.releaser.Start()
 	return nil
+}
+
+// stopAgents stops settling waiting tasks, then the coordinator.
+func (h *Hub) stopAgents(context.Context) {
+	if h.releaser != nil {
+		h.releaser.Stop()
+	}
+	h.coord.Stop()
 }
 
 // onlineAgents are the connected agents' ids.
@@ -255,7 +274,7 @@ func (h *Hub) serveNATS(context.Context) (err error) {
 		Auth: h.auth, OpenReads: h.cfg.OpenReads(), Limiter: h.limiter, RateLimits: h.rateLimits,
 		Settings: h.settings, HTTPURL: h.httpURL, Operator: h.coord, Metrics: h.metrics,
 		LogFile: filepath.Join(h.logFile().Dir, logsink.LogFileName), Reservations: h.reservations,
-		Messages: h.messages})
+		Messages: h.messages, Idempotency: h.idempotency})
 	h.natsAPI, err = h.api.ServeNATS(h.nc)
 	return err
 }

@@ -62,6 +62,9 @@ func (h *Hub) openStore(ctx context.Context) (err error) {
 	if h.reservationStore, err = broker.OpenReservations(ctx, h.nc); err != nil {
 		return err
 	}
+	if h.idempotency, err = broker.OpenIdempotency(ctx, h.nc, h.cfg.Tasks.Window()); err != nil {
+		return err
+	}
 	m := h.cfg.Messages
 	if h.messageStore, err = broker.OpenMessages(ctx, h.nc, m.MaxAge, m.MaxMsgs, h.plan.Telemetry); err != nil {
 		return err

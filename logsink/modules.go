@@ -8,7 +8,7 @@ import (
 // Modules are the components the code logs under (Logger.Module), sorted:
 // the only names a per-module level may be set for. A test reads the
 // code's Module calls and keeps this list equal to them.
-var Modules = []string{"agents", "api", "command", "http", "hub", "main", "metrics", "nats", "sidecar", "store", "telemetry"}
+var Modules = []string{"agents", "api", "command", "http", "hub", "main", "metrics", "nats", "sidecar", "store", "telemetry", "workflows"}
 
 // KnownModule reports whether name is one of Modules.
 func KnownModule(name string) bool {

@@ -33,6 +33,8 @@ type snapshotDoc struct {
 	GonePrio *[domain.PriorityCount]int `json:"gone_by_priority,omitempty"`
 	// Usage is the completions' usage by day and agent.
 	Usage []UsageRow `json:"usage,omitempty"`
+	// Goals is every goal's tasks and their statuses.
+	Goals map[string]map[string]domain.Status `json:"goals,omitempty"`
 	// Tasks is written as chunks, each on its own line (see encode).
 	Tasks []taskRecord `json:"-"`
 }
@@ -102,7 +104,8 @@ func capturedLocked(t *Tasks, a *Agents) (*snapshotDoc, error) {
 		return nil, fmt.Errorf("snapshot views: tasks at %d, agents at %d", t.lastSeq, a.lastSeq)
 	}
 	doc := &snapshotDoc{Format: snapshotFormat, LastSeq: t.lastSeq, Holders: maps.Clone(a.holders),
-		Tasks: make([]taskRecord, 0, len(t.tasks)), Agents: make([]agentRecord, 0, len(a.agents)), Usage: t.usageRows()}
+		Tasks: make([]taskRecord, 0, len(t.tasks)), Agents: make([]agentRecord, 0, len(a.agents)), Usage: t.usageRows(),
+		Goals: t.goalsOf()}
 	if t.finished.evicted > 0 {
 		doc.Gone = maps.Clone(t.finished.gone)
 		prio := t.finished.gonePrio
@@ -165,6 +168,7 @@ func (p *Tasks) restore(doc *snapshotDoc) error {
 	}
 	p.restoreFinished(doc)
 	p.restoreUsage(doc.Usage)
+	p.restoreFlow(doc.Goals)
 	p.lastSeq = doc.LastSeq
 	return nil
 }

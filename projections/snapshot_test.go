@@ -53,17 +53,47 @@ func (s *sim) step() {
 		id := fmt.Sprintf("t%03d", len(s.tasks))
 		retries := s.rng.IntN(3)
 		s.taskCmd(domain.SubmitTask{ID: id, Description: "task " + id, Priority: domain.Priority(s.rng.IntN(4)),
-			MaxRetries: &retries, Metadata: []byte(`{"n":1}`)})
+			MaxRetries: &retries, Metadata: []byte(`{"n":1}`), Flow: s.flow(), Open: s.open()})
 		s.tasks = append(s.tasks, id)
 		return
 	}
 	s.taskCmd(s.taskCommand(s.tasks[s.rng.IntN(len(s.tasks))]))
 }
 
+// flow ties some submits to a goal and to the task before.
+func (s *sim) flow() domain.Workflow {
+	if len(s.tasks) == 0 || s.rng.IntN(3) > 0 {
+		return domain.Workflow{}
+	}
+	return domain.Workflow{DependsOn: []string{s.tasks[len(s.tasks)-1]}, GoalID: fmt.Sprintf("g%d", s.rng.IntN(3))}
+}
+
+// open makes the last flow's dependency open, so the task waits.
+func (s *sim) open() []string {
+	if len(s.tasks) == 0 {
+		return nil
+	}
+	return []string{s.tasks[len(s.tasks)-1]}
+}
+
+// release settles a waiting task by its dependencies' states.
+func (s *sim) release(id string) domain.Command {
+	task, _, _ := s.v.Tasks.Get(id)
+	var deps []domain.Dependency
+	for _, d := range task.Deps() {
+		dt, _, _ := s.v.Tasks.Get(d)
+		deps = append(deps, domain.Dependency{ID: d, Status: dt.Status})
+	}
+	return domain.ReleaseTask{ID: id, Deps: deps}
+}
+
 // taskCommand picks a command for a task, from its current state.
 func (s *sim) taskCommand(id string) domain.Command {
 	task, _, _ := s.v.Tasks.Get(id)
 	agent, gen := task.AssignedTo, task.Generation
+	if task.Status == domain.StatusWaiting && s.rng.IntN(2) == 0 {
+		return s.release(id)
+	}
 	switch s.rng.IntN(10) {
 	case 0, 1:
 		return domain.AssignTask{ID: id, AgentID: s.agents[s.rng.IntN(len(s.agents))]}
@@ -157,7 +187,12 @@ func requireSameViews(t *testing.T, want, got *projections.Views) {
 	require.Equal(t, want.LastSeq(), got.LastSeq())
 	require.Equal(t, want.Agents.LastSeq(), got.Agents.LastSeq())
 	require.Equal(t, want.Tasks.Usage("", "", ""), got.Tasks.Usage("", "", ""))
+	require.Equal(t, want.Tasks.GoalIDs(), got.Tasks.GoalIDs())
+	for _, g := range want.Tasks.GoalIDs() {
+		require.Equal(t, want.Tasks.GoalTasks(g), got.Tasks.GoalTasks(g), g)
+	}
 	for _, task := range want.Tasks.State().Tasks {
+		require.Equal(t, want.Tasks.Dependents(task.ID), got.Tasks.Dependents(task.ID), task.ID)
 		wt, wseq, _ := want.Tasks.Get(task.ID)
 		gt, gseq, ok := got.Tasks.Get(task.ID)
 		require.True(t, ok, task.ID)

@@ -54,12 +54,14 @@ type Tasks struct {
 	load     Loader
 	// usage sums the completions' reported usage by UTC day and agent.
 	usage map[usageKey]*UsageRow
+	// flow indexes waiting tasks by dependency and tasks by goal.
+	flow workflowIndex
 }
 
 // NewTasks returns an empty task projection that keeps every task.
 func NewTasks() *Tasks {
 	p := &Tasks{tasks: map[string]*entry{}, byStatus: map[domain.Status]map[string]struct{}{},
-		finished: newFinishedSet(), usage: map[usageKey]*UsageRow{}}
+		finished: newFinishedSet(), usage: map[usageKey]*UsageRow{}, flow: newWorkflowIndex()}
 	for _, s := range domain.Statuses {
 		p.byStatus[s] = map[string]struct{}{}
 	}
@@ -113,7 +115,7 @@ func (p *Tasks) apply(env domain.Envelope) error {
 	if env.Seq <= p.lastSeq {
 		return fmt.Errorf("apply event %s: sequence %d is not after %d", env.ID, env.Seq, p.lastSeq)
 	}
-	if env.IsAgent() || env.IsStore() || env.IsConfig() {
+	if !env.IsTask() {
 		p.lastSeq = env.Seq // not ours, but seen
 		return nil
 	}
@@ -140,6 +142,7 @@ func (p *Tasks) apply(env domain.Envelope) error {
 		p.tasks[env.Aggregate] = old
 	}
 	p.index(old, prev, next)
+	p.flow.link(prev, next)
 	old.task, old.seq, p.lastSeq = next, env.Seq, env.Seq
 	p.addUsage(env)
 	return nil

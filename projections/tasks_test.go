@@ -321,7 +321,7 @@ func TestDeadLetterIsInQueueOrder(t *testing.T) {
 func TestStats(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, projections.Stats{
-		ByStatus:         map[string]int{"queued": 0, "assigned": 0, "working": 0, "completed": 0, "dead_letter": 0, "cancelled": 0},
+		ByStatus:         map[string]int{"waiting": 0, "queued": 0, "assigned": 0, "working": 0, "completed": 0, "dead_letter": 0, "cancelled": 0},
 		ByPriority:       map[string]int{"urgent": 0, "high": 0, "normal": 0, "low": 0},
 		QueuedByPriority: map[string]int{"urgent": 0, "high": 0, "normal": 0, "low": 0},
 	}, projections.NewTasks().Stats())
@@ -329,7 +329,7 @@ func TestStats(t *testing.T) {
 	f := scenario(t)
 	require.Equal(t, projections.Stats{
 		Total:            9,
-		ByStatus:         map[string]int{"queued": 2, "assigned": 2, "working": 1, "completed": 1, "dead_letter": 2, "cancelled": 1},
+		ByStatus:         map[string]int{"waiting": 0, "queued": 2, "assigned": 2, "working": 1, "completed": 1, "dead_letter": 2, "cancelled": 1},
 		ByPriority:       map[string]int{"urgent": 2, "high": 2, "normal": 3, "low": 2},
 		QueuedByPriority: map[string]int{"urgent": 1, "high": 0, "normal": 0, "low": 1},
 		Queued:           2,

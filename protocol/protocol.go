@@ -181,6 +181,18 @@ type Assignment struct {
 	NeededCapabilities []string        `json:"needed_capabilities,omitempty"`
 	CompleteBy         *time.Time      `json:"complete_by,omitempty"`
 	RequestID          string          `json:"request_id,omitempty"`
+	// Dependencies are the tasks this one waited for, with their results
+	// (domain.MaxDependencyResults in all; a result past it is left out,
+	// result_omitted, for the agent to read with task.get).
+	Dependencies []DependencyResult `json:"dependencies,omitempty"`
+}
+
+// DependencyResult is one dependency of an assigned task as it ended.
+type DependencyResult struct {
+	TaskID        string          `json:"task_id"`
+	Status        string          `json:"status"`
+	Result        json.RawMessage `json:"result,omitempty"`
+	ResultOmitted bool            `json:"result_omitted,omitempty"`
 }
 
 // Assignments are several assignments in one push (push kind tasks), to

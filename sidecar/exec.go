@@ -109,6 +109,16 @@ func resultOf(stdout []byte) json.RawMessage {
 	return b
 }
 
+// dependenciesJSON is a task's dependencies with their results, as JSON
+// ("[]" when none).
+func dependenciesJSON(deps []protocol.DependencyResult) string {
+	if len(deps) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(deps) // plain fields: it always encodes
+	return string(b)
+}
+
 // taskEnv is the task as environment variables.
 func taskEnv(a protocol.Assignment) []string {
 	meta := "{}"
@@ -122,6 +132,7 @@ func taskEnv(a protocol.Assignment) []string {
 		{"AGENTCOM_TASK_PRIORITY", a.Priority},
 		{"AGENTCOM_TASK_METADATA", meta},
 		{"AGENTCOM_REQUEST_ID", a.RequestID},
+		{"AGENTCOM_TASK_DEPENDENCIES", dependenciesJSON(a.Dependencies)},
 	}
 	env := make([]string, 0, len(vars))
 	for _, kv := range vars {

@@ -51,6 +51,15 @@ type SubmitRequest struct {
 	RunAt      json.RawMessage `json:"run_at,omitempty"`
 	RetryBase  string          `json:"retry_base,omitempty"`
 	RetryMax   string          `json:"retry_max,omitempty"`
+	// DependsOn are task ids (or, in a batch, other tasks' ref) that must
+	// complete first; OnDependencyFailure is cancel (default) or run.
+	DependsOn           []string `json:"depends_on,omitempty"`
+	OnDependencyFailure string   `json:"on_dependency_failure,omitempty"`
+	GoalID              string   `json:"goal_id,omitempty"`
+	// IdempotencyKey makes a repeated submit answer the first task.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// Ref names the task within a batch, for its other tasks' depends_on.
+	Ref string `json:"ref,omitempty"`
 }
 
 // MaxBatchSubmit bounds a batch submit.
@@ -73,6 +82,9 @@ type Submitted struct {
 	Priority  domain.Priority `json:"priority"`
 	Status    domain.Status   `json:"status"`
 	TaskID    string          `json:"task_id"`
+	// Duplicate: an earlier submit with the same idempotency key made the
+	// task (the answer is 200, not 201).
+	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 // ListQuery filters a task list; empty fields match everything.
