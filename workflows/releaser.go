@@ -19,8 +19,8 @@ type Releaser struct {
 	tasks *projections.Tasks
 	log   logsink.Logger
 
-	mu   sync.Mutex
-	due  map[string]struct{} // waiting tasks to judge
+	mu      sync.Mutex
+	due     map[string]struct{} // waiting tasks to judge
 	kick    chan struct{}
 	quit    chan struct{}
 	done    chan struct{}
