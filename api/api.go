@@ -22,6 +22,7 @@ import (
 	"github.com/agentcom/agentcom/settings"
 	"github.com/agentcom/agentcom/storeops"
 	"github.com/agentcom/agentcom/telemetry"
+	"github.com/agentcom/agentcom/workflows"
 	"github.com/agentcom/agentcom/writer"
 )
 
@@ -77,6 +78,9 @@ type API struct {
 	// idempotency keeps which task each idempotency key made (nil: keys
 	// are not honoured).
 	idempotency *broker.IdempotencyStore
+	// goals and schedules are the workflows' (nil in tests that need none).
+	goals     *workflows.Goals
+	schedules *workflows.Schedules
 	// streamsDone ends the live streams (StopStreams).
 	streamsDone chan struct{}
 	stopStreams sync.Once
@@ -135,6 +139,9 @@ type Params struct {
 	Messages Messages
 	// Idempotency keeps the submits' idempotency keys.
 	Idempotency *broker.IdempotencyStore
+	// Goals and Schedules are the goals and the periodic schedules.
+	Goals     *workflows.Goals
+	Schedules *workflows.Schedules
 }
 
 // Metrics is what the metrics operations read (metrics.Metrics).
@@ -156,7 +163,7 @@ func New(p Params) *API {
 	}
 	return &API{svc: p.Writer, tasks: p.Views.Tasks, agents: p.Views.Agents, now: time.Now, log: p.Log.Module("api"),
 		refused: refused, table: p.Table, tel: p.Telemetry, store: p.Store, auth: p.Auth, openReads: p.OpenReads,
-		lim: p.Limiter, rl: p.RateLimits, settings: p.Settings, operator: p.Operator, httpURL: p.HTTPURL, metrics: p.Metrics, logFile: p.LogFile, reservations: p.Reservations, messages: p.Messages, idempotency: p.Idempotency,
+		lim: p.Limiter, rl: p.RateLimits, settings: p.Settings, operator: p.Operator, httpURL: p.HTTPURL, metrics: p.Metrics, logFile: p.LogFile, reservations: p.Reservations, messages: p.Messages, idempotency: p.Idempotency, goals: p.Goals, schedules: p.Schedules,
 		admin: &adminAPI{tokens: p.Tokens, srv: p.Server, nc: p.Conn}, streamsDone: make(chan struct{})}
 }
 
@@ -173,7 +180,7 @@ func (a *API) Submit(ctx context.Context, who string, body []byte) Reply {
 	}
 	t, err := a.submit(ctx, who, cmd)
 	if err != nil {
-		return a.errorReply(ctx, err)
+		return a.goalError(ctx, err)
 	}
 	return submittedReply(ctx, t)
 }

@@ -26,7 +26,7 @@ func (a *API) SubmitBatch(ctx context.Context, who string, body []byte) Reply {
 		return a.errorReply(ctx, err)
 	}
 	if err := a.prepareBatch(ctx, who, cmds, refs); err != nil {
-		return a.errorReply(ctx, err)
+		return a.goalError(ctx, err)
 	}
 	all := make([]domain.Command, len(cmds))
 	for i := range cmds {

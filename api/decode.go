@@ -13,6 +13,10 @@ import (
 	"github.com/agentcom/agentcom/protocol"
 )
 
+// DecodeSubmit reads a submit body as the API does (a schedule's task
+// template is one).
+func DecodeSubmit(body []byte, now time.Time) (domain.SubmitTask, error) { return decodeSubmit(body, now) }
+
 // decodeSubmit reads a submit body strictly: each known field must have
 // its JSON type (no coercion); unknown fields are ignored. Every problem,
 // type or value, is reported with its field name.

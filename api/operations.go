@@ -91,7 +91,7 @@ func (a *API) handlers() map[string]handler {
 	hs[ops.OpAlertAck.Name] = a.acknowledgeAlert
 	hs[ops.OpLogTail.Name] = a.logTail
 	for _, more := range []map[string]handler{a.rateLimitHandlers(), a.settingsHandlers(), a.reservationHandlers(),
-		a.messageHandlers(), a.channelHandlers()} {
+		a.messageHandlers(), a.channelHandlers(), a.goalHandlers(), a.scheduleHandlers()} {
 		maps.Copy(hs, more)
 	}
 	return hs

@@ -52,6 +52,11 @@ func (a *API) prepare(ctx context.Context, who string, cmd *domain.SubmitTask, i
 			return err
 		}
 	}
+	if g := cmd.Flow.GoalID; g != "" && a.goals != nil {
+		if err := a.goals.Join(ctx, g, who); err != nil {
+			return err
+		}
+	}
 	if cmd.ID == "" {
 		id, err := a.taskID(ctx, who, cmd.Flow.IdempotencyKey, i)
 		if err != nil {

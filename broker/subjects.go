@@ -67,6 +67,13 @@ const (
 	// precedes the key.
 	ConfigEventsAll    = "agentcom.evt.config.>"
 	ConfigEventsPrefix = "agentcom.evt.config."
+	// GoalEventsT is one goal's event subject; GoalEventsAll matches all.
+	GoalEventsT   = "agentcom.evt.goal.%s"
+	GoalEventsAll = "agentcom.evt.goal.>"
+	// ScheduleEventsT is one schedule's event subject; ScheduleEventsAll
+	// matches all.
+	ScheduleEventsT   = "agentcom.evt.schedule.%s"
+	ScheduleEventsAll = "agentcom.evt.schedule.>"
 	// AgentEventsT is one agent's event subject: agentcom.evt.agent.<agent id>.
 	AgentEventsT = "agentcom.evt.agent.%s"
 
@@ -253,6 +260,13 @@ const (
 	CmdChannelGet     = "channel.get"
 	CmdChannelHistory = "channel.history"
 	CmdSubscriptions  = "agent.subscriptions"
+	CmdGoalList       = "goal.list"
+	CmdGoalCreate     = "goal.create"
+	CmdGoalGet        = "goal.get"
+	CmdGoalCancel     = "goal.cancel"
+	CmdScheduleList   = "schedule.list"
+	CmdScheduleCreate = "schedule.create"
+	CmdScheduleDelete = "schedule.delete"
 )
 
 // Agent-to-hub request verbs.
@@ -389,6 +403,12 @@ func MessageChannel(name string) string { return fmt.Sprintf(MessageChannelT, na
 
 // MessageTo is the subject of a direct message to agentID.
 func MessageTo(agentID string) string { return fmt.Sprintf(MessageToT, agentID) }
+
+// GoalEvents is the event subject of one goal.
+func GoalEvents(id string) string { return fmt.Sprintf(GoalEventsT, id) }
+
+// ScheduleEvents is the event subject of one schedule.
+func ScheduleEvents(name string) string { return fmt.Sprintf(ScheduleEventsT, name) }
 
 // TaskEvents returns the event subject of one task. The id must already be
 // validated as a single subject token.

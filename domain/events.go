@@ -216,6 +216,9 @@ var registry = map[string]eventCodec{
 	TypeGoalCompleted:    codecFor[GoalCompleted](),
 	TypeGoalFailed:       codecFor[GoalFailed](),
 	TypeGoalCancelled:    codecFor[GoalCancelled](),
+	TypeGoalReopened:     codecFor[GoalReopened](),
+	TypeScheduleCreated:  codecFor[ScheduleCreated](),
+	TypeScheduleDeleted:  codecFor[ScheduleDeleted](),
 
 	TypeAgentConnected:    codecFor[AgentConnected](),
 	TypeAgentDisconnected: codecFor[AgentDisconnected](),

@@ -45,7 +45,13 @@ const (
 	TypeGoalCompleted = "goal.completed"
 	TypeGoalFailed    = "goal.failed"
 	TypeGoalCancelled = "goal.cancelled"
+	TypeGoalReopened  = "goal.reopened"
 )
+
+// GoalReopened records a task joining a goal that had settled.
+type GoalReopened struct {
+	TaskID string `json:"task_id,omitempty"`
+}
 
 // GoalCreated starts a goal.
 type GoalCreated struct {
@@ -79,12 +85,14 @@ func (GoalCreated) EventType() string   { return TypeGoalCreated }
 func (GoalCompleted) EventType() string { return TypeGoalCompleted }
 func (GoalFailed) EventType() string    { return TypeGoalFailed }
 func (GoalCancelled) EventType() string { return TypeGoalCancelled }
+func (GoalReopened) EventType() string  { return TypeGoalReopened }
 
 // SchemaVersion implements Event.
 func (GoalCreated) SchemaVersion() int   { return 1 }
 func (GoalCompleted) SchemaVersion() int { return 1 }
 func (GoalFailed) SchemaVersion() int    { return 1 }
 func (GoalCancelled) SchemaVersion() int { return 1 }
+func (GoalReopened) SchemaVersion() int  { return 1 }
 
 // IsGoal tells whether the event belongs to a goal.
 func (e Envelope) IsGoal() bool { return strings.HasPrefix(e.Type, "goal.") }
@@ -107,6 +115,8 @@ func EvolveGoal(g *Goal, env Envelope) *Goal {
 		n.Status, n.SettledAt = GoalStatusFailed, timePtr(env.Time)
 	case GoalCancelled:
 		n.Status, n.SettledAt = GoalStatusCancelled, timePtr(env.Time)
+	case GoalReopened:
+		n.Status, n.SettledAt = GoalStatusOpen, nil
 	}
 	return &n
 }

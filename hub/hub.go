@@ -73,6 +73,8 @@ type Hub struct {
 	// waiting tasks as their dependencies do.
 	idempotency *broker.IdempotencyStore
 	releaser    *workflows.Releaser
+	goals       *workflows.Goals
+	schedules   *workflows.Schedules
 	// settings are the configuration in force: the file's, with the
 	// run-time changes laid over it.
 	settings *settings.Settings
@@ -105,6 +107,9 @@ type Params struct {
 	// RefusalTimer replaces time.AfterFunc for the refused-requests
 	// summary (tests step it by hand).
 	RefusalTimer func(time.Duration, func())
+	// SchedulePoll is how often the periodic schedules look at the clock
+	// (default workflows.DefaultPoll).
+	SchedulePoll time.Duration
 	// BackupPoll is how often the backup schedule looks at the clock
 	// (default storeops.DefaultBackupPoll).
 	BackupPoll time.Duration
@@ -224,18 +229,21 @@ func (h *Hub) startAgents(ctx context.Context) error {
 	h.coord = agents.New(agents.Params{Service: h.svc, Views: h.views, Conn: h.nc, Server: h.srv, Reservations: h.reservations, Messages: h.messages,
 		Config: h.settings.Current().Agents, Backoff: h.cfg.Tasks.Backoff(), Log: h.log, Telemetry: h.tel, Now: h.now,
 		Paused: h.params.PauseScheduler})
-	h.releaser = workflows.NewReleaser(h.svc, h.views.Tasks, h.log)
+	if err := h.startWorkflows(ctx); err != nil {
+		return err
+	}
 	applied := func(g writer.Applied) {
 		h.coord.Applied(g)
 		h.releaser.Applied(g)
+		h.goals.Applied(g)
 	}
 	if h.tel != nil { // with telemetry off, the applier builds no events
 		t := &tap{tel: h.tel}
 		h.views.Agents.Observe(t.transition)
+		inner := applied
 		applied = func(g writer.Applied) {
 			t.applied(g)
-			h.coord.Applied(g)
-			h.releaser.Applied(g)
+			inner(g)
 		}
 	}
 	h.svc.OnApplied(applied)
@@ -248,8 +256,28 @@ func (h *Hub) startAgents(ctx context.Context) error {
 	return nil
 }
 
-// stopAgents stops settling waiting tasks, then the coordinator.
+// startWorkflows reads the goals and schedules; the releaser starts
+// with the coordinator.
+func (h *Hub) startWorkflows(ctx context.Context) error {
+	p := workflows.Params{Store: h.store, Writer: h.svc, Tasks: h.views.Tasks, Log: h.log, Telemetry: h.tel, Now: h.now}
+	h.releaser = workflows.NewReleaser(h.svc, h.views.Tasks, h.log)
+	h.goals = workflows.NewGoals(p)
+	if err := h.goals.Load(ctx); err != nil {
+		return err
+	}
+	h.schedules = workflows.NewSchedules(p, api.DecodeSubmit, h.goals, h.params.SchedulePoll)
+	return h.schedules.Load(ctx)
+}
+
+// stopAgents stops the schedules, goals and releaser, then the
+// coordinator.
 func (h *Hub) stopAgents(context.Context) {
+	if h.schedules != nil {
+		h.schedules.Stop()
+	}
+	if h.goals != nil {
+		h.goals.Stop()
+	}
 	if h.releaser != nil {
 		h.releaser.Stop()
 	}
@@ -274,7 +302,7 @@ func (h *Hub) serveNATS(context.Context) (err error) {
 		Auth: h.auth, OpenReads: h.cfg.OpenReads(), Limiter: h.limiter, RateLimits: h.rateLimits,
 		Settings: h.settings, HTTPURL: h.httpURL, Operator: h.coord, Metrics: h.metrics,
 		LogFile: filepath.Join(h.logFile().Dir, logsink.LogFileName), Reservations: h.reservations,
-		Messages: h.messages, Idempotency: h.idempotency})
+		Messages: h.messages, Idempotency: h.idempotency, Goals: h.goals, Schedules: h.schedules})
 	h.natsAPI, err = h.api.ServeNATS(h.nc)
 	return err
 }

@@ -96,6 +96,14 @@ var probes = map[string]probe{
 	ops.OpChannelHistory.Name: {params: map[string]string{"channel": "nowhere"}, status: 404,
 		code: "channel_not_found"},
 	ops.OpSubscriptions.Name: {params: map[string]string{"agent_id": "nobody"}, status: 200},
+	ops.OpGoalList.Name:      {status: 200},
+	ops.OpGoalCreate.Name:    {body: `{"title":""}`, status: 422, code: protocol.CodeValidationFailed},
+	ops.OpGoalGet.Name:       {params: map[string]string{"id": "goal-none"}, status: 404, code: "goal_not_found"},
+	ops.OpGoalCancel.Name: {params: map[string]string{"id": "goal-none"}, body: `{"reason":"x"}`, status: 404,
+		code: "goal_not_found"},
+	ops.OpScheduleList.Name:   {status: 200},
+	ops.OpScheduleCreate.Name: {body: `{"name":"a b"}`, status: 422, code: protocol.CodeValidationFailed},
+	ops.OpScheduleDelete.Name: {params: map[string]string{"name": "none"}, status: 404, code: "schedule_not_found"},
 }
 
 // httpPath is op's path with the probe's parameters and query.

@@ -18,19 +18,14 @@ type Releaser struct {
 	svc   *writer.Service
 	tasks *projections.Tasks
 	log   logsink.Logger
-
-	mu      sync.Mutex
-	due     map[string]struct{} // waiting tasks to judge
-	kick    chan struct{}
-	quit    chan struct{}
-	done    chan struct{}
-	started bool
+	*queue
 }
 
 // NewReleaser returns a releaser over the writer and the task projection.
 func NewReleaser(svc *writer.Service, tasks *projections.Tasks, log logsink.Logger) *Releaser {
-	return &Releaser{svc: svc, tasks: tasks, log: log.Module("workflows"), due: map[string]struct{}{},
-		kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	r := &Releaser{svc: svc, tasks: tasks, log: log.Module("workflows")}
+	r.queue = newQueue(r.judge)
+	return r
 }
 
 // Start judges every task waiting now (a dependency may have settled
@@ -39,17 +34,7 @@ func (r *Releaser) Start() {
 	for _, t := range r.tasks.List(projections.Filter{Status: domain.StatusWaiting}) {
 		r.mark(t.ID)
 	}
-	r.started = true
-	go r.run()
-}
-
-// Stop ends the loop; a judgement in flight finishes first.
-func (r *Releaser) Stop() {
-	if !r.started {
-		return
-	}
-	close(r.quit)
-	<-r.done
+	r.start()
 }
 
 // Applied notes the waiting tasks an applied group concerns: those it
@@ -67,30 +52,61 @@ func (r *Releaser) Applied(g writer.Applied) {
 	}
 }
 
-func (r *Releaser) mark(id string) {
-	r.mu.Lock()
-	r.due[id] = struct{}{}
-	r.mu.Unlock()
+// queue runs fn for each marked id on one goroutine, each id once however
+// often it was marked since its last run.
+type queue struct {
+	fn      func(id string)
+	mu      sync.Mutex
+	due     map[string]struct{}
+	kick    chan struct{}
+	quit    chan struct{}
+	done    chan struct{}
+	started bool
+}
+
+func newQueue(fn func(string)) *queue {
+	return &queue{fn: fn, due: map[string]struct{}{}, kick: make(chan struct{}, 1), quit: make(chan struct{}),
+		done: make(chan struct{})}
+}
+
+func (q *queue) start() {
+	q.started = true
+	go q.run()
+}
+
+// Stop ends the loop; a run in flight finishes first.
+func (q *queue) Stop() {
+	if !q.started {
+		return
+	}
+	close(q.quit)
+	<-q.done
+}
+
+func (q *queue) mark(id string) {
+	q.mu.Lock()
+	q.due[id] = struct{}{}
+	q.mu.Unlock()
 	select {
-	case r.kick <- struct{}{}:
+	case q.kick <- struct{}{}:
 	default:
 	}
 }
 
-func (r *Releaser) run() {
-	defer close(r.done)
+func (q *queue) run() {
+	defer close(q.done)
 	for {
 		select {
-		case <-r.quit:
+		case <-q.quit:
 			return
-		case <-r.kick:
+		case <-q.kick:
 		}
-		r.mu.Lock()
-		due := r.due
-		r.due = map[string]struct{}{}
-		r.mu.Unlock()
+		q.mu.Lock()
+		due := q.due
+		q.due = map[string]struct{}{}
+		q.mu.Unlock()
 		for id := range due {
-			r.judge(id)
+			q.fn(id)
 		}
 	}
 }

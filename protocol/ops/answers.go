@@ -370,6 +370,67 @@ type Thread struct {
 	Messages []protocol.Message `json:"messages"`
 }
 
+// GoalRequest creates a goal (id "": one is made).
+type GoalRequest struct {
+	ID          string `json:"id,omitempty"`
+	Title       string `json:"title"`
+	Description string `json:"description,omitempty"`
+}
+
+// Goal is a goal with its tasks: counted by status, and each with what it
+// depends on (the goal's DAG; a list leaves the tasks out).
+type Goal struct {
+	domain.Goal
+	Counts map[domain.Status]int `json:"counts"`
+	Tasks  []GoalTask            `json:"tasks,omitempty"`
+}
+
+// GoalTask is one task of a goal's DAG.
+type GoalTask struct {
+	ID          string        `json:"id"`
+	Description string        `json:"description,omitempty"`
+	Status      domain.Status `json:"status"`
+	DependsOn   []string      `json:"depends_on,omitempty"`
+}
+
+// Goals answers goal.list.
+type Goals struct {
+	Goals []Goal `json:"goals"`
+	Count int    `json:"count"`
+}
+
+// ScheduleRequest adds a schedule: exactly one of cron (five fields, or
+// a descriptor such as @hourly) and every (a duration, at least 1s); task
+// is a submit body without depends_on and idempotency_key; catch_up says
+// what a tick missed while the hub was down does: once (default) or skip.
+type ScheduleRequest struct {
+	Name    string          `json:"name"`
+	Cron    string          `json:"cron,omitempty"`
+	Every   string          `json:"every,omitempty"`
+	CatchUp string          `json:"catch_up,omitempty"`
+	Task    json.RawMessage `json:"task"`
+}
+
+// Schedule is a schedule as it stands.
+type Schedule struct {
+	Name      string          `json:"name"`
+	Cron      string          `json:"cron,omitempty"`
+	Every     string          `json:"every,omitempty"`
+	CatchUp   string          `json:"catch_up"`
+	Task      json.RawMessage `json:"task"`
+	CreatedBy string          `json:"created_by,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	LastTick  *time.Time      `json:"last_tick,omitempty"`
+	NextTick  *time.Time      `json:"next_tick,omitempty"`
+	Deleted   bool            `json:"deleted,omitempty"`
+}
+
+// Schedules answers schedule.list.
+type Schedules struct {
+	Schedules []Schedule `json:"schedules"`
+	Count     int        `json:"count"`
+}
+
 // ChannelRequest creates a channel.
 type ChannelRequest struct {
 	Name        string `json:"name"`

@@ -197,6 +197,24 @@ var (
 	OpSubscriptions = Op{Name: broker.CmdSubscriptions, Method: "GET", Path: "/api/agents/{agent_id}/subscriptions",
 		Access: Read, Agents: true, Summary: "The channels an agent has joined (an agent: its own)",
 		Answers: ok[Subscriptions](200), Errors: []int{500}}
+	OpGoalList = Op{Name: broker.CmdGoalList, Method: "GET", Path: "/api/goals", Access: Read,
+		Summary: "Every goal with its tasks counted by status, newest first", Answers: ok[Goals](200), Errors: []int{500}}
+	OpGoalCreate = Op{Name: broker.CmdGoalCreate, Method: "POST", Path: "/api/goals", Access: Admin,
+		Summary: "Create a goal (a submit's goal_id creates one too)", Request: typeOf[GoalRequest](),
+		Answers: ok[Goal](201), Errors: []int{409, 422, 500}}
+	OpGoalGet = Op{Name: broker.CmdGoalGet, Method: "GET", Path: "/api/goals/{id}", Access: Read,
+		Summary: "One goal: its tasks as a DAG and their counts", Answers: ok[Goal](200), Errors: []int{404, 500}}
+	OpGoalCancel = Op{Name: broker.CmdGoalCancel, Method: "POST", Path: "/api/goals/{id}/cancel", Access: Admin,
+		Summary: "Cancel a goal and its open tasks", Request: typeOf[CancelRequest](), Answers: ok[Goal](200),
+		Errors: []int{404, 409, 500}}
+	OpScheduleList = Op{Name: broker.CmdScheduleList, Method: "GET", Path: "/api/schedules", Access: Read,
+		Summary: "Every periodic schedule with its next tick", Answers: ok[Schedules](200), Errors: []int{500}}
+	OpScheduleCreate = Op{Name: broker.CmdScheduleCreate, Method: "POST", Path: "/api/schedules", Access: Admin,
+		Summary: "Add a periodic schedule: a cron spec or an interval, and a task to submit at each tick",
+		Request: typeOf[ScheduleRequest](), Answers: ok[Schedule](201), Errors: []int{409, 422, 500}}
+	OpScheduleDelete = Op{Name: broker.CmdScheduleDelete, Method: "DELETE", Path: "/api/schedules/{name}",
+		Access: Admin, Summary: "Delete a schedule: no more ticks (its tasks stay)", Answers: ok[Schedule](200),
+		Errors: []int{404, 500}}
 )
 
 // All is the table: every operation, in the order documents list them.
@@ -215,4 +233,5 @@ var All = []Op{
 	OpReservationList, OpReservationRelease,
 	OpMessageSend, OpMessageList, OpThreadGet,
 	OpChannelList, OpChannelCreate, OpChannelGet, OpChannelHistory, OpSubscriptions,
+	OpGoalList, OpGoalCreate, OpGoalGet, OpGoalCancel, OpScheduleList, OpScheduleCreate, OpScheduleDelete,
 }
