@@ -57,6 +57,8 @@ type hubOpts struct {
 	paused bool
 	// refusalTimer replaces time.AfterFunc for the refused-requests summary.
 	refusalTimer func(time.Duration, func())
+	// schedulePoll is how often the schedules look at the clock (0: 1s).
+	schedulePoll time.Duration
 }
 
 func startHubOpts(t testing.TB, dataDir string, level logsink.Level, opts hubOpts, edit func(*config.Hub)) *testHub {
@@ -73,7 +75,7 @@ func startHubOpts(t testing.TB, dataDir string, level logsink.Level, opts hubOpt
 	logs := &logtest.Buffer{}
 	out := logsink.NewOutput(logs)
 	h := New(Params{Config: cfg, Log: logsink.New(out, "test", level), Out: out, Now: opts.now, PauseScheduler: opts.paused,
-		RefusalTimer: opts.refusalTimer})
+		RefusalTimer: opts.refusalTimer, SchedulePoll: opts.schedulePoll})
 	require.NoError(t, h.Start(context.Background()))
 	t.Cleanup(func() {
 		h.Stop()

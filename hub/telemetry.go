@@ -137,6 +137,14 @@ func (f fact) taskOutcome() {
 		f.start("task.retry").Str("reason", "requeued").Num("delay_ms", 0).Send()
 	case domain.TaskCancelled:
 		f.start("task.cancel").Str("by", e.By).Send()
+	case domain.TaskWaiting:
+		f.start("task.wait").Num("dependencies", float64(len(e.On))).Send()
+	case domain.TaskReleased:
+		var waited time.Duration
+		if f.task != nil {
+			waited = f.env.Time.Sub(f.task.CreatedAt)
+		}
+		f.start("task.release").Num("wait_ms", telemetry.Ms(waited)).Str("by", e.By).Send()
 	}
 }
 

@@ -73,6 +73,15 @@ func TestTelemetryCatalogEndToEnd(t *testing.T) {
 	worker := startSidecar(t, h, "worker", `case "$AGENTCOM_TASK_DESCRIPTION" in fail*) echo nope >&2; exit 1;; `+
 		`slow*) sleep 0.7;; esac; echo ok`, []string{"go"})
 	h.waitTask(t, h.submitTask(t, `{"description":"slow and fine","needed_capabilities":["go"]}`), "completed", 30*time.Second)
+	// Workflows: a dependent waits and is released, its goal completes; a
+	// goal whose task fails for good fails.
+	flow := h.batch(t, `{"ref":"a","description":"first","needed_capabilities":["go"],"goal_id":"g-ok"}`,
+		`{"description":"then","needed_capabilities":["go"],"depends_on":["a"],"goal_id":"g-ok"}`,
+		`{"description":"fail for good","needed_capabilities":["go"],"max_retries":0,"goal_id":"g-bad"}`)
+	h.waitTask(t, flow[1], "completed", 30*time.Second)
+	h.waitTask(t, flow[2], "dead_letter", 30*time.Second)
+	require.Eventually(t, func() bool { return len(got.named("goal.completed")) == 1 && len(got.named("goal.failed")) == 1 },
+		30*time.Second, 20*time.Millisecond)
 	failing := h.submitTask(t, `{"description":"fail please","max_retries":1}`)
 	h.waitTask(t, failing, "dead_letter", 30*time.Second)
 	_, _, code := cli(t, h, "task", "retry", failing)

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// flowTask is a task as GET /api/tasks/{id} returns it, with its history.
+type flowTask struct {
+	fullTask
+	History []struct {
+		Event  string    `json:"event"`
+		At     time.Time `json:"at"`
+		Detail string    `json:"detail"`
+	} `json:"history"`
+}
+
+func (h *hubProc) flowTask(t *testing.T, id string) flowTask {
+	t.Helper()
+	resp, err := http.Get(h.httpURL + "/api/tasks/" + id)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var task flowTask
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&task))
+	return task
+}
+
+// at is when the task's history first has event.
+func (f flowTask) at(t *testing.T, event string) time.Time {
+	t.Helper()
+	for _, e := range f.History {
+		if e.Event == event {
+			return e.At
+		}
+	}
+	t.Fatalf("task %s has no %s in its history", f.ID, event)
+	return time.Time{}
+}
+
+// batch submits tasks in one batch and returns their ids in order.
+func (h *hubProc) batch(t *testing.T, tasks ...string) []string {
+	t.Helper()
+	code, out, err := h.post("/api/tasks/batch", `{"tasks":[`+strings.Join(tasks, ",")+`]}`)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, code, out)
+	var ids []string
+	for _, task := range out["tasks"].([]any) {
+		ids = append(ids, task.(map[string]any)["task_id"].(string))
+	}
+	return ids
+}
+
+// goalCounts are a goal's task counts by status, as GET /api/goals/{id}
+// answers, and its status.
+func (h *hubProc) goalCounts(t *testing.T, id string) (map[string]any, string) {
+	t.Helper()
+	code, out, err := h.get("/api/goals/" + id)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code, out)
+	return out["counts"].(map[string]any), out["status"].(string)
+}
+
+// TestADiamondRunsInDependencyOrderThroughARealSidecar submits a diamond
+// (a; b and c after a; d after b and c) in one batch to a real sidecar
+// that runs two tasks at once: each starts only after what it depends on
+// completed, d's command reads b's and c's results from its push, and the
+// goal's counts follow. A failed dependency cancels its dependent, and an
+// unknown id or a cycle is refused with the field named.
+func TestADiamondRunsInDependencyOrderThroughARealSidecar(t *testing.T) {
+	t.Parallel()
+	h := startHubProcOn(t, t.TempDir(), "127.0.0.1:0", fastAgents)
+	task := func(ref, script string, deps ...string) string {
+		b, err := json.Marshal(map[string]any{"ref": ref, "description": script, "needed_capabilities": []string{"flow"},
+			"depends_on": deps, "goal_id": "release-1", "max_retries": 0})
+		require.NoError(t, err)
+		return string(b)
+	}
+	echo := `printf '{"deps":%s}' "$AGENTCOM_TASK_DEPENDENCIES"`
+	ids := h.batch(t, task("a", echo), task("b", echo, "a"), task("c", echo, "a"), task("d", echo, "b", "c"))
+	counts, status := h.goalCounts(t, "release-1")
+	require.Equal(t, map[string]any{"queued": 1.0, "waiting": 3.0}, counts)
+	require.Equal(t, "open", status)
+
+	startSidecar(t, h, "flow-1", `eval "$AGENTCOM_TASK_DESCRIPTION"`, []string{"flow"}, "--max-tasks", "2")
+	d := h.waitTask(t, ids[3], "completed", 60*time.Second)
+	tasks := make([]flowTask, 4)
+	for i, id := range ids {
+		tasks[i] = h.flowTask(t, id)
+		require.Equal(t, "completed", tasks[i].Status, id)
+	}
+	for _, edge := range [][2]int{{1, 0}, {2, 0}, {3, 1}, {3, 2}} { // dependent, dependency
+		dep, on := tasks[edge[0]], tasks[edge[1]]
+		require.False(t, dep.at(t, "task.assigned").Before(on.at(t, "task.completed")),
+			"%s was assigned before %s completed", dep.ID, on.ID)
+		require.Contains(t, dep.History[1].Detail, "waiting on")
+	}
+	var result struct {
+		Deps []struct {
+			TaskID string          `json:"task_id"`
+			Status string          `json:"status"`
+			Result json.RawMessage `json:"result"`
+		} `json:"deps"`
+	}
+	require.NoError(t, json.Unmarshal(d.Result, &result), string(d.Result))
+	require.Len(t, result.Deps, 2)
+	for i, dep := range result.Deps {
+		require.Equal(t, ids[i+1], dep.TaskID)
+		require.Equal(t, "completed", dep.Status)
+		require.JSONEq(t, string(tasks[i+1].Result), string(dep.Result), "d read %s's result from its push", dep.TaskID)
+	}
+	require.Eventually(t, func() bool {
+		counts, status = h.goalCounts(t, "release-1")
+		return status == "completed"
+	}, 15*time.Second, 20*time.Millisecond)
+	require.Equal(t, map[string]any{"completed": 4.0}, counts)
+
+	failing := h.batch(t,
+		`{"ref":"tests","description":"exit 3","needed_capabilities":["flow"],"max_retries":0,"goal_id":"release-2"}`,
+		fmt.Sprintf(`{"ref":"deploy","description":%q,"needed_capabilities":["flow"],"depends_on":["tests"],"goal_id":"release-2"}`, echo))
+	h.waitTask(t, failing[0], "dead_letter", 30*time.Second)
+	h.waitTask(t, failing[1], "cancelled", 30*time.Second)
+	require.Eventually(t, func() bool {
+		counts, status = h.goalCounts(t, "release-2")
+		return status == "failed"
+	}, 15*time.Second, 20*time.Millisecond)
+	require.Equal(t, map[string]any{"dead_letter": 1.0, "cancelled": 1.0}, counts)
+
+	code, out, err := h.post("/api/tasks", `{"description":"x","depends_on":["task-0000000000000000"]}`)
+	require.NoError(t, err)
+	require.Equal(t, 422, code)
+	require.Equal(t, "depends_on[0]", out["errors"].([]any)[0].(map[string]any)["field"])
+	code, out, err = h.post("/api/tasks/batch", `{"tasks":[{"ref":"x","description":"x","depends_on":["y"]},`+
+		`{"ref":"y","description":"y","depends_on":["x"]}]}`)
+	require.NoError(t, err)
+	require.Equal(t, 422, code)
+	require.Equal(t, "cycle", out["errors"].([]any)[0].(map[string]any)["error"])
+}
