@@ -15,7 +15,9 @@ import (
 
 // DecodeSubmit reads a submit body as the API does (a schedule's task
 // template is one).
-func DecodeSubmit(body []byte, now time.Time) (domain.SubmitTask, error) { return decodeSubmit(body, now) }
+func DecodeSubmit(body []byte, now time.Time) (domain.SubmitTask, error) {
+	return decodeSubmit(body, now)
+}
 
 // decodeSubmit reads a submit body strictly: each known field must have
 // its JSON type (no coercion); unknown fields are ignored. Every problem,
