@@ -179,6 +179,8 @@ func (g *Goals) Join(ctx context.Context, id, by string) error {
 
 // Cancel cancels a goal's open tasks and then the goal.
 func (g *Goals) Cancel(ctx context.Context, id, by, reason string) (ops.Goal, error) {
+	g.write.Lock()
+	defer g.write.Unlock()
 	goal, ok := g.goal(id)
 	if !ok {
 		return ops.Goal{}, fmt.Errorf("goal %s: %w", id, ErrGoalNotFound)
@@ -195,10 +197,7 @@ func (g *Goals) Cancel(ctx context.Context, id, by, reason string) (ops.Goal, er
 			return ops.Goal{}, fmt.Errorf("cancel task %s of goal %s: %w", tid, id, err)
 		}
 	}
-	g.write.Lock()
-	err := g.record(ctx, id, domain.GoalCancelled{By: by, Reason: reason})
-	g.write.Unlock()
-	if err != nil {
+	if err := g.record(ctx, id, domain.GoalCancelled{By: by, Reason: reason}); err != nil {
 		return ops.Goal{}, err
 	}
 	g.log.Ctx(ctx).Notice().Str("goal_id", id).Str("by", by).Msg("goal cancelled")
@@ -208,6 +207,8 @@ func (g *Goals) Cancel(ctx context.Context, id, by, reason string) (ops.Goal, er
 // settle records goal.completed or goal.failed when an open goal's tasks
 // have all settled.
 func (g *Goals) settle(id string) {
+	g.write.Lock() // a cancel in flight ends first: it is not a failure
+	defer g.write.Unlock()
 	goal, ok := g.goal(id)
 	if !ok || goal.Status != domain.GoalStatusOpen {
 		return
@@ -227,10 +228,7 @@ func (g *Goals) settle(id string) {
 	}
 	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), logsink.NewRequestID()), writer.AppendTimeout)
 	defer cancel()
-	g.write.Lock()
-	err := g.record(ctx, id, ev)
-	g.write.Unlock()
-	if err != nil {
+	if err := g.record(ctx, id, ev); err != nil {
 		g.log.Ctx(ctx).Warning().Err(err).Str("goal_id", id).Msg("goal not settled")
 		return
 	}

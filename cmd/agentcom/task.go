@@ -67,6 +67,7 @@ func newSubmitCmd() *cobra.Command {
 		caps               []string
 		maxRetries         int
 		when               schedule
+		flow               workflowFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "submit DESCRIPTION",
@@ -91,6 +92,7 @@ func newSubmitCmd() *cobra.Command {
 		if err := when.fill(req, time.Now()); err != nil {
 			return err
 		}
+		flow.fill(req)
 		var out struct {
 			TaskID string `json:"task_id"`
 		}
@@ -108,6 +110,7 @@ func newSubmitCmd() *cobra.Command {
 	cmd.Flags().IntVar(&maxRetries, "max-retries", domain.DefaultMaxRetries, "failed attempts before dead letter")
 	cmd.Flags().StringVar(&metadata, "metadata", "", "metadata as a JSON object")
 	when.flags(cmd)
+	flow.register(cmd)
 	return cmd
 }
 

@@ -141,3 +141,44 @@ func TestADiamondRunsInDependencyOrderThroughARealSidecar(t *testing.T) {
 	require.Equal(t, 422, code)
 	require.Equal(t, "cycle", out["errors"].([]any)[0].(map[string]any)["error"])
 }
+
+// TestWorkflowCommands drives dependencies, idempotency keys, goals and
+// schedules through the CLI as an operator types them.
+func TestWorkflowCommands(t *testing.T) {
+	t.Parallel()
+	h := startHubProcOn(t, t.TempDir(), "127.0.0.1:0", fastAgents)
+	run := func(args ...string) string {
+		t.Helper()
+		out, errOut, code := cli(t, h, args...)
+		require.Equal(t, 0, code, errOut)
+		return strings.TrimSpace(out)
+	}
+	build := run("task", "submit", "build", "--goal", "g1", "--capability", "nobody")
+	deploy := run("task", "submit", "deploy", "--depends-on", build, "--goal", "g1")
+	require.Equal(t, "waiting", h.task(t, deploy).Status)
+	once := run("task", "submit", "once", "--idempotency-key", "k-1")
+	require.Equal(t, once, run("task", "submit", "once again", "--idempotency-key", "k-1"))
+
+	show := run("goal", "show", "g1")
+	require.Contains(t, show, "g1  g1  (open)")
+	require.Contains(t, show, "tasks: 1 waiting, 1 queued")
+	require.Regexp(t, deploy+`\s+waiting\s+after `+build+`\s+deploy`, show)
+	require.Contains(t, run("goal", "list"), "g1")
+	out, errOut, code := cli(t, h, "task", "submit", "x", "--depends-on", "task-0000000000000000")
+	require.Equal(t, 2, code, out)
+	require.Contains(t, errOut, "depends_on[0]")
+
+	require.Contains(t, run("schedule", "add", "nightly", "back up the repo", "--cron", "0 3 * * *"), "nightly: next tick")
+	require.Contains(t, run("schedule", "list"), "nightly")
+	_, errOut, code = cli(t, h, "schedule", "add", "bad", "x", "--cron", "soon")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "cron")
+	run("schedule", "delete", "nightly")
+	require.NotContains(t, run("schedule", "list"), "nightly")
+
+	require.Contains(t, run("goal", "cancel", "g1"), "g1 cancelled (2 cancelled)")
+	require.Equal(t, "cancelled", h.task(t, build).Status)
+	_, errOut, code = cli(t, h, "task", "submit", "late", "--goal", "g1")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "goal_cancelled")
+}
