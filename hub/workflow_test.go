@@ -19,6 +19,7 @@ import (
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
+	"github.com/agentcom/agentcom/storeops"
 )
 
 // post sends a POST with extra headers and returns the status and body.
@@ -246,4 +247,41 @@ func TestABatchCarriesItsOwnDependencies(t *testing.T) {
 	require.Equal(t, []string{deploy}, h.views.Tasks.Dependents(test))
 	newTestAgent(t, h, "tester", []string{"t"}, completeAtOnce)
 	h.waitStatus(t, deploy, domain.StatusQueued)
+}
+
+// TestAGoalsFinishedTasksCompactTogether: a goal's finished task keeps its
+// events while another task of the goal is open; once the goal settles,
+// all its tasks compact, and a replay still says why the dependent waited
+// and what released it.
+func TestAGoalsFinishedTasksCompactTogether(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, "")
+	ctx := t.Context()
+	first := h.submit(t, `{"description":"one","goal_id":"g"}`)
+	second := h.submit(t, fmt.Sprintf(`{"description":"two","goal_id":"g","depends_on":[%q]}`, first))
+	finish := func(id string) {
+		task, err := h.svc.Execute(ctx, domain.AssignTask{ID: id, AgentID: "a1"})
+		require.NoError(t, err)
+		_, err = h.svc.Execute(ctx, domain.CompleteTask{ID: id, AgentID: "a1", Generation: task.Generation})
+		require.NoError(t, err)
+	}
+	connectAgent(t, h.Hub, "a1")
+	finish(first)
+	h.waitStatus(t, second, domain.StatusQueued)
+	res, err := h.ops.CompactBefore(ctx, time.Now().Add(time.Hour))
+	require.NoError(t, err)
+	require.Zero(t, res.Compacted, "the goal is open: its finished task waits for the others")
+
+	finish(second)
+	res, err = h.ops.CompactBefore(ctx, time.Now().Add(time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Compacted)
+	replayed, err := storeops.ReplayStore(ctx, h.Store(), storeops.ReplayOpts{})
+	require.NoError(t, err)
+	require.Equal(t, h.views.Tasks.State(), replayed.State)
+	var events []string
+	for _, e := range h.task(t, second).History {
+		events = append(events, e.Event)
+	}
+	require.Equal(t, []string{"task.submitted", "task.waiting", "task.released", "task.assigned", "task.completed"}, events)
 }

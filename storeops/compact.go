@@ -60,7 +60,7 @@ func (o *Ops) compactTasks(ctx context.Context, res *CompactResult) error {
 	res.EventsBefore = info.State.Msgs
 	for _, st := range []domain.Status{domain.StatusCompleted, domain.StatusCancelled} {
 		for _, t := range o.views.Tasks.List(projections.Filter{Status: st}) {
-			if t.Compacted || !t.UpdatedAt.Before(res.Before) {
+			if t.Compacted || !t.UpdatedAt.Before(res.Before) || !o.goalSettled(t) {
 				continue
 			}
 			cmd := domain.CompactTask{ID: t.ID, Before: res.Before, Order: o.views.Tasks.Order(t.ID)}
@@ -81,6 +81,20 @@ func (o *Ops) compactTasks(ctx context.Context, res *CompactResult) error {
 	}
 	res.EventsAfter = info.State.Msgs
 	return nil
+}
+
+// goalSettled reports whether t's goal lets it compact: a goal's finished
+// tasks compact together, once none of its tasks is open.
+func (o *Ops) goalSettled(t *domain.Task) bool {
+	g := t.Goal()
+	if g == "" {
+		return true
+	}
+	counts := map[domain.Status]int{}
+	for _, st := range o.views.Tasks.GoalTasks(g) {
+		counts[st]++
+	}
+	return domain.Settle(counts) != domain.GoalStatusOpen
 }
 
 // every runs fn every interval until the hub stops.

@@ -84,7 +84,7 @@ func (o *Ops) compactStored(ctx context.Context, id string, res *CompactResult) 
 		res.Failed++
 		return
 	}
-	if st.task.Compacted || !st.task.Status.Final() {
+	if st.task.Compacted || !st.task.Status.Final() || !o.goalSettled(st.task) {
 		return
 	}
 	if _, err := o.svc.Execute(ctx, domain.CompactTask{ID: id, Before: res.Before, Order: st.order}); err != nil {

@@ -66,8 +66,8 @@ func printReplay(w io.Writer, res *storeops.ReplayResult, opts storeops.ReplayOp
 		return
 	}
 	s := res.Stats
-	fmt.Fprintf(w, "tasks %d: queued %d, assigned %d, working %d, completed %d, dead letter %d, cancelled %d\n",
-		s.Total, s.ByStatus["queued"], s.ByStatus["assigned"], s.ByStatus["working"], s.ByStatus["completed"],
+	fmt.Fprintf(w, "tasks %d: waiting %d, queued %d, assigned %d, working %d, completed %d, dead letter %d, cancelled %d\n",
+		s.Total, s.ByStatus["waiting"], s.ByStatus["queued"], s.ByStatus["assigned"], s.ByStatus["working"], s.ByStatus["completed"],
 		s.ByStatus["dead_letter"], s.ByStatus["cancelled"])
 	if len(res.Settings) > 0 {
 		fmt.Fprintln(w, "run-time settings in force:")
