@@ -24,7 +24,7 @@ type Workflow struct {
 
 // Limits of a workflow's fields.
 const (
-	MaxDependencies      = 100
+	MaxDependencies      = 1000 // a batch's size: one task may wait on all the others
 	MaxIdempotencyKey    = 255
 	MaxGoalIDLength      = 128
 	OnFailureCancel      = "cancel"
