@@ -3,10 +3,10 @@ package api
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
@@ -46,11 +46,11 @@ func traced(ctx context.Context) context.Context {
 // ids of the tasks submitted with it.
 func (a *API) prepare(ctx context.Context, who string, cmd *domain.SubmitTask, i int, inBatch map[string]bool) error {
 	cmd.SubmittedBy, cmd.RequestID = who, logsink.RequestID(ctx)
-	if cmd.Flow.IdempotencyKey == "" && inBatch == nil {
-		cmd.Flow.IdempotencyKey = idempotencyKeyOf(ctx)
-		if err := checkKey(cmd.Flow.IdempotencyKey); err != nil {
+	if k := idempotencyKeyOf(ctx); k != "" && cmd.Flow.IdempotencyKey == "" && inBatch == nil {
+		if err := checkKey(k); err != nil {
 			return err
 		}
+		cmd.Flow.IdempotencyKey = k
 	}
 	if g := cmd.Flow.GoalID; g != "" && a.goals != nil {
 		if err := a.goals.Join(ctx, g, who); err != nil {
@@ -87,17 +87,30 @@ func (a *API) taskID(ctx context.Context, who, key string, i int) (string, error
 	if rid == "" {
 		return writer.NewTaskID(), nil
 	}
-	h := sha256.New()
-	h.Write([]byte(who + "\x00" + rid + "\x00"))
-	_ = binary.Write(h, binary.BigEndian, uint32(i))
-	return "task-" + hex.EncodeToString(h.Sum(nil)[:8]), nil
+	return derivedID(who, rid, i), nil
+}
+
+// derivedID is "task-" and 16 hex digits of the SHA-256 of who, the
+// request id and the place in the request.
+func derivedID(who, rid string, i int) string {
+	var buf [256]byte
+	b := append(buf[:0], who...)
+	b = append(append(append(b, 0), rid...), 0)
+	sum := sha256.Sum256(strconv.AppendInt(b, int64(i), 10))
+	var out [5 + 16]byte
+	copy(out[:], "task-")
+	hex.Encode(out[5:], sum[:8])
+	return string(out[:])
 }
 
 // waitsOn checks that every dependency is a stored task (or one of the
 // batch) and notes the ones not complete yet: the task waits on them.
 func (a *API) waitsOn(cmd *domain.SubmitTask, inBatch map[string]bool) error {
-	v := &domain.ValidationError{}
 	cmd.Open = nil
+	if len(cmd.Flow.DependsOn) == 0 {
+		return nil
+	}
+	v := &domain.ValidationError{}
 	for j, id := range cmd.Flow.DependsOn {
 		if inBatch[id] {
 			cmd.Open = append(cmd.Open, id)

@@ -137,7 +137,7 @@ func (c SubmitTask) Decide(t *Task, now time.Time) ([]Event, error) {
 		RunAt:              c.RunAt,
 		RetryBase:          durationOf(c.RetryBase),
 		RetryMax:           durationOf(c.RetryMax),
-		Workflow:           c.Flow.clone().orNil(),
+		Workflow:           c.Flow.stored(),
 	}
 	if len(c.Open) > 0 {
 		return []Event{submitted, TaskWaiting{On: c.Open}}, nil

@@ -38,18 +38,15 @@ func (w *Workflow) empty() bool {
 		w.IdempotencyKey == "" && w.Schedule == "" && w.Tick == nil)
 }
 
-// orNil is w, or nil when it ties the task to nothing.
-func (w *Workflow) orNil() *Workflow {
+// stored is what a submit's event keeps of w: nil when it ties the task to
+// nothing (most submits: no allocation), else a copy sharing no slice.
+func (w *Workflow) stored() *Workflow {
 	if w.empty() {
 		return nil
 	}
-	return w
-}
-
-// clone is a copy of w that shares no slice with it.
-func (w Workflow) clone() *Workflow {
-	w.DependsOn = slices.Clone(w.DependsOn)
-	return &w
+	c := *w
+	c.DependsOn = slices.Clone(w.DependsOn)
+	return &c
 }
 
 // Deps are the task's dependencies (nil-safe).
