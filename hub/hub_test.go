@@ -91,10 +91,19 @@ func startHubOpts(t testing.TB, dataDir string, level logsink.Level, opts hubOpt
 // do sends an HTTP request; token "" sends none.
 func (h *testHub) do(t *testing.T, method, path, token, body string) (int, map[string]any) {
 	t.Helper()
+	return h.doWith(t, method, path, token, body, nil)
+}
+
+// doWith is do with extra request headers.
+func (h *testHub) doWith(t *testing.T, method, path, token, body string, headers map[string]string) (int, map[string]any) {
+	t.Helper()
 	req, err := http.NewRequest(method, h.HTTPURL()+path, strings.NewReader(body))
 	require.NoError(t, err)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)

@@ -3,7 +3,6 @@ package hub
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,23 +21,10 @@ import (
 	"github.com/agentcom/agentcom/storeops"
 )
 
-// post sends a POST with extra headers and returns the status and body.
+// post sends a POST with the admin token and extra headers.
 func (h *testHub) post(t *testing.T, path, body string, headers map[string]string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, h.HTTPURL()+path, strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+h.token)
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	var out map[string]any
-	require.NoError(t, json.Unmarshal(raw, &out), string(raw))
-	return resp.StatusCode, out
+	return h.doWith(t, http.MethodPost, path, h.token, body, headers)
 }
 
 // natsCommand sends one admin command over NATS and returns the status
