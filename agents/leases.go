@@ -128,10 +128,15 @@ func (c *Coordinator) expire(ctx context.Context, now time.Time) {
 			continue
 		}
 		ctx := logsink.WithRequestID(ctx, requestIDOf(t))
-		if _, err := c.svc.Execute(ctx, domain.ExpireTask{ID: t.ID}); err != nil {
+		after, err := c.svc.Execute(ctx, domain.ExpireTask{ID: t.ID})
+		if err != nil {
 			continue
 		}
-		c.log.Ctx(ctx).Warning().Str("task_id", t.ID).Str("agent_id", t.AssignedTo).Msg("task overdue, dead-lettered")
+		line := c.log.Ctx(ctx).Warning().Str("task_id", t.ID)
+		if t.AssignedTo != "" {
+			line = line.Str("agent_id", t.AssignedTo)
+		}
+		line.Str("status", string(after.Status)).Msg("task overdue")
 		if t.Status.Active() {
 			c.push(t.AssignedTo, broker.PushAbort, protocol.Abort{TaskID: t.ID, Generation: t.Generation, Reason: ReasonOverdue})
 		}

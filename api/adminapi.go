@@ -88,7 +88,7 @@ func (a *API) PushTask(ctx context.Context, who string, body []byte) Reply {
 	cmd.NeededCapabilities = append(cmd.NeededCapabilities, domain.PinCapability(req.AgentID))
 	t, err := a.submit(ctx, who, cmd)
 	if err != nil {
-		return a.errorReply(ctx, err)
+		return a.goalError(ctx, err)
 	}
 	return Reply{http.StatusCreated, ops.PushedTask{AgentID: req.AgentID, Submitted: submitted(ctx, t)}}
 }

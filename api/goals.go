@@ -22,10 +22,11 @@ func (a *API) goalHandlers() map[string]handler {
 			if err := json.Unmarshal(c.body, &req); err != nil {
 				return a.errorReply(ctx, badBody(`the body must be a JSON object such as {"title": "ship 1.0"}`))
 			}
-			if _, err := a.goals.Create(ctx, req.ID, req.Title, req.Description, c.who); err != nil {
+			g, err := a.goals.Create(ctx, req.ID, req.Title, req.Description, c.who)
+			if err != nil {
 				return a.goalError(ctx, err)
 			}
-			return a.goalReply(ctx, req.ID, http.StatusCreated)
+			return a.goalReply(ctx, g.ID, http.StatusCreated)
 		},
 		ops.OpGoalGet.Name: func(ctx context.Context, c call) Reply {
 			return a.goalReply(ctx, c.params["id"], http.StatusOK)

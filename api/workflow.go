@@ -52,11 +52,6 @@ func (a *API) prepare(ctx context.Context, who string, cmd *domain.SubmitTask, i
 		}
 		cmd.Flow.IdempotencyKey = k
 	}
-	if g := cmd.Flow.GoalID; g != "" && a.goals != nil {
-		if err := a.goals.Join(ctx, g, who); err != nil {
-			return err
-		}
-	}
 	if cmd.ID == "" {
 		id, err := a.taskID(ctx, who, cmd.Flow.IdempotencyKey, i)
 		if err != nil {
@@ -64,7 +59,13 @@ func (a *API) prepare(ctx context.Context, who string, cmd *domain.SubmitTask, i
 		}
 		cmd.ID = id
 	}
-	return a.waitsOn(cmd, inBatch)
+	if err := a.waitsOn(cmd, inBatch); err != nil {
+		return err
+	}
+	if g := cmd.Flow.GoalID; g != "" && a.goals != nil { // last: a refused submit creates no goal
+		return a.goals.Join(ctx, g, who)
+	}
+	return nil
 }
 
 func checkKey(key string) error {
@@ -154,8 +155,14 @@ func decodeRef(raw json.RawMessage, i int, v *domain.ValidationError) string {
 // into those ids, refuses a cycle, and prepares each task.
 func (a *API) prepareBatch(ctx context.Context, who string, cmds []domain.SubmitTask, refs []string) error {
 	v := &domain.ValidationError{}
-	byRef, ids := map[string]int{}, map[string]bool{}
+	byRef, ids, keys := map[string]int{}, map[string]bool{}, map[string]bool{}
 	for i := range cmds {
+		if k := cmds[i].Flow.IdempotencyKey; k != "" {
+			if keys[k] {
+				v.Add(fmt.Sprintf("tasks[%d].idempotency_key", i), "duplicate", "the batch names this key twice")
+			}
+			keys[k] = true
+		}
 		id, err := a.taskID(ctx, who, cmds[i].Flow.IdempotencyKey, i)
 		if err != nil {
 			return err

@@ -312,7 +312,9 @@ func (c DeclineTask) Decide(t *Task, _ time.Time) ([]Event, error) {
 
 // ExpireTask ends a task whose complete_by has passed: it is taken back
 // from the agent holding it, if any, and dead-lettered with reason
-// "overdue" (a retry brings it back without the passed deadline).
+// "overdue" (a retry brings it back without the passed deadline). A
+// waiting task is cancelled instead: a retry would queue it before its
+// dependencies completed.
 type ExpireTask struct{ ID string }
 
 // TaskID implements Command.
@@ -325,6 +327,9 @@ func (c ExpireTask) Decide(t *Task, now time.Time) ([]Event, error) {
 	}
 	if t.CompleteBy == nil || !now.After(*t.CompleteBy) {
 		return nil, &StateError{TaskID: c.ID, Status: t.Status, Command: "expire a task not yet due:"}
+	}
+	if t.Status == StatusWaiting { // dead-lettered, a retry would run it before its dependencies
+		return []Event{TaskCancelled{By: "hub", Reason: "overdue while waiting on its dependencies"}}, nil
 	}
 	var events []Event
 	if t.Status.Active() {

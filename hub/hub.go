@@ -249,7 +249,7 @@ func (h *Hub) startAgents(ctx context.Context) error {
 	h.svc.OnApplied(applied)
 	h.settings.Watch(func(cfg config.Hub) { h.coord.SetConfig(cfg.Agents) })
 	if err := h.coord.Start(ctx); err != nil {
-		h.coord.Stop() // the step failed: close what it opened (lanes)
+		h.stopAgents(ctx) // the step failed: close what it opened (lanes, the workflows' loops)
 		return err
 	}
 	h.releaser.Start()

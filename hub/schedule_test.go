@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -104,6 +105,9 @@ func TestAMissedTickRunsOnceOrIsSkipped(t *testing.T) {
 	code, out := h.do(t, http.MethodPost, "/api/schedules", h.token, `{"name":"bad","cron":"61 * * * *","task":{}}`)
 	require.Equal(t, 422, code)
 	require.ElementsMatch(t, []string{"cron", "task.description"}, fields(out))
+	code, out = h.do(t, http.MethodPost, "/api/schedules", h.token, `{"name":"feb30","cron":"0 0 30 2 *","task":{"description":"x"}}`)
+	require.Equal(t, 422, code)
+	require.Contains(t, fmt.Sprint(out), "never fires")
 	code, _ = h.do(t, http.MethodDelete, "/api/schedules/once", h.token, "")
 	require.Equal(t, 200, code)
 	clock.Advance(time.Minute)

@@ -53,7 +53,7 @@ func NewGoals(p Params) *Goals {
 		p.Now = time.Now
 	}
 	g := &Goals{p: p, log: p.Log.Module("workflows"), goals: map[string]*domain.Goal{}}
-	g.work = newQueue(g.settle)
+	g.work = newQueue(g.settle, g.open)
 	return g
 }
 
@@ -72,6 +72,19 @@ func (g *Goals) Load(ctx context.Context) error {
 	}
 	g.work.start()
 	return nil
+}
+
+// open lists the open goals' ids.
+func (g *Goals) open() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var ids []string
+	for id, goal := range g.goals {
+		if goal.Status == domain.GoalStatusOpen {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // Stop ends the settling loop.
@@ -172,6 +185,12 @@ func (g *Goals) Join(ctx context.Context, id, by string) error {
 	case goal.Status != domain.GoalStatusOpen:
 		g.write.Lock()
 		defer g.write.Unlock()
+		switch goal, _ := g.goal(id); goal.Status { // again, under the lock: a cancel may have won
+		case domain.GoalStatusCancelled:
+			return fmt.Errorf("goal %s: %w", id, ErrGoalCancelled)
+		case domain.GoalStatusOpen:
+			return nil
+		}
 		return g.record(ctx, id, domain.GoalReopened{})
 	}
 	return nil

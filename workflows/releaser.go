@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
@@ -24,17 +25,26 @@ type Releaser struct {
 // NewReleaser returns a releaser over the writer and the task projection.
 func NewReleaser(svc *writer.Service, tasks *projections.Tasks, log logsink.Logger) *Releaser {
 	r := &Releaser{svc: svc, tasks: tasks, log: log.Module("workflows")}
-	r.queue = newQueue(r.judge)
+	r.queue = newQueue(r.judge, r.waiting)
 	return r
 }
 
 // Start judges every task waiting now (a dependency may have settled
 // while the hub was down) and then follows the applied events.
 func (r *Releaser) Start() {
-	for _, t := range r.tasks.List(projections.Filter{Status: domain.StatusWaiting}) {
-		r.mark(t.ID)
+	for _, id := range r.waiting() {
+		r.mark(id)
 	}
 	r.start()
+}
+
+// waiting lists the waiting tasks' ids.
+func (r *Releaser) waiting() []string {
+	var ids []string
+	for _, t := range r.tasks.List(projections.Filter{Status: domain.StatusWaiting}) {
+		ids = append(ids, t.ID)
+	}
+	return ids
 }
 
 // Applied notes the waiting tasks an applied group concerns: those it
@@ -55,7 +65,11 @@ func (r *Releaser) Applied(g writer.Applied) {
 // queue runs fn for each marked id on one goroutine, each id once however
 // often it was marked since its last run.
 type queue struct {
-	fn      func(id string)
+	fn func(id string)
+	// all lists every id to look at again each SweepInterval: what an
+	// applied group did not say (events the writer applied while it caught
+	// up after an unknown outcome) is seen within that.
+	all     func() []string
 	mu      sync.Mutex
 	due     map[string]struct{}
 	kick    chan struct{}
@@ -64,8 +78,12 @@ type queue struct {
 	started bool
 }
 
-func newQueue(fn func(string)) *queue {
-	return &queue{fn: fn, due: map[string]struct{}{}, kick: make(chan struct{}, 1), quit: make(chan struct{}),
+// SweepInterval is how often the waiting tasks and open goals are all
+// looked at again.
+const SweepInterval = 10 * time.Second
+
+func newQueue(fn func(string), all func() []string) *queue {
+	return &queue{fn: fn, all: all, due: map[string]struct{}{}, kick: make(chan struct{}, 1), quit: make(chan struct{}),
 		done: make(chan struct{})}
 }
 
@@ -95,11 +113,18 @@ func (q *queue) mark(id string) {
 
 func (q *queue) run() {
 	defer close(q.done)
+	sweep := time.NewTicker(SweepInterval)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-q.quit:
 			return
 		case <-q.kick:
+		case <-sweep.C:
+			for _, id := range q.all() {
+				q.mark(id)
+			}
+			continue
 		}
 		q.mu.Lock()
 		due := q.due

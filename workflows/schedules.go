@@ -184,12 +184,16 @@ func (s *Schedules) tick(now time.Time) {
 // newestDue is the newest tick of e after its last one and not after now.
 func newestDue(e *scheduled, now time.Time) (time.Time, bool) {
 	tick := e.next(e.last)
-	if tick.After(now) {
+	if tick.IsZero() || tick.After(now) { // zero: a spec that never fires again
 		return time.Time{}, false
 	}
-	for range 1_000_000 { // a week of every-second ticks: the hub was down long
+	if e.spec == nil { // an interval: the newest tick not after now, at once
+		every := time.Duration(e.Every)
+		return e.CreatedAt.Add(now.Sub(e.CreatedAt) / every * every), true
+	}
+	for range 1_000_000 { // cron: a spec firing every minute, for two years down
 		n := e.next(tick)
-		if n.After(now) {
+		if n.IsZero() || n.After(now) {
 			break
 		}
 		tick = n
@@ -199,16 +203,18 @@ func newestDue(e *scheduled, now time.Time) (time.Time, bool) {
 
 // fire submits the task of one tick, unless it was missed and the
 // schedule skips missed ticks.
+// A tick whose submit failed is tried again at the next poll (its task
+// id makes a repeat harmless).
 func (s *Schedules) fire(name string, tick, now time.Time) {
 	s.mu.Lock()
 	e := *s.items[name]
-	s.items[name].last = tick
 	s.mu.Unlock()
 	rid := "req-" + domain.TickTaskID(name, tick)
 	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), rid), writer.AppendTimeout)
 	defer cancel()
 	if now.Sub(tick) > LateGrace && e.CatchUp == domain.CatchUpSkip {
 		s.log.Ctx(ctx).Info().Str("schedule", name).Time("tick", tick).Msg("missed tick skipped")
+		s.ran(name, e.CreatedAt, tick)
 		return
 	}
 	t, err := s.submit(ctx, e.Schedule, tick, now)
@@ -216,7 +222,18 @@ func (s *Schedules) fire(name string, tick, now time.Time) {
 		s.log.Ctx(ctx).Warning().Err(err).Str("schedule", name).Time("tick", tick).Msg("tick not submitted")
 		return
 	}
+	s.ran(name, e.CreatedAt, tick)
 	s.log.Ctx(ctx).Info().Str("schedule", name).Time("tick", tick).Str("task_id", t.ID).Msg("tick submitted")
+}
+
+// ran notes a schedule's newest tick done, unless the schedule was
+// deleted or made again meanwhile.
+func (s *Schedules) ran(name string, created, tick time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.items[name]; e != nil && e.CreatedAt.Equal(created) && tick.After(e.last) {
+		e.last = tick
+	}
 }
 
 // submit stores one tick's task: the template, under the tick's id.
@@ -269,8 +286,10 @@ func (s *Schedules) check(req ops.ScheduleRequest) (domain.ScheduleCreated, erro
 	case (req.Cron == "") == (req.Every == ""):
 		v.Add("cron", "required", "give exactly one of cron and every")
 	case req.Cron != "":
-		if _, err := cron.ParseStandard(req.Cron); err != nil {
+		if spec, err := cron.ParseStandard(req.Cron); err != nil {
 			v.Add("cron", "invalid", "cron: "+err.Error())
+		} else if spec.Next(s.p.Now().UTC()).IsZero() {
+			v.Add("cron", "invalid", "cron: "+req.Cron+" never fires (a date that does not exist?)")
 		}
 	default:
 		d, err := time.ParseDuration(req.Every)
@@ -364,8 +383,9 @@ func (s *Schedules) view(e scheduled) ops.Schedule {
 		last := e.last
 		v.LastTick = &last
 	}
-	next := e.next(e.last)
-	v.NextTick = &next
+	if next := e.next(e.last); !next.IsZero() {
+		v.NextTick = &next
+	}
 	return v
 }
 

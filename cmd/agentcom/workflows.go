@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -179,9 +180,17 @@ func newScheduleAddCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return emitLine(cmd, *asJSON, raw, "%s: next tick %s", s.Name, s.NextTick.Format("2006-01-02 15:04:05Z07:00"))
+		return emitLine(cmd, *asJSON, raw, "%s: next tick %s", s.Name, tickText(s.NextTick))
 	}
 	return cmd
+}
+
+// tickText is a tick as the lists show it ("never" for none).
+func tickText(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.Format("2006-01-02 15:04:05Z07:00")
 }
 
 func newScheduleListCmd() *cobra.Command {
@@ -197,7 +206,7 @@ func newScheduleListCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tWHEN\tCATCH UP\tNEXT TICK")
 			for _, s := range list.Schedules {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.Cron+s.Every, s.CatchUp, s.NextTick.Format("2006-01-02 15:04:05Z07:00"))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.Cron+s.Every, s.CatchUp, tickText(s.NextTick))
 			}
 			return tw.Flush()
 		})
