@@ -68,6 +68,7 @@ func (a *API) httpMux(bound []boundOp) *routeMux {
 	}
 	mux.Handle(DashboardRoute, dashboard.Handler()) // public: the page holds no data
 	mux.HandleFunc(StreamRoute, a.serveStream)
+	mux.Handle(MCPRoute, a.mcpHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, Reply{http.StatusNotFound, ErrorBody{Error: protocol.CodeNotFound}})
 	})

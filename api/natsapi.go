@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/lifecycle"
 )
 
@@ -110,7 +111,11 @@ func (a *API) handleNATS(m *nats.Msg) {
 	}
 	name, c, refusal, ok := a.natsCaller(m.Subject)
 	if ok {
-		refusal = a.dispatch(ctx, name, c, m.Data)
+		tool := ""
+		if m.Header != nil {
+			tool = m.Header.Get(protocol.HeaderMCPTool)
+		}
+		refusal = a.asTool(ctx, tool, c, func() Reply { return a.dispatch(ctx, name, c, m.Data) })
 	}
 	a.refused.record(refusal.Status, "NATS "+name)
 	a.reply(ctx, m, refusal)

@@ -19,7 +19,7 @@ const (
 )
 
 // ExtraRoutes are the HTTP routes served beside the table's.
-var ExtraRoutes = []string{DashboardRoute, StreamRoute}
+var ExtraRoutes = []string{DashboardRoute, StreamRoute, MCPRoute}
 
 // streamOp is the stream's access: a read.
 var streamOp = ops.Op{Name: "events.stream", Method: "GET", Path: "/api/events/stream", Access: ops.Read}

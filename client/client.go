@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/config"
+	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/protocol/ops"
 	"github.com/agentcom/agentcom/telemetry"
@@ -96,6 +97,12 @@ func (c *Client) call(ctx context.Context, command string, req, out any) error {
 		subject = broker.TokenCommand(c.tokenID, command)
 	}
 	m := nats.NewMsg(subject)
+	if rid := logsink.RequestID(ctx); rid != "" {
+		m.Header.Set(protocol.HeaderRequestID, rid)
+	}
+	for k, v := range headersOf(ctx) {
+		m.Header.Set(k, v)
+	}
 	if req != nil {
 		b, err := json.Marshal(req)
 		if err != nil {
@@ -124,6 +131,25 @@ func (c *Client) call(ctx context.Context, command string, req, out any) error {
 		return fmt.Errorf("decode %s reply: %w", command, err)
 	}
 	return nil
+}
+
+type headersKey struct{}
+
+// WithHeader makes the calls made with ctx carry header k (the request id
+// travels by itself: logsink.WithRequestID).
+func WithHeader(ctx context.Context, k, v string) context.Context {
+	h := map[string]string{k: v}
+	for kk, vv := range headersOf(ctx) {
+		if kk != k {
+			h[kk] = vv
+		}
+	}
+	return context.WithValue(ctx, headersKey{}, h)
+}
+
+func headersOf(ctx context.Context) map[string]string {
+	h, _ := ctx.Value(headersKey{}).(map[string]string)
+	return h
 }
 
 // TelemetryHistory reads the kept telemetry from since on through the

@@ -17,6 +17,9 @@ import (
 const (
 	HeaderStatus    = "Agentcom-Status"
 	HeaderRequestID = "Agentcom-Request-Id"
+	// HeaderMCPTool names the MCP tool a command was made for (agentcom
+	// mcp): the hub times it as an mcp.tool span.
+	HeaderMCPTool = "Agentcom-Mcp-Tool"
 )
 
 // Holding is what a sidecar says it holds when it says hello.

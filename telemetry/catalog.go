@@ -41,6 +41,7 @@ var Catalog = []Spec{
 	{"scheduler.match", nil, []string{"task_id", "agent_id"}, "the scheduler matches a task to an agent"},
 	{"projection.rebuild", nil, []string{"last_seq", "events"}, "span: the hub rebuilds its projections at start (events: how many it applied)"},
 	{"store.snapshot_load", nil, []string{"loaded", "last_seq", "reason"}, "span: at start, the projection snapshot is loaded (or discarded, with the reason)"},
+	{"mcp.tool", nil, []string{"tool", "caller", "outcome", "status", "request_id"}, "span: an MCP tool call (agentcom mcp, or /mcp on the hub) runs its operation: outcome ok or the hub's error word"},
 	{"store.backup", nil, []string{"file", "bytes", "pruned"}, "span: a backup is written (daily, or agentcom backup / POST /api/admin/backup)"},
 	{"store.compaction", nil, []string{"before", "compacted", "failed", "events_removed"}, "span: finished tasks older than the retention are summarised (every 6h, or on demand)"},
 	{"store.loss", nil, []string{"reason", "last_seq"}, "at start, the hub finds events missing from its store (reason: the range lost) and refuses commands until a backup is restored or the loss accepted"},

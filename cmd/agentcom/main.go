@@ -38,7 +38,7 @@ func newRoot() *cobra.Command {
 	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.AddCommand(newHubCmd(), newTaskCmd(), newReplayCmd(), newAgentCmd(), newTokenCmd(), newSidecarCmd(), newEventsCmd(), newBenchCmd(), newAdminCmd(), newUsageCmd(), newConfigCmd(), newAlertsCmd(), newTopCmd(),
 		newSendCmd(), newInboxCmd(), newReserveCmd(), newReleaseCmd(), newChannelCmd(), newMessagesCmd(),
-		newGoalCmd(), newScheduleCmd())
+		newGoalCmd(), newScheduleCmd(), newMCPCmd())
 	root.AddCommand(newStoreCmds()...)
 	root.AddCommand(newStoreGroupCmd())
 	return root

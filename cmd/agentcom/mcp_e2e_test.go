@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"slices"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+)
+
+// mcpSession runs `agentcom mcp` against the hub with the SDK's own
+// client over stdio, with extra environment (a token file, say).
+func mcpSession(t *testing.T, h *hubProc, env ...string) *sdk.ClientSession {
+	t.Helper()
+	cmd := exec.Command(bin, "mcp")
+	cmd.Env = append(append(os.Environ(), "AGENTCOM_HUB="+h.natsURL, "AGENTCOM_DATA_DIR="+h.dataDir), env...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, nil).
+		Connect(ctx, &sdk.CommandTransport{Command: cmd}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// callTool calls a tool and returns its structured content.
+func callTool(t *testing.T, s *sdk.ClientSession, name string, args any) (map[string]any, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := s.CallTool(ctx, &sdk.CallToolParams{Name: name, Arguments: args})
+	require.NoError(t, err)
+	b, err := json.Marshal(res.StructuredContent)
+	require.NoError(t, err)
+	var out map[string]any
+	require.NoError(t, json.Unmarshal(b, &out), string(b))
+	return out, res.IsError
+}
+
+// TestMCPOverStdioCallsTheHubsOperations drives `agentcom mcp` with the
+// SDK's client: the tools are listed with their input schemas, a submit and
+// a read go through, a refusal is a tool error with the hub's error word,
+// and the hub times each call as an mcp.tool span whose request id the
+// task's events carry.
+func TestMCPOverStdioCallsTheHubsOperations(t *testing.T) {
+	t.Parallel()
+	h := startHubProcOn(t, t.TempDir(), "127.0.0.1:0", fastAgents)
+	obs, err := nats.Connect(h.natsURL)
+	require.NoError(t, err)
+	defer obs.Close()
+	spans := make(chan map[string]any, 64)
+	_, err = obs.Subscribe("agent_com.mcp.tool.stop", func(m *nats.Msg) {
+		var ev map[string]any
+		if json.Unmarshal(m.Data, &ev) == nil {
+			spans <- ev
+		}
+	})
+	require.NoError(t, err)
+	require.NoError(t, obs.Flush())
+
+	s := mcpSession(t, h)
+	tools, err := s.ListTools(context.Background(), nil)
+	require.NoError(t, err)
+	var names []string
+	for _, tool := range tools.Tools {
+		names = append(names, tool.Name)
+		if tool.Name == "task_submit" {
+			schema, err := json.Marshal(tool.InputSchema)
+			require.NoError(t, err)
+			require.Contains(t, string(schema), `"required":["description"]`)
+			require.Contains(t, string(schema), `"depends_on"`)
+		}
+	}
+	for _, want := range []string{"task_submit", "task_get", "task_list", "goal_get", "schedule_create", "store_health"} {
+		require.True(t, slices.Contains(names, want), "no tool %s in %v", want, names)
+	}
+
+	sub, isErr := callTool(t, s, "task_submit", map[string]any{"description": "from an agent program", "goal_id": "mcp"})
+	require.False(t, isErr, sub)
+	id := sub["task_id"].(string)
+	got, isErr := callTool(t, s, "task_get", map[string]any{"id": id})
+	require.False(t, isErr, got)
+	require.Equal(t, "from an agent program", got["description"])
+	goal, isErr := callTool(t, s, "goal_get", map[string]any{"id": "mcp"})
+	require.False(t, isErr, goal)
+	require.Equal(t, map[string]any{"queued": 1.0}, goal["counts"])
+	missing, isErr := callTool(t, s, "task_get", map[string]any{"id": "task-0000000000000000"})
+	require.True(t, isErr)
+	require.Equal(t, "task_not_found", missing["error"])
+	require.Equal(t, 404.0, missing["status"])
+	bad, isErr := callTool(t, s, "task_submit", map[string]any{"description": ""})
+	require.True(t, isErr)
+	require.Equal(t, "validation_failed", bad["error"])
+
+	seen := map[string]map[string]any{}
+	require.Eventually(t, func() bool {
+		for {
+			select {
+			case ev := <-spans:
+				meta := ev["metadata"].(map[string]any)
+				seen[meta["tool"].(string)+" "+meta["outcome"].(string)] = meta
+			default:
+				return seen["task_submit ok"] != nil && seen["task_get task_not_found"] != nil &&
+					seen["task_submit validation_failed"] != nil
+			}
+		}
+	}, 15*time.Second, 20*time.Millisecond)
+	require.Equal(t, "admin", seen["task_submit ok"]["caller"])
+	code, task, err := h.get("/api/tasks/" + id)
+	require.NoError(t, err)
+	require.Equal(t, 200, code)
+	require.Equal(t, seen["task_submit ok"]["request_id"], task["request_id"], "the span and the task share the call's request id")
+}

@@ -1,0 +1,38 @@
+package ops
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+)
+
+// ToolSchema is op's input as one JSON Schema object, for an MCP tool: its
+// path parameters (required strings) and its body's or filters' fields, as
+// the NATS command takes them in one body. Named types are under $defs.
+func ToolSchema(o Op) map[string]any {
+	s := NewSchemas()
+	props, required := map[string]any{}, []string{}
+	for _, p := range o.Params() {
+		props[p] = map[string]any{"type": "string"}
+		required = append(required, p)
+	}
+	body := o.Request
+	if body == nil {
+		body = o.Query
+	}
+	if body != nil && body.Kind() == reflect.Struct {
+		fields := s.object(body)
+		for k, v := range fields["properties"].(map[string]any) {
+			props[k] = v
+		}
+		required = append(required, fields["required"].([]string)...)
+	}
+	out := map[string]any{"type": "object", "properties": props, "required": required}
+	if len(s.Defs) > 0 {
+		out["$defs"] = s.Defs
+	}
+	b, _ := json.Marshal(out) // maps of plain values: it always encodes
+	var fixed map[string]any
+	_ = json.Unmarshal([]byte(strings.ReplaceAll(string(b), `"`+schemaRef, `"#/$defs/`)), &fixed)
+	return fixed
+}
