@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/agentcom/agentcom/broker"
-	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/lifecycle"
+	"github.com/agentcom/agentcom/protocol"
 )
 
 // maxInflight bounds the NATS requests handled at once; more wait in the
