@@ -31,11 +31,12 @@ const (
 	InboxVar = "AGENTCOM_INBOX_DIR"
 )
 
-// RelayVerbs are the agent verbs the relay passes to the hub for a task's
-// command. The task's own verbs (progress, complete, ...) stay the
-// sidecar's.
+// RelayVerbs are the verbs the relay takes from a task's command: agent
+// verbs it passes to the hub, and the task's own (task, progress,
+// complete, fail), which it sends with the generation it holds.
 var RelayVerbs = []string{broker.VerbSend, broker.VerbInbox, broker.VerbAck, broker.VerbJoin, broker.VerbLeave,
-	broker.VerbHistory, broker.VerbReserve, broker.VerbRenew, broker.VerbRelease}
+	broker.VerbHistory, broker.VerbReserve, broker.VerbRenew, broker.VerbRelease, broker.VerbBlocked,
+	broker.VerbUnblocked, RelayTask, broker.VerbProgress, broker.VerbComplete, broker.VerbFail}
 
 // Relay bounds.
 const (
@@ -125,6 +126,11 @@ func (s *Sidecar) serveRelay(w http.ResponseWriter, r *http.Request) {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, relayMaxBody))
 	if err != nil {
 		writeRelay(w, http.StatusRequestEntityTooLarge, protocol.Error{Error: "too_large", Detail: err.Error()})
+		return
+	}
+	switch verb {
+	case RelayTask, broker.VerbProgress, broker.VerbComplete, broker.VerbFail:
+		s.serveTaskVerb(w, verb, bytes.TrimSpace(data))
 		return
 	}
 	if verb == broker.VerbInbox {

@@ -191,7 +191,7 @@ func (s *Sidecar) runTask(t *task) {
 	out := rec.Outcome
 	if out == nil {
 		o, ok := s.work(t)
-		if !ok {
+		if !ok || s.snapshot(t).Outcome != nil { // stopped, or reported through the relay meanwhile
 			return
 		}
 		s.update(t, func(r *record) { r.Outcome = &o })

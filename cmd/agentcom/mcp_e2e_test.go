@@ -5,14 +5,21 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/sidecar"
 )
+
+const sidecarSocketVar = sidecar.SocketVar
 
 // mcpSession runs `agentcom mcp` against the hub with the SDK's own
 // client over stdio, with extra environment (a token file, say).
@@ -116,4 +123,76 @@ func TestMCPOverStdioCallsTheHubsOperations(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 200, code)
 	require.Equal(t, seen["task_submit ok"]["request_id"], task["request_id"], "the span and the task share the call's request id")
+}
+
+// TestMCPAgentWorksItsTaskThroughItsSidecar: `agentcom mcp` run beside a
+// real sidecar (its relay socket in the environment, as the sidecar gives
+// its task's command) serves the agent's tools: it reads the task it was
+// given, reports progress for twice the stuck threshold without a reclaim,
+// sends a message another agent reads, reserves a file another agent then
+// cannot, and completes the task, whose events all carry the task's
+// request id.
+func TestMCPAgentWorksItsTaskThroughItsSidecar(t *testing.T) {
+	t.Parallel()
+	h := startHubProcOn(t, t.TempDir(), "127.0.0.1:0", fastAgents) // stuck threshold 1.5s
+	out, errOut, code := cli(t, h, "token", "create", "coder")
+	require.Equal(t, 0, code, errOut)
+	state := filepath.Join(t.TempDir(), "state")
+	startSidecarArgs(t, "coder", "sidecar", "--agent-id", "coder", "--token", strings.TrimSpace(out), "--hub", h.natsURL,
+		"--exec", "sleep 60", "--state-dir", state, "--capability", "code", "--progress-interval", "10s")
+	out, _, _ = cli(t, h, "token", "create", "peer")
+	peer := dialAgent(t, h.natsURL, "peer", strings.TrimSpace(out))
+	defer peer.Close()
+	id := h.submitTask(t, `{"description":"refactor the parser","needed_capabilities":["code"]}`)
+	h.waitTask(t, id, "working", 30*time.Second)
+
+	s := mcpSession(t, h, sidecarSocketVar+"="+filepath.Join(state, "sidecar.sock"))
+	tools, err := s.ListTools(context.Background(), nil)
+	require.NoError(t, err)
+	require.Len(t, tools.Tools, 15)
+	cur, isErr := callTool(t, s, "task_current", map[string]any{})
+	require.False(t, isErr, cur)
+	held := cur["tasks"].([]any)[0].(map[string]any)
+	require.Equal(t, id, held["task_id"])
+	gen := h.task(t, id).Generation
+
+	for start := time.Now(); time.Since(start) < 3*time.Second; time.Sleep(300 * time.Millisecond) {
+		res, isErr := callTool(t, s, "task_progress", map[string]any{"message": "parsing"})
+		require.False(t, isErr, res)
+	}
+	require.Equal(t, "working", h.task(t, id).Status)
+	require.Equal(t, gen, h.task(t, id).Generation, "no reclaim: the lease was renewed")
+
+	sent, isErr := callTool(t, s, "message_send", map[string]any{"to": "peer", "body": "the parser is mine today"})
+	require.False(t, isErr, sent)
+	status, inbox := agentRequest(t, peer, "peer", broker.VerbInbox, `{}`)
+	require.Equal(t, 200, status)
+	require.Contains(t, inbox, "the parser is mine today")
+	require.Contains(t, inbox, `"from":"coder"`)
+
+	res, isErr := callTool(t, s, "files_reserve", map[string]any{"project": "repo", "paths": []string{"src/parser.go"}, "exclusive": true})
+	require.False(t, isErr, res)
+	status, _ = agentRequest(t, peer, "peer", broker.VerbReserve, `{"project":"repo","paths":["src/parser.go"],"exclusive":true}`)
+	require.Equal(t, 409, status, "the coder holds it")
+
+	other := h.submitTask(t, `{"description":"someone else's","needed_capabilities":["review"]}`)
+	refused, isErr := callTool(t, s, "task_complete", map[string]any{"task_id": other, "result": 1})
+	require.True(t, isErr, "not this agent's task")
+	require.Equal(t, "task_not_held", refused["error"])
+	require.Equal(t, "queued", h.task(t, other).Status, "nothing changed")
+
+	done, isErr := callTool(t, s, "task_complete", map[string]any{"task_id": id, "result": map[string]any{"lines": 120}})
+	require.False(t, isErr, done)
+	task := h.waitTask(t, id, "completed", 10*time.Second)
+	require.JSONEq(t, `{"lines":120}`, string(task.Result))
+	again, isErr := callTool(t, s, "task_complete", map[string]any{"result": 1})
+	require.True(t, isErr, "reported already")
+	require.Equal(t, "task_not_held", again["error"])
+	code, full, err := h.get("/api/tasks/" + id)
+	require.NoError(t, err)
+	require.Equal(t, 200, code)
+	rid := full["request_id"]
+	for _, e := range full["history"].([]any) {
+		require.Equal(t, rid, e.(map[string]any)["request_id"], "every step of the task carries its request id")
+	}
 }
