@@ -81,7 +81,7 @@ func startHubProc(t *testing.T, dataDir string) *hubProc {
 
 // startHubProcOn starts the hub with its NATS listener at natsListen and
 // extra environment (such as AGENTCOM_AGENTS_* timings).
-func startHubProcOn(t *testing.T, dataDir, natsListen string, env []string) *hubProc {
+func startHubProcOn(t testing.TB, dataDir, natsListen string, env []string) *hubProc {
 	t.Helper()
 	cmd := exec.Command(bin, "hub", "--data-dir", dataDir, "--nats-listen", natsListen, "--http-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), env...)
@@ -90,7 +90,7 @@ func startHubProcOn(t *testing.T, dataDir, natsListen string, env []string) *hub
 
 // startHubCmd starts cmd, a hub (or a shell that execs one) on dataDir,
 // and waits for "hub ready".
-func startHubCmd(t *testing.T, cmd *exec.Cmd, dataDir string) *hubProc {
+func startHubCmd(t testing.TB, cmd *exec.Cmd, dataDir string) *hubProc {
 	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -115,7 +115,7 @@ func startHubCmd(t *testing.T, cmd *exec.Cmd, dataDir string) *hubProc {
 	return h
 }
 
-func (h *hubProc) read(t *testing.T, r io.Reader, ready chan<- map[string]any) {
+func (h *hubProc) read(t testing.TB, r io.Reader, ready chan<- map[string]any) {
 	defer close(h.done)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)

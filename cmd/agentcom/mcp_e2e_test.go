@@ -196,3 +196,40 @@ func TestMCPAgentWorksItsTaskThroughItsSidecar(t *testing.T) {
 		require.Equal(t, rid, e.(map[string]any)["request_id"], "every step of the task carries its request id")
 	}
 }
+
+// BenchmarkMCPToolOverStdio times tool calls through `agentcom mcp` over
+// stdio against a hub process (store.sync always), one call at a time, from
+// the client's call to its result: a read (task_get) and a write
+// (task_submit). p50 and p99 of each run.
+func BenchmarkMCPToolOverStdio(b *testing.B) {
+	h := startHubProcOn(b, b.TempDir(), "127.0.0.1:0", nil)
+	cmd := exec.Command(bin, "mcp")
+	cmd.Env = append(os.Environ(), "AGENTCOM_HUB="+h.natsURL, "AGENTCOM_DATA_DIR="+h.dataDir)
+	s, err := sdk.NewClient(&sdk.Implementation{Name: "bench", Version: "1"}, nil).
+		Connect(context.Background(), &sdk.CommandTransport{Command: cmd}, nil)
+	require.NoError(b, err)
+	defer s.Close()
+	first, err := s.CallTool(context.Background(), &sdk.CallToolParams{Name: "task_submit",
+		Arguments: map[string]any{"description": "read me"}})
+	require.NoError(b, err)
+	id := first.StructuredContent.(map[string]any)["task_id"]
+	for _, c := range []struct {
+		name, tool string
+		args       map[string]any
+	}{{"read", "task_get", map[string]any{"id": id}}, {"write", "task_submit", map[string]any{"description": "write me"}}} {
+		b.Run(c.name, func(b *testing.B) {
+			var lat []float64
+			for b.Loop() {
+				start := time.Now()
+				res, err := s.CallTool(context.Background(), &sdk.CallToolParams{Name: c.tool, Arguments: c.args})
+				if err != nil || res.IsError {
+					b.Fatalf("%s: %v %+v", c.tool, err, res)
+				}
+				lat = append(lat, float64(time.Since(start).Microseconds())/1000)
+			}
+			slices.Sort(lat)
+			b.ReportMetric(lat[len(lat)/2], "p50-ms")
+			b.ReportMetric(lat[min(len(lat)-1, len(lat)*99/100)], "p99-ms")
+		})
+	}
+}
