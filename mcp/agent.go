@@ -3,6 +3,7 @@ package mcp
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -73,7 +74,29 @@ func NewAgentServer(relay Relay, version string) *sdk.Server {
 			Annotations: &sdk.ToolAnnotations{ReadOnlyHint: t.verb == "task" || t.verb == broker.VerbInbox ||
 				t.verb == broker.VerbHistory}}, agentHandler(relay, t.verb))
 	}
+	for _, r := range agentResources {
+		s.AddResource(&sdk.Resource{URI: r.uri, Name: r.name, Description: r.description, MIMEType: "application/json"},
+			resourceHandler(relay, r.verb))
+	}
 	return s
+}
+
+// agentResources are what an agent reads as resources: its task and its
+// inbox, as the task_current and inbox_read tools answer them.
+var agentResources = []struct{ uri, name, verb, description string }{
+	{"agentcom://task", "task", "task", "The tasks this agent works on now, with their dependencies' results"},
+	{"agentcom://inbox", "inbox", broker.VerbInbox, "This agent's unacknowledged messages"},
+}
+
+func resourceHandler(relay Relay, verb string) sdk.ResourceHandler {
+	return func(ctx context.Context, req *sdk.ReadResourceRequest) (*sdk.ReadResourceResult, error) {
+		body, err := relay(logsink.WithRequestID(ctx, logsink.NewRequestID()), verb, json.RawMessage(`{}`))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", req.Params.URI, err)
+		}
+		return &sdk.ReadResourceResult{Contents: []*sdk.ResourceContents{{URI: req.Params.URI,
+			MIMEType: "application/json", Text: string(body)}}}, nil
+	}
 }
 
 func agentHandler(relay Relay, verb string) sdk.ToolHandler {

@@ -29,6 +29,9 @@ const (
 	SocketVar = "AGENTCOM_SIDECAR_SOCKET"
 	// InboxVar names the inbox directory.
 	InboxVar = "AGENTCOM_INBOX_DIR"
+	// MCPVar is the command line that starts the agent's MCP server
+	// (agentcom mcp) for the task's agent program to launch over stdio.
+	MCPVar = "AGENTCOM_MCP_COMMAND"
 )
 
 // RelayVerbs are the verbs the relay takes from a task's command: agent
@@ -109,7 +112,11 @@ func (s *Sidecar) RelaySocket() string {
 
 // relayEnv is what a task's command is told about the relay and inbox.
 func (s *Sidecar) relayEnv() []string {
-	return []string{SocketVar + "=" + s.RelaySocket(), InboxVar + "=" + s.inbox.dir}
+	env := []string{SocketVar + "=" + s.RelaySocket(), InboxVar + "=" + s.inbox.dir}
+	if exe, err := os.Executable(); err == nil {
+		env = append(env, MCPVar+"="+exe+" mcp") // the agent's MCP server: it finds the socket above
+	}
+	return env
 }
 
 // serveRelay answers one request of a task's command: inbox from the

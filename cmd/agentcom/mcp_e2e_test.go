@@ -155,6 +155,9 @@ func TestMCPAgentWorksItsTaskThroughItsSidecar(t *testing.T) {
 	held := cur["tasks"].([]any)[0].(map[string]any)
 	require.Equal(t, id, held["task_id"])
 	gen := h.task(t, id).Generation
+	read, err := s.ReadResource(context.Background(), &sdk.ReadResourceParams{URI: "agentcom://task"})
+	require.NoError(t, err)
+	require.Contains(t, read.Contents[0].Text, id)
 
 	for start := time.Now(); time.Since(start) < 3*time.Second; time.Sleep(300 * time.Millisecond) {
 		res, isErr := callTool(t, s, "task_progress", map[string]any{"message": "parsing"})
