@@ -98,6 +98,7 @@ type Store interface {
 	StoreHealth(ctx context.Context) (storeops.StoreHealth, error)
 	Backup(ctx context.Context) (broker.BackupFile, error)
 	RequestRestore(name string) (string, error)
+	Timeline(ctx context.Context, id string) ([]storeops.TimelineEntry, error)
 }
 
 // Params are the parts the API works with.

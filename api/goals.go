@@ -6,13 +6,25 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/protocol/ops"
 	"github.com/agentcom/agentcom/workflows"
 )
 
-// goalHandlers answer the goal operations.
+// goalHandlers answer the goal operations, and a task's timeline.
 func (a *API) goalHandlers() map[string]handler {
 	return map[string]handler{
+		ops.OpTaskTimeline.Name: func(ctx context.Context, c call) Reply {
+			id := c.params["id"]
+			if !domain.ValidTaskID(id) {
+				return a.errorReply(ctx, &domain.NotFoundError{TaskID: id})
+			}
+			events, err := a.store.Timeline(ctx, id)
+			if err != nil {
+				return a.errorReply(ctx, err)
+			}
+			return Reply{http.StatusOK, ops.Timeline{TaskID: id, Events: events}}
+		},
 		ops.OpGoalList.Name: func(context.Context, call) Reply {
 			list := a.goals.List()
 			return Reply{http.StatusOK, ops.Goals{Goals: list, Count: len(list)}}

@@ -260,6 +260,7 @@ const (
 	CmdChannelGet     = "channel.get"
 	CmdChannelHistory = "channel.history"
 	CmdSubscriptions  = "agent.subscriptions"
+	CmdTaskTimeline   = "task.timeline"
 	CmdGoalList       = "goal.list"
 	CmdGoalCreate     = "goal.create"
 	CmdGoalGet        = "goal.get"

@@ -96,6 +96,7 @@ var probes = map[string]probe{
 	ops.OpChannelHistory.Name: {params: map[string]string{"channel": "nowhere"}, status: 404,
 		code: "channel_not_found"},
 	ops.OpSubscriptions.Name: {params: map[string]string{"agent_id": "nobody"}, status: 200},
+	ops.OpTaskTimeline.Name:  {params: map[string]string{"id": "task-missing"}, status: 404, code: "task_not_found"},
 	ops.OpGoalList.Name:      {status: 200},
 	ops.OpGoalCreate.Name:    {body: `{"title":""}`, status: 422, code: protocol.CodeValidationFailed},
 	ops.OpGoalGet.Name:       {params: map[string]string{"id": "goal-none"}, status: 404, code: "goal_not_found"},

@@ -33,7 +33,7 @@ type Caller interface {
 // OperatorOps are the operations an operator's tools call.
 var OperatorOps = []ops.Op{
 	ops.OpTaskSubmit, ops.OpTaskSubmitBatch, ops.OpTaskList, ops.OpTaskGet, ops.OpTaskStats, ops.OpTaskDeadLetter,
-	ops.OpTaskRetry, ops.OpTaskCancel, ops.OpAgentList, ops.OpAgentGet,
+	ops.OpTaskRetry, ops.OpTaskCancel, ops.OpTaskTimeline, ops.OpAgentList, ops.OpAgentGet,
 	ops.OpGoalList, ops.OpGoalCreate, ops.OpGoalGet, ops.OpGoalCancel,
 	ops.OpScheduleList, ops.OpScheduleCreate, ops.OpScheduleDelete,
 	ops.OpAlertList, ops.OpStoreHealth, ops.OpMetricsGet, ops.OpUsage,
@@ -80,13 +80,18 @@ func handler(c Caller, op ops.Op) sdk.ToolHandler {
 	}
 }
 
-// answered is a tool's result: the answer as text and, when it is a JSON
-// object, as structured content.
+// answered is a tool's result: the answer as text and as structured
+// content (an answer that is not an object, such as a list, under
+// "result": structured content is an object).
 func answered(body json.RawMessage) *sdk.CallToolResult {
 	r := &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: string(body)}}}
-	var obj map[string]any
-	if json.Unmarshal(body, &obj) == nil && obj != nil {
-		r.StructuredContent = obj
+	var v any
+	if json.Unmarshal(body, &v) == nil {
+		if obj, ok := v.(map[string]any); ok {
+			r.StructuredContent = obj
+		} else {
+			r.StructuredContent = map[string]any{"result": v}
+		}
 	}
 	return r
 }

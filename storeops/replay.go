@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentcom/agentcom/broker"
+	"github.com/agentcom/agentcom/protocol/ops"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
@@ -27,16 +28,9 @@ type ReplayOpts struct {
 	TaskID   string
 }
 
-// TimelineEntry is one event of a task's timeline.
-type TimelineEntry struct {
-	Seq       uint64          `json:"seq"`
-	Time      time.Time       `json:"time"`
-	Type      string          `json:"type"`
-	Version   int             `json:"v"`
-	ID        string          `json:"id"`
-	RequestID string          `json:"request_id,omitempty"`
-	Data      json.RawMessage `json:"data"`
-}
+// TimelineEntry is one event of a task's timeline (declared with the
+// operations: task.timeline answers them).
+type TimelineEntry = ops.TimelineEntry
 
 // ReplayResult is the rebuilt state: the projection's state and stats up
 // to the chosen point, or, with a task id, that task's timeline and state.
@@ -188,4 +182,23 @@ func timelineEntry(env domain.Envelope) (TimelineEntry, error) {
 	}
 	return TimelineEntry{Seq: env.Seq, Time: env.Time, Type: env.Type, Version: env.Version,
 		ID: env.ID, RequestID: env.RequestID, Data: data}, nil
+}
+
+// Timeline reads one task's events from its subject, oldest first, while
+// the hub runs (a filtered read: no replay of the rest). A task without
+// events is domain.ErrNotFound.
+func (o *Ops) Timeline(ctx context.Context, id string) ([]TimelineEntry, error) {
+	var out []TimelineEntry
+	err := o.store.Read(ctx, broker.ReadOpts{Subject: broker.TaskEvents(id)}, func(env domain.Envelope) error {
+		e, err := timelineEntry(env)
+		out = append(out, e)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the timeline of %s: %w", id, err)
+	}
+	if len(out) == 0 {
+		return nil, &domain.NotFoundError{TaskID: id}
+	}
+	return out, nil
 }

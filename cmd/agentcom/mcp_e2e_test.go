@@ -94,6 +94,10 @@ func TestMCPOverStdioCallsTheHubsOperations(t *testing.T) {
 	got, isErr := callTool(t, s, "task_get", map[string]any{"id": id})
 	require.False(t, isErr, got)
 	require.Equal(t, "from an agent program", got["description"])
+	timeline, isErr := callTool(t, s, "task_timeline", map[string]any{"id": id})
+	require.False(t, isErr, timeline)
+	events := timeline["events"].([]any)
+	require.Equal(t, "task.submitted", events[0].(map[string]any)["type"])
 	goal, isErr := callTool(t, s, "goal_get", map[string]any{"id": "mcp"})
 	require.False(t, isErr, goal)
 	require.Equal(t, map[string]any{"queued": 1.0}, goal["counts"])
@@ -123,6 +127,7 @@ func TestMCPOverStdioCallsTheHubsOperations(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 200, code)
 	require.Equal(t, seen["task_submit ok"]["request_id"], task["request_id"], "the span and the task share the call's request id")
+	require.Equal(t, task["request_id"], events[0].(map[string]any)["request_id"], "and so does its event")
 }
 
 // TestMCPAgentWorksItsTaskThroughItsSidecar: `agentcom mcp` run beside a

@@ -370,6 +370,24 @@ type Thread struct {
 	Messages []protocol.Message `json:"messages"`
 }
 
+// TimelineEntry is one event of a task's timeline.
+type TimelineEntry struct {
+	Seq       uint64          `json:"seq"`
+	Time      time.Time       `json:"time"`
+	Type      string          `json:"type"`
+	Version   int             `json:"v"`
+	ID        string          `json:"id"`
+	RequestID string          `json:"request_id,omitempty"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// Timeline answers task.timeline: every stored event of the task, oldest
+// first (a compacted task's one summary).
+type Timeline struct {
+	TaskID string          `json:"task_id"`
+	Events []TimelineEntry `json:"events"`
+}
+
 // GoalRequest creates a goal (id "": one is made).
 type GoalRequest struct {
 	ID          string `json:"id,omitempty"`

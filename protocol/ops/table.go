@@ -197,6 +197,9 @@ var (
 	OpSubscriptions = Op{Name: broker.CmdSubscriptions, Method: "GET", Path: "/api/agents/{agent_id}/subscriptions",
 		Access: Read, Agents: true, Summary: "The channels an agent has joined (an agent: its own)",
 		Answers: ok[Subscriptions](200), Errors: []int{500}}
+	OpTaskTimeline = Op{Name: broker.CmdTaskTimeline, Method: "GET", Path: "/api/tasks/{id}/timeline", Access: Read,
+		Summary: "A task's whole timeline from the event stream: every event with its sequence, time, request id and data",
+		Answers: ok[Timeline](200), Errors: []int{404, 500}}
 	OpGoalList = Op{Name: broker.CmdGoalList, Method: "GET", Path: "/api/goals", Access: Read,
 		Summary: "Every goal with its tasks counted by status, newest first", Answers: ok[Goals](200), Errors: []int{500}}
 	OpGoalCreate = Op{Name: broker.CmdGoalCreate, Method: "POST", Path: "/api/goals", Access: Admin,
@@ -233,5 +236,5 @@ var All = []Op{
 	OpReservationList, OpReservationRelease,
 	OpMessageSend, OpMessageList, OpThreadGet,
 	OpChannelList, OpChannelCreate, OpChannelGet, OpChannelHistory, OpSubscriptions,
-	OpGoalList, OpGoalCreate, OpGoalGet, OpGoalCancel, OpScheduleList, OpScheduleCreate, OpScheduleDelete,
+	OpTaskTimeline, OpGoalList, OpGoalCreate, OpGoalGet, OpGoalCancel, OpScheduleList, OpScheduleCreate, OpScheduleDelete,
 }
