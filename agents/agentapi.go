@@ -41,12 +41,33 @@ func (c *Coordinator) receive(m *nats.Msg) {
 		ctx, cancel := broker.RequestContext(m)
 		defer cancel()
 		c.presence.touch(agentID, c.now())
-		status, body := c.handle(ctx, agentID, verb, m.Data)
+		status, body := c.handleAsTool(ctx, m.Header.Get(protocol.HeaderMCPTool), agentID, verb, m.Data)
 		if malformed(status) {
 			c.violation(agentID, guard.Violation{Kind: guard.KindMalformed, Op: verb, Subject: m.Subject})
 		}
 		c.reply(ctx, m, agentID, status, body)
 	}()
+}
+
+// handleAsTool handles a request made for an agent's MCP tool (tool ""
+// for any other) as an mcp.tool span, as the API does an operator's.
+func (c *Coordinator) handleAsTool(ctx context.Context, tool, agentID, verb string, data []byte) (int, any) {
+	if tool == "" {
+		return c.handle(ctx, agentID, verb, data)
+	}
+	var status int
+	var body any
+	meta := map[string]any{"tool": tool, "caller": agentID, "request_id": logsink.RequestID(ctx)}
+	_ = c.tel.Span("mcp.tool", meta, func() (map[string]any, error) {
+		status, body = c.handle(ctx, agentID, verb, data)
+		outcome := "ok"
+		if e, ok := body.(protocol.Error); ok && status >= 300 {
+			outcome = e.Error
+		}
+		return map[string]any{"outcome": outcome, "status": fmt.Sprint(status)}, nil
+	})
+	c.log.Ctx(ctx).Info().Str("tool", tool).Str("agent_id", agentID).Int("status", status).Msg("mcp tool called")
+	return status, body
 }
 
 func (c *Coordinator) reply(ctx context.Context, m *nats.Msg, agentID string, status int, body any) {

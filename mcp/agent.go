@@ -14,9 +14,9 @@ import (
 	"github.com/agentcom/agentcom/protocol/ops"
 )
 
-// Relay calls one verb of the agent's sidecar relay with a JSON body and
-// returns the answer; a refusal is a *client.CallError.
-type Relay func(ctx context.Context, verb string, body json.RawMessage) (json.RawMessage, error)
+// Relay calls one verb of the agent's sidecar relay with a JSON body for
+// tool and returns the answer; a refusal is a *client.CallError.
+type Relay func(ctx context.Context, tool, verb string, body json.RawMessage) (json.RawMessage, error)
 
 // agentTool is one of an agent's tools: a verb of its sidecar's relay,
 // with the body that verb takes.
@@ -72,7 +72,7 @@ func NewAgentServer(relay Relay, version string) *sdk.Server {
 	for _, t := range agentTools {
 		s.AddTool(&sdk.Tool{Name: t.name, Description: t.description, InputSchema: ops.TypeSchema(t.body),
 			Annotations: &sdk.ToolAnnotations{ReadOnlyHint: t.verb == "task" || t.verb == broker.VerbInbox ||
-				t.verb == broker.VerbHistory}}, agentHandler(relay, t.verb))
+				t.verb == broker.VerbHistory}}, agentHandler(relay, t.name, t.verb))
 	}
 	for _, r := range agentResources {
 		s.AddResource(&sdk.Resource{URI: r.uri, Name: r.name, Description: r.description, MIMEType: "application/json"},
@@ -90,7 +90,7 @@ var agentResources = []struct{ uri, name, verb, description string }{
 
 func resourceHandler(relay Relay, verb string) sdk.ResourceHandler {
 	return func(ctx context.Context, req *sdk.ReadResourceRequest) (*sdk.ReadResourceResult, error) {
-		body, err := relay(logsink.WithRequestID(ctx, logsink.NewRequestID()), verb, json.RawMessage(`{}`))
+		body, err := relay(logsink.WithRequestID(ctx, logsink.NewRequestID()), "", verb, json.RawMessage(`{}`))
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", req.Params.URI, err)
 		}
@@ -99,14 +99,14 @@ func resourceHandler(relay Relay, verb string) sdk.ResourceHandler {
 	}
 }
 
-func agentHandler(relay Relay, verb string) sdk.ToolHandler {
+func agentHandler(relay Relay, tool, verb string) sdk.ToolHandler {
 	return func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
 		args := req.Params.Arguments
 		if len(args) == 0 {
 			args = json.RawMessage(`{}`)
 		}
 		ctx = logsink.WithRequestID(ctx, logsink.NewRequestID())
-		body, err := relay(ctx, verb, args)
+		body, err := relay(ctx, tool, verb, args)
 		if err != nil {
 			return refused(ctx, err), nil
 		}

@@ -137,7 +137,7 @@ func (s *Sidecar) serveRelay(w http.ResponseWriter, r *http.Request) {
 	}
 	switch verb {
 	case RelayTask, broker.VerbProgress, broker.VerbComplete, broker.VerbFail:
-		s.serveTaskVerb(w, verb, bytes.TrimSpace(data))
+		s.serveTaskVerb(w, r.Header.Get(protocol.HeaderMCPTool), verb, bytes.TrimSpace(data))
 		return
 	}
 	if verb == broker.VerbInbox {
@@ -148,7 +148,8 @@ func (s *Sidecar) serveRelay(w http.ResponseWriter, r *http.Request) {
 		writeRelay(w, http.StatusOK, in)
 		return
 	}
-	status, body, err := s.exchange(r.Context(), verb, rid, bytes.TrimSpace(data))
+	ctx := WithTool(r.Context(), r.Header.Get(protocol.HeaderMCPTool))
+	status, body, err := s.exchange(ctx, verb, rid, bytes.TrimSpace(data))
 	if err != nil {
 		writeRelay(w, http.StatusServiceUnavailable, protocol.Error{Error: "hub_unreachable", Detail: err.Error()})
 		return
@@ -160,6 +161,23 @@ func (s *Sidecar) serveRelay(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+type toolKey struct{}
+
+// WithTool marks the requests made with ctx as made for an MCP tool: the
+// relay passes the name on, and the hub times the request as an mcp.tool
+// span.
+func WithTool(ctx context.Context, tool string) context.Context {
+	if tool == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, toolKey{}, tool)
+}
+
+func toolOf(ctx context.Context) string {
+	t, _ := ctx.Value(toolKey{}).(string)
+	return t
 }
 
 // afterAck removes what the hub's cursor now covers from the inbox.
@@ -199,6 +217,9 @@ func RelayCall(ctx context.Context, socket, verb, requestID string, req, out any
 		return nil, fmt.Errorf("make %s request: %w", verb, err)
 	}
 	hreq.Header.Set(protocol.HeaderRequestID, requestID)
+	if tool := toolOf(ctx); tool != "" {
+		hreq.Header.Set(protocol.HeaderMCPTool, tool)
+	}
 	resp, err := hc.Do(hreq)
 	if err != nil {
 		return nil, fmt.Errorf("reach the sidecar at %s (%s): %w", socket, SocketVar, err)

@@ -68,7 +68,7 @@ func (s *Sidecar) held(id string) *task {
 // progress, complete or fail sent with its generation and request id. A
 // complete or fail through the relay is the task's report: the sidecar
 // then stops the command and reports nothing more.
-func (s *Sidecar) serveTaskVerb(w http.ResponseWriter, verb string, data []byte) {
+func (s *Sidecar) serveTaskVerb(w http.ResponseWriter, tool, verb string, data []byte) {
 	if verb == RelayTask {
 		writeRelay(w, http.StatusOK, map[string]any{"tasks": s.heldTasks()})
 		return
@@ -87,7 +87,7 @@ func (s *Sidecar) serveTaskVerb(w http.ResponseWriter, verb string, data []byte)
 	}
 	switch verb {
 	case broker.VerbProgress:
-		err := s.request(t.ctx, verb, t.a.RequestID, protocol.Progress{TaskID: t.a.TaskID, Generation: t.a.Generation,
+		err := s.request(WithTool(t.ctx, tool), verb, t.a.RequestID, protocol.Progress{TaskID: t.a.TaskID, Generation: t.a.Generation,
 			Message: r.Message}, nil)
 		s.relayAnswer(w, err, map[string]any{"status": "ok", "task_id": t.a.TaskID})
 	default:

@@ -80,6 +80,9 @@ func (s *Sidecar) exchange(ctx context.Context, verb, requestID string, data []b
 	msg := nats.NewMsg(broker.AgentRequest(s.cfg.AgentID, verb))
 	msg.Data = data
 	msg.Header.Set(protocol.HeaderRequestID, requestID)
+	if tool := toolOf(ctx); tool != "" {
+		msg.Header.Set(protocol.HeaderMCPTool, tool)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	resp, err := s.nc.RequestMsgWithContext(ctx, msg)

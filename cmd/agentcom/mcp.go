@@ -56,8 +56,8 @@ func serveMCP(cmd *cobra.Command, s *sdk.Server) error {
 // relayTo calls the sidecar's relay on socket; its refusals are the hub's
 // (or the relay's) error words.
 func relayTo(socket string) mcp.Relay {
-	return func(ctx context.Context, verb string, body json.RawMessage) (json.RawMessage, error) {
-		raw, err := sidecar.RelayCall(ctx, socket, verb, logsink.RequestID(ctx), body, nil)
+	return func(ctx context.Context, tool, verb string, body json.RawMessage) (json.RawMessage, error) {
+		raw, err := sidecar.RelayCall(sidecar.WithTool(ctx, tool), socket, verb, logsink.RequestID(ctx), body, nil)
 		var he *sidecar.HubError
 		if errors.As(err, &he) {
 			return nil, &client.CallError{Status: he.Status, Body: ops.ErrorBody{Error: he.Code, Detail: he.Detail}}

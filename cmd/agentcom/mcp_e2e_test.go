@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,6 +131,43 @@ func TestMCPOverStdioCallsTheHubsOperations(t *testing.T) {
 	require.Equal(t, task["request_id"], events[0].(map[string]any)["request_id"], "and so does its event")
 }
 
+// spanLog keeps the mcp.tool spans an observer saw.
+type spanLog struct {
+	mu    sync.Mutex
+	stops []map[string]any
+}
+
+// toolSpans watches the hub's mcp.tool spans.
+func toolSpans(t *testing.T, h *hubProc) *spanLog {
+	t.Helper()
+	obs, err := nats.Connect(h.natsURL)
+	require.NoError(t, err)
+	t.Cleanup(obs.Close)
+	l := &spanLog{}
+	_, err = obs.Subscribe("agent_com.mcp.tool.stop", func(m *nats.Msg) {
+		var ev map[string]any
+		if json.Unmarshal(m.Data, &ev) == nil {
+			l.mu.Lock()
+			l.stops = append(l.stops, ev["metadata"].(map[string]any))
+			l.mu.Unlock()
+		}
+	})
+	require.NoError(t, err)
+	require.NoError(t, obs.Flush())
+	return l
+}
+
+func (l *spanLog) has(tool, caller string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range l.stops {
+		if m["tool"] == tool && m["caller"] == caller && m["outcome"] == "ok" {
+			return true
+		}
+	}
+	return false
+}
+
 // TestMCPAgentWorksItsTaskThroughItsSidecar: `agentcom mcp` run beside a
 // real sidecar (its relay socket in the environment, as the sidecar gives
 // its task's command) serves the agent's tools: it reads the task it was
@@ -148,6 +186,7 @@ func TestMCPAgentWorksItsTaskThroughItsSidecar(t *testing.T) {
 	out, _, _ = cli(t, h, "token", "create", "peer")
 	peer := dialAgent(t, h.natsURL, "peer", strings.TrimSpace(out))
 	defer peer.Close()
+	spans := toolSpans(t, h)
 	id := h.submitTask(t, `{"description":"refactor the parser","needed_capabilities":["code"]}`)
 	h.waitTask(t, id, "working", 30*time.Second)
 
@@ -196,6 +235,10 @@ func TestMCPAgentWorksItsTaskThroughItsSidecar(t *testing.T) {
 	again, isErr := callTool(t, s, "task_complete", map[string]any{"result": 1})
 	require.True(t, isErr, "reported already")
 	require.Equal(t, "task_not_held", again["error"])
+	for _, tool := range []string{"task_progress", "message_send", "files_reserve"} {
+		require.Eventually(t, func() bool { return spans.has(tool, "coder") }, 15*time.Second, 20*time.Millisecond,
+			"no mcp.tool span of %s", tool)
+	}
 	code, full, err := h.get("/api/tasks/" + id)
 	require.NoError(t, err)
 	require.Equal(t, 200, code)
