@@ -13,10 +13,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentcom/agentcom/broker"
-	"github.com/agentcom/agentcom/protocol/ops"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/projections"
+	"github.com/agentcom/agentcom/protocol/ops"
 	"github.com/agentcom/agentcom/writer"
 )
 
