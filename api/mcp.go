@@ -63,6 +63,7 @@ func (a *API) mcpHandler() http.Handler {
 			writeJSON(w, refusal)
 			return
 		}
+		r.Body = http.MaxBytesReader(w, r.Body, int64(bodyLimit(ops.OpTaskSubmitBatch))) // the largest any tool takes
 		h.ServeHTTP(w, r)
 	})
 }
