@@ -9,7 +9,6 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
 
-	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/client"
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/logsink"
@@ -32,11 +31,7 @@ func newMCPCmd() *cobra.Command {
 		if *socket != "" { // run for a task: the agent's tools, through its sidecar
 			return serveMCP(cmd, mcp.NewAgentServer(relayTo(*socket), versionText()))
 		}
-		cfg, err := config.LoadClient(cmd.Flags(), broker.AdminTokenFile)
-		if err != nil {
-			return err
-		}
-		c, err := client.Dial(cfg)
+		c, err := dialClient(cmd)
 		if err != nil {
 			return err
 		}

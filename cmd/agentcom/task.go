@@ -30,13 +30,18 @@ func newTaskCmd() *cobra.Command {
 		newStatsCmd(), newDeadLetterCmd())
 }
 
-// call dials the hub with the client config and calls one operation.
-func call(cmd *cobra.Command, op ops.Op, req, out any) error {
+// dialClient dials the hub with the command's client config.
+func dialClient(cmd *cobra.Command) (*client.Client, error) {
 	cfg, err := config.LoadClient(cmd.Flags(), broker.AdminTokenFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c, err := client.Dial(cfg)
+	return client.Dial(cfg)
+}
+
+// call dials the hub with the client config and calls one operation.
+func call(cmd *cobra.Command, op ops.Op, req, out any) error {
+	c, err := dialClient(cmd)
 	if err != nil {
 		return err
 	}
