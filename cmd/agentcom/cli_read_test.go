@@ -15,11 +15,11 @@ import (
 
 // TestEveryClientCommandHasJSON walks the command tree: every command
 // that asks the hub or reads a store has --json; only the long-running
-// hub and sidecar do not.
+// hub, sidecar and MCP server (which speaks JSON-RPC on stdout) do not.
 func TestEveryClientCommandHasJSON(t *testing.T) {
 	t.Parallel()
 	noJSON := map[string]bool{"agentcom hub": true, "agentcom sidecar": true, "agentcom help": true,
-		"agentcom completion": true}
+		"agentcom completion": true, "agentcom mcp": true}
 	var leaves []*cobra.Command
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
