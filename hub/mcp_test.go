@@ -36,7 +36,9 @@ func mcpHTTP(t *testing.T, h *testHub, token string) *sdk.ClientSession {
 
 func toolResult(t *testing.T, s *sdk.ClientSession, name string, args any) (map[string]any, bool) {
 	t.Helper()
-	res, err := s.CallTool(t.Context(), &sdk.CallToolParams{Name: name, Arguments: args})
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	res, err := s.CallTool(ctx, &sdk.CallToolParams{Name: name, Arguments: args})
 	require.NoError(t, err)
 	b, err := json.Marshal(res.StructuredContent)
 	require.NoError(t, err)

@@ -85,28 +85,66 @@ func (s *Sidecar) serveTaskVerb(w http.ResponseWriter, tool, verb string, data [
 			Detail: "the sidecar works on no such task (name task_id when it holds several)"})
 		return
 	}
-	switch verb {
-	case broker.VerbProgress:
-		err := s.request(WithTool(t.ctx, tool), verb, t.a.RequestID, protocol.Progress{TaskID: t.a.TaskID, Generation: t.a.Generation,
-			Message: r.Message}, nil)
+	if verb == broker.VerbProgress {
+		err := s.request(WithTool(t.ctx, tool), verb, t.a.RequestID, protocol.Progress{TaskID: t.a.TaskID,
+			Generation: t.a.Generation, Message: r.Message}, nil)
 		s.relayAnswer(w, err, map[string]any{"status": "ok", "task_id": t.a.TaskID})
-	default:
-		out := succeeded(r.Result)
-		out.Usage = r.Usage
-		if verb == broker.VerbFail {
-			out = failed(r.Error)
-		}
-		s.update(t, func(rec *record) { rec.Outcome = &out }) // kept: a crash reports it at the next start
-		ok := s.report(t, out)
-		// The command hears the answer first; then, if it has not ended by
-		// itself, it is stopped: the task is done.
-		time.AfterFunc(relayStopGrace, func() { t.cancel(errReported) })
-		if !ok {
-			writeRelay(w, http.StatusServiceUnavailable, protocol.Error{Error: "hub_unreachable", Detail: "report not delivered"})
-			return
-		}
-		writeRelay(w, http.StatusOK, map[string]any{"status": "reported", "task_id": t.a.TaskID, "verb": verb})
+		return
 	}
+	s.relayReport(w, t, verb, r)
+}
+
+// relayReport reports a task for its command: the outcome is claimed (one
+// claim wins; kept, so a crash reports it at the next start), then sent.
+// The hub's refusal is answered as it came and the claim let go, so the
+// command may report again; a report not delivered is the runner's to
+// finish. Then the command is stopped: the task is done.
+func (s *Sidecar) relayReport(w http.ResponseWriter, t *task, verb string, r relayReport) {
+	out := succeeded(r.Result)
+	out.Usage = r.Usage
+	if verb == broker.VerbFail {
+		out = failed(r.Error)
+	}
+	if !s.claim(t, out) {
+		writeRelay(w, http.StatusNotFound, protocol.Error{Error: "task_not_held", Detail: "the task was reported already"})
+		return
+	}
+	rv, body := reportOf(t.a, out)
+	err := s.send(t, rv, body)
+	if status, _ := hubCode(err); err != nil && definite(err) {
+		s.update(t, func(rec *record) { rec.Outcome = nil })
+		s.relayAnswer(w, err, nil)
+		t.log.Warning().Err(err).Int("status", status).Msg("report through the relay refused")
+		return
+	}
+	if err == nil {
+		s.mu.Lock()
+		t.reported = true
+		s.mu.Unlock()
+	}
+	time.AfterFunc(relayStopGrace, func() { t.stopCommand(errReported) }) // it hears the answer first
+	if err != nil {
+		writeRelay(w, http.StatusServiceUnavailable, protocol.Error{Error: "hub_unreachable",
+			Detail: "the report is kept and will be sent: " + err.Error()})
+		return
+	}
+	t.log.Notice().Str("verb", rv).Msg("task reported through the relay")
+	writeRelay(w, http.StatusOK, map[string]any{"status": "reported", "task_id": t.a.TaskID, "verb": rv})
+}
+
+// claim sets t's outcome unless one is set: checked and set in one step,
+// so of two reports one wins.
+func (s *Sidecar) claim(t *task, out outcome) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.dropping || t.rec.Outcome != nil {
+		return false
+	}
+	t.rec.Outcome = &out
+	if err := s.saveLocked(); err != nil {
+		t.log.Error().Err(err).Msg("cannot persist state")
+	}
+	return true
 }
 
 // relayAnswer writes ok, or the hub's refusal of err.

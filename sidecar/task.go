@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,7 +24,27 @@ type task struct {
 	running  bool // a runner goroutine owns the task
 	dropping bool // the hub took it back; it is being let go
 	resumed  bool // loaded from state at start; never changes
+	reported bool // its outcome reached the hub through the relay (under s.mu)
 	log      logsink.Logger
+	// stop ends the command alone (the task's context lives on for its
+	// report); set while the work runs.
+	stopMu sync.Mutex
+	stop   context.CancelCauseFunc
+}
+
+// stopCommand ends the task's command, if it runs.
+func (t *task) stopCommand(cause error) {
+	t.stopMu.Lock()
+	defer t.stopMu.Unlock()
+	if t.stop != nil {
+		t.stop(cause)
+	}
+}
+
+func (t *task) setStop(f context.CancelCauseFunc) {
+	t.stopMu.Lock()
+	defer t.stopMu.Unlock()
+	t.stop = f
 }
 
 func (s *Sidecar) newTask(rec record) *task {
@@ -189,17 +210,33 @@ func (s *Sidecar) runTask(t *task) {
 		return
 	}
 	out := rec.Outcome
-	if out == nil {
+	if out != nil {
+		endEarlierRun(t, rec) // a report claimed through the relay may have left its command running
+	} else {
 		o, ok := s.work(t)
-		if !ok || s.snapshot(t).Outcome != nil { // stopped, or reported through the relay meanwhile
+		if !ok {
 			return
 		}
-		s.update(t, func(r *record) { r.Outcome = &o })
-		out = &o
+		if s.relayed(t) { // its command reported it through the relay
+			return
+		}
+		if claimed := s.snapshot(t).Outcome; claimed != nil {
+			out = claimed // claimed through the relay, not delivered: the runner sends it
+		} else {
+			s.update(t, func(r *record) { r.Outcome = &o })
+			out = &o
+		}
 	}
 	if s.report(t, *out) {
 		s.worker.finish(t.a)
 	}
+}
+
+// relayed reports whether t's outcome reached the hub through the relay.
+func (s *Sidecar) relayed(t *task) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return t.reported
 }
 
 // end releases t when its runner stops.
@@ -278,7 +315,10 @@ func (s *Sidecar) work(t *task) (out outcome, ok bool) {
 		setWoken: func() { s.update(t, func(r *record) { r.Woken = true }) },
 	}
 	t.log.Info().Msg("work started")
-	out = fitResult(s.worker.run(t.ctx, j))
+	cmdCtx, stopCmd := context.WithCancelCause(t.ctx)
+	t.setStop(stopCmd)
+	defer func() { t.setStop(nil); stopCmd(nil) }()
+	out = fitResult(s.worker.run(cmdCtx, j))
 	return out, t.ctx.Err() == nil
 }
 
@@ -288,7 +328,7 @@ func (s *Sidecar) work(t *task) (out outcome, ok bool) {
 func (s *Sidecar) progressLoop(ctx context.Context, t *task) {
 	a := t.a
 	for last := time.Now(); ; {
-		if !s.progressWait(ctx, last) {
+		if !s.progressWait(ctx, last) || s.snapshot(t).Outcome != nil { // reported through the relay
 			return
 		}
 		last = time.Now()

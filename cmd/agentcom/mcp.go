@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
@@ -52,6 +53,8 @@ func serveMCP(cmd *cobra.Command, s *sdk.Server) error {
 // (or the relay's) error words.
 func relayTo(socket string) mcp.Relay {
 	return func(ctx context.Context, tool, verb string, body json.RawMessage) (json.RawMessage, error) {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute) // a hub that does not answer is a tool error
+		defer cancel()
 		raw, err := sidecar.RelayCall(sidecar.WithTool(ctx, tool), socket, verb, logsink.RequestID(ctx), body, nil)
 		var he *sidecar.HubError
 		if errors.As(err, &he) {

@@ -181,7 +181,7 @@ func TestMCPAgentWorksItsTaskThroughItsSidecar(t *testing.T) {
 	out, errOut, code := cli(t, h, "token", "create", "coder")
 	require.Equal(t, 0, code, errOut)
 	state := filepath.Join(t.TempDir(), "state")
-	startSidecarArgs(t, "coder", "sidecar", "--agent-id", "coder", "--token", strings.TrimSpace(out), "--hub", h.natsURL,
+	coder := startSidecarArgs(t, "coder", "sidecar", "--agent-id", "coder", "--token", strings.TrimSpace(out), "--hub", h.natsURL,
 		"--exec", "sleep 60", "--state-dir", state, "--capability", "code", "--progress-interval", "10s")
 	out, _, _ = cli(t, h, "token", "create", "peer")
 	peer := dialAgent(t, h.natsURL, "peer", strings.TrimSpace(out))
@@ -235,6 +235,11 @@ func TestMCPAgentWorksItsTaskThroughItsSidecar(t *testing.T) {
 	again, isErr := callTool(t, s, "task_complete", map[string]any{"result": 1})
 	require.True(t, isErr, "reported already")
 	require.Equal(t, "task_not_held", again["error"])
+	// The report ends the task: its command is stopped and the slot is free.
+	next := h.submitTask(t, `{"description":"the next one","needed_capabilities":["code"]}`)
+	h.waitTask(t, next, "working", 30*time.Second)
+	require.Contains(t, coder.stdout(), "task reported through the relay")
+	require.NotContains(t, coder.stdout(), "the hub took it back")
 	for _, tool := range []string{"task_progress", "message_send", "files_reserve"} {
 		require.Eventually(t, func() bool { return spans.has(tool, "coder") }, 15*time.Second, 20*time.Millisecond,
 			"no mcp.tool span of %s", tool)
