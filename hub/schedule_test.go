@@ -35,6 +35,14 @@ func (h *testHub) ticks(name string) []time.Time {
 	return out
 }
 
+// waitPolls waits until the schedules have looked at the clock n times
+// more.
+func (h *testHub) waitPolls(t *testing.T, n uint64) {
+	t.Helper()
+	from := h.schedules.Polls()
+	require.Eventually(t, func() bool { return h.schedules.Polls() >= from+n }, 15*time.Second, time.Millisecond)
+}
+
 // waitTicks waits until schedule name has submitted n tasks.
 func (h *testHub) waitTicks(t *testing.T, name string, n int) {
 	t.Helper()
@@ -64,7 +72,7 @@ func TestAScheduleEveryMinuteSubmitsTenTasksInTenMinutesAcrossARestart(t *testin
 		clock.Advance(time.Minute)
 		h.waitTicks(t, "minutely", i)
 	}
-	time.Sleep(50 * time.Millisecond) // ten polls more: nothing else is due
+	h.waitPolls(t, 5) // five looks at the clock more: nothing else is due
 	ticks := h.ticks("minutely")
 	require.Len(t, ticks, 10)
 	for i, tick := range ticks {
@@ -94,7 +102,7 @@ func TestAMissedTickRunsOnceOrIsSkipped(t *testing.T) {
 	clock.Advance(5*time.Minute + 40*time.Second) // five ticks missed, the last 40 s ago
 	h = startScheduleHub(t, dir, clock)
 	h.waitTicks(t, "once", 1)
-	time.Sleep(50 * time.Millisecond)
+	h.waitPolls(t, 5)
 	require.Equal(t, []time.Time{base.Add(5 * time.Minute)}, h.ticks("once"), "the newest missed tick, once")
 	require.Empty(t, h.ticks("skip"))
 	clock.Advance(20 * time.Second) // the next tick, on time, runs for both

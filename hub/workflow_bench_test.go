@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/agentcom/agentcom/config"
 	"github.com/agentcom/agentcom/domain"
 	"github.com/agentcom/agentcom/logsink"
@@ -77,14 +79,10 @@ func submitShape(b *testing.B, h *testHub, shape string, n int) []string {
 }
 
 func waitDone(b *testing.B, h *testHub, id string) {
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
-		if t, _, ok := h.views.Tasks.Get(id); ok && t.Status == domain.StatusCompleted {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	b.Fatalf("task %s never completed", id)
+	require.Eventually(b, func() bool {
+		t, _, ok := h.views.Tasks.Get(id)
+		return ok && t.Status == domain.StatusCompleted
+	}, 5*time.Minute, time.Millisecond, "task %s never completed", id)
 }
 
 // releaseLatencies are, per dependent, the milliseconds from its last

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -52,7 +53,11 @@ type Schedules struct {
 	write sync.Mutex
 	quit  chan struct{}
 	done  chan struct{}
+	polls atomic.Uint64 // looks at the clock so far
 }
+
+// Polls is how many times the schedules have looked at the clock.
+func (s *Schedules) Polls() uint64 { return s.polls.Load() }
 
 // scheduled is one schedule with its parsed spec and its last tick run.
 type scheduled struct {
@@ -161,6 +166,7 @@ func (s *Schedules) run() {
 			return
 		case <-t.C:
 			s.tick(s.p.Now().UTC())
+			s.polls.Add(1)
 		}
 	}
 }

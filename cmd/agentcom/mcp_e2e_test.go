@@ -203,7 +203,9 @@ func TestMCPAgentWorksItsTaskThroughItsSidecar(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, read.Contents[0].Text, id)
 
-	for start := time.Now(); time.Since(start) < 3*time.Second; time.Sleep(300 * time.Millisecond) {
+	beat := time.NewTicker(300 * time.Millisecond) // progress, paced, for twice the stuck threshold
+	defer beat.Stop()
+	for start := time.Now(); time.Since(start) < 3*time.Second; <-beat.C {
 		res, isErr := callTool(t, s, "task_progress", map[string]any{"message": "parsing"})
 		require.False(t, isErr, res)
 	}
