@@ -221,7 +221,7 @@ func (h *Hub) startAgents(ctx context.Context) error {
 	if err := h.reservations.Load(ctx); err != nil {
 		return err
 	}
-	h.messages = messaging.New(messaging.Params{Store: h.messageStore, Conn: h.nc, Online: h.onlineAgents,
+	h.messages = messaging.New(messaging.Params{Store: h.messageStore, Conn: h.nc, Online: h.onlineAgents, IsOnline: h.isOnline,
 		Mailbox: h.cfg.Messages.Mailbox, Log: h.log, Telemetry: h.tel, Now: h.now})
 	if err := h.messages.Load(ctx); err != nil {
 		return err
@@ -282,6 +282,12 @@ func (h *Hub) stopAgents(context.Context) {
 		h.releaser.Stop()
 	}
 	h.coord.Stop()
+}
+
+// isOnline reports whether an agent is connected.
+func (h *Hub) isOnline(agentID string) bool {
+	a, _, ok := h.views.Agents.Get(agentID)
+	return ok && a.Online()
 }
 
 // onlineAgents are the connected agents' ids.

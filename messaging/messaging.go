@@ -29,8 +29,10 @@ type Params struct {
 	Store *broker.MessageStore
 	// Conn is the hub's connection, for pushes.
 	Conn *nats.Conn
-	// Online lists the connected agents, for broadcasts.
+	// Online lists the connected agents, for broadcasts; IsOnline says
+	// whether one is connected, for the others.
 	Online    func() []string
+	IsOnline  func(agentID string) bool
 	Mailbox   int
 	Log       logsink.Logger
 	Telemetry *telemetry.Emitter

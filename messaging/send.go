@@ -40,18 +40,18 @@ func (s *Service) Send(ctx context.Context, from string, agent bool, req protoco
 	s.noteThread(m)
 	s.p.Telemetry.Emit("message.send", map[string]float64{"bytes": float64(len(m.Body)), "recipients": float64(len(recipients))},
 		map[string]any{"message_id": m.ID, "from": m.From, "to": m.To, "thread_id": m.ThreadID})
-	s.deliver(m, recipients)
+	s.deliver(m, recipients, m.To == "" && m.Channel == "")
 	return m, nil
 }
 
 // deliver pushes m to its connected recipients at once; the others find
 // it in their mailbox when they are back (queued).
-func (s *Service) deliver(m protocol.Message, recipients []string) {
-	online := s.p.Online()
+// A broadcast's recipients were read as the online agents.
+func (s *Service) deliver(m protocol.Message, recipients []string, broadcast bool) {
 	pushed, _ := json.Marshal(m) // with its sequence, for the ack
 	var now, later []string
 	for _, id := range recipients {
-		if !slices.Contains(online, id) {
+		if !broadcast && !s.p.IsOnline(id) {
 			later = append(later, id)
 			continue
 		}

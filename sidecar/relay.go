@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -240,13 +238,4 @@ func RelayCall(ctx context.Context, socket, verb, requestID string, req, out any
 		}
 	}
 	return bytes.TrimSpace(body), nil
-}
-
-// statusOf reads a reply's status header.
-func statusOf(h string) (int, error) {
-	status, err := strconv.Atoi(h)
-	if err != nil {
-		return 0, errors.New("reply without a status header")
-	}
-	return status, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -89,9 +90,9 @@ func (s *Sidecar) exchange(ctx context.Context, verb, requestID string, data []b
 	if err != nil {
 		return 0, nil, fmt.Errorf("request %s: %w", verb, err)
 	}
-	status, err := statusOf(resp.Header.Get(protocol.HeaderStatus))
+	status, err := strconv.Atoi(resp.Header.Get(protocol.HeaderStatus))
 	if err != nil {
-		return 500, []byte(`{"error":"no_status","detail":"reply without a status header"}`), nil
+		return 0, nil, fmt.Errorf("request %s: the reply has no status header", verb)
 	}
 	if status >= 400 && isUnknownSession(resp.Data) {
 		s.requestHello()
