@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentcom/agentcom/broker"
 	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol/ops"
 )
 
@@ -68,7 +69,7 @@ func (a *API) ResetAgent(ctx context.Context, agentID string) Reply {
 // whose needed capabilities gain the agent's pin capability. The agent
 // must be known; the task waits in the queue while it is offline or busy.
 func (a *API) PushTask(ctx context.Context, who string, body []byte) Reply {
-	ctx = traced(ctx)
+	ctx = logsink.Traced(ctx) // the answer tells its own task from an earlier submit's by it
 	var req struct {
 		AgentID string `json:"agent_id"`
 	}

@@ -174,7 +174,7 @@ func (a *API) Stop() { a.refused.stop() }
 
 // Submit creates a task from a JSON body.
 func (a *API) Submit(ctx context.Context, who string, body []byte) Reply {
-	ctx = traced(ctx)
+	ctx = logsink.Traced(ctx) // the answer tells its own task from an earlier submit's by it
 	cmd, err := decodeSubmit(body, a.now())
 	if err != nil {
 		return a.errorReply(ctx, err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agentcom/agentcom/domain"
+	"github.com/agentcom/agentcom/logsink"
 	"github.com/agentcom/agentcom/protocol"
 	"github.com/agentcom/agentcom/protocol/ops"
 )
@@ -20,7 +21,7 @@ import (
 // order given, and are queued in that order. Should the store fail part way, the answer is that failure,
 // saying which tasks were stored.
 func (a *API) SubmitBatch(ctx context.Context, who string, body []byte) Reply {
-	ctx = traced(ctx)
+	ctx = logsink.Traced(ctx) // the answer tells its own task from an earlier submit's by it
 	cmds, refs, err := decodeSubmitBatch(body, a.now())
 	if err != nil {
 		return a.errorReply(ctx, err)

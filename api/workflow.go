@@ -32,15 +32,6 @@ func idempotencyKeyOf(ctx context.Context) string {
 	return k
 }
 
-// traced gives ctx a request id if it has none: a submit's answer tells
-// its own task from an earlier submit's by it.
-func traced(ctx context.Context) context.Context {
-	if logsink.RequestID(ctx) != "" {
-		return ctx
-	}
-	return logsink.WithRequestID(ctx, logsink.NewRequestID())
-}
-
 // prepare gives a decoded submit (the i-th of its request) its submitter,
 // request id, task id and the dependencies it waits on. inBatch are the
 // ids of the tasks submitted with it.

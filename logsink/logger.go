@@ -187,6 +187,14 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
+// Traced is ctx with a request id: its own, or a new one.
+func Traced(ctx context.Context) context.Context {
+	if RequestID(ctx) != "" {
+		return ctx
+	}
+	return WithRequestID(ctx, NewRequestID())
+}
+
 // RequestID returns the request id in ctx, or "".
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)

@@ -299,7 +299,7 @@ func (s *Service) ExecuteAgent(ctx context.Context, cmd domain.AgentCommand) (*d
 // groups.
 func (s *Service) ExecuteAll(ctx context.Context, cmds []domain.Command) ([]*domain.Task, []error) {
 	tasks, errs := make([]*domain.Task, len(cmds)), make([]error, len(cmds))
-	ctx = traceable(ctx)
+	ctx = logsink.Traced(ctx)
 	ps := make([]*pending, len(cmds))
 	for i, cmd := range cmds {
 		ps[i] = newPending(ctx, taskCommand{cmd})
@@ -317,7 +317,7 @@ func (s *Service) ExecuteAll(ctx context.Context, cmds []domain.Command) ([]*dom
 }
 
 func (s *Service) execute(ctx context.Context, cmd command) (state, error) {
-	p := newPending(traceable(ctx), cmd)
+	p := newPending(logsink.Traced(ctx), cmd)
 	if err := s.enqueue(p.ctx, []*pending{p}); err != nil {
 		return state{}, err
 	}
@@ -326,15 +326,6 @@ func (s *Service) execute(ctx context.Context, cmd command) (state, error) {
 
 func newPending(ctx context.Context, cmd command) *pending {
 	return &pending{ctx: ctx, cmd: cmd, result: make(chan outcome, 1)}
-}
-
-// traceable gives ctx a request id if it has none: every command is
-// traceable, whoever sent it.
-func traceable(ctx context.Context) context.Context {
-	if logsink.RequestID(ctx) == "" {
-		return logsink.WithRequestID(ctx, logsink.NewRequestID())
-	}
-	return ctx
 }
 
 // enqueue hands commands to the decider, together and in order.
