@@ -66,6 +66,17 @@ func (p *Tasks) GoalTasks(goal string) map[string]domain.Status {
 	return nil
 }
 
+// GoalCounts are a goal's tasks counted by status.
+func (p *Tasks) GoalCounts(goal string) map[domain.Status]int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	counts := map[domain.Status]int{}
+	for _, st := range p.flow.goals[goal] {
+		counts[st]++
+	}
+	return counts
+}
+
 // GoalIDs lists the goals that have tasks, sorted.
 func (p *Tasks) GoalIDs() []string {
 	p.mu.RLock()

@@ -90,11 +90,7 @@ func (o *Ops) goalSettled(t *domain.Task) bool {
 	if g == "" {
 		return true
 	}
-	counts := map[domain.Status]int{}
-	for _, st := range o.views.Tasks.GoalTasks(g) {
-		counts[st]++
-	}
-	return domain.Settle(counts) != domain.GoalStatusOpen
+	return domain.Settle(o.views.Tasks.GoalCounts(g)) != domain.GoalStatusOpen
 }
 
 // every runs fn every interval until the hub stops.

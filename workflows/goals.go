@@ -232,10 +232,7 @@ func (g *Goals) settle(id string) {
 	if !ok || goal.Status != domain.GoalStatusOpen {
 		return
 	}
-	counts := map[domain.Status]int{}
-	for _, st := range g.p.Tasks.GoalTasks(id) {
-		counts[st]++
-	}
+	counts := g.p.Tasks.GoalCounts(id)
 	var ev domain.Event
 	switch domain.Settle(counts) {
 	case domain.GoalStatusCompleted:

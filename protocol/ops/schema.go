@@ -18,11 +18,13 @@ const schemaRef = "#/components/schemas/"
 type Schemas struct {
 	Defs  map[string]any
 	types map[string]reflect.Type
+	ref   string // where the $refs point: OpenAPI's components, or a schema's own $defs
 }
 
-// NewSchemas returns an empty set of definitions.
+// NewSchemas returns an empty set of definitions, referred to as OpenAPI
+// keeps them.
 func NewSchemas() *Schemas {
-	return &Schemas{Defs: map[string]any{}, types: map[string]reflect.Type{}}
+	return &Schemas{Defs: map[string]any{}, types: map[string]reflect.Type{}, ref: schemaRef}
 }
 
 var (
@@ -82,7 +84,7 @@ func (s *Schemas) named(t reflect.Type) map[string]any {
 		s.Defs[name] = map[string]any{} // a placeholder, for recursive types
 		s.Defs[name] = s.object(t)
 	}
-	return map[string]any{"$ref": schemaRef + name}
+	return map[string]any{"$ref": s.ref + name}
 }
 
 // object is a struct's schema: its fields as encoding/json names them.

@@ -1,10 +1,6 @@
 package ops
 
-import (
-	"encoding/json"
-	"reflect"
-	"strings"
-)
+import "reflect"
 
 // ToolSchema is op's input as one JSON Schema object, for an MCP tool: its
 // path parameters (required strings) and its body's or filters' fields, as
@@ -24,6 +20,7 @@ func TypeSchema(t reflect.Type) map[string]any { return inputSchema(nil, t) }
 // inputSchema is an object of params (required strings) and body's fields.
 func inputSchema(params []string, body reflect.Type) map[string]any {
 	s := NewSchemas()
+	s.ref = "#/$defs/" // the schema stands alone
 	props, required := map[string]any{}, []string{}
 	for _, p := range params {
 		props[p] = map[string]any{"type": "string"}
@@ -40,8 +37,5 @@ func inputSchema(params []string, body reflect.Type) map[string]any {
 	if len(s.Defs) > 0 {
 		out["$defs"] = s.Defs
 	}
-	b, _ := json.Marshal(out) // maps of plain values: it always encodes
-	var fixed map[string]any
-	_ = json.Unmarshal([]byte(strings.ReplaceAll(string(b), `"`+schemaRef, `"#/$defs/`)), &fixed)
-	return fixed
+	return out
 }
