@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,20 +24,6 @@ import (
 func (h *testHub) post(t *testing.T, path, body string, headers map[string]string) (int, map[string]any) {
 	t.Helper()
 	return h.doWith(t, http.MethodPost, path, h.token, body, headers)
-}
-
-// natsCommand sends one admin command over NATS and returns the status
-// and body of its answer.
-func natsCommand(t *testing.T, h *testHub, cmd, body string) (int, []byte) {
-	t.Helper()
-	nc, err := nats.Connect(h.NATSURL(), nats.Token(h.token))
-	require.NoError(t, err)
-	defer nc.Close()
-	resp, err := nc.Request(broker.Command(cmd), []byte(body), 10*time.Second)
-	require.NoError(t, err)
-	code, err := strconv.Atoi(resp.Header.Get(protocol.HeaderStatus))
-	require.NoError(t, err)
-	return code, resp.Data
 }
 
 // completeWith accepts and completes every assignment with result.
@@ -74,6 +59,9 @@ func (h *testHub) waitStatus(t *testing.T, id string, want domain.Status) *domai
 func TestFiftyRacingSubmitsWithOneIdempotencyKeyMakeOneTask(t *testing.T) {
 	t.Parallel()
 	h := startHub(t, "")
+	nc, err := nats.Connect(h.NATSURL(), nats.Token(h.token))
+	require.NoError(t, err)
+	defer nc.Close()
 	var wg sync.WaitGroup
 	ids := make([]string, 50)
 	codes := make([]int, 50)
@@ -85,9 +73,8 @@ func TestFiftyRacingSubmitsWithOneIdempotencyKeyMakeOneTask(t *testing.T) {
 				codes[i], ids[i] = code, fmt.Sprint(out["task_id"])
 				return
 			}
-			code, body := natsCommand(t, h, broker.CmdTaskSubmit, fmt.Sprintf(`{"description":"deploy %d","idempotency_key":"deploy-42"}`, i))
-			var out map[string]any
-			require.NoError(t, json.Unmarshal(body, &out))
+			code, out := natsDo(t, nc, broker.Command(broker.CmdTaskSubmit),
+				[]byte(fmt.Sprintf(`{"description":"deploy %d","idempotency_key":"deploy-42"}`, i)))
 			codes[i], ids[i] = code, fmt.Sprint(out["task_id"])
 		})
 	}

@@ -147,7 +147,8 @@ func (r *Releaser) judge(id string) {
 	if !v.Release && !v.Cancel {
 		return
 	}
-	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), requestIDOf(t)), writer.AppendTimeout)
+	rid := logsink.RequestIDOr(t.RequestID) // the submit's follows the task
+	ctx, cancel := context.WithTimeout(logsink.WithRequestID(context.Background(), rid), writer.AppendTimeout)
 	defer cancel()
 	if _, err := r.svc.Execute(ctx, domain.ReleaseTask{ID: id, Deps: deps}); err != nil {
 		r.log.Ctx(ctx).Warning().Err(err).Str("task_id", id).Msg("waiting task not settled")
@@ -174,10 +175,3 @@ func (r *Releaser) dependencies(t *domain.Task) []domain.Dependency {
 	return deps
 }
 
-// requestIDOf is the id that follows a task: its submit's.
-func requestIDOf(t *domain.Task) string {
-	if t.RequestID != "" {
-		return t.RequestID
-	}
-	return logsink.NewRequestID()
-}

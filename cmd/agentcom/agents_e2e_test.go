@@ -139,6 +139,11 @@ type fullTask struct {
 	RetryCount         int             `json:"retry_count"`
 	ReclaimCount       int             `json:"reclaim_count"`
 	Generation         uint64          `json:"generation"`
+	History            []struct {
+		Event  string    `json:"event"`
+		At     time.Time `json:"at"`
+		Detail string    `json:"detail"`
+	} `json:"history"`
 }
 
 func (h *hubProc) task(t *testing.T, id string) fullTask {

@@ -11,28 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// flowTask is a task as GET /api/tasks/{id} returns it, with its history.
-type flowTask struct {
-	fullTask
-	History []struct {
-		Event  string    `json:"event"`
-		At     time.Time `json:"at"`
-		Detail string    `json:"detail"`
-	} `json:"history"`
-}
-
-func (h *hubProc) flowTask(t *testing.T, id string) flowTask {
-	t.Helper()
-	resp, err := http.Get(h.httpURL + "/api/tasks/" + id)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var task flowTask
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&task))
-	return task
-}
-
 // at is when the task's history first has event.
-func (f flowTask) at(t *testing.T, event string) time.Time {
+func (f fullTask) at(t *testing.T, event string) time.Time {
 	t.Helper()
 	for _, e := range f.History {
 		if e.Event == event {
@@ -89,9 +69,9 @@ func TestADiamondRunsInDependencyOrderThroughARealSidecar(t *testing.T) {
 
 	startSidecar(t, h, "flow-1", `eval "$AGENTCOM_TASK_DESCRIPTION"`, []string{"flow"}, "--max-tasks", "2")
 	d := h.waitTask(t, ids[3], "completed", 60*time.Second)
-	tasks := make([]flowTask, 4)
+	tasks := make([]fullTask, 4)
 	for i, id := range ids {
-		tasks[i] = h.flowTask(t, id)
+		tasks[i] = h.task(t, id)
 		require.Equal(t, "completed", tasks[i].Status, id)
 	}
 	for _, edge := range [][2]int{{1, 0}, {2, 0}, {3, 1}, {3, 2}} { // dependent, dependency
