@@ -174,4 +174,3 @@ func (r *Releaser) dependencies(t *domain.Task) []domain.Dependency {
 	}
 	return deps
 }
-
