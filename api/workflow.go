@@ -69,17 +69,13 @@ func checkKey(key string) error {
 }
 
 // taskID is a submit's task id: the one its idempotency key stands for;
-// else one derived from its request id, so a command retried after a lost
-// answer names the task it made the first time; else a new one.
+// else one derived from its request id (the submits trace their ctx), so a
+// command retried after a lost answer names the task it made the first time.
 func (a *API) taskID(ctx context.Context, who, key string, i int) (string, error) {
 	if key != "" && a.idempotency != nil {
 		return a.idempotency.Claim(ctx, who, key, writer.NewTaskID())
 	}
-	rid := logsink.RequestID(ctx)
-	if rid == "" {
-		return writer.NewTaskID(), nil
-	}
-	return derivedID(who, rid, i), nil
+	return derivedID(who, logsink.RequestID(ctx), i), nil
 }
 
 // derivedID is "task-" and 16 hex digits of the SHA-256 of who, the

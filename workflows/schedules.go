@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -81,14 +82,7 @@ func NewSchedules(p Params, decode Decode, goals *Goals, poll time.Duration) *Sc
 		p.Now = time.Now
 	}
 	return &Schedules{p: p, log: p.Log.Module("workflows"), decode: decode, goals: goals,
-		poll: orDefault(poll, DefaultPoll), items: map[string]*scheduled{}, quit: make(chan struct{}), done: make(chan struct{})}
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
+		poll: cmp.Or(poll, DefaultPoll), items: map[string]*scheduled{}, quit: make(chan struct{}), done: make(chan struct{})}
 }
 
 // Load reads every schedule's events and the last tick each has run (its
